@@ -1,0 +1,4 @@
+from b12lab.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The library entry points that the CLI, notebooks and other programs share."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import replace
+
+from b12lab.engine import evaluate
+from b12lab.errors import InputError
+from b12lab.inputs.fields import parse_age, parse_date, parse_sex
+from b12lab.inputs.panel_file import PatientRecord, build_panel
+from b12lab.model import Context, Report
+from b12lab.ranges import Ranges, load_ranges
+
+
+def interpret(
+    values: Mapping[str, object],
+    *,
+    sex: str | None = None,
+    age: float | None = None,
+    date: dt.date | str | None = None,
+    patient_id: str | None = None,
+    b12_therapy_start: dt.date | str | None = None,
+    days_on_therapy: int | None = None,
+    alcohol_use: bool = False,
+    neuro_symptoms: bool = False,
+    hypersegmented_neutrophils: bool = False,
+    guideline: str | None = None,
+    ranges: Ranges | None = None,
+    today: dt.date | None = None,
+) -> Report:
+    """Interpret one panel given as `{"b12": "180 pg/mL", "platelets": "95"}`.
+
+    Keys may be analyte keys, aliases or LOINC codes. Raises InputError
+    (or a subclass) for any value that cannot be used.
+    """
+    ranges = ranges or load_ranges()
+    record = PatientRecord(
+        patient_id=patient_id,
+        sex=parse_sex(sex),
+        age=parse_age(age),
+        context=Context(
+            b12_therapy_start=parse_date(b12_therapy_start, "b12_therapy_start"),
+            days_on_therapy=days_on_therapy,
+            alcohol_use=alcohol_use,
+            neuro_symptoms=neuro_symptoms,
+            hypersegmented_neutrophils=hypersegmented_neutrophils,
+        ),
+    )
+    keyed = {}
+    for key, value in values.items():
+        analyte = ranges.analyte_for(str(key))
+        if analyte is None:
+            raise InputError(f"unknown analyte '{key}'",
+                             fix="use one of: " + ", ".join(ranges.analytes))
+        keyed[analyte] = value
+    from b12lab.inputs.panel_file import RawPanel
+
+    record.panels.append(RawPanel(parse_date(date, "date"), keyed))
+    return interpret_record(record, guideline=guideline, ranges=ranges, today=today)
+
+
+def interpret_record(
+    record: PatientRecord,
+    *,
+    guideline: str | None = None,
+    ranges: Ranges | None = None,
+    today: dt.date | None = None,
+) -> Report:
+    """Interpret a patient's record: its latest panel, with earlier ones as history."""
+    ranges = ranges or load_ranges()
+    today = today or dt.date.today()
+    ordered = sorted(record.panels, key=lambda p: p.date or today)
+    panels = [
+        build_panel(
+            raw.values, ranges, date=raw.date or today, patient_id=record.patient_id,
+            sex=record.sex, age=record.age, context=record.context,
+        )
+        for raw in ordered
+    ]
+    latest = panels[-1]
+    if not latest.measurements and len(panels) == 1:
+        latest = replace(latest, warnings=(*latest.warnings, "no lab values were given"))
+    return evaluate(latest, ranges, guideline=guideline, history=tuple(panels[:-1]), today=today)

@@ -1,0 +1,340 @@
+"""The b12lab command line: options -> library calls -> renderer.
+
+No clinical logic lives here. Library exceptions become one line on stderr and
+the documented exit code; heavy modules load only inside the command that
+needs them, so a one-patient call starts quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from b12lab import __version__
+from b12lab.errors import B12labError
+
+EXIT_OK, EXIT_INPUT, EXIT_BAD_ROWS, EXIT_URGENT, EXIT_INTERNAL = 0, 2, 3, 4, 1
+
+
+def error_line(message: str) -> None:
+    sys.stderr.write(f"b12lab: error: {message}\n")
+    sys.stderr.flush()
+
+
+class B12labGroup(TyperGroup):
+    """Turns every error into one line on stderr and a documented exit code."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else EXIT_OK
+        except B12labError as error:
+            error_line(str(error))
+            code = error.exit_code
+        except BrokenPipeError:
+            _silence_stdout()
+            code = EXIT_OK
+        except (typer.Abort, KeyboardInterrupt, EOFError):
+            error_line("interrupted")
+            code = 130
+        except Exception as error:
+            if hasattr(error, "format_message") and hasattr(error, "exit_code"):
+                code = _usage_error(error)
+            else:  # a bug: still one line, never a traceback
+                error_line(f"internal error ({type(error).__name__}: {error}); please report it")
+                code = EXIT_INTERNAL
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _usage_error(error: Exception) -> int:
+    """A command-line usage error (unknown option, bad choice) as one line, exit 2."""
+    ctx = getattr(error, "ctx", None)
+    if type(error).__name__ == "NoArgsIsHelpError" and ctx is not None:
+        sys.stdout.write(ctx.get_help() + "\n")
+        return EXIT_OK
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    error_line(" ".join(error.format_message().split()) + hint)
+    return EXIT_INPUT
+
+
+def _silence_stdout() -> None:
+    """After the reader of a pipe has gone, don't let the final flush fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+app = typer.Typer(
+    cls=B12labGroup,
+    name="b12lab",
+    help="Interpret lab panels: what vitamin B12 status implies for platelets, neutrophils "
+    "and ferritin. Decision support, not a diagnosis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"b12lab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """b12lab: units normalized, reference ranges checked, reasons given."""
+
+
+class ReportFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class PlainFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class Guideline(str, Enum):
+    who = "who"
+    nice = "nice"
+
+
+RangesOption = Annotated[
+    Optional[str],
+    typer.Option("--ranges", metavar="FILE",
+                 help="A laboratory's ranges file, overlaid on the defaults."),
+]
+
+
+def _value(help_text: str) -> object:
+    return typer.Option(help=help_text, rich_help_panel="Lab values (unit optional)")
+
+
+def _stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@app.command(no_args_is_help=False)
+def interpret(
+    panel_file: Annotated[Optional[str], typer.Argument(
+        metavar="[PANEL.yaml|-]", help="A patient panel file (YAML or JSON); - reads stdin.")] = None,
+    b12: Annotated[Optional[str], _value("Vitamin B12, e.g. '180 pg/mL' or 133 (pmol/L).")] = None,
+    platelets: Annotated[Optional[str], _value("Platelet count, e.g. '95 x10^9/L', '95 K/uL'.")] = None,
+    anc: Annotated[Optional[str], _value("Absolute neutrophil count (10^9/L).")] = None,
+    ferritin: Annotated[Optional[str], _value("Ferritin, e.g. '450 ng/mL' (ug/L).")] = None,
+    folate: Annotated[Optional[str], _value("Serum folate (nmol/L; ng/mL accepted).")] = None,
+    mma: Annotated[Optional[str], _value("Methylmalonic acid (umol/L; nmol/L accepted).")] = None,
+    homocysteine: Annotated[Optional[str], _value("Total homocysteine (umol/L).")] = None,
+    holotc: Annotated[Optional[str], _value("Holotranscobalamin, active B12 (pmol/L).")] = None,
+    hemoglobin: Annotated[Optional[str], _value("Hemoglobin (g/L; g/dL, mmol/L accepted).")] = None,
+    mcv: Annotated[Optional[str], _value("Mean corpuscular volume (fL).")] = None,
+    wbc: Annotated[Optional[str], _value("White cell count (10^9/L).")] = None,
+    neutrophil_pct: Annotated[Optional[str], _value(
+        "Neutrophils as % of white cells (ANC is derived from WBC when not given).")] = None,
+    crp: Annotated[Optional[str], _value("C-reactive protein (mg/L).")] = None,
+    tsat: Annotated[Optional[str], _value("Transferrin saturation (%).")] = None,
+    sex: Annotated[Optional[str], typer.Option(help="female or male (f/m accepted).",
+                                               rich_help_panel="Patient")] = None,
+    age: Annotated[Optional[str], typer.Option(help="Age in years.",
+                                               rich_help_panel="Patient")] = None,
+    patient_id: Annotated[Optional[str], typer.Option(help="Patient identifier for the report.",
+                                                      rich_help_panel="Patient")] = None,
+    date: Annotated[Optional[str], typer.Option(
+        help="Collection date of the panel (YYYY-MM-DD; default today).",
+        rich_help_panel="Patient")] = None,
+    b12_therapy_start: Annotated[Optional[str], typer.Option(
+        help="Date B12 replacement started (YYYY-MM-DD).", rich_help_panel="Context")] = None,
+    days_on_therapy: Annotated[Optional[str], typer.Option(
+        help="Days since B12 replacement started, when the start date is unknown.",
+        rich_help_panel="Context")] = None,
+    alcohol_use: Annotated[bool, typer.Option(
+        "--alcohol-use", help="Heavy alcohol use (current or recent).",
+        rich_help_panel="Context")] = False,
+    neuro_symptoms: Annotated[bool, typer.Option(
+        "--neuro-symptoms", help="Neurological symptoms (paresthesia, ataxia, cognitive change).",
+        rich_help_panel="Context")] = False,
+    hypersegmented_neutrophils: Annotated[bool, typer.Option(
+        "--hypersegmented-neutrophils", help="Hypersegmented neutrophils on the blood film.",
+        rich_help_panel="Context")] = False,
+    ranges: RangesOption = None,
+    guideline: Annotated[Optional[Guideline], typer.Option(
+        help="B12 cut-off profile: who (default) or nice (NG239, 2024).")] = None,
+    output_format: Annotated[Optional[ReportFormat], typer.Option(
+        "--format", "-f", help="text (default on a terminal), json (default in a pipe), markdown.",
+    )] = None,
+) -> None:
+    """Interpret one patient's panel from flags and/or a panel file.
+
+    Example: b12lab interpret --b12 "180 pg/mL" --platelets "95 x10^9/L" --anc 1.1
+    --ferritin "450 ng/mL" --sex female
+    """
+    from b12lab.api import interpret_record
+    from b12lab.inputs.fields import parse_age, parse_date, parse_days, parse_sex
+    from b12lab.inputs.panel_file import PatientRecord, RawPanel, read_panel_file
+    from b12lab.ranges import load_ranges
+
+    ranges_in_force = load_ranges(ranges)
+    flag_values = {
+        "b12": b12, "platelets": platelets, "anc": anc, "ferritin": ferritin, "folate": folate,
+        "mma": mma, "homocysteine": homocysteine, "holotc": holotc, "hemoglobin": hemoglobin,
+        "mcv": mcv, "wbc": wbc, "neutrophil_pct": neutrophil_pct, "crp": crp, "tsat": tsat,
+    }
+    given = {key: value for key, value in flag_values.items() if value is not None}
+    if panel_file is None and not given:
+        raise B12labError(
+            "no lab values given",
+            fix="pass a panel file or flags such as --b12 '180 pg/mL' (see 'b12lab interpret --help')",
+        )
+    record = read_panel_file(panel_file, ranges_in_force) if panel_file else PatientRecord()
+    if not record.panels:
+        record.panels.append(RawPanel(None))
+    latest = max(record.panels, key=lambda p: (p.date is not None, p.date))
+    latest.values.update(given)
+    if date is not None:
+        latest.date = parse_date(date, "--date")
+    record.patient_id = patient_id or record.patient_id
+    record.sex = parse_sex(sex, "--sex") or record.sex
+    record.age = parse_age(age, "--age") if age is not None else record.age
+    context_changes = {
+        "b12_therapy_start": parse_date(b12_therapy_start, "--b12-therapy-start"),
+        "days_on_therapy": parse_days(days_on_therapy, "--days-on-therapy"),
+        "alcohol_use": alcohol_use or None,
+        "neuro_symptoms": neuro_symptoms or None,
+        "hypersegmented_neutrophils": hypersegmented_neutrophils or None,
+    }
+    from dataclasses import replace
+
+    record.context = replace(
+        record.context, **{k: v for k, v in context_changes.items() if v is not None}
+    )
+    report = interpret_record(
+        record, guideline=guideline.value if guideline else None, ranges=ranges_in_force
+    )
+    chosen = output_format.value if output_format else ("text" if _stdout_is_tty() else "json")
+    if chosen == "json":
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    elif chosen == "markdown":
+        from b12lab.render.markdown import render_markdown
+
+        sys.stdout.write(render_markdown(report))
+    else:
+        from b12lab.render.text import render_text
+
+        render_text(report)
+    sys.stdout.flush()
+
+
+@app.command()
+def rules(
+    rule_id: Annotated[Optional[str], typer.Argument(
+        metavar="[RULE_ID]", help="A finding id, e.g. plt-high-rebound-on-therapy.")] = None,
+    output_format: Annotated[PlainFormat, typer.Option("--format", "-f")] = PlainFormat.text,
+) -> None:
+    """List the rule catalogue, or explain one rule with its trigger and sources.
+
+    Example: b12lab rules fer-may-mask-iron-deficiency
+    """
+    import difflib
+
+    from b12lab.ranges import load_ranges
+    from b12lab.render import catalog
+    from b12lab.rules import RULES
+
+    ranges_in_force = load_ranges()
+    if rule_id is None:
+        if output_format is PlainFormat.json:
+            document = [catalog.rule_dict(r, ranges_in_force) for r in catalog.ordered_rules()]
+            sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        else:
+            _console().print(catalog.rules_table())
+        return
+    rule = RULES.get(rule_id.strip().lower())
+    if rule is None:
+        close = difflib.get_close_matches(rule_id, list(RULES), n=3)
+        raise B12labError(
+            f"no rule '{rule_id}'",
+            fix=(f"did you mean {', '.join(close)}?" if close else "run 'b12lab rules' for the list"),
+        )
+    if output_format is PlainFormat.json:
+        sys.stdout.write(json.dumps(catalog.rule_dict(rule, ranges_in_force), indent=2) + "\n")
+    else:
+        _console().print(catalog.rule_detail(rule, ranges_in_force))
+
+
+@app.command("ranges")
+def ranges_command(
+    ranges: RangesOption = None,
+    output_format: Annotated[PlainFormat, typer.Option("--format", "-f")] = PlainFormat.text,
+) -> None:
+    """Show the reference ranges in force; with --ranges, validate a laboratory's file.
+
+    Example: b12lab ranges --ranges my_lab.yaml
+    """
+    from b12lab.ranges import load_ranges
+    from b12lab.render import catalog
+
+    ranges_in_force = load_ranges(ranges)
+    if output_format is PlainFormat.json:
+        sys.stdout.write(json.dumps(catalog.ranges_dict(ranges_in_force), indent=2) + "\n")
+    else:
+        _console().print(catalog.ranges_renderable(ranges_in_force))
+    if ranges:
+        sys.stderr.write(f"b12lab: {ranges} is valid and overlays the defaults\n")
+
+
+@app.command()
+def convert(
+    value: Annotated[str, typer.Argument(help="A value, optionally with its unit: 300 or '300 pg/mL'.")],
+    unit: Annotated[Optional[str], typer.Argument(help="The value's unit, if not in VALUE.")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="Target unit (default: canonical).")] = None,
+    analyte: Annotated[Optional[str], typer.Option(
+        help="Analyte key (needed when the units alone do not say which).")] = None,
+    ranges: RangesOption = None,
+    output_format: Annotated[PlainFormat, typer.Option("--format", "-f")] = PlainFormat.text,
+) -> None:
+    """Convert a value between units of one analyte.
+
+    Example: b12lab convert 300 pg/mL --to pmol/L --analyte b12
+    """
+    from b12lab.convert import convert_value
+    from b12lab.ranges import load_ranges
+
+    result = convert_value(load_ranges(ranges), value, unit, to, analyte)
+    text = result.pop("text")
+    if output_format is PlainFormat.json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        sys.stdout.write(f"{text}\n")
+
+
+def _console():
+    from b12lab.render.text import make_console
+
+    return make_console()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

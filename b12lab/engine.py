@@ -1,0 +1,174 @@
+"""Runs the rule catalogue over a Panel and returns a Report.
+
+Flags, B12 status and ANC derivation happen here, once, before any rule runs;
+rules then only read the Case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+from b12lab.model import DOMAINS, SEVERITIES, Finding, Measurement, Panel, Report, format_number
+from b12lab.ranges import Limits, Ranges
+from b12lab.rules import RULES, Case, Fired, Missing
+from b12lab.rules.b12 import assess_b12
+from b12lab.rules.base import above, at_or_above, below
+from b12lab.rules.implications import implications
+
+ALWAYS_WANTED = ("b12", "platelets", "anc", "ferritin")
+
+
+def flag_for(measurement: Measurement, limits: Limits) -> tuple[str, str | None]:
+    """The measurement's flag, and a warning when a censored value straddles a limit."""
+    analyte = measurement.analyte
+    low, high = limits.low(analyte), limits.high(analyte)
+    if below(measurement, limits.critical_low(analyte)):
+        return "critical_low", None
+    if at_or_above(measurement, limits.critical_high(analyte)):
+        return "critical_high", None
+    if below(measurement, low):
+        return "low", None
+    if above(measurement, high):
+        return "high", None
+    straddled = None
+    if measurement.censored == "<" and low is not None and measurement.value > low:
+        straddled = ("lower", low)
+    elif measurement.censored == ">" and high is not None and measurement.value < high:
+        straddled = ("upper", high)
+    if straddled is None:
+        return "normal", None
+    spec = limits.analytes[analyte]
+    return "normal", (
+        f"{analyte}: censored result {measurement.input} straddles the {straddled[0]} limit "
+        f"{format_number(straddled[1], spec.decimals)} {spec.canonical_unit}; flagged normal"
+    )
+
+
+def derive_anc(panel: Panel, ranges: Ranges) -> tuple[Panel, list[str]]:
+    """ANC from WBC x neutrophil % when ANC itself was not reported."""
+    wbc, pct = panel.get("wbc"), panel.get("neutrophil_pct")
+    if panel.get("anc") is not None or wbc is None or pct is None:
+        return panel, []
+    if wbc.censored or pct.censored:
+        return panel, ["anc: not derived, because WBC or neutrophil % is censored"]
+    spec = ranges.analytes["anc"]
+    value = wbc.value * pct.value / 100
+    anc = Measurement(
+        analyte="anc",
+        value=value,
+        unit=spec.canonical_unit,
+        input=f"WBC {wbc.shown()} x {format_number(pct.value, 1)}% neutrophils",
+        derived=True,
+        decimals=spec.decimals,
+    )
+    measurements = {**panel.measurements, "anc": anc}
+    note = (f"anc: derived from WBC x neutrophil % = {format_number(value, spec.decimals)} "
+            f"{spec.canonical_unit}")
+    return replace(panel, measurements=measurements), [note]
+
+
+def _context_warnings(panel: Panel, ranges: Ranges, today: dt.date) -> list[str]:
+    warnings = []
+    sex_dependent = [a for a in panel.measurements if ranges.analytes[a].sex_dependent]
+    if panel.sex is None and sex_dependent:
+        warnings.append(
+            f"sex not given: {', '.join(sex_dependent)} judged against the widest adult "
+            "interval; give --sex for sex-specific limits"
+        )
+    start = panel.context.b12_therapy_start
+    panel_date = panel.date or today
+    if start is not None and start > panel_date:
+        warnings.append(
+            f"B12 therapy start {start.isoformat()} is after the panel date "
+            f"{panel_date.isoformat()}: this panel counts as before therapy"
+        )
+    return warnings
+
+
+def evaluate(
+    panel: Panel,
+    ranges: Ranges,
+    *,
+    guideline: str | None = None,
+    history: tuple[Panel, ...] = (),
+    today: dt.date | None = None,
+) -> Report:
+    """Interpret one panel (the latest, when `history` holds earlier ones)."""
+    today = today or dt.date.today()
+    limits = ranges.limits(panel.sex, panel.age, guideline)
+    panel, warnings = derive_anc(panel, ranges)
+    warnings = [*panel.warnings, *warnings, *_context_warnings(panel, ranges, today)]
+    flags: dict[str, str] = {}
+    measurements = []
+    for analyte in ranges.analytes:
+        measurement = panel.get(analyte)
+        if measurement is None:
+            continue
+        flag, warning = flag_for(measurement, limits)
+        flags[analyte] = flag
+        if warning:
+            warnings.append(warning)
+        band = limits.reference[analyte]
+        measurements.append(
+            replace(measurement, flag=flag, reference_low=band.low, reference_high=band.high)
+        )
+    assessment, b12_warnings = assess_b12(panel, limits)
+    warnings.extend(b12_warnings)
+    case = Case(panel, limits, assessment, flags, today, history)
+
+    findings: list[Finding] = []
+    wanted = [a for a in ALWAYS_WANTED if a not in panel.measurements]
+    for rule in RULES.values():
+        outcome = rule.evaluate(case)
+        if isinstance(outcome, Missing):
+            wanted.extend(outcome.analytes)
+        elif isinstance(outcome, Fired):
+            wanted.extend(outcome.missing)
+            findings.append(
+                Finding(
+                    id=rule.id,
+                    domain=rule.domain,
+                    severity=rule.severity,
+                    title=rule.title,
+                    detail=outcome.detail,
+                    next_steps=(*rule.next_steps, *outcome.next_steps),
+                    evidence=outcome.evidence,
+                )
+            )
+    findings.sort(key=lambda f: (SEVERITIES.index(f.severity), DOMAINS.index(f.domain)))
+    by_domain: dict[str, list[str]] = {}
+    for finding in findings:
+        by_domain.setdefault(finding.domain, []).append(finding.id)
+    missing = tuple(a for a in ranges.analytes if a in wanted and a not in panel.measurements)
+    return Report(
+        patient_id=panel.patient_id,
+        panel_date=panel.date,
+        b12_status=assessment.status,
+        measurements=tuple(measurements),
+        implications=implications(case, by_domain),
+        findings=tuple(findings),
+        missing=missing,
+        warnings=tuple(dict.fromkeys(warnings)),
+        errors=panel.errors,
+        guideline=limits.profile.name,
+        guideline_title=limits.profile.title,
+        b12_detail=_b12_detail(case),
+        therapy_start=panel.context.b12_therapy_start,
+    )
+
+
+def _b12_detail(case: Case) -> str:
+    profile = case.limits.profile
+    if case.b12.status == "unknown":
+        return "not measured"
+    cuts = (f"deficient below {case.limit('b12', profile.b12_deficient_below.value)}, "
+            f"borderline below {case.limit('b12', profile.b12_borderline_below.value)}")
+    text = f"{case.shown('b12')} ({cuts}; {profile.name.upper()})"
+    if case.b12.confirmed:
+        text += "; functional deficiency confirmed by " + ", ".join(case.b12.markers)
+    elif case.b12.excluded:
+        text += "; deficiency not supported by " + ", ".join(case.b12.markers)
+    elif case.b12.undetermined:
+        text += "; undetermined until MMA or homocysteine is measured"
+    return text

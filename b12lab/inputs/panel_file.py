@@ -1,0 +1,196 @@
+"""Patient panel files (YAML; JSON is YAML): one patient, one flat panel or a `panels:` list.
+
+Reading is strict about shape and forgiving about spelling: analyte keys may
+be any alias or LOINC code, values are written as on the slip.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from b12lab.errors import InputError
+from b12lab.inputs.fields import parse_age, parse_date, parse_days, parse_flag, parse_sex
+from b12lab.inputs.values import measure
+from b12lab.model import Context, Measurement, Panel
+from b12lab.ranges import Ranges
+
+MAX_PANEL_FILE_BYTES = 5_000_000
+PATIENT_KEYS = ("patient_id", "sex", "age", "context", "panels", "date")
+CONTEXT_FLAGS = ("alcohol_use", "neuro_symptoms", "hypersegmented_neutrophils")
+CONTEXT_KEYS = ("b12_therapy_start", "days_on_therapy", *CONTEXT_FLAGS)
+
+
+@dataclass
+class RawPanel:
+    """One panel's values as written (not yet converted), keyed by analyte."""
+
+    date: dt.date | None
+    values: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class PatientRecord:
+    patient_id: str | None = None
+    sex: str | None = None
+    age: float | None = None
+    context: Context = field(default_factory=Context)
+    panels: list[RawPanel] = field(default_factory=list)
+
+
+def read_text(path: str, what: str = "panel file") -> str:
+    """A whole small text file, or stdin for `-`, with one clear error if unreadable."""
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_PANEL_FILE_BYTES + 1)
+        label = "standard input"
+    else:
+        file = Path(path)
+        label = path
+        try:
+            if file.is_dir():
+                raise InputError(f"{what} {path} is a directory", fix=f"give a {what}")
+            with file.open("rb") as handle:
+                data = handle.read(MAX_PANEL_FILE_BYTES + 1)
+        except FileNotFoundError:
+            raise InputError(f"{what} {path} does not exist", fix="check the path") from None
+        except PermissionError:
+            raise InputError(f"{what} {path} cannot be read (permission denied)",
+                             fix="check the file's permissions") from None
+        except OSError as error:
+            raise InputError(f"cannot read {what} {path}: {error.strerror}") from None
+    if len(data) > MAX_PANEL_FILE_BYTES:
+        raise InputError(f"{what} {label} is larger than {MAX_PANEL_FILE_BYTES // 1_000_000} MB",
+                         fix="a panel file holds one patient; use 'b12lab batch' for exports")
+    if b"\x00" in data:
+        raise InputError(f"{what} {label} contains binary data (NUL bytes)",
+                         fix="give a YAML or JSON text file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            raise InputError(f"{what} {label} is not text", fix="save it as UTF-8") from None
+
+
+def parse_yaml(text: str, label: str) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "syntax error"
+        raise InputError(f"{label} is not valid YAML{where}: {problem}",
+                         fix="fix the syntax (values like '180 pg/mL' need no quotes)") from None
+    except RecursionError:
+        raise InputError(f"{label} is nested too deeply", fix="give a flat panel file") from None
+
+
+def read_panel_file(path: str, ranges: Ranges) -> PatientRecord:
+    label = "standard input" if path == "-" else path
+    document = parse_yaml(read_text(path), label)
+    return record_from_document(document, ranges, label)
+
+
+def _analyte_key(key: object, ranges: Ranges, where: str) -> str:
+    analyte = ranges.analyte_for(str(key))
+    if analyte is None:
+        raise InputError(
+            f"unknown key '{str(key)[:40]}' in {where}", field=str(key)[:40],
+            fix="use an analyte key (" + ", ".join(ranges.analytes) + ") or "
+            + ", ".join(PATIENT_KEYS),
+        )
+    return analyte
+
+
+def _raw_panel(node: Mapping, ranges: Ranges, where: str, skip: tuple[str, ...] = ()) -> RawPanel:
+    panel = RawPanel(date=parse_date(node.get("date"), f"date in {where}"))
+    for key, value in node.items():
+        if key in skip or key == "date":
+            continue
+        analyte = _analyte_key(key, ranges, where)
+        if analyte in panel.values:
+            raise InputError(f"{analyte} is given twice in {where}",
+                             fix="keep one value per analyte per panel")
+        if value is not None:
+            panel.values[analyte] = value
+    return panel
+
+
+def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRecord:
+    if document is None:
+        raise InputError(f"{label} is empty", fix="write the patient's values, e.g. 'b12: 180 pg/mL'")
+    if not isinstance(document, dict):
+        raise InputError(f"{label} must be a mapping of keys to values, not a "
+                         f"{type(document).__name__}",
+                         fix="write one 'key: value' per line, e.g. 'b12: 180 pg/mL'")
+    context = document.get("context") or {}
+    if not isinstance(context, dict):
+        raise InputError(f"context in {label} must be a mapping",
+                         fix="e.g. 'context: {b12_therapy_start: 2026-09-03}'")
+    for key in context:
+        if key not in CONTEXT_KEYS:
+            raise InputError(f"unknown context key '{str(key)[:40]}' in {label}",
+                             fix="use " + ", ".join(CONTEXT_KEYS))
+    record = PatientRecord(
+        patient_id=None if document.get("patient_id") is None else str(document["patient_id"]),
+        sex=parse_sex(document.get("sex")),
+        age=parse_age(document.get("age")),
+        context=Context(
+            b12_therapy_start=parse_date(context.get("b12_therapy_start"), "b12_therapy_start"),
+            days_on_therapy=parse_days(context.get("days_on_therapy")),
+            **{flag: parse_flag(context.get(flag), flag) for flag in CONTEXT_FLAGS},
+        ),
+    )
+    flat = _raw_panel(document, ranges, label, skip=PATIENT_KEYS)
+    panels = document.get("panels")
+    if panels is None:
+        record.panels.append(flat)
+        return record
+    if flat.values:
+        raise InputError(f"{label} has values both at the top level and under panels:",
+                         fix="move every value into a dated entry of panels:")
+    if not isinstance(panels, list) or not panels:
+        raise InputError(f"panels in {label} must be a list of dated panels",
+                         fix="e.g. 'panels: [{date: 2026-09-01, b12: 110 pg/mL}]'")
+    for index, node in enumerate(panels, start=1):
+        if not isinstance(node, dict):
+            raise InputError(f"panel {index} in {label} must be a mapping",
+                             fix="write 'date:' and the values of that panel")
+        record.panels.append(_raw_panel(node, ranges, f"panel {index} of {label}"))
+    return record
+
+
+def build_panel(
+    values: Mapping[str, object],
+    ranges: Ranges,
+    *,
+    date: dt.date | None = None,
+    patient_id: str | None = None,
+    sex: str | None = None,
+    age: float | None = None,
+    context: Context | None = None,
+) -> Panel:
+    """Convert every value; the first bad one raises (the `interpret` contract)."""
+    measurements: dict[str, Measurement] = {}
+    warnings: list[str] = []
+    for analyte, raw in values.items():
+        measurement, notes = measure(ranges, analyte, raw)
+        measurements[analyte] = measurement
+        warnings.extend(notes)
+    return Panel(
+        measurements=measurements,
+        date=date,
+        patient_id=patient_id,
+        sex=sex,
+        age=age,
+        context=context or Context(),
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,196 @@
+"""The data that flows through b12lab: Measurement -> Panel -> Finding -> Report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+SEVERITIES = ("urgent", "advisory", "info")
+DOMAINS = ("b12", "platelets", "neutrophils", "ferritin", "general")
+IMPLICATION_DOMAINS = ("platelets", "neutrophils", "ferritin")
+B12_STATUSES = ("deficient", "borderline", "normal", "high", "unknown")
+DISCLAIMER = (
+    "Decision support for clinicians and laboratory staff, not a diagnosis: "
+    "interpret with the patient's history and examination."
+)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One analyte's result, converted to the analyte's canonical unit."""
+
+    analyte: str
+    value: float
+    unit: str
+    input: str
+    censored: str | None = None  # "<" or ">": the true value lies beyond `value`
+    derived: bool = False
+    unit_assumed: bool = False
+    flag: str | None = None
+    reference_low: float | None = None
+    reference_high: float | None = None
+    decimals: int = 1
+
+    def shown(self) -> str:
+        """The value as a lab would print it, in the canonical unit."""
+        return f"{self.censored or ''}{format_number(self.value, self.decimals)} {self.unit}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the clinician tells b12lab beyond the numbers."""
+
+    b12_therapy_start: dt.date | None = None
+    days_on_therapy: int | None = None
+    alcohol_use: bool = False
+    neuro_symptoms: bool = False
+    hypersegmented_neutrophils: bool = False
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One dated set of results for one patient."""
+
+    measurements: dict[str, Measurement]
+    date: dt.date | None = None
+    patient_id: str | None = None
+    sex: str | None = None
+    age: float | None = None
+    context: Context = field(default_factory=Context)
+    warnings: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    def get(self, analyte: str) -> Measurement | None:
+        return self.measurements.get(analyte)
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    domain: str
+    severity: str
+    title: str
+    detail: str
+    next_steps: tuple[str, ...]
+    evidence: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "domain": self.domain,
+            "severity": self.severity,
+            "title": self.title,
+            "detail": self.detail,
+            "next_steps": list(self.next_steps),
+            "evidence": dict(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
+class Implication:
+    """What the B12 status means for one of platelets, neutrophils, ferritin."""
+
+    flag: str | None
+    summary: str
+    findings: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"flag": self.flag, "summary": self.summary, "findings": list(self.findings)}
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    date: dt.date | None
+    value: float
+    flag: str | None
+    censored: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    patient_id: str | None
+    panel_date: dt.date | None
+    b12_status: str
+    measurements: tuple[Measurement, ...]
+    implications: dict[str, Implication]
+    findings: tuple[Finding, ...]
+    missing: tuple[str, ...]
+    warnings: tuple[str, ...]
+    errors: tuple[str, ...]
+    guideline: str
+    guideline_title: str = ""
+    b12_detail: str = ""
+    therapy_start: dt.date | None = None
+    history: dict[str, tuple[HistoryPoint, ...]] = field(default_factory=dict)
+
+    @property
+    def highest_severity(self) -> str | None:
+        for severity in SEVERITIES:
+            if any(f.severity == severity for f in self.findings):
+                return severity
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON contract (schema_version 1)."""
+        document: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "patient_id": self.patient_id,
+            "panel_date": self.panel_date.isoformat() if self.panel_date else None,
+            "b12_status": self.b12_status,
+            "measurements": [_measurement_dict(m) for m in self.measurements],
+            "implications": {k: v.to_dict() for k, v in self.implications.items()},
+            "findings": [f.to_dict() for f in self.findings],
+            "missing": list(self.missing),
+            "warnings": list(self.warnings),
+            "errors": list(self.errors),
+            "guideline": self.guideline,
+            "disclaimer": DISCLAIMER,
+        }
+        if self.history:
+            document["history"] = {
+                analyte: [
+                    {
+                        "date": p.date.isoformat() if p.date else None,
+                        "value": p.value,
+                        "flag": p.flag,
+                        "censored": p.censored,
+                    }
+                    for p in points
+                ]
+                for analyte, points in self.history.items()
+            }
+        return document
+
+
+def _measurement_dict(m: Measurement) -> dict[str, Any]:
+    return {
+        "analyte": m.analyte,
+        "value": _rounded(m.value, m.decimals),
+        "unit": m.unit,
+        "input": m.input,
+        "flag": m.flag,
+        "censored": m.censored,
+        "derived": m.derived,
+        "reference": {
+            "low": _rounded(m.reference_low, m.decimals),
+            "high": _rounded(m.reference_high, m.decimals),
+            "unit": m.unit,
+        },
+    }
+
+
+def _rounded(value: float | None, decimals: int) -> float | int | None:
+    if value is None:
+        return None
+    rounded = round(value, decimals)
+    return int(rounded) if decimals == 0 or rounded == int(rounded) else rounded
+
+
+def format_number(value: float, decimals: int) -> str:
+    """Fixed decimals, without a trailing '.0' run that adds nothing."""
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"

@@ -1,0 +1,539 @@
+"""Loads, validates and overlays ``reference_ranges.yaml``.
+
+The file is the single home of every clinical number; this module checks its
+shape (a malformed file or overlay is rejected with the dotted path of the
+offending key), converts numbers given in another unit to the canonical one,
+and resolves the limits that apply to one patient (sex, age) under one
+guideline profile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+from b12lab.errors import InputError, RangesError
+from b12lab.units import UnitBasis, UnitCatalog, spelling_key
+
+PACKAGED_RANGES = Path(__file__).with_name("reference_ranges.yaml")
+
+SEXES = ("female", "male")
+PROFILE_KEYS = {
+    "b12_deficient_below": "b12",
+    "b12_borderline_below": "b12",
+    "holotc_deficient_below": "holotc",
+    "holotc_indeterminate_below": "holotc",
+}
+THRESHOLD_KEYS = {
+    "anc_moderate_below": "anc",
+    "ferritin_low_in_inflammation_below": "ferritin",
+    "rebound_window_first_day": "days",
+    "rebound_window_last_day": "days",
+    "persistence_window_days": "days",
+}
+DAY_UNITS = ("day", "days", "d")
+ANALYTE_KEYS = {
+    "name", "canonical_unit", "pint", "decimals", "molar_mass", "units", "unit_set",
+    "aliases", "loinc", "plausible", "reference", "critical",
+}
+BAND_KEYS = {"low", "high", "sex", "age_min", "age_max", "source", "unit"}
+TOP_KEYS = {
+    "version", "sources", "unit_sets", "guideline_profiles", "default_guideline",
+    "thresholds", "analytes",
+}
+
+
+@dataclass(frozen=True)
+class Band:
+    """A reference interval, for one sex and age range when those are given."""
+
+    low: float | None
+    high: float | None
+    source: str
+    sex: str | None = None
+    age_min: float | None = None
+    age_max: float | None = None
+
+    def applies_to(self, sex: str | None, age: float | None) -> bool:
+        if self.sex is not None and sex != self.sex:
+            return False
+        if self.age_min is not None and (age is None or age < self.age_min):
+            return False
+        return not (self.age_max is not None and (age is None or age >= self.age_max))
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float
+    source: str
+
+
+@dataclass(frozen=True)
+class AnalyteSpec:
+    key: str
+    name: str
+    canonical_unit: str
+    pint: str
+    decimals: int
+    molar_mass: float | None
+    spellings: tuple[tuple[str, str], ...]
+    aliases: tuple[str, ...]
+    loinc: tuple[str, ...]
+    plausible_low: float
+    plausible_high: float
+    bands: tuple[Band, ...]
+    critical_low: float | None
+    critical_high: float | None
+    critical_source: str | None
+
+    @property
+    def sex_dependent(self) -> bool:
+        return any(band.sex for band in self.bands)
+
+    def band(self, sex: str | None, age: float | None) -> Band:
+        for band in self.bands:
+            if band.applies_to(sex, age):
+                return band
+        return Band(None, None, "none")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    title: str
+    b12_deficient_below: Threshold
+    b12_borderline_below: Threshold
+    holotc_deficient_below: Threshold
+    holotc_indeterminate_below: Threshold
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits in force for one patient under one guideline profile."""
+
+    profile: Profile
+    reference: Mapping[str, Band]
+    analytes: Mapping[str, AnalyteSpec]
+    thresholds: Mapping[str, Threshold]
+
+    def low(self, analyte: str) -> float | None:
+        return self.reference[analyte].low
+
+    def high(self, analyte: str) -> float | None:
+        return self.reference[analyte].high
+
+    def critical_low(self, analyte: str) -> float | None:
+        return self.analytes[analyte].critical_low
+
+    def critical_high(self, analyte: str) -> float | None:
+        return self.analytes[analyte].critical_high
+
+    def threshold(self, key: str) -> float:
+        return self.thresholds[key].value
+
+
+class Ranges:
+    """The validated reference ranges in force (defaults plus any overlay)."""
+
+    def __init__(self, document: Mapping[str, Any], origin: tuple[str, ...]):
+        self.origin = origin
+        self.version = str(document.get("version", ""))
+        self.sources: dict[str, str] = dict(document.get("sources") or {})
+        self.analytes = _analytes(document, origin)
+        self.units = UnitCatalog(
+            self.unit_bases(),
+            {key: f"{spec.name} ({spec.canonical_unit})" for key, spec in self.analytes.items()},
+        )
+        self.thresholds = {
+            key: self._threshold(node, f"thresholds.{key}", THRESHOLD_KEYS[key])
+            for key, node in document["thresholds"].items()
+        }
+        self.profiles = {
+            name: self._profile(name, node)
+            for name, node in document["guideline_profiles"].items()
+        }
+        self.default_guideline = document["default_guideline"]
+        if self.default_guideline not in self.profiles:
+            raise RangesError(
+                "default_guideline",
+                f"'{self.default_guideline}' is not a profile; use one of "
+                + ", ".join(self.profiles),
+                source=origin[-1],
+            )
+        self.analytes = {
+            key: self._converted_bands(spec, document["analytes"][key])
+            for key, spec in self.analytes.items()
+        }
+        self._check_sources(document)
+
+    def unit_bases(self) -> dict[str, UnitBasis]:
+        return {
+            key: UnitBasis(spec.pint, spec.molar_mass, spec.spellings)
+            for key, spec in self.analytes.items()
+        }
+
+    @cached_property
+    def _alias_index(self) -> dict[str, str]:
+        index: dict[str, str] = {}
+        for key, spec in self.analytes.items():
+            for name in (key, *spec.aliases, *spec.loinc):
+                index[column_key(name)] = key
+        return index
+
+    def analyte_for(self, name: str) -> str | None:
+        """The analyte key a column name, test name, alias or LOINC code means."""
+        return self._alias_index.get(column_key(name))
+
+    def profile(self, guideline: str | None) -> Profile:
+        name = guideline or self.default_guideline
+        try:
+            return self.profiles[name.lower()]
+        except KeyError:
+            raise InputError(
+                f"unknown guideline '{name}'",
+                field="guideline",
+                value=name,
+                fix=f"use one of: {', '.join(self.profiles)}",
+            ) from None
+
+    def limits(self, sex: str | None, age: float | None, guideline: str | None) -> Limits:
+        profile = self.profile(guideline)
+        return _cached_limits(self, sex, age, profile)
+
+    def _threshold(self, node: Any, path: str, analyte: str) -> Threshold:
+        node = _mapping(node, path, self.origin)
+        _only(node, {"value", "unit", "source"}, path, self.origin)
+        value = _number(node.get("value"), f"{path}.value", self.origin)
+        unit = node.get("unit")
+        if analyte == "days":
+            if unit is not None and str(unit).lower() not in DAY_UNITS:
+                raise RangesError(f"{path}.unit", f"'{unit}' is not days", source=self.origin[-1])
+        elif unit is not None:
+            value = self._to_canonical(analyte, value, unit, f"{path}.unit")
+        return Threshold(value, str(node.get("source", "")))
+
+    def _to_canonical(self, analyte: str, value: float, unit: Any, path: str) -> float:
+        try:
+            return value * self.units.factor(analyte, str(unit))
+        except InputError as error:
+            raise RangesError(path, str(error), source=self.origin[-1]) from None
+
+    def _profile(self, name: str, node: Any) -> Profile:
+        path = f"guideline_profiles.{name}"
+        node = _mapping(node, path, self.origin)
+        _only(node, {"title", *PROFILE_KEYS}, path, self.origin)
+        missing = [key for key in PROFILE_KEYS if key not in node]
+        if missing:
+            raise RangesError(path, f"missing {', '.join(missing)}", source=self.origin[-1])
+        values = {
+            key: self._threshold(node[key], f"{path}.{key}", analyte)
+            for key, analyte in PROFILE_KEYS.items()
+        }
+        for low, high in (
+            ("b12_deficient_below", "b12_borderline_below"),
+            ("holotc_deficient_below", "holotc_indeterminate_below"),
+        ):
+            if values[low].value > values[high].value:
+                raise RangesError(
+                    f"{path}.{low}", f"is above {high}", source=self.origin[-1]
+                )
+        return Profile(name=name, title=str(node.get("title", name)), **values)
+
+    def _converted_bands(self, spec: AnalyteSpec, node: Mapping[str, Any]) -> AnalyteSpec:
+        bands = []
+        for index, band in enumerate(spec.bands):
+            unit = node["reference"][index].get("unit")
+            if unit is None:
+                bands.append(band)
+                continue
+            path = f"analytes.{spec.key}.reference[{index}].unit"
+            convert = lambda v: None if v is None else self._to_canonical(spec.key, v, unit, path)  # noqa: E731
+            bands.append(Band(convert(band.low), convert(band.high), band.source, band.sex,
+                              band.age_min, band.age_max))
+        return AnalyteSpec(**{**spec.__dict__, "bands": tuple(bands)})
+
+    def _check_sources(self, document: Mapping[str, Any]) -> None:
+        for path, source in _sources_used(document):
+            if source not in self.sources and not source.startswith("overlay "):
+                raise RangesError(
+                    path, f"source '{source}' is not listed under sources", source=self.origin[-1]
+                )
+
+
+@lru_cache(maxsize=64)
+def _cached_limits(ranges: Ranges, sex: str | None, age: float | None, profile: Profile) -> Limits:
+    reference = {key: spec.band(sex, age) for key, spec in ranges.analytes.items()}
+    reference["b12"] = Band(
+        profile.b12_deficient_below.value, reference["b12"].high,
+        profile.b12_deficient_below.source,
+    )
+    reference["holotc"] = Band(
+        profile.holotc_deficient_below.value, reference["holotc"].high,
+        profile.holotc_deficient_below.source,
+    )
+    return Limits(profile, reference, ranges.analytes, ranges.thresholds)
+
+
+def column_key(name: str) -> str:
+    """Column and test names compare ignoring case, spaces, `_`, `-` and `.`."""
+    return "".join(ch for ch in str(name).casefold() if ch not in " _-.\t")
+
+
+# --- loading -----------------------------------------------------------------
+
+
+def _read_yaml(path: Path, label: str) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except IsADirectoryError:
+        raise InputError(f"ranges file {label} is a directory", fix="give a YAML file") from None
+    except FileNotFoundError:
+        raise InputError(f"ranges file {label} does not exist", fix="check the path") from None
+    except UnicodeDecodeError:
+        raise InputError(
+            f"ranges file {label} is not UTF-8 text", fix="save it as UTF-8 YAML"
+        ) from None
+    except OSError as error:
+        raise InputError(f"cannot read ranges file {label}: {error.strerror}") from None
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InputError(
+            f"ranges file {label} is not valid YAML{where}", fix="fix the YAML syntax"
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def _default_document() -> dict:
+    document = _read_yaml(PACKAGED_RANGES, str(PACKAGED_RANGES))
+    return document
+
+
+@lru_cache(maxsize=1)
+def _default_ranges() -> Ranges:
+    return Ranges(_default_document(), (str(PACKAGED_RANGES),))
+
+
+def load_ranges(overlay: str | Path | None = None) -> Ranges:
+    """The default ranges, with a laboratory's overlay file applied if given."""
+    if overlay is None:
+        return _default_ranges()
+    label = str(overlay)
+    document = _read_yaml(Path(overlay), label)
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise RangesError("(top level)", "must be a mapping of keys", source=label)
+    merged = _overlay(_default_document(), document, "", f"overlay {Path(label).name}", label)
+    return Ranges(merged, (str(PACKAGED_RANGES), label))
+
+
+def _overlay(base: Any, extra: Any, path: str, credit: str, label: str) -> Any:
+    """Deep merge: mappings merge key by key, anything else replaces.
+
+    A number the overlay changes without naming a source is credited to it.
+    """
+    if isinstance(extra, dict) and isinstance(base, dict):
+        merged = dict(base)
+        for key, value in extra.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, str):
+                raise RangesError(key_path, "keys must be text", source=label)
+            if not path and key not in TOP_KEYS:
+                raise RangesError(key_path, f"unknown key; known: {', '.join(sorted(TOP_KEYS))}",
+                                  source=label)
+            if path in ("analytes", "thresholds") and key not in base:
+                known = ", ".join(base)
+                raise RangesError(key_path, f"unknown {path[:-1]}; known: {known}", source=label)
+            merged[key] = _overlay(base.get(key), value, key_path, credit, label)
+        if _has_numbers(extra) and "source" not in extra and "source" in merged:
+            merged["source"] = credit
+        return merged
+    if isinstance(extra, list):
+        return [
+            {**item, "source": item.get("source", credit)} if isinstance(item, dict) else item
+            for item in extra
+        ]
+    if isinstance(extra, dict) and _has_numbers(extra) and "source" not in extra:
+        return {**extra, "source": credit}
+    return extra
+
+
+def _has_numbers(node: Mapping[str, Any]) -> bool:
+    return any(key in node for key in ("value", "low", "high"))
+
+
+def _sources_used(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            if key == "source" and path != "":
+                yield key_path, str(value)
+            elif key != "sources":
+                yield from _sources_used(value, key_path)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _sources_used(item, f"{path}[{index}]")
+
+
+# --- validation helpers ------------------------------------------------------
+
+
+def _mapping(node: Any, path: str, origin: tuple[str, ...]) -> dict:
+    if not isinstance(node, dict):
+        raise RangesError(path, f"expected a mapping, got {_kind(node)}", source=origin[-1])
+    return node
+
+
+def _only(node: Mapping[str, Any], allowed: set[str], path: str, origin: tuple[str, ...]) -> None:
+    for key in node:
+        if key not in allowed:
+            raise RangesError(
+                f"{path}.{key}", f"unknown key; known: {', '.join(sorted(allowed))}",
+                source=origin[-1],
+            )
+
+
+def _number(node: Any, path: str, origin: tuple[str, ...], *, optional: bool = False) -> Any:
+    if node is None and optional:
+        return None
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        raise RangesError(path, f"expected a number, got {_kind(node)}", source=origin[-1])
+    if not math.isfinite(node):
+        raise RangesError(path, "must be a finite number", source=origin[-1])
+    if node < 0:
+        raise RangesError(path, f"must not be negative (got {node})", source=origin[-1])
+    return float(node)
+
+
+def _kind(node: Any) -> str:
+    if node is None:
+        return "nothing"
+    if isinstance(node, bool):
+        return f"true/false ({node})"
+    if isinstance(node, str):
+        return f"text '{node[:40]}'"
+    return type(node).__name__
+
+
+def _analytes(document: Mapping[str, Any], origin: tuple[str, ...]) -> dict[str, AnalyteSpec]:
+    for key in ("analytes", "thresholds", "guideline_profiles", "default_guideline"):
+        if key not in document:
+            raise RangesError(key, "is missing", source=origin[-1])
+    _only(document, TOP_KEYS, "(top level)", origin)
+    analytes = _mapping(document["analytes"], "analytes", origin)
+    _mapping(document["thresholds"], "thresholds", origin)
+    for key in document["thresholds"]:
+        if key not in THRESHOLD_KEYS:
+            raise RangesError(f"thresholds.{key}", "unknown threshold", source=origin[-1])
+    unit_sets = _mapping(document.get("unit_sets") or {}, "unit_sets", origin)
+    return {key: _analyte(key, node, unit_sets, origin) for key, node in analytes.items()}
+
+
+def _analyte(key: str, node: Any, unit_sets: Mapping, origin: tuple[str, ...]) -> AnalyteSpec:
+    path = f"analytes.{key}"
+    node = _mapping(node, path, origin)
+    _only(node, ANALYTE_KEYS, path, origin)
+    for required in ("name", "canonical_unit", "pint", "reference", "plausible"):
+        if required not in node:
+            raise RangesError(f"{path}.{required}", "is missing", source=origin[-1])
+    spellings = dict(_mapping(node.get("units") or {}, f"{path}.units", origin))
+    if "unit_set" in node:
+        unit_set = node["unit_set"]
+        if unit_set not in unit_sets:
+            raise RangesError(f"{path}.unit_set", f"no unit set '{unit_set}'", source=origin[-1])
+        spellings = {**unit_sets[unit_set], **spellings}
+    if not spellings:
+        raise RangesError(f"{path}.units", "lists no units", source=origin[-1])
+    seen: dict[str, str] = {}
+    for spelling, expression in spellings.items():
+        spelling_path = f"{path}.units.{spelling}"
+        if not isinstance(expression, str) or not expression.strip():
+            raise RangesError(spelling_path, "expected a pint expression", source=origin[-1])
+        other = seen.setdefault(spelling_key(str(spelling)), str(spelling))
+        if other != str(spelling) and spellings[other] != expression:
+            raise RangesError(spelling_path, f"reads the same as '{other}'", source=origin[-1])
+    molar_mass = None
+    if node.get("molar_mass") is not None:
+        mass_node = _mapping(node["molar_mass"], f"{path}.molar_mass", origin)
+        molar_mass = _number(mass_node.get("value"), f"{path}.molar_mass.value", origin)
+        if mass_node.get("unit", "g/mol") != "g/mol":
+            raise RangesError(f"{path}.molar_mass.unit", "must be g/mol", source=origin[-1])
+        if molar_mass <= 0:
+            raise RangesError(f"{path}.molar_mass.value", "must be positive", source=origin[-1])
+    plausible = _mapping(node["plausible"], f"{path}.plausible", origin)
+    plausible_low = _number(plausible.get("low"), f"{path}.plausible.low", origin)
+    plausible_high = _number(plausible.get("high"), f"{path}.plausible.high", origin)
+    if plausible_low >= plausible_high:
+        raise RangesError(f"{path}.plausible.low", "is not below high", source=origin[-1])
+    bands = _bands(node["reference"], f"{path}.reference", origin)
+    critical_low = critical_high = critical_source = None
+    if node.get("critical") is not None:
+        critical = _mapping(node["critical"], f"{path}.critical", origin)
+        _only(critical, {"low", "high", "source"}, f"{path}.critical", origin)
+        critical_low = _number(critical.get("low"), f"{path}.critical.low", origin, optional=True)
+        critical_high = _number(
+            critical.get("high"), f"{path}.critical.high", origin, optional=True
+        )
+        if critical_low is not None and critical_high is not None and critical_low >= critical_high:
+            raise RangesError(f"{path}.critical.low", "is not below high", source=origin[-1])
+        critical_source = str(critical.get("source", ""))
+    decimals = node.get("decimals", 1)
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 6:
+        raise RangesError(f"{path}.decimals", "expected a whole number 0-6", source=origin[-1])
+    return AnalyteSpec(
+        key=key,
+        name=str(node["name"]),
+        canonical_unit=str(node["canonical_unit"]),
+        pint=str(node["pint"]),
+        decimals=decimals,
+        molar_mass=molar_mass,
+        spellings=tuple((str(s), str(e)) for s, e in spellings.items()),
+        aliases=_strings(node.get("aliases"), f"{path}.aliases", origin),
+        loinc=_strings(node.get("loinc"), f"{path}.loinc", origin),
+        plausible_low=plausible_low,
+        plausible_high=plausible_high,
+        bands=bands,
+        critical_low=critical_low,
+        critical_high=critical_high,
+        critical_source=critical_source,
+    )
+
+
+def _strings(node: Any, path: str, origin: tuple[str, ...]) -> tuple[str, ...]:
+    if node is None:
+        return ()
+    if not isinstance(node, list) or not all(isinstance(i, (str, int)) for i in node):
+        raise RangesError(path, "expected a list of names", source=origin[-1])
+    return tuple(str(item) for item in node)
+
+
+def _bands(node: Any, path: str, origin: tuple[str, ...]) -> tuple[Band, ...]:
+    if not isinstance(node, list) or not node:
+        raise RangesError(path, "expected a list of intervals", source=origin[-1])
+    bands = []
+    for index, item in enumerate(node):
+        band_path = f"{path}[{index}]"
+        item = _mapping(item, band_path, origin)
+        _only(item, BAND_KEYS, band_path, origin)
+        low = _number(item.get("low"), f"{band_path}.low", origin, optional=True)
+        high = _number(item.get("high"), f"{band_path}.high", origin, optional=True)
+        if low is not None and high is not None and low > high:
+            raise RangesError(f"{band_path}.low", f"{low:g} is above high {high:g}",
+                              source=origin[-1])
+        sex = item.get("sex")
+        if sex is not None and sex not in SEXES:
+            raise RangesError(f"{band_path}.sex", "must be female or male", source=origin[-1])
+        age_min = _number(item.get("age_min"), f"{band_path}.age_min", origin, optional=True)
+        age_max = _number(item.get("age_max"), f"{band_path}.age_max", origin, optional=True)
+        bands.append(Band(low, high, str(item.get("source", "")), sex, age_min, age_max))
+    return tuple(bands)

@@ -1,0 +1,61 @@
+"""A Markdown report for pasting into a clinical note."""
+
+from __future__ import annotations
+
+from b12lab.model import DISCLAIMER, IMPLICATION_DOMAINS, Report, format_number
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report) -> str:
+    lines = [
+        f"## b12lab report: patient {report.patient_id or '-'}, panel "
+        f"{report.panel_date.isoformat() if report.panel_date else '-'}",
+        "",
+        f"Guideline profile: **{report.guideline.upper()}** ({report.guideline_title})",
+        "",
+        "| analyte | input | value | reference | flag |",
+        "|---|---|---|---|---|",
+    ]
+    for m in report.measurements:
+        low = "" if m.reference_low is None else format_number(m.reference_low, m.decimals)
+        high = "" if m.reference_high is None else format_number(m.reference_high, m.decimals)
+        reference = f"{low}-{high}" if low or high else ""
+        input_text = m.input + (" (derived)" if m.derived else "")
+        lines.append(f"| {m.analyte} | {_cell(input_text)} | {_cell(m.shown())} | {reference} | "
+                     f"{m.flag or ''} |")
+    lines += ["", f"**B12 status: {report.b12_status}** ({_cell(report.b12_detail)})", ""]
+    for domain in IMPLICATION_DOMAINS:
+        implication = report.implications[domain]
+        flag = f" ({implication.flag})" if implication.flag else ""
+        lines.append(f"- **{domain.capitalize()}**{flag}: {implication.summary}")
+    lines.append("")
+    if report.history:
+        lines += ["### Course over time", ""]
+        for analyte, points in report.history.items():
+            course = ", ".join(
+                f"{p.date.isoformat() if p.date else '?'}: {p.censored or ''}{p.value:g}"
+                + (f" ({p.flag})" if p.flag and p.flag != "normal" else "")
+                for p in points
+            )
+            lines.append(f"- {analyte}: {course}")
+        if report.therapy_start:
+            lines.append(f"- B12 therapy started {report.therapy_start.isoformat()}")
+        lines.append("")
+    lines += ["### Findings", ""]
+    if not report.findings:
+        lines.append("None.")
+    for finding in report.findings:
+        lines.append(f"- **{finding.severity.upper()}**: {finding.title} (`{finding.id}`)  ")
+        lines.append(f"  {finding.detail}")
+        for step in finding.next_steps:
+            lines.append(f"  - {step}")
+    lines.append("")
+    if report.missing:
+        lines += [f"**Would sharpen the picture:** {', '.join(report.missing)}", ""]
+    if report.warnings:
+        lines += ["Notes:", *[f"- {w}" for w in report.warnings], ""]
+    lines.append(f"_{DISCLAIMER}_")
+    return "\n".join(lines) + "\n"

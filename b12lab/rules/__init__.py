@@ -1,0 +1,6 @@
+"""The rule catalogue: one module per domain, registered in catalogue order."""
+
+from b12lab.rules import b12, blood_count, ferritin, neutrophils, platelets  # noqa: F401
+from b12lab.rules.base import RULES, Case, Fired, Missing, Rule
+
+__all__ = ["RULES", "Case", "Fired", "Missing", "Rule"]

@@ -1,0 +1,273 @@
+"""B12 status, functional confirmation, and the B12-domain rules."""
+
+from __future__ import annotations
+
+from b12lab.model import Panel, format_number
+from b12lab.ranges import Limits
+from b12lab.rules.base import (
+    B12Assessment,
+    Case,
+    Fired,
+    Missing,
+    above,
+    at_least,
+    at_most,
+    below,
+    rule,
+)
+
+FUNCTIONAL_MARKERS = ("mma", "homocysteine")
+
+
+def b12_status(panel: Panel, limits: Limits) -> tuple[str, list[str]]:
+    """Status from serum total B12 alone, with warnings for censored values.
+
+    A censored value decides by the side it lies on; one that straddles a
+    deficiency or borderline cut-off is borderline.
+    """
+    b12 = panel.get("b12")
+    if b12 is None:
+        return "unknown", []
+    deficient = limits.profile.b12_deficient_below.value
+    borderline = limits.profile.b12_borderline_below.value
+    upper = limits.high("b12")
+    value = b12.value
+    if b12.censored == "<":
+        if value <= deficient:
+            return "deficient", []
+        return "borderline", [
+            f"b12: {b12.input} straddles the deficiency cut-off "
+            f"{format_number(deficient, 1)} pmol/L; status reported as borderline"
+        ]
+    if b12.censored == ">":
+        if upper is not None and value >= upper:
+            return "high", []
+        if value >= borderline:
+            return "normal", [f"b12: {b12.input} may lie above the upper reference limit"]
+        return "borderline", [
+            f"b12: {b12.input} straddles the borderline cut-off "
+            f"{format_number(borderline, 1)} pmol/L; status reported as borderline"
+        ]
+    if value < deficient:
+        return "deficient", []
+    if value < borderline:
+        return "borderline", []
+    if upper is None or value <= upper:
+        return "normal", []
+    return "high", []
+
+
+def functional_markers(panel: Panel, limits: Limits) -> tuple[list[str], list[str]]:
+    """Markers that confirm a functional deficiency, and markers that exclude one.
+
+    Homocysteine counts only with folate measured and not low: folate
+    deficiency raises it too.
+    """
+    confirm, exclude = [], []
+    folate_ok = at_least(panel.get("folate"), limits.low("folate"))
+    mma, hcy, holotc = panel.get("mma"), panel.get("homocysteine"), panel.get("holotc")
+    if above(mma, limits.high("mma")):
+        confirm.append("mma")
+    elif at_most(mma, limits.high("mma")):
+        exclude.append("mma")
+    if folate_ok and above(hcy, limits.high("homocysteine")):
+        confirm.append("homocysteine")
+    elif folate_ok and at_most(hcy, limits.high("homocysteine")):
+        exclude.append("homocysteine")
+    if below(holotc, limits.profile.holotc_deficient_below.value):
+        confirm.append("holotc")
+    elif at_least(holotc, limits.profile.holotc_indeterminate_below.value):
+        exclude.append("holotc")
+    return confirm, exclude
+
+
+def assess_b12(panel: Panel, limits: Limits) -> tuple[B12Assessment, list[str]]:
+    status, warnings = b12_status(panel, limits)
+    confirm, exclude = functional_markers(panel, limits)
+    confirmed = status in ("borderline", "normal") and bool(confirm)
+    excluded = status == "borderline" and not confirm and bool(exclude)
+    if status == "deficient" or confirmed:
+        low: bool | None = True
+    elif status in ("normal", "high") or excluded:
+        low = False
+    else:
+        low = None
+    markers = tuple(confirm if confirmed else exclude if excluded else ())
+    return B12Assessment(status, low, confirmed, excluded, markers=markers), warnings
+
+
+def _markers_to_add(case: Case) -> tuple[str, ...]:
+    wanted = list(FUNCTIONAL_MARKERS)
+    if case.limits.profile.name == "nice":
+        wanted.append("holotc")
+    if case.has("homocysteine") and not case.has("folate"):
+        wanted.append("folate")
+    return tuple(a for a in wanted if not case.has(a))
+
+
+def _b12_evidence(case: Case) -> dict[str, str]:
+    profile = case.limits.profile
+    return {
+        "b12": case.shown("b12"),
+        "deficient_below": case.limit("b12", profile.b12_deficient_below.value),
+        "borderline_below": case.limit("b12", profile.b12_borderline_below.value),
+        "guideline": profile.name,
+    }
+
+
+@rule(
+    "b12-deficient",
+    domain="b12",
+    severity="advisory",
+    title="Vitamin B12 deficiency",
+    trigger="B12 status is deficient (total B12 below the profile's deficiency cut-off)",
+    says="B12 deficiency impairs DNA synthesis in the marrow, so red cells, white cells and "
+    "platelets can all fall; the cause should be found and B12 replaced.",
+    next_steps=(
+        "Look for the cause: diet (vegan, vegetarian), pernicious anemia (intrinsic factor "
+        "antibodies), gastric surgery, malabsorption, metformin or acid-suppressing drugs.",
+        "Replace B12: intramuscular hydroxocobalamin or cyanocobalamin where absorption is in "
+        "doubt or the deficiency is severe; high-dose oral B12 for dietary deficiency or "
+        "maintenance.",
+        "Recheck the blood count within 1-2 weeks of starting replacement.",
+    ),
+    sources=("seed-002", "seed-001", "who-2008-b12", "nice-ng239"),
+)
+def b12_deficient(case: Case) -> Fired | Missing | None:
+    if case.b12.status != "deficient":
+        return None
+    profile = case.limits.profile
+    return Fired(
+        f"Total B12 {case.shown('b12')} is below the {profile.name.upper()} deficiency cut-off "
+        f"of {case.limit('b12', profile.b12_deficient_below.value)}.",
+        _b12_evidence(case),
+    )
+
+
+@rule(
+    "b12-borderline",
+    domain="b12",
+    severity="advisory",
+    title="Borderline (indeterminate) B12: confirm with a functional marker",
+    trigger="B12 status is borderline and no MMA, homocysteine or holoTC was given",
+    says="Total B12 in the borderline band neither confirms nor excludes deficiency; MMA "
+    "and/or homocysteine (holoTC where available) decide it.",
+    next_steps=(
+        "Measure methylmalonic acid (MMA) and/or total homocysteine; holotranscobalamin "
+        "(active B12) where available.",
+        "Measure serum folate alongside, since folate deficiency also raises homocysteine.",
+    ),
+    sources=("seed-001", "seed-002", "nice-ng239", "bsh-2014-b12"),
+)
+def b12_borderline(case: Case) -> Fired | Missing | None:
+    if case.b12.status != "borderline":
+        return None
+    to_add = _markers_to_add(case)
+    if any(case.has(a) for a in (*FUNCTIONAL_MARKERS, "holotc")):
+        return Missing(to_add) if to_add else None
+    profile = case.limits.profile
+    return Fired(
+        f"Total B12 {case.shown('b12')} lies between the deficiency cut-off "
+        f"{case.limit('b12', profile.b12_deficient_below.value)} and "
+        f"{case.limit('b12', profile.b12_borderline_below.value)} "
+        f"({profile.name.upper()}); whether B12 is low is undetermined until a functional "
+        "marker is measured.",
+        _b12_evidence(case),
+        missing=to_add,
+    )
+
+
+@rule(
+    "b12-functional-deficiency-confirmed",
+    domain="b12",
+    severity="advisory",
+    title="Functional B12 deficiency supported by a second-line marker",
+    trigger="B12 status borderline or normal, and MMA above its limit, or homocysteine above "
+    "its limit with folate measured and not low, or holoTC below the profile's cut-off",
+    says="A raised MMA or homocysteine (or a low holoTC) shows B12 is short where it is "
+    "used; the patient is treated as B12-low for the blood-count rules.",
+    next_steps=(
+        "Treat as B12 deficiency and look for its cause.",
+        "Check renal function: MMA also rises with renal impairment.",
+    ),
+    sources=("seed-002", "bsh-2014-b12", "nice-ng239"),
+)
+def b12_functional_deficiency(case: Case) -> Fired | Missing | None:
+    if not case.b12.confirmed:
+        if case.b12.status == "normal" and case.has("homocysteine") and not case.has("folate"):
+            if above(case.get("homocysteine"), case.limits.high("homocysteine")):
+                return Missing(("folate",))
+        return None
+    evidence = {"b12": case.shown("b12")}
+    limits = {
+        "mma": case.limits.high("mma"),
+        "homocysteine": case.limits.high("homocysteine"),
+        "holotc": case.limits.profile.holotc_deficient_below.value,
+    }
+    parts = []
+    for marker in case.b12.markers:
+        evidence[marker] = case.shown(marker)
+        relation = "below" if marker == "holotc" else "above"
+        evidence[f"{marker}_{relation}"] = case.limit(marker, limits[marker])
+        parts.append(f"{marker} {case.shown(marker)} ({relation} {case.limit(marker, limits[marker])})")
+    if "homocysteine" in case.b12.markers:
+        evidence["folate"] = case.shown("folate")
+    return Fired(
+        f"With total B12 {case.b12.status} ({case.shown('b12')}), "
+        + "; ".join(parts)
+        + " supports a functional B12 deficiency.",
+        evidence,
+    )
+
+
+@rule(
+    "b12-high",
+    domain="b12",
+    severity="info",
+    title="High B12: not toxic, and not a cause of low counts",
+    trigger="B12 status is high (above the upper reference limit)",
+    says="A high B12 is not toxic and does not cause cytopenias; it usually reflects "
+    "supplements or injections, otherwise inflammation or liver disease, which raise "
+    "ferritin too.",
+    next_steps=(
+        "Ask about B12 supplements, injections and fortified foods.",
+        "If none are taken, consider liver disease, inflammation, renal disease or a "
+        "myeloproliferative disorder.",
+    ),
+    sources=("seed-001", "seed-003"),
+)
+def b12_high(case: Case) -> Fired | Missing | None:
+    if case.b12.status != "high":
+        return None
+    return Fired(
+        f"Total B12 {case.shown('b12')} is above the upper reference limit "
+        f"{case.limit('b12', case.limits.high('b12'))}.",
+        {"b12": case.shown("b12"), "upper_limit": case.limit("b12", case.limits.high("b12"))},
+    )
+
+
+@rule(
+    "b12-neuro-parenteral",
+    domain="b12",
+    severity="urgent",
+    title="B12 deficiency with neurological symptoms: start parenteral B12 now",
+    trigger="B12 low and neurological symptoms flagged",
+    says="Parenteral B12 is the first choice for acute or severe deficiency with "
+    "neurological features; treatment should not wait for further tests.",
+    next_steps=(
+        "Start intramuscular B12 without delay (e.g. hydroxocobalamin 1 mg on alternate days "
+        "until no further improvement, per local protocol).",
+        "Seek specialist (neurology/haematology) advice the same day.",
+        "Do not give folic acid alone before B12.",
+    ),
+    sources=("seed-002", "nice-ng239"),
+)
+def b12_neuro_parenteral(case: Case) -> Fired | Missing | None:
+    if not case.panel.context.neuro_symptoms or case.b12.low is not True:
+        return None
+    return Fired(
+        f"B12 is low ({case.shown('b12')}, {case.b12.status}"
+        f"{', functionally confirmed' if case.b12.confirmed else ''}) and neurological "
+        "symptoms are reported.",
+        {"b12": case.shown("b12"), "neuro_symptoms": "yes"},
+    )

@@ -1,0 +1,197 @@
+"""What a rule is, and the facts about one panel that every rule reads.
+
+A rule is an id (the stable `findings[].id`), its catalogue text, and a small
+pure function from a Case to Fired (the finding's detail and evidence),
+Missing (the trigger could not be decided without these analytes) or None.
+Thresholds come from the Case's limits, which come from the data file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from b12lab.model import Measurement, Panel, format_number
+from b12lab.ranges import Limits
+
+LOW_FLAGS = ("low", "critical_low")
+HIGH_FLAGS = ("high", "critical_high")
+
+
+@dataclass(frozen=True)
+class Fired:
+    detail: str
+    evidence: dict[str, str]
+    next_steps: tuple[str, ...] = ()  # added to the rule's own next steps
+    missing: tuple[str, ...] = ()  # tests that would sharpen this finding
+
+
+@dataclass(frozen=True)
+class Missing:
+    analytes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    domain: str
+    severity: str
+    title: str
+    trigger: str
+    says: str
+    next_steps: tuple[str, ...]
+    sources: tuple[str, ...]
+    evaluate: Callable[[Case], Fired | Missing | None] = field(compare=False)
+
+
+@dataclass(frozen=True)
+class B12Assessment:
+    """B12 status and whether B12 counts as low for the platelet/neutrophil/ferritin rules.
+
+    `low` is True (deficient, or functionally confirmed), False (not low), or
+    None: unknown (no B12) or undetermined (borderline without confirmation).
+    """
+
+    status: str
+    low: bool | None
+    confirmed: bool = False
+    excluded: bool = False
+    detail: str = ""
+    markers: tuple[str, ...] = ()  # the functional markers that decided `low`
+
+    @property
+    def undetermined(self) -> bool:
+        return self.status == "borderline" and self.low is None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One panel with its limits, B12 assessment and earlier panels (oldest first)."""
+
+    panel: Panel
+    limits: Limits
+    b12: B12Assessment
+    flags: dict[str, str]
+    today: dt.date
+    history: tuple[Panel, ...] = ()
+
+    def get(self, analyte: str) -> Measurement | None:
+        return self.panel.get(analyte)
+
+    def has(self, analyte: str) -> bool:
+        return analyte in self.panel.measurements
+
+    def is_low(self, analyte: str) -> bool:
+        return self.flags.get(analyte) in LOW_FLAGS
+
+    def is_high(self, analyte: str) -> bool:
+        return self.flags.get(analyte) in HIGH_FLAGS
+
+    def shown(self, analyte: str) -> str:
+        measurement = self.get(analyte)
+        return measurement.shown() if measurement else "not measured"
+
+    def limit(self, analyte: str, value: float | None) -> str:
+        spec = self.limits.analytes[analyte]
+        if value is None:
+            return "none"
+        return f"{format_number(value, spec.decimals)} {spec.canonical_unit}"
+
+    @property
+    def panel_date(self) -> dt.date:
+        return self.panel.date or self.today
+
+    @property
+    def days_on_therapy(self) -> int | None:
+        context = self.panel.context
+        if context.b12_therapy_start is not None:
+            return (self.panel_date - context.b12_therapy_start).days
+        return context.days_on_therapy
+
+    @property
+    def on_therapy(self) -> bool:
+        days = self.days_on_therapy
+        return days is not None and days >= 0
+
+    @property
+    def inflammation(self) -> bool:
+        """CRP above its limit; an unmeasured CRP is not inflammation."""
+        return self.is_high("crp")
+
+
+def below(measurement: Measurement | None, cut: float | None) -> bool:
+    """Known to lie below `cut` (a censored value only when all of it does)."""
+    if measurement is None or cut is None:
+        return False
+    if measurement.censored == ">":
+        return False
+    if measurement.censored == "<":
+        return measurement.value <= cut
+    return measurement.value < cut
+
+
+def above(measurement: Measurement | None, cut: float | None) -> bool:
+    """Known to lie above `cut`."""
+    if measurement is None or cut is None:
+        return False
+    if measurement.censored == "<":
+        return False
+    if measurement.censored == ">":
+        return measurement.value >= cut
+    return measurement.value > cut
+
+
+def at_or_above(measurement: Measurement | None, cut: float | None) -> bool:
+    if measurement is None or cut is None or measurement.censored == "<":
+        return False
+    return measurement.value >= cut
+
+
+def at_most(measurement: Measurement | None, cut: float | None) -> bool:
+    """Known not to exceed `cut` (measured and on the normal side of an upper cut-off)."""
+    if measurement is None or cut is None or measurement.censored == ">":
+        return False
+    return measurement.value <= cut
+
+
+def at_least(measurement: Measurement | None, cut: float | None) -> bool:
+    """Known not to fall below `cut`."""
+    if measurement is None or cut is None or measurement.censored == "<":
+        return False
+    return measurement.value >= cut
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(
+    id: str,
+    *,
+    domain: str,
+    severity: str,
+    title: str,
+    trigger: str,
+    says: str,
+    next_steps: tuple[str, ...] = (),
+    sources: tuple[str, ...] = (),
+) -> Callable[[Callable[[Case], Fired | Missing | None]], Callable[[Case], Fired | Missing | None]]:
+    """Register a rule function under its catalogue id."""
+
+    def register(evaluate: Callable[[Case], Fired | Missing | None]):
+        if id in RULES:
+            raise ValueError(f"rule id {id} registered twice")
+        RULES[id] = Rule(id, domain, severity, title, trigger, says, next_steps, sources, evaluate)
+        return evaluate
+
+    return register
+
+
+def b12_unresolved(case: Case) -> Missing:
+    """What would decide a B12-dependent rule when B12 is unknown or undetermined."""
+    if case.b12.status == "unknown":
+        return Missing(("b12",))
+    wanted = ["mma", "homocysteine"]
+    if case.limits.profile.name == "nice":
+        wanted.append("holotc")
+    return Missing(tuple(a for a in wanted if not case.has(a)))

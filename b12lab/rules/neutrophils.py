@@ -1,0 +1,222 @@
+"""Neutrophils: B12 deficiency causes neutropenia; B12 excess does not."""
+
+from __future__ import annotations
+
+from b12lab.rules.base import Case, Fired, Missing, b12_unresolved, below, rule
+
+
+def white_cells_low(case: Case) -> tuple[str, bool] | None:
+    """The neutrophil line's low signal: ANC, or WBC when ANC is missing."""
+    if case.has("anc"):
+        return "anc", case.is_low("anc")
+    if case.has("wbc"):
+        return "wbc", case.is_low("wbc")
+    return None
+
+
+def _grade(case: Case) -> str:
+    anc = case.get("anc")
+    if anc is None:
+        return "leukopenia"
+    if below(anc, case.limits.critical_low("anc")):
+        return "severe neutropenia"
+    if below(anc, case.limits.threshold("anc_moderate_below")):
+        return "moderate neutropenia"
+    return "mild neutropenia"
+
+
+@rule(
+    "neut-low-consistent-with-b12",
+    domain="neutrophils",
+    severity="advisory",
+    title="Neutropenia consistent with B12 deficiency",
+    trigger="ANC below the lower limit (or WBC below it when ANC is missing) and B12 low",
+    says="In B12 deficiency the marrow is full but makes cells that die before release "
+    "(ineffective production), so neutrophils fall gradually; this reverses with "
+    "replacement. Hypersegmented neutrophils on the film support it.",
+    next_steps=(
+        "Review a blood film for hypersegmented neutrophils and macro-ovalocytes.",
+        "Recheck the count 1-2 weeks after starting B12; it should recover.",
+    ),
+    sources=("seed-001", "seed-002"),
+)
+def neut_low_consistent(case: Case) -> Fired | Missing | None:
+    line = white_cells_low(case)
+    if line is None or not line[1]:
+        return None
+    if case.b12.low is None:
+        return b12_unresolved(case)
+    if not case.b12.low:
+        return None
+    analyte = line[0]
+    return Fired(
+        f"{_grade(case).capitalize()}: {analyte.upper()} {case.shown(analyte)} is below "
+        f"{case.limit(analyte, case.limits.low(analyte))} with B12 {case.b12.status} "
+        f"({case.shown('b12')}).",
+        {analyte: case.shown(analyte),
+         f"{analyte}_lower_limit": case.limit(analyte, case.limits.low(analyte)),
+         "b12": case.shown("b12")},
+        missing=("anc",) if analyte == "wbc" else (),
+    )
+
+
+@rule(
+    "neut-low-not-explained-by-b12",
+    domain="neutrophils",
+    severity="advisory",
+    title="Neutropenia not explained by B12",
+    trigger="ANC below the lower limit and B12 not low",
+    says="B12 does not cause neutropenia when it is adequate, and a high B12 does not cause "
+    "it either; other causes have to be considered, especially if the onset was sudden.",
+    next_steps=(
+        "Review recent drugs (antibiotics, antithyroid drugs, clozapine, chemotherapy) and "
+        "infections; check for autoimmune disease.",
+        "Compare with earlier counts; ethnic (Duffy-null) neutropenia is benign and may "
+        "warrant a lower limit.",
+    ),
+    sources=("seed-001",),
+)
+def neut_low_not_explained(case: Case) -> Fired | Missing | None:
+    if not case.is_low("anc") or case.b12.low is not False:
+        return None
+    return Fired(
+        f"{_grade(case).capitalize()}: ANC {case.shown('anc')} is low while B12 is "
+        f"{case.b12.status} ({case.shown('b12')}).",
+        {"anc": case.shown("anc"), "anc_lower_limit": case.limit("anc", case.limits.low("anc")),
+         "b12": case.shown("b12")},
+    )
+
+
+@rule(
+    "neut-severe",
+    domain="neutrophils",
+    severity="urgent",
+    title="Severe neutropenia",
+    trigger="ANC below the severe (critical) limit",
+    says="Infection risk is high at this count; a fever is a medical emergency.",
+    next_steps=(
+        "Same-day clinical review.",
+        "Fever or signs of infection: treat as neutropenic sepsis, with immediate "
+        "broad-spectrum antibiotics.",
+    ),
+    sources=("ctcae-5",),
+)
+def neut_severe(case: Case) -> Fired | Missing | None:
+    critical = case.limits.critical_low("anc")
+    if not below(case.get("anc"), critical):
+        return None
+    return Fired(
+        f"ANC {case.shown('anc')} is below {case.limit('anc', critical)}.",
+        {"anc": case.shown("anc"), "severe_below": case.limit("anc", critical)},
+    )
+
+
+@rule(
+    "neut-hypersegmented-supports-b12",
+    domain="neutrophils",
+    severity="info",
+    title="Hypersegmented neutrophils support megaloblastic deficiency",
+    trigger="hypersegmented neutrophils flagged, and B12 status not normal or high (or B12 "
+    "low by functional markers, or not measured)",
+    says="Neutrophils with five or more nuclear lobes are a hallmark of megaloblastic "
+    "(B12 or folate) deficiency.",
+    next_steps=("Measure B12 and folate if not done; confirm borderline B12 with MMA.",),
+    sources=("seed-001", "seed-002"),
+)
+def neut_hypersegmented(case: Case) -> Fired | Missing | None:
+    if not case.panel.context.hypersegmented_neutrophils:
+        return None
+    if case.b12.status in ("normal", "high") and case.b12.low is not True:
+        return None
+    return Fired(
+        f"Hypersegmented neutrophils are reported with B12 {case.b12.status}"
+        f"{' (' + case.shown('b12') + ')' if case.has('b12') else ''}.",
+        {"hypersegmented_neutrophils": "yes", "b12": case.shown("b12")},
+        missing=() if case.has("folate") else ("folate",),
+    )
+
+
+def _three_lines(case: Case) -> tuple[list[str], list[str]]:
+    """Which of red cells, white cells and platelets are low, and which are unmeasured."""
+    low, unmeasured = [], []
+    if case.has("hemoglobin"):
+        if case.is_low("hemoglobin"):
+            low.append("hemoglobin")
+    else:
+        unmeasured.append("hemoglobin")
+    white = white_cells_low(case)
+    if white is None:
+        unmeasured.append("anc")
+    elif white[1]:
+        low.append(white[0])
+    if case.has("platelets"):
+        if case.is_low("platelets"):
+            low.append("platelets")
+    else:
+        unmeasured.append("platelets")
+    return low, unmeasured
+
+
+def _pancytopenia_evidence(case: Case, lines: list[str]) -> dict[str, str]:
+    evidence = {a: case.shown(a) for a in lines}
+    evidence["b12"] = case.shown("b12")
+    return evidence
+
+
+@rule(
+    "pancytopenia-b12-mimics-mds",
+    domain="neutrophils",
+    severity="urgent",
+    title="Pancytopenia with low B12: can mimic myelodysplasia or leukaemia",
+    trigger="hemoglobin, ANC (or WBC) and platelets all low, and B12 low",
+    says="Megaloblastic pancytopenia can look like a myelodysplastic syndrome or even acute "
+    "leukaemia (dysplasia, blasts in the marrow). Replace B12 and reassess before any "
+    "marrow-directed or aggressive treatment.",
+    next_steps=(
+        "Same-day review; start B12 replacement.",
+        "Reassess the blood count and film after replacement before marrow biopsy or "
+        "treatment for a presumed marrow malignancy.",
+    ),
+    sources=("seed-001", "seed-002"),
+)
+def pancytopenia_b12(case: Case) -> Fired | Missing | None:
+    low, unmeasured = _three_lines(case)
+    if len(low) + len(unmeasured) < 3 or not low:
+        return None
+    if unmeasured:
+        return Missing(tuple(unmeasured)) if len(low) == 2 else None
+    if case.b12.low is None:
+        return b12_unresolved(case)
+    if not case.b12.low:
+        return None
+    return Fired(
+        "Hemoglobin, white cells and platelets are all low ("
+        + ", ".join(f"{a} {case.shown(a)}" for a in low)
+        + f") with B12 {case.b12.status} ({case.shown('b12')}).",
+        _pancytopenia_evidence(case, low),
+    )
+
+
+@rule(
+    "pancytopenia-unexplained",
+    domain="neutrophils",
+    severity="urgent",
+    title="Pancytopenia not explained by B12",
+    trigger="hemoglobin, ANC (or WBC) and platelets all low, and B12 not low",
+    says="All three cell lines are low and B12 status does not account for it; marrow "
+    "failure, infiltration, hypersplenism and other causes need haematology review.",
+    next_steps=(
+        "Haematology review; blood film, reticulocytes, folate, liver and renal function.",
+    ),
+    sources=("seed-001",),
+)
+def pancytopenia_unexplained(case: Case) -> Fired | Missing | None:
+    low, unmeasured = _three_lines(case)
+    if len(low) < 3 or case.b12.low is not False:
+        return None
+    return Fired(
+        "Hemoglobin, white cells and platelets are all low ("
+        + ", ".join(f"{a} {case.shown(a)}" for a in low)
+        + f") while B12 is {case.b12.status} ({case.shown('b12')}).",
+        _pancytopenia_evidence(case, low),
+    )

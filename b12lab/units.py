@@ -1,0 +1,229 @@
+"""Unit spellings and conversion factors to each analyte's canonical unit.
+
+This is the only module that knows pint exists. Importing pint and building
+its registry costs several times the start-up budget of a one-patient call,
+so pint is used in two places only:
+
+* to build ``unit_table.json``, the factors of every spelling listed in
+  ``reference_ranges.yaml``, shipped with the package
+  (``python -m b12lab.units --write``; a test checks it against pint);
+* lazily, at run time, for a spelling the table does not hold or for an
+  analyte whose conversion basis a ranges overlay changed.
+
+Either way a factor is computed once per (analyte, unit spelling) and kept in
+memory, so a million values cost a million dictionary look-ups, not pint calls.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from b12lab.errors import UnitError
+
+TABLE_PATH = Path(__file__).with_name("unit_table.json")
+MAX_UNIT_LENGTH = 40
+
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+_SUPERSCRIPT_RUN = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+")
+_MICRO = re.compile(r"(?<![A-Za-z])mc(?=[gGlLmM])")
+_POWER_OF_TEN = re.compile(r"^(?:[x*]\s*)?10\s*(?:\^|\*\*|\*|e|E)\s*(-?\d+)\s*", re.IGNORECASE)
+_STRAY_NUMBER = re.compile(r"(?<![A-Za-z^*\d.])\d")
+
+
+@dataclass(frozen=True)
+class UnitBasis:
+    """What an analyte's conversions depend on: equal bases give equal factors."""
+
+    canonical: str  # pint expression of the canonical unit
+    molar_mass: float | None  # g/mol, for mass <-> molar conversions
+    spellings: tuple[tuple[str, str], ...]  # (lab spelling, pint expression)
+
+    def as_json(self) -> dict:
+        return {
+            "canonical": self.canonical,
+            "molar_mass": self.molar_mass,
+            "spellings": [list(pair) for pair in self.spellings],
+        }
+
+
+def _unify(text: str) -> str:
+    """Micro prefix and power notation written one way; case kept."""
+    unified = text.strip().replace("µ", "u").replace("μ", "u").replace("×", "x")
+    unified = _SUPERSCRIPT_RUN.sub(lambda m: "^" + m.group(0).translate(_SUPERSCRIPTS), unified)
+    return _MICRO.sub("u", unified)
+
+
+def spelling_key(text: str) -> str:
+    """The look-up key of a unit spelling: case, spaces and notation ignored.
+
+    `x10E3/uL`, `10*3/µL` and `10³/mcL` share one key; so do `mm3` and `mm³`.
+    """
+    key = _unify(text).replace(" ", "").lower()
+    key = re.sub(r"10(?:\*\*|\*|e|\^)(?=-?\d)", "10^", key)
+    key = re.sub(r"^[x*](?=10\^)", "", key)
+    key = re.sub(r"(?<=[a-z])\^(?=\d)", "", key)
+    return re.sub(r"(10\^-?\d+)cells", r"\1", key)
+
+
+def _pint_text(text: str) -> str:
+    """A spelling the table does not know, rewritten for pint's parser."""
+    unified = _unify(text)
+    power = _POWER_OF_TEN.match(unified)
+    if power:
+        rest = unified[power.end():].replace("cells", "").strip() or "1"
+        if not rest.startswith("/"):
+            rest = "* " + rest
+        unified = f"1e{power.group(1)} {rest}"
+    elif _STRAY_NUMBER.search(unified):
+        raise ValueError("a unit does not contain a number")
+    return unified.replace("^", "**").replace("%", " percent ")
+
+
+class UnitCatalog:
+    """Factors from any accepted spelling to each analyte's canonical unit."""
+
+    def __init__(self, bases: Mapping[str, UnitBasis], canonical_names: Mapping[str, str]):
+        self._bases = dict(bases)
+        self._canonical_names = dict(canonical_names)
+        shipped = _shipped_table()
+        self._listed: dict[str, dict[str, float | None]] = {}
+        for analyte, basis in self._bases.items():
+            entry = shipped.get(analyte)
+            if entry is not None and entry["basis"] == basis.as_json():
+                self._listed[analyte] = dict(entry["factors"])
+            else:
+                # Basis changed by an overlay (or a new analyte): pint computes
+                # these factors on first use.
+                self._listed[analyte] = {spelling_key(s): None for s, _ in basis.spellings}
+        self._memo: dict[tuple[str, str], float] = {}
+
+    def accepted(self, analyte: str) -> list[str]:
+        """The spellings an analyte lists, as printed in messages and `ranges`."""
+        return [spelling for spelling, _ in self._bases[analyte].spellings]
+
+    def lists(self, analyte: str, unit_text: str) -> bool:
+        """Whether the data file lists this spelling for the analyte."""
+        return spelling_key(unit_text) in self._listed[analyte]
+
+    def factor(self, analyte: str, unit_text: str) -> float:
+        """Multiply a value in `unit_text` by this to get the canonical unit.
+
+        Raises UnitError naming the unit and the accepted spellings.
+        """
+        memo_key = (analyte, unit_text)
+        cached = self._memo.get(memo_key)
+        if cached is not None:
+            return cached
+        factor = self._lookup(analyte, unit_text)
+        self._memo[memo_key] = factor
+        return factor
+
+    def _lookup(self, analyte: str, unit_text: str) -> float:
+        if len(unit_text) > MAX_UNIT_LENGTH:
+            raise self._rejected(analyte, unit_text[:MAX_UNIT_LENGTH] + "...", "is not a unit")
+        listed = self._listed[analyte]
+        key = spelling_key(unit_text)
+        if key in listed:
+            factor = listed[key]
+            if factor is None:
+                expression = dict(
+                    (spelling_key(s), e) for s, e in self._bases[analyte].spellings
+                )[key]
+                factor = pint_factor(self._bases[analyte], expression)
+                listed[key] = factor
+            return factor
+        try:
+            expression = _pint_text(unit_text)
+        except ValueError:
+            raise self._rejected(analyte, unit_text, "is not a unit") from None
+        try:
+            return pint_factor(self._bases[analyte], expression)
+        except IncompatibleUnit:
+            raise self._rejected(
+                analyte, unit_text, f"is not a unit of {self._canonical_names[analyte]}"
+            ) from None
+        except Exception:
+            # pint raises a wide variety of parse errors; all mean "not a unit".
+            raise self._rejected(analyte, unit_text, "is not a unit b12lab knows") from None
+
+    def _rejected(self, analyte: str, unit_text: str, reason: str) -> UnitError:
+        return UnitError(
+            f"unit '{unit_text}' for {analyte} {reason}",
+            field=analyte,
+            value=unit_text,
+            fix=f"use one of: {', '.join(self.accepted(analyte))}",
+        )
+
+
+class IncompatibleUnit(Exception):
+    """The spelling parses, but measures something else (mass for a count)."""
+
+
+@lru_cache(maxsize=1)
+def _registry():
+    import pint
+
+    return pint.UnitRegistry(cache_folder=None)
+
+
+@lru_cache(maxsize=4096)
+def pint_factor(basis: UnitBasis, expression: str) -> float:
+    """Factor from `expression` to the basis' canonical unit, computed by pint.
+
+    Mass and molar concentrations convert through the basis' molar mass.
+    """
+    registry = _registry()
+    source = registry.parse_expression(expression)
+    canonical = registry.parse_expression(basis.canonical)
+    if not isinstance(source, registry.Quantity):
+        source = registry.Quantity(float(source), "dimensionless")
+    ratio = source / canonical
+    if ratio.dimensionless:
+        return float(ratio.to("dimensionless").magnitude)
+    if basis.molar_mass:
+        molar_mass = registry.Quantity(basis.molar_mass, "gram / mole")
+        for candidate in (ratio / molar_mass, ratio * molar_mass):
+            if candidate.dimensionless:
+                return float(candidate.to("dimensionless").magnitude)
+    raise IncompatibleUnit(expression)
+
+
+@lru_cache(maxsize=1)
+def _shipped_table() -> dict:
+    try:
+        return json.loads(TABLE_PATH.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def build_table(bases: Mapping[str, UnitBasis]) -> dict:
+    """Every listed spelling's factor, computed by pint, for `unit_table.json`."""
+    table = {}
+    for analyte, basis in bases.items():
+        factors = {spelling_key(s): pint_factor(basis, e) for s, e in basis.spellings}
+        table[analyte] = {"basis": basis.as_json(), "factors": factors}
+    return table
+
+
+def _main(argv: list[str]) -> int:
+    from b12lab.ranges import load_ranges
+
+    table = build_table(load_ranges().unit_bases())
+    text = json.dumps(table, indent=1, sort_keys=True) + "\n"
+    if "--write" in argv:
+        TABLE_PATH.write_text(text, encoding="utf-8")
+        print(f"wrote {TABLE_PATH}")
+    else:
+        print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_main(sys.argv[1:]))
