@@ -20,6 +20,10 @@ from b12lab.errors import InputError, RangesError
 from b12lab.units import UnitBasis, UnitCatalog, spelling_key
 
 PACKAGED_RANGES = Path(__file__).with_name("reference_ranges.yaml")
+# The default file, parsed and with pint's unit factors, keyed by the YAML's
+# length and CRC-32: start-up then needs neither the YAML parser nor pint. Rebuilt by
+# `python -m b12lab.ranges --compile`; ignored if the YAML no longer matches.
+COMPILED_RANGES = Path(__file__).with_name("compiled_ranges.json")
 
 SEXES = ("female", "male")
 PROFILE_KEYS = {
@@ -139,7 +143,12 @@ class Limits:
 class Ranges:
     """The validated reference ranges in force (defaults plus any overlay)."""
 
-    def __init__(self, document: Mapping[str, Any], origin: tuple[str, ...]):
+    def __init__(
+        self,
+        document: Mapping[str, Any],
+        origin: tuple[str, ...],
+        unit_table: Mapping[str, dict] | None = None,
+    ):
         self.origin = origin
         self.version = str(document.get("version", ""))
         self.sources: dict[str, str] = dict(document.get("sources") or {})
@@ -147,6 +156,7 @@ class Ranges:
         self.units = UnitCatalog(
             self.unit_bases(),
             {key: f"{spec.name} ({spec.canonical_unit})" for key, spec in self.analytes.items()},
+            unit_table or {},
         )
         self.thresholds = {
             key: self._threshold(node, f"thresholds.{key}", THRESHOLD_KEYS[key])
@@ -312,15 +322,44 @@ def _read_yaml(path: Path, label: str) -> Any:
         ) from None
 
 
+def _fingerprint(content: bytes) -> str:
+    import zlib
+
+    return f"{len(content)}-{zlib.crc32(content):08x}"
+
+
 @lru_cache(maxsize=1)
-def _default_document() -> dict:
-    document = _read_yaml(PACKAGED_RANGES, str(PACKAGED_RANGES))
-    return document
+def _default_document() -> tuple[dict, dict]:
+    """The default ranges document and the shipped unit-factor table."""
+    import json
+
+    try:
+        digest = _fingerprint(PACKAGED_RANGES.read_bytes())
+        compiled = json.loads(COMPILED_RANGES.read_text(encoding="utf-8"))
+        if compiled.get("source_fingerprint") == digest:
+            return compiled["document"], compiled["unit_table"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return _read_yaml(PACKAGED_RANGES, str(PACKAGED_RANGES)), {}
 
 
 @lru_cache(maxsize=1)
 def _default_ranges() -> Ranges:
-    return Ranges(_default_document(), (str(PACKAGED_RANGES),))
+    document, unit_table = _default_document()
+    return Ranges(document, (str(PACKAGED_RANGES),), unit_table)
+
+
+def compile_default_ranges() -> dict:
+    """The content of `compiled_ranges.json`, computed from the YAML with pint."""
+    from b12lab.units import build_table
+
+    document = _read_yaml(PACKAGED_RANGES, str(PACKAGED_RANGES))
+    ranges = Ranges(document, (str(PACKAGED_RANGES),))
+    return {
+        "source_fingerprint": _fingerprint(PACKAGED_RANGES.read_bytes()),
+        "document": document,
+        "unit_table": build_table(ranges.unit_bases()),
+    }
 
 
 def load_ranges(overlay: str | Path | None = None) -> Ranges:
@@ -333,8 +372,9 @@ def load_ranges(overlay: str | Path | None = None) -> Ranges:
         document = {}
     if not isinstance(document, dict):
         raise RangesError("(top level)", "must be a mapping of keys", source=label)
-    merged = _overlay(_default_document(), document, "", f"overlay {Path(label).name}", label)
-    return Ranges(merged, (str(PACKAGED_RANGES), label))
+    default_document, unit_table = _default_document()
+    merged = _overlay(default_document, document, "", f"overlay {Path(label).name}", label)
+    return Ranges(merged, (str(PACKAGED_RANGES), label), unit_table)
 
 
 def _overlay(base: Any, extra: Any, path: str, credit: str, label: str) -> Any:
@@ -537,3 +577,14 @@ def _bands(node: Any, path: str, origin: tuple[str, ...]) -> tuple[Band, ...]:
         age_max = _number(item.get("age_max"), f"{band_path}.age_max", origin, optional=True)
         bands.append(Band(low, high, str(item.get("source", "")), sex, age_min, age_max))
     return tuple(bands)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    if sys.argv[1:] != ["--compile"]:
+        sys.exit("usage: python -m b12lab.ranges --compile")
+    COMPILED_RANGES.write_text(json.dumps(compile_default_ranges(), indent=1) + "\n",
+                               encoding="utf-8")
+    print(f"wrote {COMPILED_RANGES}")

@@ -4,9 +4,9 @@ This is the only module that knows pint exists. Importing pint and building
 its registry costs several times the start-up budget of a one-patient call,
 so pint is used in two places only:
 
-* to build ``unit_table.json``, the factors of every spelling listed in
-  ``reference_ranges.yaml``, shipped with the package
-  (``python -m b12lab.units --write``; a test checks it against pint);
+* to build the factors of every spelling listed in ``reference_ranges.yaml``,
+  shipped with the package in ``compiled_ranges.json``
+  (``python -m b12lab.ranges --compile``; a test checks them against pint);
 * lazily, at run time, for a spelling the table does not hold or for an
   analyte whose conversion basis a ranges overlay changed.
 
@@ -16,16 +16,13 @@ memory, so a million values cost a million dictionary look-ups, not pint calls.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from b12lab.errors import UnitError
 
-TABLE_PATH = Path(__file__).with_name("unit_table.json")
 MAX_UNIT_LENGTH = 40
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
@@ -87,10 +84,14 @@ def _pint_text(text: str) -> str:
 class UnitCatalog:
     """Factors from any accepted spelling to each analyte's canonical unit."""
 
-    def __init__(self, bases: Mapping[str, UnitBasis], canonical_names: Mapping[str, str]):
+    def __init__(
+        self,
+        bases: Mapping[str, UnitBasis],
+        canonical_names: Mapping[str, str],
+        shipped: Mapping[str, dict],
+    ):
         self._bases = dict(bases)
         self._canonical_names = dict(canonical_names)
-        shipped = _shipped_table()
         self._listed: dict[str, dict[str, float | None]] = {}
         for analyte, basis in self._bases.items():
             entry = shipped.get(analyte)
@@ -193,14 +194,6 @@ def pint_factor(basis: UnitBasis, expression: str) -> float:
     raise IncompatibleUnit(expression)
 
 
-@lru_cache(maxsize=1)
-def _shipped_table() -> dict:
-    try:
-        return json.loads(TABLE_PATH.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def build_table(bases: Mapping[str, UnitBasis]) -> dict:
     """Every listed spelling's factor, computed by pint, for `unit_table.json`."""
     table = {}
@@ -208,22 +201,3 @@ def build_table(bases: Mapping[str, UnitBasis]) -> dict:
         factors = {spelling_key(s): pint_factor(basis, e) for s, e in basis.spellings}
         table[analyte] = {"basis": basis.as_json(), "factors": factors}
     return table
-
-
-def _main(argv: list[str]) -> int:
-    from b12lab.ranges import load_ranges
-
-    table = build_table(load_ranges().unit_bases())
-    text = json.dumps(table, indent=1, sort_keys=True) + "\n"
-    if "--write" in argv:
-        TABLE_PATH.write_text(text, encoding="utf-8")
-        print(f"wrote {TABLE_PATH}")
-    else:
-        print(text, end="")
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    raise SystemExit(_main(sys.argv[1:]))
