@@ -206,8 +206,9 @@ def _typical(low: float | None, high: float | None) -> float:
 def _likely_units(ranges: Ranges, analyte: str, number: float, unit: str) -> list[str]:
     """Accepted units under which the same number would be a plausible result.
 
-    Nearest first to the adult reference interval: 250000 'x10^9/L' platelets
-    was most likely 250000 /uL; 9.0 'g/L' hemoglobin was most likely 9.0 g/dL.
+    Power-of-ten slips first, then nearest to the adult reference interval:
+    250000 'x10^9/L' platelets was most likely 250000 /uL; 9.0 'g/L'
+    hemoglobin was most likely 9.0 g/dL.
     """
     spec = ranges.analytes[analyte]
     middle = _typical(spec.bands[-1].low, spec.bands[-1].high)
@@ -221,11 +222,14 @@ def _likely_units(ranges: Ranges, analyte: str, number: float, unit: str) -> lis
         value = number * factor
         if spec.plausible_low < value <= spec.plausible_high:
             distance = abs(math.log10(value / middle))
+            # Slips are usually a power of ten (g/L for g/dL, 10^9/L for /uL).
+            scale = math.log10(factor / seen_factors[0])
+            decimal_slip = math.isclose(scale, round(scale), abs_tol=1e-9)
             if distance <= 1.5:
-                candidates.append((distance, spelling, value))
+                candidates.append((not decimal_slip, distance, spelling, value))
     candidates.sort()
     return [
         f"{format_number(number, 6)} {spelling} (= {format_number(value, spec.decimals)} "
         f"{spec.canonical_unit})"
-        for _, spelling, value in candidates[:2]
+        for _, _, spelling, value in candidates[:2]
     ]

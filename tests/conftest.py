@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from b12lab.api import interpret
+from b12lab.cli import app
+from b12lab.ranges import load_ranges
+
+TODAY = dt.date(2026, 11, 20)
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "examples"
+DATA = Path(__file__).with_name("data")
+
+
+@pytest.fixture(scope="session")
+def ranges():
+    return load_ranges()
+
+
+def report_for(values, **context):
+    """Interpret a panel with a fixed 'today' so that therapy days are reproducible."""
+    context.setdefault("today", TODAY)
+    context.setdefault("date", TODAY)
+    return interpret(values, **context)
+
+
+def finding_ids(report) -> list[str]:
+    return [f.id for f in report.findings]
+
+
+class Cli:
+    def __init__(self):
+        self.runner = CliRunner()
+
+    def __call__(self, *args, input=None, env=None):
+        return self.runner.invoke(app, [str(a) for a in args], input=input, env=env)
+
+    def json(self, *args, input=None):
+        result = self(*args, input=input)
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def cli():
+    return Cli()
