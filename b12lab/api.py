@@ -52,8 +52,9 @@ def interpret(
     for key, value in values.items():
         analyte = ranges.analyte_for(str(key))
         if analyte is None:
-            raise InputError(f"unknown analyte '{key}'",
-                             fix="use one of: " + ", ".join(ranges.analytes))
+            raise InputError(
+                f"unknown analyte '{key}'", fix="use one of: " + ", ".join(ranges.analytes)
+            )
         keyed[analyte] = value
     from b12lab.inputs.panel_file import RawPanel
 
@@ -74,8 +75,13 @@ def interpret_record(
     ordered = sorted(record.panels, key=lambda p: p.date or today)
     panels = [
         build_panel(
-            raw.values, ranges, date=raw.date or today, patient_id=record.patient_id,
-            sex=record.sex, age=record.age, context=record.context,
+            raw.values,
+            ranges,
+            date=raw.date or today,
+            patient_id=record.patient_id,
+            sex=record.sex,
+            age=record.age,
+            context=record.context,
         )
         for raw in ordered
     ]

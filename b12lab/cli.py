@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -119,9 +119,10 @@ class Guideline(str, Enum):
 
 
 RangesOption = Annotated[
-    Optional[str],
-    typer.Option("--ranges", metavar="FILE",
-                 help="A laboratory's ranges file, overlaid on the defaults."),
+    str | None,
+    typer.Option(
+        "--ranges", metavar="FILE", help="A laboratory's ranges file, overlaid on the defaults."
+    ),
 ]
 
 
@@ -138,52 +139,96 @@ def _stdout_is_tty() -> bool:
 
 @app.command(no_args_is_help=False)
 def interpret(
-    panel_file: Annotated[Optional[str], typer.Argument(
-        metavar="[PANEL.yaml|-]", help="A patient panel file (YAML or JSON); - reads stdin.")] = None,
-    b12: Annotated[Optional[str], _value("Vitamin B12, e.g. '180 pg/mL' or 133 (pmol/L).")] = None,
-    platelets: Annotated[Optional[str], _value("Platelet count, e.g. '95 x10^9/L', '95 K/uL'.")] = None,
-    anc: Annotated[Optional[str], _value("Absolute neutrophil count (10^9/L).")] = None,
-    ferritin: Annotated[Optional[str], _value("Ferritin, e.g. '450 ng/mL' (ug/L).")] = None,
-    folate: Annotated[Optional[str], _value("Serum folate (nmol/L; ng/mL accepted).")] = None,
-    mma: Annotated[Optional[str], _value("Methylmalonic acid (umol/L; nmol/L accepted).")] = None,
-    homocysteine: Annotated[Optional[str], _value("Total homocysteine (umol/L).")] = None,
-    holotc: Annotated[Optional[str], _value("Holotranscobalamin, active B12 (pmol/L).")] = None,
-    hemoglobin: Annotated[Optional[str], _value("Hemoglobin (g/L; g/dL, mmol/L accepted).")] = None,
-    mcv: Annotated[Optional[str], _value("Mean corpuscular volume (fL).")] = None,
-    wbc: Annotated[Optional[str], _value("White cell count (10^9/L).")] = None,
-    neutrophil_pct: Annotated[Optional[str], _value(
-        "Neutrophils as % of white cells (ANC is derived from WBC when not given).")] = None,
-    crp: Annotated[Optional[str], _value("C-reactive protein (mg/L).")] = None,
-    tsat: Annotated[Optional[str], _value("Transferrin saturation (%).")] = None,
-    sex: Annotated[Optional[str], typer.Option(help="female or male (f/m accepted).",
-                                               rich_help_panel="Patient")] = None,
-    age: Annotated[Optional[str], typer.Option(help="Age in years.",
-                                               rich_help_panel="Patient")] = None,
-    patient_id: Annotated[Optional[str], typer.Option(help="Patient identifier for the report.",
-                                                      rich_help_panel="Patient")] = None,
-    date: Annotated[Optional[str], typer.Option(
-        help="Collection date of the panel (YYYY-MM-DD; default today).",
-        rich_help_panel="Patient")] = None,
-    b12_therapy_start: Annotated[Optional[str], typer.Option(
-        help="Date B12 replacement started (YYYY-MM-DD).", rich_help_panel="Context")] = None,
-    days_on_therapy: Annotated[Optional[str], typer.Option(
-        help="Days since B12 replacement started, when the start date is unknown.",
-        rich_help_panel="Context")] = None,
-    alcohol_use: Annotated[bool, typer.Option(
-        "--alcohol-use", help="Heavy alcohol use (current or recent).",
-        rich_help_panel="Context")] = False,
-    neuro_symptoms: Annotated[bool, typer.Option(
-        "--neuro-symptoms", help="Neurological symptoms (paresthesia, ataxia, cognitive change).",
-        rich_help_panel="Context")] = False,
-    hypersegmented_neutrophils: Annotated[bool, typer.Option(
-        "--hypersegmented-neutrophils", help="Hypersegmented neutrophils on the blood film.",
-        rich_help_panel="Context")] = False,
+    panel_file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[PANEL.yaml|-]", help="A patient panel file (YAML or JSON); - reads stdin."
+        ),
+    ] = None,
+    b12: Annotated[str | None, _value("Vitamin B12, e.g. '180 pg/mL' or 133 (pmol/L).")] = None,
+    platelets: Annotated[
+        str | None, _value("Platelet count, e.g. '95 x10^9/L', '95 K/uL'.")
+    ] = None,
+    anc: Annotated[str | None, _value("Absolute neutrophil count (10^9/L).")] = None,
+    ferritin: Annotated[str | None, _value("Ferritin, e.g. '450 ng/mL' (ug/L).")] = None,
+    folate: Annotated[str | None, _value("Serum folate (nmol/L; ng/mL accepted).")] = None,
+    mma: Annotated[str | None, _value("Methylmalonic acid (umol/L; nmol/L accepted).")] = None,
+    homocysteine: Annotated[str | None, _value("Total homocysteine (umol/L).")] = None,
+    holotc: Annotated[str | None, _value("Holotranscobalamin, active B12 (pmol/L).")] = None,
+    hemoglobin: Annotated[str | None, _value("Hemoglobin (g/L; g/dL, mmol/L accepted).")] = None,
+    mcv: Annotated[str | None, _value("Mean corpuscular volume (fL).")] = None,
+    wbc: Annotated[str | None, _value("White cell count (10^9/L).")] = None,
+    neutrophil_pct: Annotated[
+        str | None,
+        _value("Neutrophils as % of white cells (ANC is derived from WBC when not given)."),
+    ] = None,
+    crp: Annotated[str | None, _value("C-reactive protein (mg/L).")] = None,
+    tsat: Annotated[str | None, _value("Transferrin saturation (%).")] = None,
+    sex: Annotated[
+        str | None, typer.Option(help="female or male (f/m accepted).", rich_help_panel="Patient")
+    ] = None,
+    age: Annotated[
+        str | None, typer.Option(help="Age in years.", rich_help_panel="Patient")
+    ] = None,
+    patient_id: Annotated[
+        str | None,
+        typer.Option(help="Patient identifier for the report.", rich_help_panel="Patient"),
+    ] = None,
+    date: Annotated[
+        str | None,
+        typer.Option(
+            help="Collection date of the panel (YYYY-MM-DD; default today).",
+            rich_help_panel="Patient",
+        ),
+    ] = None,
+    b12_therapy_start: Annotated[
+        str | None,
+        typer.Option(help="Date B12 replacement started (YYYY-MM-DD).", rich_help_panel="Context"),
+    ] = None,
+    days_on_therapy: Annotated[
+        str | None,
+        typer.Option(
+            help="Days since B12 replacement started, when the start date is unknown.",
+            rich_help_panel="Context",
+        ),
+    ] = None,
+    alcohol_use: Annotated[
+        bool,
+        typer.Option(
+            "--alcohol-use",
+            help="Heavy alcohol use (current or recent).",
+            rich_help_panel="Context",
+        ),
+    ] = False,
+    neuro_symptoms: Annotated[
+        bool,
+        typer.Option(
+            "--neuro-symptoms",
+            help="Neurological symptoms (paresthesia, ataxia, cognitive change).",
+            rich_help_panel="Context",
+        ),
+    ] = False,
+    hypersegmented_neutrophils: Annotated[
+        bool,
+        typer.Option(
+            "--hypersegmented-neutrophils",
+            help="Hypersegmented neutrophils on the blood film.",
+            rich_help_panel="Context",
+        ),
+    ] = False,
     ranges: RangesOption = None,
-    guideline: Annotated[Optional[Guideline], typer.Option(
-        help="B12 cut-off profile: who (default) or nice (NG239, 2024).")] = None,
-    output_format: Annotated[Optional[ReportFormat], typer.Option(
-        "--format", "-f", help="text (default on a terminal), json (default in a pipe), markdown.",
-    )] = None,
+    guideline: Annotated[
+        Guideline | None,
+        typer.Option(help="B12 cut-off profile: who (default) or nice (NG239, 2024)."),
+    ] = None,
+    output_format: Annotated[
+        ReportFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text (default on a terminal), json (default in a pipe), markdown.",
+        ),
+    ] = None,
 ) -> None:
     """Interpret one patient's panel from flags and/or a panel file.
 
@@ -197,15 +242,27 @@ def interpret(
 
     ranges_in_force = load_ranges(ranges)
     flag_values = {
-        "b12": b12, "platelets": platelets, "anc": anc, "ferritin": ferritin, "folate": folate,
-        "mma": mma, "homocysteine": homocysteine, "holotc": holotc, "hemoglobin": hemoglobin,
-        "mcv": mcv, "wbc": wbc, "neutrophil_pct": neutrophil_pct, "crp": crp, "tsat": tsat,
+        "b12": b12,
+        "platelets": platelets,
+        "anc": anc,
+        "ferritin": ferritin,
+        "folate": folate,
+        "mma": mma,
+        "homocysteine": homocysteine,
+        "holotc": holotc,
+        "hemoglobin": hemoglobin,
+        "mcv": mcv,
+        "wbc": wbc,
+        "neutrophil_pct": neutrophil_pct,
+        "crp": crp,
+        "tsat": tsat,
     }
     given = {key: value for key, value in flag_values.items() if value is not None}
     if panel_file is None and not given:
         raise B12labError(
             "no lab values given",
-            fix="pass a panel file or flags such as --b12 '180 pg/mL' (see 'b12lab interpret --help')",
+            fix="pass a panel file or flags such as --b12 '180 pg/mL' "
+            "(see 'b12lab interpret --help')",
         )
     record = read_panel_file(panel_file, ranges_in_force) if panel_file else PatientRecord()
     if not record.panels:
@@ -248,8 +305,10 @@ def interpret(
 
 @app.command()
 def rules(
-    rule_id: Annotated[Optional[str], typer.Argument(
-        metavar="[RULE_ID]", help="A finding id, e.g. plt-high-rebound-on-therapy.")] = None,
+    rule_id: Annotated[
+        str | None,
+        typer.Argument(metavar="[RULE_ID]", help="A finding id, e.g. plt-high-rebound-on-therapy."),
+    ] = None,
     output_format: Annotated[PlainFormat, typer.Option("--format", "-f")] = PlainFormat.text,
 ) -> None:
     """List the rule catalogue, or explain one rule with its trigger and sources.
@@ -275,7 +334,9 @@ def rules(
         close = difflib.get_close_matches(rule_id, list(RULES), n=3)
         raise B12labError(
             f"no rule '{rule_id}'",
-            fix=(f"did you mean {', '.join(close)}?" if close else "run 'b12lab rules' for the list"),
+            fix=(
+                f"did you mean {', '.join(close)}?" if close else "run 'b12lab rules' for the list"
+            ),
         )
     if output_format is PlainFormat.json:
         sys.stdout.write(json.dumps(catalog.rule_dict(rule, ranges_in_force), indent=2) + "\n")
@@ -306,11 +367,16 @@ def ranges_command(
 
 @app.command()
 def convert(
-    value: Annotated[str, typer.Argument(help="A value, optionally with its unit: 300 or '300 pg/mL'.")],
-    unit: Annotated[Optional[str], typer.Argument(help="The value's unit, if not in VALUE.")] = None,
-    to: Annotated[Optional[str], typer.Option("--to", help="Target unit (default: canonical).")] = None,
-    analyte: Annotated[Optional[str], typer.Option(
-        help="Analyte key (needed when the units alone do not say which).")] = None,
+    value: Annotated[
+        str, typer.Argument(help="A value, optionally with its unit: 300 or '300 pg/mL'.")
+    ],
+    unit: Annotated[str | None, typer.Argument(help="The value's unit, if not in VALUE.")] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Target unit (default: canonical).")
+    ] = None,
+    analyte: Annotated[
+        str | None, typer.Option(help="Analyte key (needed when the units alone do not say which).")
+    ] = None,
     ranges: RangesOption = None,
     output_format: Annotated[PlainFormat, typer.Option("--format", "-f")] = PlainFormat.text,
 ) -> None:

@@ -23,8 +23,9 @@ def convert_value(
     if analyte is not None:
         key = ranges.analyte_for(analyte)
         if key is None:
-            raise InputError(f"unknown analyte '{analyte}'",
-                             fix="use one of: " + ", ".join(ranges.analytes))
+            raise InputError(
+                f"unknown analyte '{analyte}'", fix="use one of: " + ", ".join(ranges.analytes)
+            )
         analyte = key
     reading = read_result(text, analyte or "value")
     if reading.censored:
@@ -34,9 +35,14 @@ def convert_value(
     if analyte is None:
         units = [reading.unit] + ([to] if to else [])
         candidates = _candidates(ranges, units)
-        factors = {round(ranges.units.factor(a, reading.unit)
-                         / ranges.units.factor(a, to or ranges.analytes[a].canonical_unit), 12)
-                   for a in candidates}
+        factors = {
+            round(
+                ranges.units.factor(a, reading.unit)
+                / ranges.units.factor(a, to or ranges.analytes[a].canonical_unit),
+                12,
+            )
+            for a in candidates
+        }
         if not candidates or (len(factors) > 1 or not to):
             names = ", ".join(candidates) if candidates else "none"
             raise InputError(
@@ -52,5 +58,9 @@ def convert_value(
         raise InputError(f"'{text}' is too large to convert", fix="check the value")
     decimals = spec.decimals if target == spec.canonical_unit else max(spec.decimals, 2)
     rounded = round(converted, decimals)
-    return {"value": rounded, "unit": target, "analyte": analyte,
-            "text": f"{format_number(rounded, decimals)} {target}"}
+    return {
+        "value": rounded,
+        "unit": target,
+        "analyte": analyte,
+        "text": f"{format_number(rounded, decimals)} {target}",
+    }

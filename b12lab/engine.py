@@ -63,8 +63,10 @@ def derive_anc(panel: Panel, ranges: Ranges) -> tuple[Panel, list[str]]:
         decimals=spec.decimals,
     )
     measurements = {**panel.measurements, "anc": anc}
-    note = (f"anc: derived from WBC x neutrophil % = {format_number(value, spec.decimals)} "
-            f"{spec.canonical_unit}")
+    note = (
+        f"anc: derived from WBC x neutrophil % = {format_number(value, spec.decimals)} "
+        f"{spec.canonical_unit}"
+    )
     return replace(panel, measurements=measurements), [note]
 
 
@@ -162,8 +164,10 @@ def _b12_detail(case: Case) -> str:
     profile = case.limits.profile
     if case.b12.status == "unknown":
         return "not measured"
-    cuts = (f"deficient below {case.limit('b12', profile.b12_deficient_below.value)}, "
-            f"borderline below {case.limit('b12', profile.b12_borderline_below.value)}")
+    cuts = (
+        f"deficient below {case.limit('b12', profile.b12_deficient_below.value)}, "
+        f"borderline below {case.limit('b12', profile.b12_borderline_below.value)}"
+    )
     text = f"{case.shown('b12')} ({cuts}; {profile.name.upper()})"
     if case.b12.confirmed:
         text += "; functional deficiency confirmed by " + ", ".join(case.b12.markers)

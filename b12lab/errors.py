@@ -25,7 +25,11 @@ class InputError(B12labError):
     """A value, unit, analyte, flag or file that cannot be read as given."""
 
     def __init__(
-        self, message: str, *, field: str | None = None, value: str | None = None,
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        value: str | None = None,
         fix: str | None = None,
     ) -> None:
         super().__init__(message, fix=fix)

@@ -41,13 +41,28 @@ THRESHOLD_KEYS = {
 }
 DAY_UNITS = ("day", "days", "d")
 ANALYTE_KEYS = {
-    "name", "canonical_unit", "pint", "decimals", "molar_mass", "units", "unit_set",
-    "aliases", "loinc", "plausible", "reference", "critical",
+    "name",
+    "canonical_unit",
+    "pint",
+    "decimals",
+    "molar_mass",
+    "units",
+    "unit_set",
+    "aliases",
+    "loinc",
+    "plausible",
+    "reference",
+    "critical",
 }
 BAND_KEYS = {"low", "high", "sex", "age_min", "age_max", "source", "unit"}
 TOP_KEYS = {
-    "version", "sources", "unit_sets", "guideline_profiles", "default_guideline",
-    "thresholds", "analytes",
+    "version",
+    "sources",
+    "unit_sets",
+    "guideline_profiles",
+    "default_guideline",
+    "thresholds",
+    "analytes",
 }
 
 
@@ -163,8 +178,7 @@ class Ranges:
             for key, node in document["thresholds"].items()
         }
         self.profiles = {
-            name: self._profile(name, node)
-            for name, node in document["guideline_profiles"].items()
+            name: self._profile(name, node) for name, node in document["guideline_profiles"].items()
         }
         self.default_guideline = document["default_guideline"]
         if self.default_guideline not in self.profiles:
@@ -248,9 +262,7 @@ class Ranges:
             ("holotc_deficient_below", "holotc_indeterminate_below"),
         ):
             if values[low].value > values[high].value:
-                raise RangesError(
-                    f"{path}.{low}", f"is above {high}", source=self.origin[-1]
-                )
+                raise RangesError(f"{path}.{low}", f"is above {high}", source=self.origin[-1])
         return Profile(name=name, title=str(node.get("title", name)), **values)
 
     def _converted_bands(self, spec: AnalyteSpec, node: Mapping[str, Any]) -> AnalyteSpec:
@@ -261,9 +273,20 @@ class Ranges:
                 bands.append(band)
                 continue
             path = f"analytes.{spec.key}.reference[{index}].unit"
-            convert = lambda v: None if v is None else self._to_canonical(spec.key, v, unit, path)  # noqa: E731
-            bands.append(Band(convert(band.low), convert(band.high), band.source, band.sex,
-                              band.age_min, band.age_max))
+            low, high = (
+                None if v is None else self._to_canonical(spec.key, v, unit, path)
+                for v in (band.low, band.high)
+            )
+            bands.append(
+                Band(
+                    low,
+                    high,
+                    band.source,
+                    band.sex,
+                    band.age_min,
+                    band.age_max,
+                )
+            )
         return AnalyteSpec(**{**spec.__dict__, "bands": tuple(bands)})
 
     def _check_sources(self, document: Mapping[str, Any]) -> None:
@@ -278,11 +301,13 @@ class Ranges:
 def _cached_limits(ranges: Ranges, sex: str | None, age: float | None, profile: Profile) -> Limits:
     reference = {key: spec.band(sex, age) for key, spec in ranges.analytes.items()}
     reference["b12"] = Band(
-        profile.b12_deficient_below.value, reference["b12"].high,
+        profile.b12_deficient_below.value,
+        reference["b12"].high,
         profile.b12_deficient_below.source,
     )
     reference["holotc"] = Band(
-        profile.holotc_deficient_below.value, reference["holotc"].high,
+        profile.holotc_deficient_below.value,
+        reference["holotc"].high,
         profile.holotc_deficient_below.source,
     )
     return Limits(profile, reference, ranges.analytes, ranges.thresholds)
@@ -389,8 +414,9 @@ def _overlay(base: Any, extra: Any, path: str, credit: str, label: str) -> Any:
             if not isinstance(key, str):
                 raise RangesError(key_path, "keys must be text", source=label)
             if not path and key not in TOP_KEYS:
-                raise RangesError(key_path, f"unknown key; known: {', '.join(sorted(TOP_KEYS))}",
-                                  source=label)
+                raise RangesError(
+                    key_path, f"unknown key; known: {', '.join(sorted(TOP_KEYS))}", source=label
+                )
             if path in ("analytes", "thresholds") and key not in base:
                 known = ", ".join(base)
                 raise RangesError(key_path, f"unknown {path[:-1]}; known: {known}", source=label)
@@ -438,7 +464,8 @@ def _only(node: Mapping[str, Any], allowed: set[str], path: str, origin: tuple[s
     for key in node:
         if key not in allowed:
             raise RangesError(
-                f"{path}.{key}", f"unknown key; known: {', '.join(sorted(allowed))}",
+                f"{path}.{key}",
+                f"unknown key; known: {', '.join(sorted(allowed))}",
                 source=origin[-1],
             )
 
@@ -568,8 +595,9 @@ def _bands(node: Any, path: str, origin: tuple[str, ...]) -> tuple[Band, ...]:
         low = _number(item.get("low"), f"{band_path}.low", origin, optional=True)
         high = _number(item.get("high"), f"{band_path}.high", origin, optional=True)
         if low is not None and high is not None and low > high:
-            raise RangesError(f"{band_path}.low", f"{low:g} is above high {high:g}",
-                              source=origin[-1])
+            raise RangesError(
+                f"{band_path}.low", f"{low:g} is above high {high:g}", source=origin[-1]
+            )
         sex = item.get("sex")
         if sex is not None and sex not in SEXES:
             raise RangesError(f"{band_path}.sex", "must be female or male", source=origin[-1])
@@ -585,6 +613,7 @@ if __name__ == "__main__":
 
     if sys.argv[1:] != ["--compile"]:
         sys.exit("usage: python -m b12lab.ranges --compile")
-    COMPILED_RANGES.write_text(json.dumps(compile_default_ranges(), indent=1) + "\n",
-                               encoding="utf-8")
+    COMPILED_RANGES.write_text(
+        json.dumps(compile_default_ranges(), indent=1) + "\n", encoding="utf-8"
+    )
     print(f"wrote {COMPILED_RANGES}")

@@ -72,7 +72,7 @@ def _pint_text(text: str) -> str:
     unified = _unify(text)
     power = _POWER_OF_TEN.match(unified)
     if power:
-        rest = unified[power.end():].replace("cells", "").strip() or "1"
+        rest = unified[power.end() :].replace("cells", "").strip() or "1"
         if not rest.startswith("/"):
             rest = "* " + rest
         unified = f"1e{power.group(1)} {rest}"
@@ -132,9 +132,9 @@ class UnitCatalog:
         if key in listed:
             factor = listed[key]
             if factor is None:
-                expression = dict(
-                    (spelling_key(s), e) for s, e in self._bases[analyte].spellings
-                )[key]
+                expression = dict((spelling_key(s), e) for s, e in self._bases[analyte].spellings)[
+                    key
+                ]
                 factor = pint_factor(self._bases[analyte], expression)
                 listed[key] = factor
             return factor

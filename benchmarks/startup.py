@@ -16,8 +16,19 @@ import sys
 import time
 
 PATIENT = [
-    "interpret", "--b12", "180 pg/mL", "--platelets", "95 x10^9/L", "--anc", "1.1",
-    "--ferritin", "450 ng/mL", "--sex", "female", "--format", "json",
+    "interpret",
+    "--b12",
+    "180 pg/mL",
+    "--platelets",
+    "95 x10^9/L",
+    "--anc",
+    "1.1",
+    "--ferritin",
+    "450 ng/mL",
+    "--sex",
+    "female",
+    "--format",
+    "json",
 ]
 BASELINE = [sys.executable, "-c", "import typer, rich.console"]
 TARGET = 1.5

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from conftest import TODAY, finding_ids, report_for
 
 from b12lab.rules import RULES
-from conftest import TODAY, finding_ids, report_for
 
 DAYS_AGO = lambda n: TODAY - dt.timedelta(days=n)  # noqa: E731
 
@@ -15,70 +15,140 @@ DAYS_AGO = lambda n: TODAY - dt.timedelta(days=n)  # noqa: E731
 CASES = [
     ("b12-deficient", ({"b12": "130"}, {}), ({"b12": "148"}, {})),
     ("b12-borderline", ({"b12": "180"}, {}), ({"b12": "180", "mma": "0.2"}, {})),
-    ("b12-functional-deficiency-confirmed",
-     ({"b12": "180", "mma": "0.55"}, {}), ({"b12": "180", "mma": "0.40"}, {})),
+    (
+        "b12-functional-deficiency-confirmed",
+        ({"b12": "180", "mma": "0.55"}, {}),
+        ({"b12": "180", "mma": "0.40"}, {}),
+    ),
     ("b12-high", ({"b12": "700"}, {}), ({"b12": "664"}, {})),
-    ("b12-neuro-parenteral",
-     ({"b12": "100"}, {"neuro_symptoms": True}), ({"b12": "250"}, {"neuro_symptoms": True})),
-    ("plt-low-consistent-with-b12",
-     ({"b12": "100", "platelets": "95"}, {}), ({"b12": "100", "platelets": "150"}, {})),
-    ("plt-low-not-explained-by-b12",
-     ({"b12": "400", "platelets": "95"}, {}), ({"b12": "100", "platelets": "95"}, {})),
+    (
+        "b12-neuro-parenteral",
+        ({"b12": "100"}, {"neuro_symptoms": True}),
+        ({"b12": "250"}, {"neuro_symptoms": True}),
+    ),
+    (
+        "plt-low-consistent-with-b12",
+        ({"b12": "100", "platelets": "95"}, {}),
+        ({"b12": "100", "platelets": "150"}, {}),
+    ),
+    (
+        "plt-low-not-explained-by-b12",
+        ({"b12": "400", "platelets": "95"}, {}),
+        ({"b12": "100", "platelets": "95"}, {}),
+    ),
     ("plt-critical-low", ({"platelets": "19"}, {}), ({"platelets": "20"}, {})),
-    ("plt-high-not-caused-by-b12-deficiency",
-     ({"b12": "100", "platelets": "600"}, {}),
-     ({"b12": "100", "platelets": "600"}, {"b12_therapy_start": DAYS_AGO(10)})),
-    ("plt-high-rebound-on-therapy",
-     ({"platelets": "600"}, {"b12_therapy_start": DAYS_AGO(14)}),
-     ({"platelets": "600"}, {"b12_therapy_start": DAYS_AGO(43)})),
-    ("plt-high-persistent-consider-et",
-     ({"b12": "100", "platelets": "600"}, {"b12_therapy_start": DAYS_AGO(57)}),
-     ({"b12": "100", "platelets": "600"}, {"b12_therapy_start": DAYS_AGO(56)})),
-    ("plt-high-iron-deficiency",
-     ({"platelets": "600", "ferritin": "20"}, {}), ({"platelets": "600", "ferritin": "30"}, {})),
-    ("plt-high-alcohol-recovery",
-     ({"platelets": "600"}, {"alcohol_use": True}), ({"platelets": "450"}, {"alcohol_use": True})),
+    (
+        "plt-high-not-caused-by-b12-deficiency",
+        ({"b12": "100", "platelets": "600"}, {}),
+        ({"b12": "100", "platelets": "600"}, {"b12_therapy_start": DAYS_AGO(10)}),
+    ),
+    (
+        "plt-high-rebound-on-therapy",
+        ({"platelets": "600"}, {"b12_therapy_start": DAYS_AGO(14)}),
+        ({"platelets": "600"}, {"b12_therapy_start": DAYS_AGO(43)}),
+    ),
+    (
+        "plt-high-persistent-consider-et",
+        ({"b12": "100", "platelets": "600"}, {"b12_therapy_start": DAYS_AGO(57)}),
+        ({"b12": "100", "platelets": "600"}, {"b12_therapy_start": DAYS_AGO(56)}),
+    ),
+    (
+        "plt-high-iron-deficiency",
+        ({"platelets": "600", "ferritin": "20"}, {}),
+        ({"platelets": "600", "ferritin": "30"}, {}),
+    ),
+    (
+        "plt-high-alcohol-recovery",
+        ({"platelets": "600"}, {"alcohol_use": True}),
+        ({"platelets": "450"}, {"alcohol_use": True}),
+    ),
     ("plt-extreme-high", ({"platelets": "1000"}, {}), ({"platelets": "999"}, {})),
-    ("neut-low-consistent-with-b12",
-     ({"b12": "100", "anc": "1.0"}, {}), ({"b12": "100", "anc": "1.5"}, {})),
-    ("neut-low-not-explained-by-b12",
-     ({"b12": "700", "anc": "1.0"}, {}), ({"b12": "100", "anc": "1.0"}, {})),
+    (
+        "neut-low-consistent-with-b12",
+        ({"b12": "100", "anc": "1.0"}, {}),
+        ({"b12": "100", "anc": "1.5"}, {}),
+    ),
+    (
+        "neut-low-not-explained-by-b12",
+        ({"b12": "700", "anc": "1.0"}, {}),
+        ({"b12": "100", "anc": "1.0"}, {}),
+    ),
     ("neut-severe", ({"anc": "0.4"}, {}), ({"anc": "0.5"}, {})),
-    ("neut-hypersegmented-supports-b12",
-     ({"b12": "180"}, {"hypersegmented_neutrophils": True}),
-     ({"b12": "400"}, {"hypersegmented_neutrophils": True})),
-    ("pancytopenia-b12-mimics-mds",
-     ({"b12": "100", "hemoglobin": "90", "anc": "1.0", "platelets": "95"}, {"sex": "female"}),
-     ({"b12": "100", "hemoglobin": "125", "anc": "1.0", "platelets": "95"}, {"sex": "female"})),
-    ("pancytopenia-unexplained",
-     ({"b12": "400", "hemoglobin": "90", "anc": "1.0", "platelets": "95"}, {"sex": "female"}),
-     ({"b12": "100", "hemoglobin": "90", "anc": "1.0", "platelets": "95"}, {"sex": "female"})),
-    ("fer-low-combined-deficiency",
-     ({"b12": "100", "ferritin": "20"}, {}), ({"b12": "400", "ferritin": "20"}, {})),
-    ("fer-may-mask-iron-deficiency",
-     ({"b12": "100", "ferritin": "150", "crp": "2"}, {}),
-     ({"b12": "100", "ferritin": "150", "crp": "12"}, {})),
-    ("fer-falling-on-therapy",
-     ({"ferritin": "20"}, {"b12_therapy_start": DAYS_AGO(10)}), ({"ferritin": "20"}, {})),
-    ("fer-high-inflammation",
-     ({"ferritin": "500", "crp": "12"}, {}), ({"ferritin": "500", "crp": "5"}, {})),
-    ("fer-low-in-inflammation",
-     ({"ferritin": "50", "crp": "12"}, {}), ({"ferritin": "70", "crp": "12"}, {})),
-    ("fer-low-iron-deficiency",
-     ({"b12": "400", "ferritin": "20"}, {}), ({"b12": "400", "ferritin": "30"}, {})),
-    ("fer-high-not-b12-related",
-     ({"b12": "400", "ferritin": "350"}, {"sex": "male"}),
-     ({"b12": "400", "ferritin": "300"}, {"sex": "male"})),
-    ("fer-high-iron-overload-pattern",
-     ({"ferritin": "500", "tsat": "60"}, {}), ({"ferritin": "500", "tsat": "45"}, {})),
-    ("macrocytosis-supports-megaloblastic",
-     ({"b12": "180", "mcv": "110"}, {}), ({"b12": "400", "mcv": "110"}, {})),
-    ("anemia-present", ({"hemoglobin": "125"}, {"sex": "male"}),
-     ({"hemoglobin": "125"}, {"sex": "female"})),
-    ("folate-low-treat-b12-first",
-     ({"b12": "100", "folate": "5"}, {}), ({"b12": "100", "folate": "6.8"}, {})),
-    ("homocysteine-nonspecific",
-     ({"homocysteine": "20", "folate": "5"}, {}), ({"homocysteine": "20", "folate": "10"}, {})),
+    (
+        "neut-hypersegmented-supports-b12",
+        ({"b12": "180"}, {"hypersegmented_neutrophils": True}),
+        ({"b12": "400"}, {"hypersegmented_neutrophils": True}),
+    ),
+    (
+        "pancytopenia-b12-mimics-mds",
+        ({"b12": "100", "hemoglobin": "90", "anc": "1.0", "platelets": "95"}, {"sex": "female"}),
+        ({"b12": "100", "hemoglobin": "125", "anc": "1.0", "platelets": "95"}, {"sex": "female"}),
+    ),
+    (
+        "pancytopenia-unexplained",
+        ({"b12": "400", "hemoglobin": "90", "anc": "1.0", "platelets": "95"}, {"sex": "female"}),
+        ({"b12": "100", "hemoglobin": "90", "anc": "1.0", "platelets": "95"}, {"sex": "female"}),
+    ),
+    (
+        "fer-low-combined-deficiency",
+        ({"b12": "100", "ferritin": "20"}, {}),
+        ({"b12": "400", "ferritin": "20"}, {}),
+    ),
+    (
+        "fer-may-mask-iron-deficiency",
+        ({"b12": "100", "ferritin": "150", "crp": "2"}, {}),
+        ({"b12": "100", "ferritin": "150", "crp": "12"}, {}),
+    ),
+    (
+        "fer-falling-on-therapy",
+        ({"ferritin": "20"}, {"b12_therapy_start": DAYS_AGO(10)}),
+        ({"ferritin": "20"}, {}),
+    ),
+    (
+        "fer-high-inflammation",
+        ({"ferritin": "500", "crp": "12"}, {}),
+        ({"ferritin": "500", "crp": "5"}, {}),
+    ),
+    (
+        "fer-low-in-inflammation",
+        ({"ferritin": "50", "crp": "12"}, {}),
+        ({"ferritin": "70", "crp": "12"}, {}),
+    ),
+    (
+        "fer-low-iron-deficiency",
+        ({"b12": "400", "ferritin": "20"}, {}),
+        ({"b12": "400", "ferritin": "30"}, {}),
+    ),
+    (
+        "fer-high-not-b12-related",
+        ({"b12": "400", "ferritin": "350"}, {"sex": "male"}),
+        ({"b12": "400", "ferritin": "300"}, {"sex": "male"}),
+    ),
+    (
+        "fer-high-iron-overload-pattern",
+        ({"ferritin": "500", "tsat": "60"}, {}),
+        ({"ferritin": "500", "tsat": "45"}, {}),
+    ),
+    (
+        "macrocytosis-supports-megaloblastic",
+        ({"b12": "180", "mcv": "110"}, {}),
+        ({"b12": "400", "mcv": "110"}, {}),
+    ),
+    (
+        "anemia-present",
+        ({"hemoglobin": "125"}, {"sex": "male"}),
+        ({"hemoglobin": "125"}, {"sex": "female"}),
+    ),
+    (
+        "folate-low-treat-b12-first",
+        ({"b12": "100", "folate": "5"}, {}),
+        ({"b12": "100", "folate": "6.8"}, {}),
+    ),
+    (
+        "homocysteine-nonspecific",
+        ({"homocysteine": "20", "folate": "5"}, {}),
+        ({"homocysteine": "20", "folate": "10"}, {}),
+    ),
 ]
 
 TIMELINE_ONLY = {"plt-recovered-on-therapy", "b12-not-responding"}
@@ -104,9 +174,17 @@ def test_rule_fires_on_its_trigger_and_not_on_the_near_miss(rule_id, fires, near
 
 def test_findings_are_ordered_by_severity():
     report = report_for(
-        {"b12": "100", "platelets": "15", "anc": "0.3", "hemoglobin": "80", "mcv": "115",
-         "ferritin": "400", "crp": "1"},
-        sex="female", neuro_symptoms=True,
+        {
+            "b12": "100",
+            "platelets": "15",
+            "anc": "0.3",
+            "hemoglobin": "80",
+            "mcv": "115",
+            "ferritin": "400",
+            "crp": "1",
+        },
+        sex="female",
+        neuro_symptoms=True,
     )
     order = {"urgent": 0, "advisory": 1, "info": 2}
     ranks = [order[f.severity] for f in report.findings]
@@ -149,9 +227,11 @@ def test_critical_platelets_and_severe_neutropenia_are_urgent():
 
 def test_ferritin_limit_depends_on_sex():
     assert "fer-high-not-b12-related" in finding_ids(
-        report_for({"b12": "400", "ferritin": "250"}, sex="female"))
+        report_for({"b12": "400", "ferritin": "250"}, sex="female")
+    )
     assert "fer-high-not-b12-related" not in finding_ids(
-        report_for({"b12": "400", "ferritin": "250"}, sex="male"))
+        report_for({"b12": "400", "ferritin": "250"}, sex="male")
+    )
 
 
 def test_child_hemoglobin_uses_the_age_band():

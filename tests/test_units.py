@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from b12lab.errors import UnitError
-from b12lab.ranges import compile_default_ranges, _default_document
+from b12lab.ranges import _default_document, compile_default_ranges
 
 # 1 mass unit per volume -> mol/L through the molar mass, computed by hand.
 PG_PER_ML_IN_PMOL_PER_L_B12 = 1e-12 / 1e-3 / 1355.4 * 1e12  # 0.7378
@@ -55,10 +55,25 @@ def test_spec_rounded_factors_hold(ranges):
 
 
 COUNT_SPELLINGS = {
-    "10^9/L": 1.0, "10*9/L": 1.0, "x10^9/L": 1.0, "×10⁹/L": 1.0, "10^3/uL": 1.0,
-    "10*3/uL": 1.0, "x10^3/uL": 1.0, "x10E3/uL": 1.0, "10^3/µL": 1.0, "K/uL": 1.0,
-    "K/µL": 1.0, "thou/uL": 1.0, "/mm3": 1e-3, "cells/uL": 1e-3, "/uL": 1e-3, "G/L": 1.0,
-    "10^3/mcL": 1.0, "K/μL": 1.0, "/mm³": 1e-3,
+    "10^9/L": 1.0,
+    "10*9/L": 1.0,
+    "x10^9/L": 1.0,
+    "×10⁹/L": 1.0,
+    "10^3/uL": 1.0,
+    "10*3/uL": 1.0,
+    "x10^3/uL": 1.0,
+    "x10E3/uL": 1.0,
+    "10^3/µL": 1.0,
+    "K/uL": 1.0,
+    "K/µL": 1.0,
+    "thou/uL": 1.0,
+    "/mm3": 1e-3,
+    "cells/uL": 1e-3,
+    "/uL": 1e-3,
+    "G/L": 1.0,
+    "10^3/mcL": 1.0,
+    "K/μL": 1.0,
+    "/mm³": 1e-3,
 }
 
 
@@ -70,8 +85,16 @@ def test_every_count_spelling_converts_to_10e9_per_litre(ranges, analyte, spelli
 
 @pytest.mark.parametrize(
     ("analyte", "unit"),
-    [("b12", "parsecs"), ("b12", "furlongs"), ("platelets", "mg/L"), ("hemoglobin", "K/uL"),
-     ("ferritin", "fL"), ("b12", "180 pg/mL"), ("b12", "bananas/L"), ("crp", "x" * 500)],
+    [
+        ("b12", "parsecs"),
+        ("b12", "furlongs"),
+        ("platelets", "mg/L"),
+        ("hemoglobin", "K/uL"),
+        ("ferritin", "fL"),
+        ("b12", "180 pg/mL"),
+        ("b12", "bananas/L"),
+        ("crp", "x" * 500),
+    ],
 )
 def test_units_the_analyte_does_not_accept_are_rejected_with_the_accepted_list(
     ranges, analyte, unit

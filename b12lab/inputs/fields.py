@@ -8,8 +8,15 @@ import re
 
 from b12lab.errors import InputError
 
-SEX_WORDS = {"female": "female", "f": "female", "woman": "female", "w": "female",
-             "male": "male", "m": "male", "man": "male"}
+SEX_WORDS = {
+    "female": "female",
+    "f": "female",
+    "woman": "female",
+    "w": "female",
+    "male": "male",
+    "m": "male",
+    "man": "male",
+}
 TRUE_WORDS = {"true", "yes", "y", "1", "on"}
 FALSE_WORDS = {"false", "no", "n", "0", "off", ""}
 MAX_AGE = 130
@@ -24,7 +31,9 @@ def parse_sex(value: object, field: str = "sex") -> str | None:
     if word in SEX_WORDS:
         return SEX_WORDS[word]
     raise InputError(
-        f"{field} '{str(value)[:30]}' is not understood", field=field, value=str(value),
+        f"{field} '{str(value)[:30]}' is not understood",
+        field=field,
+        value=str(value),
         fix="use female or male (f/m accepted)",
     )
 
@@ -33,16 +42,25 @@ def parse_age(value: object, field: str = "age") -> float | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
-        raise InputError(f"{field} must be a number of years", field=field, value=str(value),
-                         fix="e.g. --age 54")
+        raise InputError(
+            f"{field} must be a number of years", field=field, value=str(value), fix="e.g. --age 54"
+        )
     try:
         age = float(str(value).strip().replace(",", "."))
     except ValueError:
-        raise InputError(f"{field} '{str(value)[:30]}' is not a number of years", field=field,
-                         value=str(value), fix="e.g. --age 54") from None
+        raise InputError(
+            f"{field} '{str(value)[:30]}' is not a number of years",
+            field=field,
+            value=str(value),
+            fix="e.g. --age 54",
+        ) from None
     if not math.isfinite(age) or not 0 <= age <= MAX_AGE:
-        raise InputError(f"{field} {str(value)[:30]} is outside 0-{MAX_AGE} years", field=field,
-                         value=str(value), fix="give the age in years")
+        raise InputError(
+            f"{field} {str(value)[:30]} is outside 0-{MAX_AGE} years",
+            field=field,
+            value=str(value),
+            fix="give the age in years",
+        )
     return age
 
 
@@ -64,13 +82,21 @@ def parse_date(value: object, field: str = "date") -> dt.date | None:
         if match:
             parts = (int(match.group(3)), int(match.group(2)), int(match.group(1)))
     if parts is None:
-        raise InputError(f"{field} '{text[:30]}' is not a date", field=field, value=text,
-                         fix="write it as YYYY-MM-DD, e.g. 2026-11-20")
+        raise InputError(
+            f"{field} '{text[:30]}' is not a date",
+            field=field,
+            value=text,
+            fix="write it as YYYY-MM-DD, e.g. 2026-11-20",
+        )
     try:
         return dt.date(*parts)
     except ValueError:
-        raise InputError(f"{field} '{text[:30]}' does not exist", field=field, value=text,
-                         fix="check the day and month (YYYY-MM-DD)") from None
+        raise InputError(
+            f"{field} '{text[:30]}' does not exist",
+            field=field,
+            value=text,
+            fix="check the day and month (YYYY-MM-DD)",
+        ) from None
 
 
 def parse_flag(value: object, field: str) -> bool:
@@ -83,8 +109,12 @@ def parse_flag(value: object, field: str) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise InputError(f"{field} '{str(value)[:30]}' is not yes or no", field=field,
-                     value=str(value), fix="use true or false")
+    raise InputError(
+        f"{field} '{str(value)[:30]}' is not yes or no",
+        field=field,
+        value=str(value),
+        fix="use true or false",
+    )
 
 
 def parse_days(value: object, field: str = "days_on_therapy") -> int | None:
@@ -93,9 +123,17 @@ def parse_days(value: object, field: str = "days_on_therapy") -> int | None:
     try:
         days = int(str(value).strip())
     except ValueError:
-        raise InputError(f"{field} '{str(value)[:30]}' is not a whole number of days",
-                         field=field, value=str(value), fix="e.g. 14") from None
+        raise InputError(
+            f"{field} '{str(value)[:30]}' is not a whole number of days",
+            field=field,
+            value=str(value),
+            fix="e.g. 14",
+        ) from None
     if not 0 <= days <= 36500:
-        raise InputError(f"{field} {days} is out of range", field=field, value=str(days),
-                         fix="give the days since B12 therapy started")
+        raise InputError(
+            f"{field} {days} is out of range",
+            field=field,
+            value=str(days),
+            fix="give the days since B12 therapy started",
+        )
     return days

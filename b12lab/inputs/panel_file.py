@@ -58,16 +58,21 @@ def read_text(path: str, what: str = "panel file") -> str:
         except FileNotFoundError:
             raise InputError(f"{what} {path} does not exist", fix="check the path") from None
         except PermissionError:
-            raise InputError(f"{what} {path} cannot be read (permission denied)",
-                             fix="check the file's permissions") from None
+            raise InputError(
+                f"{what} {path} cannot be read (permission denied)",
+                fix="check the file's permissions",
+            ) from None
         except OSError as error:
             raise InputError(f"cannot read {what} {path}: {error.strerror}") from None
     if len(data) > MAX_PANEL_FILE_BYTES:
-        raise InputError(f"{what} {label} is larger than {MAX_PANEL_FILE_BYTES // 1_000_000} MB",
-                         fix="a panel file holds one patient; use 'b12lab batch' for exports")
+        raise InputError(
+            f"{what} {label} is larger than {MAX_PANEL_FILE_BYTES // 1_000_000} MB",
+            fix="a panel file holds one patient; use 'b12lab batch' for exports",
+        )
     if b"\x00" in data:
-        raise InputError(f"{what} {label} contains binary data (NUL bytes)",
-                         fix="give a YAML or JSON text file")
+        raise InputError(
+            f"{what} {label} contains binary data (NUL bytes)", fix="give a YAML or JSON text file"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -87,8 +92,10 @@ def parse_yaml(text: str, label: str) -> Any:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(error, "problem", None) or "syntax error"
-        raise InputError(f"{label} is not valid YAML{where}: {problem}",
-                         fix="fix the syntax (values like '180 pg/mL' need no quotes)") from None
+        raise InputError(
+            f"{label} is not valid YAML{where}: {problem}",
+            fix="fix the syntax (values like '180 pg/mL' need no quotes)",
+        ) from None
     except RecursionError:
         raise InputError(f"{label} is nested too deeply", fix="give a flat panel file") from None
 
@@ -103,8 +110,11 @@ def _analyte_key(key: object, ranges: Ranges, where: str) -> str:
     analyte = ranges.analyte_for(str(key))
     if analyte is None:
         raise InputError(
-            f"unknown key '{str(key)[:40]}' in {where}", field=str(key)[:40],
-            fix="use an analyte key (" + ", ".join(ranges.analytes) + ") or "
+            f"unknown key '{str(key)[:40]}' in {where}",
+            field=str(key)[:40],
+            fix="use an analyte key ("
+            + ", ".join(ranges.analytes)
+            + ") or "
             + ", ".join(PATIENT_KEYS),
         )
     return analyte
@@ -117,8 +127,9 @@ def _raw_panel(node: Mapping, ranges: Ranges, where: str, skip: tuple[str, ...] 
             continue
         analyte = _analyte_key(key, ranges, where)
         if analyte in panel.values:
-            raise InputError(f"{analyte} is given twice in {where}",
-                             fix="keep one value per analyte per panel")
+            raise InputError(
+                f"{analyte} is given twice in {where}", fix="keep one value per analyte per panel"
+            )
         if value is not None:
             panel.values[analyte] = value
     return panel
@@ -126,19 +137,26 @@ def _raw_panel(node: Mapping, ranges: Ranges, where: str, skip: tuple[str, ...] 
 
 def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRecord:
     if document is None:
-        raise InputError(f"{label} is empty", fix="write the patient's values, e.g. 'b12: 180 pg/mL'")
+        raise InputError(
+            f"{label} is empty", fix="write the patient's values, e.g. 'b12: 180 pg/mL'"
+        )
     if not isinstance(document, dict):
-        raise InputError(f"{label} must be a mapping of keys to values, not a "
-                         f"{type(document).__name__}",
-                         fix="write one 'key: value' per line, e.g. 'b12: 180 pg/mL'")
+        raise InputError(
+            f"{label} must be a mapping of keys to values, not a {type(document).__name__}",
+            fix="write one 'key: value' per line, e.g. 'b12: 180 pg/mL'",
+        )
     context = document.get("context") or {}
     if not isinstance(context, dict):
-        raise InputError(f"context in {label} must be a mapping",
-                         fix="e.g. 'context: {b12_therapy_start: 2026-09-03}'")
+        raise InputError(
+            f"context in {label} must be a mapping",
+            fix="e.g. 'context: {b12_therapy_start: 2026-09-03}'",
+        )
     for key in context:
         if key not in CONTEXT_KEYS:
-            raise InputError(f"unknown context key '{str(key)[:40]}' in {label}",
-                             fix="use " + ", ".join(CONTEXT_KEYS))
+            raise InputError(
+                f"unknown context key '{str(key)[:40]}' in {label}",
+                fix="use " + ", ".join(CONTEXT_KEYS),
+            )
     record = PatientRecord(
         patient_id=None if document.get("patient_id") is None else str(document["patient_id"]),
         sex=parse_sex(document.get("sex")),
@@ -155,15 +173,21 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
         record.panels.append(flat)
         return record
     if flat.values:
-        raise InputError(f"{label} has values both at the top level and under panels:",
-                         fix="move every value into a dated entry of panels:")
+        raise InputError(
+            f"{label} has values both at the top level and under panels:",
+            fix="move every value into a dated entry of panels:",
+        )
     if not isinstance(panels, list) or not panels:
-        raise InputError(f"panels in {label} must be a list of dated panels",
-                         fix="e.g. 'panels: [{date: 2026-09-01, b12: 110 pg/mL}]'")
+        raise InputError(
+            f"panels in {label} must be a list of dated panels",
+            fix="e.g. 'panels: [{date: 2026-09-01, b12: 110 pg/mL}]'",
+        )
     for index, node in enumerate(panels, start=1):
         if not isinstance(node, dict):
-            raise InputError(f"panel {index} in {label} must be a mapping",
-                             fix="write 'date:' and the values of that panel")
+            raise InputError(
+                f"panel {index} in {label} must be a mapping",
+                fix="write 'date:' and the values of that panel",
+            )
         record.panels.append(_raw_panel(node, ranges, f"panel {index} of {label}"))
     return record
 

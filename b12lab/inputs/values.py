@@ -17,8 +17,26 @@ from b12lab.ranges import Ranges
 
 MAX_VALUE_LENGTH = 80
 MISSING_TOKENS = frozenset(
-    {"", "n/a", "na", "nan", "-", "--", "pending", "not done", "notdone", "nd", "none", "null",
-     "cancelled", "canceled", "see note", "tnp", "qns", "."}
+    {
+        "",
+        "n/a",
+        "na",
+        "nan",
+        "-",
+        "--",
+        "pending",
+        "not done",
+        "notdone",
+        "nd",
+        "none",
+        "null",
+        "cancelled",
+        "canceled",
+        "see note",
+        "tnp",
+        "qns",
+        ".",
+    }
 )
 _CENSOR = {"<": "<", "<=": "<", "=<": "<", "≤": "<", ">": ">", ">=": ">", "=>": ">", "≥": ">"}
 _RESULT = re.compile(
@@ -63,7 +81,8 @@ def read_result(text: str, analyte: str, *, decimal_comma: bool = False) -> Read
     if len(text) > MAX_VALUE_LENGTH:
         raise InputError(
             f"{analyte} value is {len(text)} characters long",
-            field=analyte, value=text[:30] + "...",
+            field=analyte,
+            value=text[:30] + "...",
             fix="give a number with an optional unit, e.g. '180 pg/mL'",
         )
     cleaned = _ascii_digits(text).strip().replace("\u00a0", " ").replace("\u2212", "-")
@@ -71,7 +90,8 @@ def read_result(text: str, analyte: str, *, decimal_comma: bool = False) -> Read
     if not match:
         raise InputError(
             f"{analyte} value '{text.strip()}' is not a number",
-            field=analyte, value=text,
+            field=analyte,
+            value=text,
             fix="write a number with an optional unit, e.g. '180 pg/mL' or '<50'",
         )
     number_text, note = _decimal_point(match.group("number"), decimal_comma, analyte, text)
@@ -80,19 +100,25 @@ def read_result(text: str, analyte: str, *, decimal_comma: bool = False) -> Read
     except ValueError:
         raise InputError(
             f"{analyte} value '{text.strip()}' is not a number",
-            field=analyte, value=text, fix="write the number once, e.g. '1500' or '1.5'",
+            field=analyte,
+            value=text,
+            fix="write the number once, e.g. '1500' or '1.5'",
         ) from None
     if not math.isfinite(number):
         raise InputError(
             f"{analyte} value '{text.strip()}' is too large to be a result",
-            field=analyte, value=text, fix="check the exponent",
+            field=analyte,
+            value=text,
+            fix="check the exponent",
         )
     unit = match.group("unit").strip() or None
     censor = match.group("censor")
     return Reading(number, unit, _CENSOR[censor] if censor else None, note)
 
 
-def _decimal_point(number: str, decimal_comma: bool, analyte: str, text: str) -> tuple[str, str | None]:
+def _decimal_point(
+    number: str, decimal_comma: bool, analyte: str, text: str
+) -> tuple[str, str | None]:
     if "," not in number:
         return number, None
     if "." in number:
@@ -104,7 +130,9 @@ def _decimal_point(number: str, decimal_comma: bool, analyte: str, text: str) ->
         if not _THOUSANDS.match(number):
             raise InputError(
                 f"{analyte} value '{text.strip()}' has more than one decimal comma",
-                field=analyte, value=text, fix="write one decimal mark, e.g. '1.5'",
+                field=analyte,
+                value=text,
+                fix="write one decimal mark, e.g. '1.5'",
             )
         plain = number.replace(",", "")
         return plain, f"{analyte}: read '{number}' as {plain} (comma as thousands separator)"
@@ -129,7 +157,9 @@ def measure(
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
         raise InputError(
             f"{analyte} value must be a number or text like '180 pg/mL'",
-            field=analyte, value=str(raw)[:40], fix="write the value as on the lab slip",
+            field=analyte,
+            value=str(raw)[:40],
+            fix="write the value as on the lab slip",
         )
     text = raw if isinstance(raw, str) else repr(raw)
     reading = read_result(text, analyte, decimal_comma=decimal_comma)
@@ -174,7 +204,8 @@ def _check_plausible(
     if reading.number < 0:
         raise ImplausibleValueError(
             f"{analyte} value {format_number(reading.number, 6)} is negative",
-            field=analyte, value=str(reading.number),
+            field=analyte,
+            value=str(reading.number),
             fix="a concentration or count cannot be below zero; check the sign",
         )
     if spec.plausible_low <= value <= spec.plausible_high:
@@ -186,13 +217,12 @@ def _check_plausible(
         f"{format_number(spec.plausible_low, 6)}-{format_number(spec.plausible_high, 6)} "
         f"{spec.canonical_unit}"
     )
-    if hints:
-        fix = "did you mean " + " or ".join(hints) + "?"
-    else:
-        fix = "check the value and its unit"
+    fix = "did you mean " + " or ".join(hints) + "?" if hints else "check the value and its unit"
     raise ImplausibleValueError(
         f"{analyte} value {number} {shown_unit} is outside the plausible range {plausible}",
-        field=analyte, value=f"{number} {shown_unit}", fix=fix,
+        field=analyte,
+        value=f"{number} {shown_unit}",
+        fix=fix,
     )
 
 

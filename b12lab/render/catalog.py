@@ -53,8 +53,7 @@ def rule_detail(rule: Rule, ranges: Ranges) -> Group:
         parts.extend(Text(f"  - {step}") for step in rule.next_steps)
     parts.append(Text("Sources:", style="bold"))
     parts.extend(Text(f"  [{key}] {text}") for key, text in info["sources"].items())
-    parts.append(Text("Thresholds are in reference_ranges.yaml; see 'b12lab ranges'.",
-                      style="dim"))
+    parts.append(Text("Thresholds are in reference_ranges.yaml; see 'b12lab ranges'.", style="dim"))
     return Group(*parts)
 
 
@@ -76,19 +75,34 @@ def ranges_dict(ranges: Ranges) -> dict[str, Any]:
             "aliases": list(spec.aliases),
             "plausible": {"low": spec.plausible_low, "high": spec.plausible_high},
             "reference": [
-                {"sex": b.sex, "age_min": b.age_min, "age_max": b.age_max, "low": b.low,
-                 "high": b.high, "source": b.source}
+                {
+                    "sex": b.sex,
+                    "age_min": b.age_min,
+                    "age_max": b.age_max,
+                    "low": b.low,
+                    "high": b.high,
+                    "source": b.source,
+                }
                 for b in spec.bands
             ],
-            "critical": {"low": spec.critical_low, "high": spec.critical_high,
-                         "source": spec.critical_source},
+            "critical": {
+                "low": spec.critical_low,
+                "high": spec.critical_high,
+                "source": spec.critical_source,
+            },
         }
     profiles = {
         name: {
             "title": p.title,
-            **{k: {"value": getattr(p, k).value, "source": getattr(p, k).source}
-               for k in ("b12_deficient_below", "b12_borderline_below",
-                         "holotc_deficient_below", "holotc_indeterminate_below")},
+            **{
+                k: {"value": getattr(p, k).value, "source": getattr(p, k).source}
+                for k in (
+                    "b12_deficient_below",
+                    "b12_borderline_below",
+                    "holotc_deficient_below",
+                    "holotc_indeterminate_below",
+                )
+            },
         }
         for name, p in ranges.profiles.items()
     }
@@ -97,8 +111,9 @@ def ranges_dict(ranges: Ranges) -> dict[str, Any]:
         "version": ranges.version,
         "default_guideline": ranges.default_guideline,
         "guideline_profiles": profiles,
-        "thresholds": {k: {"value": t.value, "source": t.source}
-                       for k, t in ranges.thresholds.items()},
+        "thresholds": {
+            k: {"value": t.value, "source": t.source} for k, t in ranges.thresholds.items()
+        },
         "analytes": analytes,
     }
 
@@ -111,30 +126,49 @@ def ranges_renderable(ranges: Ranges) -> Group:
     for key, spec in ranges.analytes.items():
         bands = []
         for band in spec.bands:
-            who = " ".join(x for x in (
-                band.sex or "",
-                f"age {format_number(band.age_min or 0, 1)}-"
-                f"{'' if band.age_max is None else format_number(band.age_max, 1)}"
-                if band.age_min is not None or band.age_max is not None else "",
-            ) if x)
-            bands.append(f"{who + ': ' if who else ''}"
-                         f"{_band_text(band.low, band.high, spec.decimals)}")
-        critical = (_band_text(spec.critical_low, spec.critical_high, spec.decimals)
-                    if spec.critical_source else "")
+            who = " ".join(
+                x
+                for x in (
+                    band.sex or "",
+                    f"age {format_number(band.age_min or 0, 1)}-"
+                    f"{'' if band.age_max is None else format_number(band.age_max, 1)}"
+                    if band.age_min is not None or band.age_max is not None
+                    else "",
+                )
+                if x
+            )
+            bands.append(
+                f"{who + ': ' if who else ''}{_band_text(band.low, band.high, spec.decimals)}"
+            )
+        critical = (
+            _band_text(spec.critical_low, spec.critical_high, spec.decimals)
+            if spec.critical_source
+            else ""
+        )
         mass = f"{format_number(spec.molar_mass, 2)} g/mol" if spec.molar_mass else ""
-        table.add_row(key, spec.canonical_unit, "\n".join(bands), critical, mass,
-                      ", ".join(ranges.units.accepted(key)))
+        table.add_row(
+            key,
+            spec.canonical_unit,
+            "\n".join(bands),
+            critical,
+            mass,
+            ", ".join(ranges.units.accepted(key)),
+        )
     parts.append(table)
-    parts.append(Text("\nGuideline profiles (default: " + ranges.default_guideline + ")",
-                      style="bold"))
+    parts.append(
+        Text("\nGuideline profiles (default: " + ranges.default_guideline + ")", style="bold")
+    )
     for name, profile in ranges.profiles.items():
-        parts.append(Text(
-            f"  {name}: B12 deficient < {format_number(profile.b12_deficient_below.value, 1)}, "
-            f"borderline < {format_number(profile.b12_borderline_below.value, 1)} pmol/L; "
-            f"holoTC deficient < {format_number(profile.holotc_deficient_below.value, 1)}, "
-            f"indeterminate < {format_number(profile.holotc_indeterminate_below.value, 1)} pmol/L"
-            f"  [{profile.b12_deficient_below.source}]"
-        ))
+        parts.append(
+            Text(
+                f"  {name}: B12 deficient < {format_number(profile.b12_deficient_below.value, 1)}, "
+                f"borderline < {format_number(profile.b12_borderline_below.value, 1)} pmol/L; "
+                f"holoTC deficient < {format_number(profile.holotc_deficient_below.value, 1)}, "
+                "indeterminate < "
+                f"{format_number(profile.holotc_indeterminate_below.value, 1)} pmol/L"
+                f"  [{profile.b12_deficient_below.source}]"
+            )
+        )
     parts.append(Text("\nThresholds", style="bold"))
     for key, threshold in ranges.thresholds.items():
         parts.append(Text(f"  {key}: {format_number(threshold.value, 2)}  [{threshold.source}]"))

@@ -7,8 +7,13 @@ from rich.text import Text
 
 from b12lab.model import Report, format_number
 
-FLAG_STYLE = {"low": "yellow", "high": "yellow", "normal": "green",
-              "critical_low": "bold red", "critical_high": "bold red"}
+FLAG_STYLE = {
+    "low": "yellow",
+    "high": "yellow",
+    "normal": "green",
+    "critical_low": "bold red",
+    "critical_high": "bold red",
+}
 FLAG_MARK = {"low": "L", "high": "H", "critical_low": "LL", "critical_high": "HH", "normal": ""}
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -24,8 +29,13 @@ def sparkline(values: list[float]) -> str:
 
 def history_table(report: Report) -> Table:
     dates = sorted({p.date for points in report.history.values() for p in points if p.date})
-    table = Table(title="Course over time", title_justify="left", box=None, pad_edge=False,
-                  header_style="bold")
+    table = Table(
+        title="Course over time",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
     table.add_column("analyte")
     start = report.therapy_start
     for date in dates:
@@ -45,8 +55,11 @@ def history_table(report: Report) -> Table:
                 continue
             text = (point.censored or "") + format_number(point.value, decimals.get(analyte, 1))
             mark = FLAG_MARK.get(point.flag or "", "")
-            cells.append(Text(text + (f" {mark}" if mark else ""),
-                              style=FLAG_STYLE.get(point.flag or "", "")))
+            cells.append(
+                Text(
+                    text + (f" {mark}" if mark else ""), style=FLAG_STYLE.get(point.flag or "", "")
+                )
+            )
         cells.append(sparkline([p.value for p in points]))
         table.add_row(*cells)
     if start is not None:

@@ -24,8 +24,10 @@ def render_markdown(report: Report) -> str:
         high = "" if m.reference_high is None else format_number(m.reference_high, m.decimals)
         reference = f"{low}-{high}" if low or high else ""
         input_text = m.input + (" (derived)" if m.derived else "")
-        lines.append(f"| {m.analyte} | {_cell(input_text)} | {_cell(m.shown())} | {reference} | "
-                     f"{m.flag or ''} |")
+        lines.append(
+            f"| {m.analyte} | {_cell(input_text)} | {_cell(m.shown())} | {reference} | "
+            f"{m.flag or ''} |"
+        )
     lines += ["", f"**B12 status: {report.b12_status}** ({_cell(report.b12_detail)})", ""]
     for domain in IMPLICATION_DOMAINS:
         implication = report.implications[domain]

@@ -13,15 +13,31 @@ from b12lab.model import DISCLAIMER, IMPLICATION_DOMAINS, Report, format_number
 from b12lab.render.history import history_table
 
 FLAG_STYLE = {
-    "low": "yellow", "high": "yellow", "normal": "green",
-    "critical_low": "bold red", "critical_high": "bold red",
+    "low": "yellow",
+    "high": "yellow",
+    "normal": "green",
+    "critical_low": "bold red",
+    "critical_high": "bold red",
 }
-FLAG_LABEL = {"low": "LOW", "high": "HIGH", "normal": "normal",
-              "critical_low": "CRIT LOW", "critical_high": "CRIT HIGH"}
-STATUS_STYLE = {"deficient": "bold red", "borderline": "bold yellow", "normal": "bold green",
-                "high": "bold cyan", "unknown": "bold"}
-SEVERITY_STYLE = {"urgent": "bold white on red", "advisory": "bold black on yellow",
-                  "info": "bold black on cyan"}
+FLAG_LABEL = {
+    "low": "LOW",
+    "high": "HIGH",
+    "normal": "normal",
+    "critical_low": "CRIT LOW",
+    "critical_high": "CRIT HIGH",
+}
+STATUS_STYLE = {
+    "deficient": "bold red",
+    "borderline": "bold yellow",
+    "normal": "bold green",
+    "high": "bold cyan",
+    "unknown": "bold",
+}
+SEVERITY_STYLE = {
+    "urgent": "bold white on red",
+    "advisory": "bold black on yellow",
+    "info": "bold black on cyan",
+}
 DOMAIN_TITLE = {"platelets": "Platelets", "neutrophils": "Neutrophils", "ferritin": "Ferritin"}
 
 
@@ -85,9 +101,9 @@ def report_renderable(report: Report) -> Group:
             line.append(f" {finding.title} ", style="bold")
             line.append(f"[{finding.id}]", style="dim")
             parts.append(line)
-            parts.append(Padding(Text(finding.detail), (0, 0, 0, 3)))
+            parts.append(Padding(Text(finding.detail), (0, 0, 0, 3), expand=False))
             for step in finding.next_steps:
-                parts.append(Padding(Text(f"-> {step}"), (0, 0, 0, 3)))
+                parts.append(Padding(Text(f"-> {step}"), (0, 0, 0, 3), expand=False))
     else:
         parts.append(Text("No findings.", style="bold"))
     if report.missing:

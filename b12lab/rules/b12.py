@@ -194,9 +194,9 @@ def b12_borderline(case: Case) -> Fired | Missing | None:
 )
 def b12_functional_deficiency(case: Case) -> Fired | Missing | None:
     if not case.b12.confirmed:
-        if case.b12.status == "normal" and case.has("homocysteine") and not case.has("folate"):
-            if above(case.get("homocysteine"), case.limits.high("homocysteine")):
-                return Missing(("folate",))
+        raised_hcy = above(case.get("homocysteine"), case.limits.high("homocysteine"))
+        if case.b12.status == "normal" and raised_hcy and not case.has("folate"):
+            return Missing(("folate",))
         return None
     evidence = {"b12": case.shown("b12")}
     limits = {
@@ -209,7 +209,9 @@ def b12_functional_deficiency(case: Case) -> Fired | Missing | None:
         evidence[marker] = case.shown(marker)
         relation = "below" if marker == "holotc" else "above"
         evidence[f"{marker}_{relation}"] = case.limit(marker, limits[marker])
-        parts.append(f"{marker} {case.shown(marker)} ({relation} {case.limit(marker, limits[marker])})")
+        parts.append(
+            f"{marker} {case.shown(marker)} ({relation} {case.limit(marker, limits[marker])})"
+        )
     if "homocysteine" in case.b12.markers:
         evidence["folate"] = case.shown("folate")
     return Fired(

@@ -23,8 +23,11 @@ def macrocytosis(case: Case) -> Fired | Missing | None:
     return Fired(
         f"MCV {case.shown('mcv')} is above {case.limit('mcv', case.limits.high('mcv'))} with B12 "
         f"{case.b12.status} ({case.shown('b12')}).",
-        {"mcv": case.shown("mcv"), "mcv_upper_limit": case.limit("mcv", case.limits.high("mcv")),
-         "b12": case.shown("b12")},
+        {
+            "mcv": case.shown("mcv"),
+            "mcv_upper_limit": case.limit("mcv", case.limits.high("mcv")),
+            "b12": case.shown("b12"),
+        },
     )
 
 
@@ -65,9 +68,13 @@ def anemia(case: Case) -> Fired | Missing | None:
     return Fired(
         f"Hemoglobin {case.shown('hemoglobin')} is below {case.limit('hemoglobin', low)}; "
         f"pattern: {anemia_pattern(case)}.",
-        {"hemoglobin": case.shown("hemoglobin"),
-         "hemoglobin_lower_limit": case.limit("hemoglobin", low),
-         "mcv": case.shown("mcv"), "ferritin": case.shown("ferritin"), "b12": case.shown("b12")},
+        {
+            "hemoglobin": case.shown("hemoglobin"),
+            "hemoglobin_lower_limit": case.limit("hemoglobin", low),
+            "mcv": case.shown("mcv"),
+            "ferritin": case.shown("ferritin"),
+            "b12": case.shown("b12"),
+        },
         missing=missing,
     )
 
@@ -95,11 +102,12 @@ def folate_low(case: Case) -> Fired | Missing | None:
     if not case.is_low("folate"):
         return None
     return Fired(
-        f"Folate {case.shown('folate')} is low with B12 {case.b12.status} "
-        f"({case.shown('b12')}).",
-        {"folate": case.shown("folate"),
-         "folate_lower_limit": case.limit("folate", case.limits.low("folate")),
-         "b12": case.shown("b12")},
+        f"Folate {case.shown('folate')} is low with B12 {case.b12.status} ({case.shown('b12')}).",
+        {
+            "folate": case.shown("folate"),
+            "folate_lower_limit": case.limit("folate", case.limits.low("folate")),
+            "b12": case.shown("b12"),
+        },
     )
 
 

@@ -66,8 +66,7 @@ def fer_low_combined(case: Case) -> Fired | Missing | None:
     "it, so ferritin can read normal or high while iron is short. Once B12 therapy restarts "
     "effective production, ferritin falls and a hidden iron deficiency can appear.",
     next_steps=(
-        "Recheck ferritin and iron studies (transferrin saturation) 4-8 weeks after starting "
-        "B12.",
+        "Recheck ferritin and iron studies (transferrin saturation) 4-8 weeks after starting B12.",
         "Be ready to add iron if ferritin falls below its lower limit.",
     ),
     sources=("seed-003", "seed-004"),
@@ -100,8 +99,7 @@ def fer_may_mask(case: Case) -> Fired | Missing | None:
     domain="ferritin",
     severity="advisory",
     title="Ferritin falling on B12 therapy",
-    trigger="on B12 therapy, and ferritin below an earlier panel's value or below its lower "
-    "limit",
+    trigger="on B12 therapy, and ferritin below an earlier panel's value or below its lower limit",
     says="Expected as new red cells draw on stored iron; an iron deficiency that B12 "
     "deficiency had masked may now show.",
     next_steps=(
@@ -119,11 +117,14 @@ def fer_falling(case: Case) -> Fired | Missing | None:
     if earlier is not None and below(ferritin, earlier[1].value):
         date, before = earlier
         return Fired(
-            f"Ferritin fell from {before.shown()} on {date.isoformat() if date else 'an earlier panel'} "
+            f"Ferritin fell from {before.shown()} on "
+            f"{date.isoformat() if date else 'an earlier panel'} "
             f"to {ferritin.shown()} on day {days} of B12 therapy.",
-            {"ferritin": ferritin.shown(),
-             "earlier_ferritin": f"{before.shown()} on {date.isoformat() if date else '?'}",
-             "days_on_therapy": str(days)},
+            {
+                "ferritin": ferritin.shown(),
+                "earlier_ferritin": f"{before.shown()} on {date.isoformat() if date else '?'}",
+                "days_on_therapy": str(days),
+            },
         )
     if case.is_low("ferritin"):
         return Fired(
@@ -156,8 +157,11 @@ def fer_high_inflammation(case: Case) -> Fired | Missing | None:
         return None
     return Fired(
         f"Ferritin {case.shown('ferritin')} is high with CRP {case.shown('crp')}.",
-        {**_ferritin_evidence(case), "crp": case.shown("crp"),
-         "crp_upper_limit": case.limit("crp", case.limits.high("crp"))},
+        {
+            **_ferritin_evidence(case),
+            "crp": case.shown("crp"),
+            "crp_upper_limit": case.limit("crp", case.limits.high("crp")),
+        },
     )
 
 
@@ -181,8 +185,11 @@ def fer_low_in_inflammation(case: Case) -> Fired | Missing | None:
     return Fired(
         f"Ferritin {case.shown('ferritin')} is below {case.limit('ferritin', cut)}, the iron "
         f"deficiency cut-off with inflammation (CRP {case.shown('crp')}).",
-        {"ferritin": case.shown("ferritin"), "crp": case.shown("crp"),
-         "ferritin_low_in_inflammation_below": case.limit("ferritin", cut)},
+        {
+            "ferritin": case.shown("ferritin"),
+            "crp": case.shown("crp"),
+            "ferritin_low_in_inflammation_below": case.limit("ferritin", cut),
+        },
     )
 
 
@@ -261,6 +268,9 @@ def fer_iron_overload(case: Case) -> Fired | Missing | None:
     return Fired(
         f"Ferritin {case.shown('ferritin')} and transferrin saturation {case.shown('tsat')} "
         f"(above {case.limit('tsat', tsat_high)}) are both high.",
-        {**_ferritin_evidence(case), "tsat": case.shown("tsat"),
-         "tsat_upper_limit": case.limit("tsat", tsat_high)},
+        {
+            **_ferritin_evidence(case),
+            "tsat": case.shown("tsat"),
+            "tsat_upper_limit": case.limit("tsat", tsat_high),
+        },
     )

@@ -25,21 +25,31 @@ def platelets(case: Case, fired: set[str]) -> str:
         return "Platelets were not measured."
     if case.is_low("platelets"):
         if case.b12.low is True:
-            return ("Low platelets fit the B12 deficiency (poor platelet production); they "
-                    "should recover within weeks of replacement.")
+            return (
+                "Low platelets fit the B12 deficiency (poor platelet production); they "
+                "should recover within weeks of replacement."
+            )
         if case.b12.low is False:
-            return "B12 is not low, so it does not explain the low platelets: look for another cause."
+            return (
+                "B12 is not low, so it does not explain the low platelets: look for another cause."
+            )
         return _hinge(case, "the low platelets")
     if case.is_high("platelets"):
         if "plt-high-persistent-consider-et" in fired:
-            return ("Thrombocytosis has outlasted the expected rebound: consider an essential "
-                    "thrombocythemia unmasked by B12 repletion.")
+            return (
+                "Thrombocytosis has outlasted the expected rebound: consider an essential "
+                "thrombocythemia unmasked by B12 repletion."
+            )
         if "plt-high-rebound-on-therapy" in fired:
-            return ("High platelets on B12 therapy fit a transient rebound as the marrow "
-                    "recovers; recheck after the rebound window.")
+            return (
+                "High platelets on B12 therapy fit a transient rebound as the marrow "
+                "recovers; recheck after the rebound window."
+            )
         if case.b12.low is True:
-            return ("B12 deficiency lowers platelets and never raises them: the high count "
-                    "needs a second explanation.")
+            return (
+                "B12 deficiency lowers platelets and never raises them: the high count "
+                "needs a second explanation."
+            )
         return "High platelets are not a B12 effect: look for a reactive cause."
     if case.b12.low is True:
         return "Platelets are normal: the B12 deficiency has not lowered them."
@@ -53,10 +63,14 @@ def neutrophils(case: Case, fired: set[str]) -> str:
     name = "Neutrophils" if analyte == "anc" else "White cells (no ANC)"
     if case.is_low(analyte):
         if case.b12.low is True:
-            return (f"{name} are low, which fits B12 deficiency (ineffective production); this "
-                    "reverses with replacement.")
+            return (
+                f"{name} are low, which fits B12 deficiency (ineffective production); this "
+                "reverses with replacement."
+            )
         if case.b12.low is False:
-            extra = ", and a high B12 does not cause neutropenia" if case.b12.status == "high" else ""
+            extra = (
+                ", and a high B12 does not cause neutropenia" if case.b12.status == "high" else ""
+            )
             return f"B12 is not low{extra}: the low count needs another cause."
         return _hinge(case, "the low count")
     if case.is_high(analyte):
@@ -69,12 +83,16 @@ def neutrophils(case: Case, fired: set[str]) -> str:
 def ferritin(case: Case, fired: set[str]) -> str:
     if not case.has("ferritin"):
         if case.b12.low is True:
-            return ("Ferritin was not measured: with low B12 it is needed to find a combined "
-                    "or masked iron deficiency.")
+            return (
+                "Ferritin was not measured: with low B12 it is needed to find a combined "
+                "or masked iron deficiency."
+            )
         return "Ferritin was not measured."
     if "fer-falling-on-therapy" in fired:
-        return ("Ferritin is falling on B12 therapy as new red cells use stored iron: watch for "
-                "an iron deficiency the B12 deficiency had masked.")
+        return (
+            "Ferritin is falling on B12 therapy as new red cells use stored iron: watch for "
+            "an iron deficiency the B12 deficiency had masked."
+        )
     if case.is_low("ferritin"):
         if case.b12.low is True:
             return "Low ferritin beside low B12: a combined deficiency; both need treatment."
@@ -82,13 +100,17 @@ def ferritin(case: Case, fired: set[str]) -> str:
             return "Low ferritin with adequate B12: iron deficiency on its own."
         return _hinge(case, "more than iron deficiency")
     if case.inflammation and case.is_high("ferritin"):
-        return ("High ferritin here reflects inflammation, not iron stores; B12 therapy will "
-                "not lower it.")
+        return (
+            "High ferritin here reflects inflammation, not iron stores; B12 therapy will "
+            "not lower it."
+        )
     if "fer-low-in-inflammation" in fired:
         return "With inflammation, this ferritin is still compatible with iron deficiency."
     if case.b12.low is True:
-        return ("Ferritin reads normal or high while B12 is low: it can hide an iron deficiency "
-                "that appears once B12 therapy starts.")
+        return (
+            "Ferritin reads normal or high while B12 is low: it can hide an iron deficiency "
+            "that appears once B12 therapy starts."
+        )
     if case.is_high("ferritin"):
         if case.b12.low is False:
             return "High ferritin is not a B12 effect; B12 supplements will not lower it."
@@ -97,16 +119,18 @@ def ferritin(case: Case, fired: set[str]) -> str:
 
 
 SUMMARIES = {"platelets": platelets, "neutrophils": neutrophils, "ferritin": ferritin}
-FLAG_ANALYTE = {"platelets": ("platelets",), "neutrophils": ("anc", "wbc"), "ferritin": ("ferritin",)}
+FLAG_ANALYTE = {
+    "platelets": ("platelets",),
+    "neutrophils": ("anc", "wbc"),
+    "ferritin": ("ferritin",),
+}
 
 
 def implications(case: Case, fired_by_domain: dict[str, list[str]]) -> dict[str, Implication]:
     fired = {rule_id for ids in fired_by_domain.values() for rule_id in ids}
     result = {}
     for domain, summarize in SUMMARIES.items():
-        flag = next(
-            (case.flags[a] for a in FLAG_ANALYTE[domain] if a in case.flags), None
-        )
+        flag = next((case.flags[a] for a in FLAG_ANALYTE[domain] if a in case.flags), None)
         result[domain] = Implication(
             flag=flag,
             summary=summarize(case, fired),

@@ -53,9 +53,11 @@ def neut_low_consistent(case: Case) -> Fired | Missing | None:
         f"{_grade(case).capitalize()}: {analyte.upper()} {case.shown(analyte)} is below "
         f"{case.limit(analyte, case.limits.low(analyte))} with B12 {case.b12.status} "
         f"({case.shown('b12')}).",
-        {analyte: case.shown(analyte),
-         f"{analyte}_lower_limit": case.limit(analyte, case.limits.low(analyte)),
-         "b12": case.shown("b12")},
+        {
+            analyte: case.shown(analyte),
+            f"{analyte}_lower_limit": case.limit(analyte, case.limits.low(analyte)),
+            "b12": case.shown("b12"),
+        },
         missing=("anc",) if analyte == "wbc" else (),
     )
 
@@ -82,8 +84,11 @@ def neut_low_not_explained(case: Case) -> Fired | Missing | None:
     return Fired(
         f"{_grade(case).capitalize()}: ANC {case.shown('anc')} is low while B12 is "
         f"{case.b12.status} ({case.shown('b12')}).",
-        {"anc": case.shown("anc"), "anc_lower_limit": case.limit("anc", case.limits.low("anc")),
-         "b12": case.shown("b12")},
+        {
+            "anc": case.shown("anc"),
+            "anc_lower_limit": case.limit("anc", case.limits.low("anc")),
+            "b12": case.shown("b12"),
+        },
     )
 
 
@@ -211,7 +216,7 @@ def pancytopenia_b12(case: Case) -> Fired | Missing | None:
     sources=("seed-001",),
 )
 def pancytopenia_unexplained(case: Case) -> Fired | Missing | None:
-    low, unmeasured = _three_lines(case)
+    low, _ = _three_lines(case)
     if len(low) < 3 or case.b12.low is not False:
         return None
     return Fired(

@@ -139,8 +139,11 @@ def plt_high_not_from_b12(case: Case) -> Fired | Missing | None:
         f"Platelets {case.shown('platelets')} are above "
         f"{case.limit('platelets', case.limits.high('platelets'))} while B12 is "
         f"{case.b12.status} ({case.shown('b12')}) and replacement has not yet taken effect.",
-        {**_platelet_evidence(case, "high"), "b12": case.shown("b12"),
-         "on_therapy": "no" if not case.on_therapy else f"day {days}"},
+        {
+            **_platelet_evidence(case, "high"),
+            "b12": case.shown("b12"),
+            "on_therapy": "no" if not case.on_therapy else f"day {days}",
+        },
     )
 
 
@@ -166,8 +169,11 @@ def plt_high_rebound(case: Case) -> Fired | Missing | None:
     return Fired(
         f"Platelets {case.shown('platelets')} on day {days} of B12 therapy, inside the rebound "
         f"window (days {first_day}-{last_day}).",
-        {**_platelet_evidence(case, "high"), "days_on_therapy": str(days),
-         "rebound_window": f"days {first_day}-{last_day}"},
+        {
+            **_platelet_evidence(case, "high"),
+            "days_on_therapy": str(days),
+            "rebound_window": f"days {first_day}-{last_day}",
+        },
         next_steps=(f"Recheck platelets after day {last_day} of therapy.",),
     )
 
@@ -198,8 +204,10 @@ def plt_high_persistent(case: Case) -> Fired | Missing | None:
         if days > persistence:
             reason = f"still high on day {days} of therapy, beyond the {persistence}-day window"
         elif days > last_day and case.b12.low is False:
-            reason = (f"still high on day {days} of therapy, past the rebound window (day "
-                      f"{last_day}), with B12 now {case.b12.status}")
+            reason = (
+                f"still high on day {days} of therapy, past the rebound window (day "
+                f"{last_day}), with B12 now {case.b12.status}"
+            )
         else:
             reason = ""
         if reason:
@@ -224,9 +232,9 @@ def _earlier_high_platelets(case: Case, persistence: int):
         if panel.date is None or platelets is None:
             continue
         high = case.limits.high("platelets")
-        if platelets.value > (high or float("inf")) and platelets.censored != "<":
-            if (case.panel_date - panel.date).days > persistence:
-                return panel.date, platelets.shown()
+        still_high = platelets.value > (high or float("inf")) and platelets.censored != "<"
+        if still_high and (case.panel_date - panel.date).days > persistence:
+            return panel.date, platelets.shown()
     return None
 
 
@@ -310,5 +318,8 @@ def plt_extreme_high(case: Case) -> Fired | Missing | None:
         return None
     return Fired(
         f"Platelets {case.shown('platelets')} are at or above {case.limit('platelets', extreme)}.",
-        {"platelets": case.shown("platelets"), "extreme_at_or_above": case.limit("platelets", extreme)},
+        {
+            "platelets": case.shown("platelets"),
+            "extreme_at_or_above": case.limit("platelets", extreme),
+        },
     )
