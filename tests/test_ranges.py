@@ -1,0 +1,116 @@
+"""reference_ranges.yaml: sources for every number, overlays, and overlay validation."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SAMPLES, finding_ids, report_for
+
+from b12lab.errors import RangesError
+from b12lab.ranges import load_ranges
+
+
+def test_every_number_names_a_listed_source(ranges):
+    for spec in ranges.analytes.values():
+        for band in spec.bands:
+            assert band.source in ranges.sources
+    for threshold in ranges.thresholds.values():
+        assert threshold.source in ranges.sources
+    for profile in ranges.profiles.values():
+        assert profile.b12_deficient_below.source in ranges.sources
+
+
+def test_nice_profile_thresholds_are_converted_from_ng_per_l(ranges):
+    nice = ranges.profiles["nice"]
+    assert round(nice.b12_deficient_below.value, 1) == 132.8
+    assert round(nice.b12_borderline_below.value, 1) == 258.2
+    assert nice.holotc_deficient_below.value == 25
+
+
+def test_overlay_changes_only_the_keys_it_sets(tmp_path):
+    overlay = tmp_path / "lab.yaml"
+    overlay.write_text("analytes:\n  platelets:\n    reference:\n      - {low: 140, high: 400}\n")
+    lab = load_ranges(overlay)
+    band = lab.analytes["platelets"].bands[0]
+    assert (band.low, band.high) == (140, 400)
+    assert band.source == "overlay lab.yaml"
+    default = load_ranges()
+    assert lab.analytes["anc"].bands == default.analytes["anc"].bands
+    assert lab.thresholds == default.thresholds
+
+
+def test_overlay_changes_the_interpretation(tmp_path):
+    overlay = tmp_path / "lab.yaml"
+    overlay.write_text("analytes:\n  platelets:\n    reference:\n      - {low: 140, high: 400}\n")
+    assert "plt-low-not-explained-by-b12" in finding_ids(
+        report_for({"b12": "400", "platelets": "145"})
+    )
+    assert "plt-low-not-explained-by-b12" not in finding_ids(
+        report_for({"b12": "400", "platelets": "145"}, ranges=load_ranges(overlay))
+    )
+
+
+def test_shipped_example_overlay_is_valid():
+    lab = load_ranges(SAMPLES / "lab_overlay.yaml")
+    assert lab.default_guideline == "nice"
+    assert round(lab.analytes["b12"].bands[0].high) == 664
+    assert round(lab.thresholds["ferritin_low_in_inflammation_below"].value) == 100
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (
+            "analytes:\n  platelets:\n    reference:\n      - {low: abc, high: 400}\n",
+            "analytes.platelets.reference[0].low: expected a number",
+        ),
+        (
+            "analytes:\n  platelets:\n    reference:\n      - {low: -5, high: 400}\n",
+            "analytes.platelets.reference[0].low: must not be negative",
+        ),
+        (
+            "analytes:\n  platelets:\n    reference:\n      - {low: 500, high: 400}\n",
+            "analytes.platelets.reference[0].low: 500 is above high 400",
+        ),
+        ("analytes:\n  vitamin_q:\n    name: Q\n", "analytes.vitamin_q: unknown analyte"),
+        ("analytes:\n  b12:\n    colour: red\n", "analytes.b12.colour: unknown key"),
+        (
+            "thresholds:\n  anc_moderate_below: {value: 1.0, unit: mg/L}\n",
+            "thresholds.anc_moderate_below.unit: unit 'mg/L' for anc",
+        ),
+        ("thresholds:\n  made_up: {value: 1}\n", "thresholds.made_up: unknown threshold"),
+        (
+            "guideline_profiles:\n  who:\n    b12_deficient_below: {value: 300, unit: pmol/L}\n",
+            "guideline_profiles.who.b12_deficient_below: is above b12_borderline_below",
+        ),
+        ("default_guideline: bsh\n", "default_guideline: 'bsh' is not a profile"),
+        ("colour: red\n", "colour: unknown key"),
+        ("- 1\n- 2\n", "(top level): must be a mapping"),
+        ("analytes: [1, 2\n", "is not valid YAML"),
+        (
+            "analytes:\n  anc:\n    critical: {low: 2, high: 1}\n",
+            "analytes.anc.critical.low: is not below high",
+        ),
+    ],
+)
+def test_a_malformed_overlay_is_rejected_with_the_path_of_the_bad_key(tmp_path, text, path):
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text(text)
+    with pytest.raises(Exception) as error:
+        load_ranges(overlay)
+    assert path in str(error.value)
+
+
+def test_ranges_command_rejects_a_bad_overlay_with_exit_2(cli, tmp_path):
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text("analytes:\n  platelets:\n    reference:\n      - {low: 500, high: 400}\n")
+    result = cli("ranges", "--ranges", overlay)
+    assert result.exit_code == 2
+    assert "analytes.platelets.reference[0].low" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_ranges_error_is_a_ranges_error(tmp_path):
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text("thresholds:\n  made_up: {value: 1}\n")
+    with pytest.raises(RangesError):
+        load_ranges(overlay)
