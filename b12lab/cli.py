@@ -303,6 +303,106 @@ def interpret(
     sys.stdout.flush()
 
 
+class BatchFormat(str, Enum):
+    csv = "csv"
+    ndjson = "ndjson"
+    json = "json"
+
+
+class Layout(str, Enum):
+    auto = "auto"
+    wide = "wide"
+    long = "long"
+
+
+class FailOn(str, Enum):
+    urgent = "urgent"
+
+
+@app.command()
+def batch(
+    export: Annotated[
+        str, typer.Argument(metavar="EXPORT.csv|-", help="A lab-system CSV export; - reads stdin.")
+    ],
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", metavar="OUT|-", help="Where to write (default stdout)."),
+    ] = None,
+    output_format: Annotated[
+        BatchFormat, typer.Option("--format", "-f", help="csv (one row per panel), ndjson or json.")
+    ] = BatchFormat.csv,
+    layout: Annotated[
+        Layout,
+        typer.Option(
+            help="wide: one row per panel; long: one row per observation; auto detects.",
+        ),
+    ] = Layout.auto,
+    column_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            metavar="COLUMN=KEY",
+            help="Read COLUMN as KEY (an analyte key, or patient_id, date, sex, age, test, value, "
+            "unit). Repeatable.",
+        ),
+    ] = None,
+    ranges: RangesOption = None,
+    guideline: Annotated[
+        Guideline | None, typer.Option(help="B12 cut-off profile: who (default) or nice.")
+    ] = None,
+    errors: Annotated[
+        str | None,
+        typer.Option(
+            "--errors",
+            metavar="ERRORS.csv",
+            help="Also write every rejected cell (line, column, value, reason) here.",
+        ),
+    ] = None,
+    fail_on: Annotated[
+        FailOn | None,
+        typer.Option("--fail-on", help="Exit 4 when any panel has an urgent finding."),
+    ] = None,
+    progress: Annotated[
+        bool,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Progress bar on stderr (only on a terminal).",
+        ),
+    ] = True,
+) -> int:
+    """Interpret a whole CSV export: one output record per input panel, in input order.
+
+    Bad cells are reported in their own record (and in --errors), never dropped;
+    the run goes on and exits 3.
+
+    Example: b12lab batch export.csv -o results.csv --errors rejected.csv
+    """
+    from b12lab.batch_run import run_batch
+    from b12lab.inputs.columns import parse_map
+    from b12lab.ranges import load_ranges
+
+    ranges_in_force = load_ranges(ranges)
+    summary = run_batch(
+        export,
+        ranges_in_force,
+        output=output,
+        output_format=output_format.value,
+        layout=layout.value,
+        mapping=parse_map(column_map or [], ranges_in_force),
+        guideline=guideline.value if guideline else None,
+        errors_path=errors,
+        progress=progress,
+    )
+    for note in summary.notes:
+        sys.stderr.write(f"b12lab: note: {note}\n")
+    sys.stderr.write(f"b12lab: {summary.line()}\n")
+    if summary.panels_with_errors:
+        return EXIT_BAD_ROWS
+    if fail_on is FailOn.urgent and summary.urgent_findings:
+        return EXIT_URGENT
+    return EXIT_OK
+
+
 @app.command()
 def rules(
     rule_id: Annotated[

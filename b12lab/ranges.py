@@ -154,6 +154,35 @@ class Limits:
     def threshold(self, key: str) -> float:
         return self.thresholds[key].value
 
+    @cached_property
+    def key(self) -> tuple:
+        """Equal keys mean equal limits (two ages in the same band share one)."""
+        return (self.profile.name, tuple((a, b.low, b.high) for a, b in self.reference.items()))
+
+    @cached_property
+    def _cuts(self) -> dict[str, tuple[float, ...]]:
+        cuts: dict[str, set[float]] = {analyte: set() for analyte in self.analytes}
+        for analyte, band in self.reference.items():
+            cuts[analyte].update(x for x in (band.low, band.high) if x is not None)
+        for analyte, spec in self.analytes.items():
+            cuts[analyte].update(
+                x for x in (spec.critical_low, spec.critical_high) if x is not None
+            )
+        for key, threshold in self.thresholds.items():
+            cuts.setdefault(THRESHOLD_KEYS[key], set()).add(threshold.value)
+        for key, analyte in PROFILE_KEYS.items():
+            cuts[analyte].add(getattr(self.profile, key).value)
+        cuts["days"].add(0.0)
+        return {analyte: tuple(sorted(values)) for analyte, values in cuts.items()}
+
+    def cut_points(self, analyte: str) -> tuple[float, ...]:
+        """Every limit the data file attaches to `analyte` (or "days"), sorted.
+
+        Rules compare values only with these, so a value's position among them
+        decides every comparison a rule can make.
+        """
+        return self._cuts[analyte]
+
 
 class Ranges:
     """The validated reference ranges in force (defaults plus any overlay)."""
@@ -297,7 +326,7 @@ class Ranges:
                 )
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1024)
 def _cached_limits(ranges: Ranges, sex: str | None, age: float | None, profile: Profile) -> Limits:
     reference = {key: spec.band(sex, age) for key, spec in ranges.analytes.items()}
     reference["b12"] = Band(

@@ -1,0 +1,152 @@
+"""`b12lab batch`: an export streamed through RowInterpreter into CSV, NDJSON or JSON.
+
+Memory stays flat: one line is read, one record written, at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from b12lab.batch import RowInterpreter
+from b12lab.inputs.export import ReadStats, open_export, read_header, records, text_lines
+from b12lab.output import AtomicOutput
+from b12lab.ranges import Ranges
+from b12lab.render.rows import WRITERS, ErrorRows
+
+PROGRESS_EVERY = 2000
+
+
+@dataclass
+class BatchSummary:
+    panels: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    urgent_findings: int = 0
+    urgent_panels: int = 0
+    panels_with_errors: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        statuses = ", ".join(f"{s} {n}" for s, n in sorted(self.statuses.items()))
+        return (
+            f"{self.panels} panels; B12 status: {statuses or 'none'}; "
+            f"{self.urgent_findings} urgent findings in {self.urgent_panels} panels; "
+            f"{self.panels_with_errors} panels with errors"
+        )
+
+
+class _Progress:
+    """A progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool, total: int | None, label: str):
+        self.bar = None
+        if enabled and _is_tty(sys.stderr):
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("[bold]b12lab batch"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                MofNCompleteColumn() if total is None else TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.task = self.bar.add_task(label, total=total)
+            self.bar.start()
+
+    def update(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_batch(
+    source: str,
+    ranges: Ranges,
+    *,
+    output: str | None = None,
+    output_format: str = "csv",
+    layout: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    guideline: str | None = None,
+    errors_path: str | None = None,
+    progress: bool = True,
+) -> BatchSummary:
+    stream, label, size = open_export(source)
+    summary = BatchSummary()
+    stats = ReadStats()
+    with ExitStack() as stack:
+        if stream is not sys.stdin.buffer:
+            stack.callback(stream.close)
+        lines = text_lines(stream, stats)
+        header_line, delimiter, skipped, rest = read_header(lines, label)
+        header = next(csv.reader([header_line], delimiter=delimiter))
+        interpreter = RowInterpreter.for_header(
+            header,
+            ranges,
+            layout=layout,
+            mapping=mapping,
+            guideline=guideline,
+            decimal_comma=delimiter == ";",
+            full_reports=output_format != "csv",
+        )
+        summary.notes.extend(interpreter.plan.notes)
+        if interpreter.plan.ignored:
+            summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))
+        out = stack.enter_context(AtomicOutput(output, "output"))
+        writer = WRITERS[output_format](out)
+        error_writer = None
+        if errors_path:
+            error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
+        bar = _Progress(progress, size, label)
+        stack.callback(bar.stop)
+
+        def rows() -> Iterator:
+            for record in records(rest, delimiter):
+                yield record.line + skipped, record.cells, record.problem
+
+        for record in interpreter(rows()):
+            writer.write(record)
+            _count(summary, record)
+            if error_writer is not None and record.cell_errors:
+                error_writer.write(record)
+            if summary.panels % PROGRESS_EVERY == 0:
+                bar.update(stats.bytes_read if size is not None else summary.panels)
+        writer.close()
+        out.flush()
+    if stats.cp1252_lines:
+        summary.notes.append(f"{stats.cp1252_lines} lines were read as Windows-1252")
+    if stats.nul_lines:
+        summary.notes.append(f"{stats.nul_lines} lines held NUL bytes, which were removed")
+    return summary
+
+
+def _count(summary: BatchSummary, record) -> None:
+    outcome = record.outcome
+    summary.panels += 1
+    summary.statuses[outcome.b12_status] += 1
+    urgent = outcome.severities.count("urgent")
+    summary.urgent_findings += urgent
+    summary.urgent_panels += 1 if urgent else 0
+    summary.panels_with_errors += 1 if record.errors else 0

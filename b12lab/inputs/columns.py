@@ -1,0 +1,198 @@
+"""Which export column means what: analytes, units, patient, date, sex, age; wide or long.
+
+Names are compared ignoring case, spaces, `_`, `-` and `.`, against each
+analyte's aliases and LOINC codes and the field names below; `--map
+COLUMN=KEY` overrides any of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from b12lab.errors import InputError
+from b12lab.ranges import Ranges, column_key
+
+FIELD_NAMES = {
+    "patient_id": (
+        "patient_id",
+        "patient",
+        "patient id",
+        "mrn",
+        "subject",
+        "subject_id",
+        "patient number",
+        "pid",
+        "patientid",
+    ),
+    "date": (
+        "date",
+        "collected",
+        "collection_date",
+        "collected_date",
+        "specimen date",
+        "collection date",
+        "sample date",
+        "specimen_collected",
+        "date collected",
+        "panel_date",
+        "draw date",
+    ),
+    "sex": ("sex", "gender"),
+    "age": ("age", "age_years"),
+    "b12_therapy_start": ("b12_therapy_start", "therapy_start", "b12 therapy start"),
+    "test": (
+        "test",
+        "test_name",
+        "analyte",
+        "loinc",
+        "code",
+        "test code",
+        "observation",
+        "component",
+    ),
+    "value": ("value", "result", "result value", "result_value"),
+    "unit": ("unit", "units", "result unit"),
+}
+FIELDS = tuple(FIELD_NAMES)
+_FIELD_INDEX = {column_key(name): key for key, names in FIELD_NAMES.items() for name in names}
+_UNIT_IN_HEADER = re.compile(r"^(?P<name>.*?)\s*[\(\[](?P<unit>[^\)\]]+)[\)\]]\s*$")
+_UNIT_SUFFIXES = ("units", "unit", "uom")
+
+
+@dataclass
+class AnalyteColumn:
+    index: int
+    analyte: str
+    name: str
+    header_unit: str | None = None
+    unit_index: int | None = None
+
+
+@dataclass
+class ColumnPlan:
+    """How to read each row of an export with this header."""
+
+    header: list[str]
+    layout: str  # "wide" or "long"
+    fields: dict[str, int] = field(default_factory=dict)
+    analytes: list[AnalyteColumn] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_map(entries: Sequence[str], ranges: Ranges) -> dict[str, str]:
+    """`--map COLUMN=KEY` options as {column_key: key}."""
+    mapping = {}
+    for entry in entries:
+        column, sep, key = entry.partition("=")
+        key = key.strip()
+        if not sep or not column.strip() or not key:
+            raise InputError(
+                f"--map '{entry}' is not COLUMN=KEY", fix="e.g. --map 'Vit B12 (ng/L)=b12'"
+            )
+        if key not in ranges.analytes and key not in FIELDS:
+            raise InputError(
+                f"--map '{entry}': unknown key '{key}'",
+                fix="use an analyte key ("
+                + ", ".join(ranges.analytes)
+                + ") or "
+                + ", ".join(FIELDS),
+            )
+        mapping[column_key(column)] = key
+    return mapping
+
+
+def _analyte_and_unit(name: str, ranges: Ranges) -> tuple[str | None, str | None]:
+    analyte = ranges.analyte_for(name)
+    if analyte:
+        return analyte, None
+    match = _UNIT_IN_HEADER.match(name)
+    if match:
+        analyte = ranges.analyte_for(match.group("name"))
+        if analyte:
+            return analyte, match.group("unit").strip()
+    return None, None
+
+
+def _unit_column_of(name: str, ranges: Ranges) -> str | None:
+    key = column_key(name)
+    for suffix in _UNIT_SUFFIXES:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            return ranges.analyte_for(key[: -len(suffix)])
+    return None
+
+
+def plan_columns(
+    header: list[str],
+    ranges: Ranges,
+    *,
+    layout: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+) -> ColumnPlan:
+    """Match every header cell; raises InputError if no column holds lab values."""
+    mapping = dict(mapping or {})
+    plan = ColumnPlan(header=header, layout="wide")
+    unit_columns: dict[str, int] = {}
+    seen_analytes: dict[str, str] = {}
+    used_maps = set()
+    for index, raw_name in enumerate(header):
+        name = raw_name.strip()
+        key = column_key(name)
+        target = mapping.get(key)
+        if target is not None:
+            used_maps.add(key)
+        header_unit = None
+        if target is None:
+            target = _FIELD_INDEX.get(key)
+        if target is None:
+            target, header_unit = _analyte_and_unit(name, ranges)
+        if target is None:
+            unit_of = _unit_column_of(name, ranges)
+            if unit_of is not None:
+                unit_columns[unit_of] = index
+                continue
+            plan.ignored.append(name or f"(column {index + 1})")
+            continue
+        if target in FIELDS:
+            if target in plan.fields:
+                plan.notes.append(
+                    f"columns '{header[plan.fields[target]]}' and '{name}' both "
+                    f"mean {target}; the first is used"
+                )
+                continue
+            plan.fields[target] = index
+            continue
+        if target in seen_analytes:
+            plan.notes.append(
+                f"columns '{seen_analytes[target]}' and '{name}' both hold "
+                f"{target}; a row with values in both is reported"
+            )
+        seen_analytes.setdefault(target, name)
+        plan.analytes.append(AnalyteColumn(index, target, name, header_unit))
+    for column in plan.analytes:
+        column.unit_index = unit_columns.get(column.analyte)
+    unused = set(mapping) - used_maps
+    if unused:
+        raise InputError(
+            "--map names a column the header does not have: " + ", ".join(sorted(unused)),
+            fix="header columns: " + ", ".join(h.strip() for h in header)[:300],
+        )
+    long_ready = "test" in plan.fields and "value" in plan.fields
+    if layout == "auto":
+        plan.layout = "long" if long_ready and not plan.analytes else "wide"
+    else:
+        plan.layout = layout
+    if plan.layout == "long" and not long_ready:
+        raise InputError(
+            "--layout long needs a test column and a value column",
+            fix="name them (e.g. test, result) or use --map COLUMN=test",
+        )
+    if plan.layout == "wide" and not plan.analytes:
+        raise InputError(
+            "the header has no lab columns: " + ", ".join(h.strip() for h in header)[:200],
+            fix="name columns by analyte (B12, PLT, 2132-9, ...), give test/value columns for "
+            "a long export, or use --map COLUMN=ANALYTE",
+        )
+    return plan

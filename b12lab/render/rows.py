@@ -1,0 +1,125 @@
+"""Batch output records: CSV rows (formula-safe), NDJSON lines, a JSON array."""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import TextIO
+
+from b12lab.batch import BatchRecord
+
+CSV_COLUMNS = (
+    "line",
+    "patient_id",
+    "panel_date",
+    "b12_status",
+    "platelets_flag",
+    "platelets_findings",
+    "neutrophils_flag",
+    "neutrophils_findings",
+    "ferritin_flag",
+    "ferritin_findings",
+    "other_findings",
+    "highest_severity",
+    "missing",
+    "error",
+)
+ERROR_COLUMNS = ("line", "column", "value", "reason")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def csv_row(record: BatchRecord) -> list[str]:
+    outcome = record.outcome
+    row = [
+        str(record.first_line),
+        record.patient_id or "",
+        record.panel_date.isoformat() if record.panel_date else "",
+        outcome.b12_status,
+    ]
+    for flag, findings in zip(outcome.flags, outcome.domain_findings):
+        row.append(flag or "")
+        row.append(" ".join(findings))
+    row += [
+        " ".join(outcome.other_findings),
+        outcome.highest_severity or "",
+        " ".join(outcome.missing),
+        "; ".join(record.errors),
+    ]
+    return [spreadsheet_safe(cell) for cell in row]
+
+
+class CsvRecords:
+    def __init__(self, stream: TextIO):
+        self.writer = csv.writer(stream, lineterminator="\n")
+        self.writer.writerow(CSV_COLUMNS)
+
+    def write(self, record: BatchRecord) -> None:
+        self.writer.writerow(csv_row(record))
+
+    def close(self) -> None:
+        pass
+
+
+def record_dict(record: BatchRecord) -> dict:
+    assert record.report is not None, "JSON output needs full reports"
+    document = record.report.to_dict()
+    document["lines"] = list(record.lines)
+    return document
+
+
+class NdjsonRecords:
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def write(self, record: BatchRecord) -> None:
+        self.stream.write(json.dumps(record_dict(record), ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        pass
+
+
+class JsonArrayRecords:
+    """One JSON array, written element by element so memory stays flat."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.count = 0
+        stream.write("[")
+
+    def write(self, record: BatchRecord) -> None:
+        self.stream.write(("," if self.count else "") + "\n")
+        self.stream.write(json.dumps(record_dict(record), ensure_ascii=False))
+        self.count += 1
+
+    def close(self) -> None:
+        self.stream.write("\n]\n")
+
+
+class ErrorRows:
+    """The --errors file: one row per rejected cell (line, column, value, reason)."""
+
+    def __init__(self, stream: TextIO):
+        self.writer = csv.writer(stream, lineterminator="\n")
+        self.writer.writerow(ERROR_COLUMNS)
+
+    def write(self, record: BatchRecord) -> None:
+        for error in record.cell_errors:
+            self.writer.writerow(
+                [
+                    spreadsheet_safe(str(error.line)),
+                    spreadsheet_safe(error.column),
+                    spreadsheet_safe(error.value),
+                    spreadsheet_safe(error.reason),
+                ]
+            )
+
+    def close(self) -> None:
+        pass
+
+
+WRITERS = {"csv": CsvRecords, "ndjson": NdjsonRecords, "json": JsonArrayRecords}
