@@ -5,6 +5,7 @@ An interrupted run never leaves a half-written result where a good one was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -69,7 +70,5 @@ class AtomicOutput:
                 ) from None
         finally:
             if self._temp is not None:
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(self._temp)
-                except OSError:
-                    pass

@@ -2,8 +2,8 @@
 
 Generates a wide export (default 200k rows) shaped like a real one (most
 results inside their reference intervals, abnormal and censored tails, mixed
-unit spellings, empty and "n/a" cells), then times, in one run, a plain pass-through of the same file and
-`b12lab batch FILE -o OUT`. Target: ratio >= 0.25.
+unit spellings, empty and "n/a" cells), then times, in one run, a plain
+pass-through of the same file and `b12lab batch FILE -o OUT`. Target: ratio >= 0.25.
 
     python benchmarks/throughput.py [--rows 200000]
 """
@@ -111,7 +111,7 @@ def b12lab_batch(source: Path, target: Path) -> float:
     command = [executable] if executable else [sys.executable, "-m", "b12lab"]
     start = time.perf_counter()
     subprocess.run(
-        command + ["batch", str(source), "-o", str(target), "--no-progress"],
+        [*command, "batch", str(source), "-o", str(target), "--no-progress"],
         check=True,
         stderr=subprocess.DEVNULL,
     )

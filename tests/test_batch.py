@@ -203,7 +203,7 @@ def test_output_file_and_json_array(cli, tmp_path):
 
 def test_formula_cells_are_neutralized(cli, tmp_path):
     text = 'patient_id,b12\n"=HYPERLINK(""http://x"",""y"")",100\n@cmd,100\n+1,100\n-2,100\n'
-    result, rows = batch_csv(cli, write(tmp_path, "f.csv", text))
+    _, rows = batch_csv(cli, write(tmp_path, "f.csv", text))
     assert [r["patient_id"][:2] for r in rows] == ["'=", "'@", "'+", "'-"]
 
 

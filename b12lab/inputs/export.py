@@ -9,6 +9,7 @@ memory stays flat however long the file is.
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from b12lab.errors import InputError
 DELIMITERS = (",", ";", "\t")
 MAX_FIELD = 2**24  # 16 MB: an oversized cell is reported, not a crash
 _BOM = b"\xef\xbb\xbf"
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 
 csv.field_size_limit(MAX_FIELD)
 
@@ -68,6 +70,11 @@ def text_lines(stream: BinaryIO, stats: ReadStats) -> Iterator[str]:
         if "\x00" in text:
             stats.nul_lines += 1
             text = text.replace("\x00", "")
+        cr = text.find("\r")
+        if -1 < cr < len(text) - 2:
+            # A bare CR ends a line too (old Mac exports), as in universal newlines.
+            yield from _LONE_CR.split(text)
+            continue
         yield text
 
 
@@ -102,9 +109,7 @@ def records(lines: Iterator[str], delimiter: str) -> Iterator[Record]:
 
 def read_header(lines: Iterator[str], label: str) -> tuple[str, str, int, Iterator[str]]:
     """The header line, its delimiter, the lines it took to reach it, and the rest."""
-    consumed = 0
-    for line in lines:
-        consumed += 1
+    for consumed, line in enumerate(lines, start=1):
         if line.strip():
             return line, sniff_delimiter(line), consumed, lines
     raise InputError(f"export {label} is empty", fix="give a CSV file with a header row")

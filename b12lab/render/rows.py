@@ -41,7 +41,7 @@ def csv_row(record: BatchRecord) -> list[str]:
         record.panel_date.isoformat() if record.panel_date else "",
         outcome.b12_status,
     ]
-    for flag, findings in zip(outcome.flags, outcome.domain_findings):
+    for flag, findings in zip(outcome.flags, outcome.domain_findings, strict=True):
         row.append(flag or "")
         row.append(" ".join(findings))
     row += [
