@@ -25,7 +25,9 @@ from b12lab.inputs.values import MISSING_TOKENS, measure
 from b12lab.model import IMPLICATION_DOMAINS, SEVERITIES, Context, Measurement, Panel, Report
 from b12lab.ranges import Ranges, column_key
 
-MEMO_LIMIT = 16_384  # entries per memo; cleared when full, so memory stays bounded
+# Memo sizes: entries kept before a memo is cleared, so memory stays flat.
+CELL_MEMO = 4096
+OUTCOME_MEMO = 2048
 PATIENT_FIELDS = {  # column key -> (draft attribute, parser)
     "patient_id": ("patient_id", None),
     "date": ("date", parse_date),
@@ -167,9 +169,14 @@ class RowInterpreter:
             if key not in PATIENT_FIELDS:
                 continue
             text = self._cell(cells, index)
+            if key == "patient_id":
+                text = text.strip()
+                if text.casefold() not in MISSING_TOKENS:
+                    draft.patient_id = text
+                continue
             parsed = self._fields.get((key, text))
             if parsed is None:
-                if len(self._fields) >= MEMO_LIMIT:
+                if len(self._fields) >= CELL_MEMO:
                     self._fields.clear()
                 parsed = self._fields[(key, text)] = self._read_field(key, index, text)
             value, problem = parsed
@@ -199,7 +206,7 @@ class RowInterpreter:
         cell_key = (analyte, text, unit)
         result = self._cells.get(cell_key)
         if result is None:
-            if len(self._cells) >= MEMO_LIMIT:
+            if len(self._cells) >= CELL_MEMO:
                 self._cells.clear()
             result = self._cells[cell_key] = self._read_cell(analyte, text, unit)
         measurement, notes = result
@@ -321,7 +328,7 @@ class RowInterpreter:
             key = decision_key(panel, self.ranges, guideline=self.guideline, today=self.today)
             outcome = self._outcomes.get(key)
             if outcome is None:
-                if len(self._outcomes) >= MEMO_LIMIT:
+                if len(self._outcomes) >= OUTCOME_MEMO:
                     self._outcomes.clear()
                 outcome = Outcome.of(
                     evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)
