@@ -6,12 +6,12 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import replace
 
-from b12lab.engine import evaluate
 from b12lab.errors import InputError
 from b12lab.inputs.fields import parse_age, parse_date, parse_sex
 from b12lab.inputs.panel_file import PatientRecord, build_panel
 from b12lab.model import Context, Report
 from b12lab.ranges import Ranges, load_ranges
+from b12lab.timeline import evaluate_panels
 
 
 def interpret(
@@ -72,7 +72,13 @@ def interpret_record(
     """Interpret a patient's record: its latest panel, with earlier ones as history."""
     ranges = ranges or load_ranges()
     today = today or dt.date.today()
-    ordered = sorted(record.panels, key=lambda p: p.date or today)
+    if len(record.panels) > 1:
+        for index, raw in enumerate(record.panels, start=1):
+            if raw.date is None:
+                raise InputError(
+                    f"panel {index} has no date",
+                    fix="give every panel of a timeline its collection date",
+                )
     panels = [
         build_panel(
             raw.values,
@@ -83,9 +89,8 @@ def interpret_record(
             age=record.age,
             context=record.context,
         )
-        for raw in ordered
+        for raw in record.panels
     ]
-    latest = panels[-1]
-    if not latest.measurements and len(panels) == 1:
-        latest = replace(latest, warnings=(*latest.warnings, "no lab values were given"))
-    return evaluate(latest, ranges, guideline=guideline, history=tuple(panels[:-1]), today=today)
+    if len(panels) == 1 and not panels[0].measurements:
+        panels[0] = replace(panels[0], warnings=(*panels[0].warnings, "no lab values were given"))
+    return evaluate_panels(panels, ranges, guideline=guideline, today=today)

@@ -24,10 +24,12 @@ from b12lab.inputs.fields import parse_age, parse_date, parse_sex
 from b12lab.inputs.values import MISSING_TOKENS, measure
 from b12lab.model import IMPLICATION_DOMAINS, SEVERITIES, Context, Measurement, Panel, Report
 from b12lab.ranges import Ranges, column_key
+from b12lab.timeline import evaluate_panels
 
 # Memo sizes: entries kept before a memo is cleared, so memory stays flat.
 CELL_MEMO = 4096
 OUTCOME_MEMO = 2048
+RECENT_PATIENTS = 10_000  # how far back a reappearing patient is noticed in --timeline
 PATIENT_FIELDS = {  # column key -> (draft attribute, parser)
     "patient_id": ("patient_id", None),
     "date": ("date", parse_date),
@@ -119,6 +121,7 @@ class RowInterpreter:
         decimal_comma: bool = False,
         today: dt.date | None = None,
         full_reports: bool = True,
+        timeline: bool = False,
     ):
         self.plan = plan
         self.ranges = ranges
@@ -126,6 +129,7 @@ class RowInterpreter:
         self.decimal_comma = decimal_comma
         self.today = today or dt.date.today()
         self.full_reports = full_reports
+        self.timeline = timeline
         ranges.profile(guideline)  # an unknown guideline fails before any row is read
         # Results are pure functions of their inputs, so repeats are looked up:
         # a cell's text and unit -> its measurement; a panel's decision key ->
@@ -152,10 +156,65 @@ class RowInterpreter:
     ) -> Iterator[BatchRecord]:
         """Rows as (line number, cells, problem); cells None when the line was unreadable."""
         if self.plan.layout == "long":
-            yield from self._long(rows)
+            drafts = self._long(rows)
         else:
-            for line, cells, problem in rows:
-                yield self._finish(self._wide_row(line, cells, problem))
+            drafts = (self._wide_row(line, cells, problem) for line, cells, problem in rows)
+        if not self.timeline:
+            for draft in drafts:
+                yield self._finish(draft)
+            return
+        yield from self._by_patient(drafts)
+
+    def _by_patient(self, drafts: Iterable[_PanelDraft]) -> Iterator[BatchRecord]:
+        """Consecutive panels of one patient make one timeline record.
+
+        Memory holds one patient's panels at a time, so a patient's rows must be
+        contiguous (sort the export by patient); a patient seen again after
+        others starts a new record, with a warning.
+        """
+        group: list[_PanelDraft] = []
+        recent: dict[str, None] = {}
+        for draft in drafts:
+            if group and draft.patient_id != group[0].patient_id:
+                yield self._finish_patient(group)
+                group = []
+            if not group and draft.patient_id is not None:
+                if draft.patient_id in recent:
+                    draft.warnings.append(
+                        f"patient {draft.patient_id} appears again at line {draft.lines[0]}, "
+                        "after other patients; sort the export by patient for one timeline"
+                    )
+                recent[draft.patient_id] = None
+                if len(recent) > RECENT_PATIENTS:
+                    recent.pop(next(iter(recent)))
+            group.append(draft)
+        if group:
+            yield self._finish_patient(group)
+
+    def _finish_patient(self, drafts: list[_PanelDraft]) -> BatchRecord:
+        # Sex, age and therapy start describe the patient: any panel may carry them.
+        for attribute in ("sex", "age", "therapy_start"):
+            known = [getattr(d, attribute) for d in drafts if getattr(d, attribute) is not None]
+            for draft in drafts:
+                if known and getattr(draft, attribute) is None:
+                    setattr(draft, attribute, known[-1])
+        panels = []
+        for draft in drafts:
+            if draft.date is None and len(drafts) > 1:
+                draft.errors.append(
+                    CellError(draft.lines[0], "", "", "no collection date; a timeline needs one")
+                )
+            panels.append(self._panel(draft))
+        report = evaluate_panels(panels, self.ranges, guideline=self.guideline, today=self.today)
+        return BatchRecord(
+            lines=tuple(line for draft in drafts for line in draft.lines),
+            patient_id=drafts[0].patient_id,
+            panel_date=report.panel_date,
+            outcome=Outcome.of(report),
+            errors=report.errors,
+            report=report if self.full_reports else None,
+            cell_errors=tuple(error for draft in drafts for error in draft.errors),
+        )
 
     # --- reading cells -------------------------------------------------------
 
@@ -262,7 +321,7 @@ class RowInterpreter:
 
     def _long(
         self, rows: Iterable[tuple[int, Sequence[str] | None, str | None]]
-    ) -> Iterator[BatchRecord]:
+    ) -> Iterator[_PanelDraft]:
         """Consecutive rows with the same patient and date form one panel."""
         fields = self.plan.fields
         draft: _PanelDraft | None = None
@@ -279,7 +338,7 @@ class RowInterpreter:
                 self._cell(cells, fields.get("date")).strip(),
             )
             if draft is not None and row_key != key and key is not None:
-                yield self._finish(draft)
+                yield draft
                 draft = None
             if draft is None:
                 draft = _PanelDraft(lines=[line])
@@ -302,12 +361,12 @@ class RowInterpreter:
             unit = self._cell(cells, fields.get("unit")).strip() or None
             self._add_value(draft, line, test, analyte, self._cell(cells, fields["value"]), unit)
         if draft is not None:
-            yield self._finish(draft)
+            yield draft
 
     # --- interpreting ----------------------------------------------------------
 
-    def _finish(self, draft: _PanelDraft) -> BatchRecord:
-        panel = Panel(
+    def _panel(self, draft: _PanelDraft) -> Panel:
+        return Panel(
             measurements=draft.measurements,
             date=draft.date,
             patient_id=draft.patient_id,
@@ -320,6 +379,9 @@ class RowInterpreter:
                 for e in draft.errors
             ),
         )
+
+    def _finish(self, draft: _PanelDraft) -> BatchRecord:
+        panel = self._panel(draft)
         report = None
         if self.full_reports:
             report = evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)

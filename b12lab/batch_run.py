@@ -29,6 +29,7 @@ class BatchSummary:
     urgent_panels: int = 0
     panels_with_errors: int = 0
     notes: list[str] = field(default_factory=list)
+    noun: str = "panels"
 
     def line(self) -> str:
         statuses = ", ".join(f"{s} {n}" for s, n in sorted(self.statuses.items()))
@@ -92,9 +93,10 @@ def run_batch(
     guideline: str | None = None,
     errors_path: str | None = None,
     progress: bool = True,
+    timeline: bool = False,
 ) -> BatchSummary:
     stream, label, size = open_export(source)
-    summary = BatchSummary()
+    summary = BatchSummary(noun="patients" if timeline else "panels")
     stats = ReadStats()
     with ExitStack() as stack:
         if stream is not sys.stdin.buffer:
@@ -110,6 +112,7 @@ def run_batch(
             guideline=guideline,
             decimal_comma=delimiter == ";",
             full_reports=output_format != "csv",
+            timeline=timeline,
         )
         summary.notes.extend(interpreter.plan.notes)
         if interpreter.plan.ignored:

@@ -362,6 +362,14 @@ def batch(
         FailOn | None,
         typer.Option("--fail-on", help="Exit 4 when any panel has an urgent finding."),
     ] = None,
+    timeline: Annotated[
+        bool,
+        typer.Option(
+            "--timeline",
+            help="One report per patient over all their dated panels (rows of a patient "
+            "must be contiguous).",
+        ),
+    ] = False,
     progress: Annotated[
         bool,
         typer.Option(
@@ -392,6 +400,7 @@ def batch(
         guideline=guideline.value if guideline else None,
         errors_path=errors,
         progress=progress,
+        timeline=timeline,
     )
     for note in summary.notes:
         sys.stderr.write(f"b12lab: note: {note}\n")

@@ -32,6 +32,7 @@ class Measurement:
     reference_low: float | None = None
     reference_high: float | None = None
     decimals: int = 1
+    carried_from: dt.date | None = None  # measured on an earlier panel of this date
 
     def shown(self) -> str:
         """The value as a lab would print it, in the canonical unit."""

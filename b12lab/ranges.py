@@ -38,6 +38,8 @@ THRESHOLD_KEYS = {
     "rebound_window_first_day": "days",
     "rebound_window_last_day": "days",
     "persistence_window_days": "days",
+    "ferritin_real_fall_percent": "percent",
+    "b12_response_days": "days",
 }
 DAY_UNITS = ("day", "days", "d")
 ANALYTE_KEYS = {
@@ -265,6 +267,9 @@ class Ranges:
         if analyte == "days":
             if unit is not None and str(unit).lower() not in DAY_UNITS:
                 raise RangesError(f"{path}.unit", f"'{unit}' is not days", source=self.origin[-1])
+        elif analyte == "percent":
+            if unit is not None and str(unit) != "%":
+                raise RangesError(f"{path}.unit", f"'{unit}' is not %", source=self.origin[-1])
         elif unit is not None:
             value = self._to_canonical(analyte, value, unit, f"{path}.unit")
         return Threshold(value, str(node.get("source", "")))

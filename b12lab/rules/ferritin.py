@@ -16,7 +16,7 @@ def _ferritin_evidence(case: Case) -> dict[str, str]:
 
 
 def earlier_ferritin(case: Case):
-    """The highest ferritin of an earlier panel on or after therapy start (or any earlier)."""
+    """The highest uncensored-from-below ferritin of an earlier panel, with its date."""
     best = None
     for panel in case.history:
         ferritin = panel.get("ferritin")
@@ -99,7 +99,8 @@ def fer_may_mask(case: Case) -> Fired | Missing | None:
     domain="ferritin",
     severity="advisory",
     title="Ferritin falling on B12 therapy",
-    trigger="on B12 therapy, and ferritin below an earlier panel's value or below its lower limit",
+    trigger="on B12 therapy, and ferritin fallen from an earlier panel's value by more than "
+    "the real-fall share, or below its lower limit",
     says="Expected as new red cells draw on stored iron; an iron deficiency that B12 "
     "deficiency had masked may now show.",
     next_steps=(
@@ -114,7 +115,8 @@ def fer_falling(case: Case) -> Fired | Missing | None:
     ferritin = case.get("ferritin")
     days = case.days_on_therapy
     earlier = earlier_ferritin(case)
-    if earlier is not None and below(ferritin, earlier[1].value):
+    real_fall = 1 - case.limits.threshold("ferritin_real_fall_percent") / 100
+    if earlier is not None and below(ferritin, earlier[1].value * real_fall):
         date, before = earlier
         return Fired(
             f"Ferritin fell from {before.shown()} on "
@@ -211,9 +213,10 @@ def fer_low_in_inflammation(case: Case) -> Fired | Missing | None:
 def fer_low_iron(case: Case) -> Fired | Missing | None:
     if not case.is_low("ferritin") or case.b12.low is not False:
         return None
+    on_therapy = f" on day {case.days_on_therapy} of B12 therapy" if case.on_therapy else ""
     return Fired(
         f"Ferritin {case.shown('ferritin')} is low while B12 is {case.b12.status} "
-        f"({case.shown('b12')}).",
+        f"({case.shown('b12')}){on_therapy}.",
         {**_ferritin_evidence(case), "b12": case.shown("b12"), "mcv": case.shown("mcv")},
         missing=() if case.has("mcv") else ("mcv",),
     )

@@ -51,6 +51,8 @@ def platelets(case: Case, fired: set[str]) -> str:
                 "needs a second explanation."
             )
         return "High platelets are not a B12 effect: look for a reactive cause."
+    if "plt-recovered-on-therapy" in fired:
+        return "Platelets have recovered on B12 therapy, the expected response."
     if case.b12.low is True:
         return "Platelets are normal: the B12 deficiency has not lowered them."
     return "Platelets are normal."

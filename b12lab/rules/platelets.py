@@ -212,11 +212,13 @@ def plt_high_persistent(case: Case) -> Fired | Missing | None:
             reason = ""
         if reason:
             evidence["days_on_therapy"] = str(days)
+            evidence["platelets"] = f"{case.shown('platelets')} on {case.panel_date}"
             return Fired(f"Platelets {case.shown('platelets')} {reason}.", evidence)
     earlier = _earlier_high_platelets(case, persistence)
     if earlier is not None:
         date, shown = earlier
         evidence["earlier_platelets"] = f"{shown} on {date.isoformat()}"
+        evidence["platelets"] = f"{case.shown('platelets')} on {case.panel_date}"
         gap = (case.panel_date - date).days
         return Fired(
             f"Platelets were high on {date.isoformat()} ({shown}) and are still high "

@@ -1,0 +1,77 @@
+"""Rules that compare the latest panel with the patient's earlier ones."""
+
+from __future__ import annotations
+
+from b12lab.rules.base import Case, Fired, Missing, rule
+
+
+@rule(
+    "plt-recovered-on-therapy",
+    domain="platelets",
+    severity="info",
+    title="Platelets recovered on B12 therapy",
+    trigger="on B12 therapy, platelets now within the reference interval, and low on an "
+    "earlier panel",
+    says="Platelets climbing back to normal after replacement is the expected response of "
+    "B12-deficiency thrombocytopenia, and supports B12 deficiency as its cause.",
+    next_steps=("Keep monitoring the blood count until B12 stores are repleted.",),
+    sources=("seed-000", "seed-002"),
+)
+def plt_recovered(case: Case) -> Fired | Missing | None:
+    if not case.on_therapy or case.flags.get("platelets") != "normal":
+        return None
+    for panel in reversed(case.history):
+        platelets = panel.get("platelets")
+        low = case.limits.low("platelets")
+        if platelets is not None and low is not None and platelets.value < low:
+            return Fired(
+                f"Platelets were {platelets.shown()} on {panel.date} and are "
+                f"{case.shown('platelets')} on {case.panel_date} (day {case.days_on_therapy} "
+                "of B12 therapy).",
+                {
+                    "platelets": f"{case.shown('platelets')} on {case.panel_date}",
+                    "earlier_platelets": f"{platelets.shown()} on {panel.date}",
+                    "days_on_therapy": str(case.days_on_therapy),
+                },
+            )
+    return None
+
+
+@rule(
+    "b12-not-responding",
+    domain="b12",
+    severity="advisory",
+    title="B12 still low on therapy",
+    trigger="on B12 therapy for at least the response window, B12 measured on the latest "
+    "panel still low, and low on an earlier panel",
+    says="Serum B12 should rise within days of replacement; a B12 that stays low suggests "
+    "missed doses or, with oral B12, malabsorption. Injections bypass malabsorption.",
+    next_steps=(
+        "Check adherence and the dose and route actually taken.",
+        "If oral B12 is used, consider intramuscular B12 (pernicious anemia, gastric "
+        "surgery, malabsorption).",
+    ),
+    sources=("seed-000", "seed-002"),
+)
+def b12_not_responding(case: Case) -> Fired | Missing | None:
+    days = case.days_on_therapy
+    if not case.on_therapy or days is None:
+        return None
+    if days < case.limits.threshold("b12_response_days") or case.b12.low is not True:
+        return None
+    latest = case.get("b12")
+    if latest is None or latest.carried_from is not None:
+        return None  # not measured on the latest panel: nothing to say about the response
+    for panel in case.history:
+        earlier = panel.get("b12")
+        if earlier is not None and earlier.value < case.limits.profile.b12_borderline_below.value:
+            return Fired(
+                f"B12 was {earlier.shown()} on {panel.date} and is still {latest.shown()} on "
+                f"{case.panel_date}, day {days} of therapy.",
+                {
+                    "b12": f"{latest.shown()} on {case.panel_date}",
+                    "earlier_b12": f"{earlier.shown()} on {panel.date}",
+                    "days_on_therapy": str(days),
+                },
+            )
+    return None
