@@ -303,6 +303,8 @@ class RowInterpreter:
         if cells is None:
             draft.errors.append(CellError(line, "", "", problem or "unreadable row"))
             return draft
+        if problem:
+            draft.errors.append(CellError(line, "", "", problem))
         width = len(self.plan.header)
         if len(cells) != width:
             draft.errors.append(
@@ -329,7 +331,7 @@ class RowInterpreter:
         for line, cells, problem in rows:
             if cells is None:
                 if draft is None:
-                    draft = _PanelDraft(lines=[line])
+                    draft = _PanelDraft(lines=[])
                 draft.lines.append(line)
                 draft.errors.append(CellError(line, "", "", problem or "unreadable row"))
                 continue
@@ -346,6 +348,8 @@ class RowInterpreter:
             else:
                 draft.lines.append(line)
             key = row_key
+            if problem:
+                draft.errors.append(CellError(line, "", "", problem))
             test = self._cell(cells, fields["test"]).strip()
             analyte = self.ranges.analyte_for(test) if test else None
             if analyte is None:

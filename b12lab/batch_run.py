@@ -13,7 +13,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from b12lab.batch import RowInterpreter
-from b12lab.inputs.export import ReadStats, open_export, read_header, records, text_lines
+from b12lab.errors import InputError
+from b12lab.inputs.export import (
+    ReadStats,
+    looks_binary,
+    open_export,
+    read_header,
+    records,
+    text_lines,
+)
 from b12lab.output import AtomicOutput
 from b12lab.ranges import Ranges
 from b12lab.render.rows import WRITERS, ErrorRows
@@ -103,6 +111,11 @@ def run_batch(
             stack.callback(stream.close)
         lines = text_lines(stream, stats)
         header_line, delimiter, skipped, rest = read_header(lines, label)
+        if looks_binary(header_line):
+            raise InputError(
+                f"export {label} is not a CSV text file (binary data?)",
+                fix="give a CSV export; spreadsheets need 'Save as CSV' first",
+            )
         header = next(csv.reader([header_line], delimiter=delimiter))
         interpreter = RowInterpreter.for_header(
             header,
@@ -126,8 +139,8 @@ def run_batch(
         stack.callback(bar.stop)
 
         def rows() -> Iterator:
-            for record in records(rest, delimiter):
-                yield record.line + skipped, record.cells, record.problem
+            for record in records(rest, delimiter, skipped):
+                yield record.line, record.cells, record.problem
 
         for record in interpreter(rows()):
             writer.write(record)

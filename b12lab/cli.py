@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from typing import Annotated
 
@@ -39,6 +40,12 @@ class B12labGroup(TyperGroup):
         except BrokenPipeError:
             _silence_stdout()
             code = EXIT_OK
+        except OSError as error:  # e.g. a full disk while writing
+            error_line(
+                f"cannot write output: {error.strerror or error}; free space or choose "
+                "another output"
+            )
+            code = EXIT_INPUT
         except (typer.Abort, KeyboardInterrupt, EOFError):
             error_line("interrupted")
             code = 130
@@ -62,6 +69,16 @@ def _usage_error(error: Exception) -> int:
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
     error_line(" ".join(error.format_message().split()) + hint)
     return EXIT_INPUT
+
+
+@contextmanager
+def _reader_may_leave():
+    """`b12lab ... | head -1`: when the reader of stdout goes away, stop quietly (exit 0)."""
+    try:
+        yield
+    except BrokenPipeError:
+        _silence_stdout()
+        raise typer.Exit(EXIT_OK) from None
 
 
 def _silence_stdout() -> None:
@@ -290,17 +307,18 @@ def interpret(
         record, guideline=guideline.value if guideline else None, ranges=ranges_in_force
     )
     chosen = output_format.value if output_format else ("text" if _stdout_is_tty() else "json")
-    if chosen == "json":
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    elif chosen == "markdown":
-        from b12lab.render.markdown import render_markdown
+    with _reader_may_leave():
+        if chosen == "json":
+            sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        elif chosen == "markdown":
+            from b12lab.render.markdown import render_markdown
 
-        sys.stdout.write(render_markdown(report))
-    else:
-        from b12lab.render.text import render_text
+            sys.stdout.write(render_markdown(report))
+        else:
+            from b12lab.render.text import render_text
 
-        render_text(report)
-    sys.stdout.flush()
+            render_text(report)
+        sys.stdout.flush()
 
 
 class BatchFormat(str, Enum):
@@ -390,18 +408,19 @@ def batch(
     from b12lab.ranges import load_ranges
 
     ranges_in_force = load_ranges(ranges)
-    summary = run_batch(
-        export,
-        ranges_in_force,
-        output=output,
-        output_format=output_format.value,
-        layout=layout.value,
-        mapping=parse_map(column_map or [], ranges_in_force),
-        guideline=guideline.value if guideline else None,
-        errors_path=errors,
-        progress=progress,
-        timeline=timeline,
-    )
+    with _reader_may_leave():
+        summary = run_batch(
+            export,
+            ranges_in_force,
+            output=output,
+            output_format=output_format.value,
+            layout=layout.value,
+            mapping=parse_map(column_map or [], ranges_in_force),
+            guideline=guideline.value if guideline else None,
+            errors_path=errors,
+            progress=progress,
+            timeline=timeline,
+        )
     for note in summary.notes:
         sys.stderr.write(f"b12lab: note: {note}\n")
     sys.stderr.write(f"b12lab: {summary.line()}\n")

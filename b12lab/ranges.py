@@ -10,7 +10,7 @@ guideline profile.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -223,7 +223,7 @@ class Ranges:
             key: self._converted_bands(spec, document["analytes"][key])
             for key, spec in self.analytes.items()
         }
-        self._check_sources(document)
+        self._check_sources()
 
     def unit_bases(self) -> dict[str, UnitBasis]:
         return {
@@ -323,8 +323,25 @@ class Ranges:
             )
         return AnalyteSpec(**{**spec.__dict__, "bands": tuple(bands)})
 
-    def _check_sources(self, document: Mapping[str, Any]) -> None:
-        for path, source in _sources_used(document):
+    def _check_sources(self) -> None:
+        """Every number names a source listed under `sources` (or the overlay file)."""
+        named = [
+            (f"analytes.{key}.reference[{index}].source", band.source)
+            for key, spec in self.analytes.items()
+            for index, band in enumerate(spec.bands)
+        ]
+        named += [
+            (f"analytes.{key}.critical.source", spec.critical_source)
+            for key, spec in self.analytes.items()
+            if spec.critical_source is not None
+        ]
+        named += [(f"thresholds.{key}.source", t.source) for key, t in self.thresholds.items()]
+        named += [
+            (f"guideline_profiles.{name}.{key}.source", getattr(profile, key).source)
+            for name, profile in self.profiles.items()
+            for key in PROFILE_KEYS
+        ]
+        for path, source in named:
             if source not in self.sources and not source.startswith("overlay "):
                 raise RangesError(
                     path, f"source '{source}' is not listed under sources", source=self.origin[-1]
@@ -356,29 +373,28 @@ def column_key(name: str) -> str:
 
 
 def _read_yaml(path: Path, label: str) -> Any:
-    import yaml
+    from b12lab.inputs.yaml_text import load_yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except IsADirectoryError:
         raise InputError(f"ranges file {label} is a directory", fix="give a YAML file") from None
     except FileNotFoundError:
         raise InputError(f"ranges file {label} does not exist", fix="check the path") from None
+    except OSError as error:
+        raise InputError(f"cannot read ranges file {label}: {error.strerror}") from None
+    if b"\x00" in data or len(data) > 5_000_000:
+        raise InputError(
+            f"ranges file {label} is not a YAML text file",
+            fix="give a YAML file of reference ranges",
+        )
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(
             f"ranges file {label} is not UTF-8 text", fix="save it as UTF-8 YAML"
         ) from None
-    except OSError as error:
-        raise InputError(f"cannot read ranges file {label}: {error.strerror}") from None
-    try:
-        return yaml.load(text, Loader=loader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise InputError(
-            f"ranges file {label} is not valid YAML{where}", fix="fix the YAML syntax"
-        ) from None
+    return load_yaml(text, f"ranges file {label}")
 
 
 def _fingerprint(content: bytes) -> str:
@@ -470,19 +486,6 @@ def _overlay(base: Any, extra: Any, path: str, credit: str, label: str) -> Any:
 
 def _has_numbers(node: Mapping[str, Any]) -> bool:
     return any(key in node for key in ("value", "low", "high"))
-
-
-def _sources_used(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            key_path = f"{path}.{key}" if path else str(key)
-            if key == "source" and path != "":
-                yield key_path, str(value)
-            elif key != "sources":
-                yield from _sources_used(value, key_path)
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            yield from _sources_used(item, f"{path}[{index}]")
 
 
 # --- validation helpers ------------------------------------------------------

@@ -92,19 +92,52 @@ class Record:
     problem: str | None = None
 
 
-def records(lines: Iterator[str], delimiter: str) -> Iterator[Record]:
-    """CSV records with their line numbers; an unreadable line becomes a Record with a problem."""
-    reader = csv.reader(lines, delimiter=delimiter, strict=False)
+def records(lines: Iterator[str], delimiter: str, offset: int = 0) -> Iterator[Record]:
+    """CSV records with their line numbers; nothing read is ever dropped.
+
+    A quote that is never closed, or closed in the wrong place, would swallow
+    the lines after it into one cell; those lines come back one record each,
+    with the problem named, so every panel keeps its own record. `offset` is
+    the number of lines before the first one given (the header).
+    """
+    taken: list[str] = []
+
+    def feed() -> Iterator[str]:
+        for line in lines:
+            taken.append(line)
+            yield line
+
+    reader = csv.reader(feed(), delimiter=delimiter, strict=True)
     while True:
+        start = reader.line_num + offset
+        taken.clear()
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
-            yield Record(reader.line_num, None, f"unreadable CSV: {error}")
+            problem = f"unreadable CSV at line {start + 1}: {error}"
+            if len(taken) > 1:
+                problem = (
+                    f"unbalanced quote: lines {start + 1}-{reader.line_num} could not "
+                    "be read as CSV; each line is read on its own"
+                )
+            for offset, raw in enumerate(list(taken)):
+                loose = next(
+                    csv.reader([raw.rstrip("\r\n")], delimiter=delimiter, quoting=csv.QUOTE_NONE),
+                    [],
+                )
+                if any(cell.strip() for cell in loose):
+                    yield Record(start + offset + 1, loose, problem)
             continue
         if cells and any(cell.strip() for cell in cells):
-            yield Record(reader.line_num, cells)
+            yield Record(reader.line_num + offset, cells)
+
+
+def looks_binary(header_line: str) -> bool:
+    """A header mostly of control or replacement characters is not CSV text."""
+    odd = sum(1 for ch in header_line if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\t\r\n"))
+    return odd > max(2, len(header_line) // 20)
 
 
 def read_header(lines: Iterator[str], label: str) -> tuple[str, str, int, Iterator[str]]:

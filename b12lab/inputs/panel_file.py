@@ -16,6 +16,7 @@ from typing import Any
 from b12lab.errors import InputError
 from b12lab.inputs.fields import parse_age, parse_date, parse_days, parse_flag, parse_sex
 from b12lab.inputs.values import measure
+from b12lab.inputs.yaml_text import load_yaml
 from b12lab.model import Context, Measurement, Panel
 from b12lab.ranges import Ranges
 
@@ -82,27 +83,9 @@ def read_text(path: str, what: str = "panel file") -> str:
             raise InputError(f"{what} {label} is not text", fix="save it as UTF-8") from None
 
 
-def parse_yaml(text: str, label: str) -> Any:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        return yaml.load(text, Loader=loader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "syntax error"
-        raise InputError(
-            f"{label} is not valid YAML{where}: {problem}",
-            fix="fix the syntax (values like '180 pg/mL' need no quotes)",
-        ) from None
-    except RecursionError:
-        raise InputError(f"{label} is nested too deeply", fix="give a flat panel file") from None
-
-
 def read_panel_file(path: str, ranges: Ranges) -> PatientRecord:
     label = "standard input" if path == "-" else path
-    document = parse_yaml(read_text(path), label)
+    document = load_yaml(read_text(path), label)
     return record_from_document(document, ranges, label)
 
 
