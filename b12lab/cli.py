@@ -22,8 +22,12 @@ from b12lab.errors import B12labError
 EXIT_OK, EXIT_INPUT, EXIT_BAD_ROWS, EXIT_URGENT, EXIT_INTERNAL = 0, 2, 3, 4, 1
 
 
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+
+
 def error_line(message: str) -> None:
-    sys.stderr.write(f"b12lab: error: {message}\n")
+    """One line, whatever the input quoted in the message contains."""
+    sys.stderr.write(f"b12lab: error: {message.translate(_CONTROL)}\n")
     sys.stderr.flush()
 
 

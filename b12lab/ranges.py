@@ -196,6 +196,7 @@ class Ranges:
         unit_table: Mapping[str, dict] | None = None,
     ):
         self.origin = origin
+        _check_sections(document, origin)
         self.version = str(document.get("version", ""))
         self.sources: dict[str, str] = dict(document.get("sources") or {})
         self.analytes = _analytes(document, origin)
@@ -212,6 +213,8 @@ class Ranges:
             name: self._profile(name, node) for name, node in document["guideline_profiles"].items()
         }
         self.default_guideline = document["default_guideline"]
+        if not isinstance(self.default_guideline, str):
+            raise RangesError("default_guideline", "expected a profile name", source=origin[-1])
         if self.default_guideline not in self.profiles:
             raise RangesError(
                 "default_guideline",
@@ -527,6 +530,20 @@ def _kind(node: Any) -> str:
     if isinstance(node, str):
         return f"text '{node[:40]}'"
     return type(node).__name__
+
+
+def _check_sections(document: Mapping[str, Any], origin: tuple[str, ...]) -> None:
+    for key in ("analytes", "thresholds", "guideline_profiles", "default_guideline"):
+        if key not in document:
+            raise RangesError(key, "is missing", source=origin[-1])
+    for key in ("analytes", "thresholds", "guideline_profiles", "unit_sets", "sources"):
+        if document.get(key) is not None or key in ("analytes", "thresholds", "guideline_profiles"):
+            _mapping(document.get(key), key, origin)
+    for key, text in (document.get("sources") or {}).items():
+        if not isinstance(text, str):
+            raise RangesError(f"sources.{key}", "expected a citation text", source=origin[-1])
+    for name, unit_set in (document.get("unit_sets") or {}).items():
+        _mapping(unit_set, f"unit_sets.{name}", origin)
 
 
 def _analytes(document: Mapping[str, Any], origin: tuple[str, ...]) -> dict[str, AnalyteSpec]:

@@ -70,8 +70,7 @@ def text_lines(stream: BinaryIO, stats: ReadStats) -> Iterator[str]:
         if "\x00" in text:
             stats.nul_lines += 1
             text = text.replace("\x00", "")
-        cr = text.find("\r")
-        if -1 < cr < len(text) - 2:
+        if "\r" in text.rstrip("\r\n"):
             # A bare CR ends a line too (old Mac exports), as in universal newlines.
             yield from _LONE_CR.split(text)
             continue
@@ -119,14 +118,11 @@ def records(lines: Iterator[str], delimiter: str, offset: int = 0) -> Iterator[R
             problem = f"unreadable CSV at line {start + 1}: {error}"
             if len(taken) > 1:
                 problem = (
-                    f"unbalanced quote: lines {start + 1}-{reader.line_num} could not "
+                    f"unbalanced quote: lines {start + 1}-{start + len(taken)} could not "
                     "be read as CSV; each line is read on its own"
                 )
             for offset, raw in enumerate(list(taken)):
-                loose = next(
-                    csv.reader([raw.rstrip("\r\n")], delimiter=delimiter, quoting=csv.QUOTE_NONE),
-                    [],
-                )
+                loose = raw.rstrip("\r\n").replace("\r", " ").replace("\n", " ").split(delimiter)
                 if any(cell.strip() for cell in loose):
                     yield Record(start + offset + 1, loose, problem)
             continue
