@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from b12lab.model import DOMAINS, SEVERITIES, Finding, Measurement, Panel, Report, format_number
 from b12lab.ranges import Limits, Ranges
-from b12lab.rules import RULES, Case, Fired, Missing
+from b12lab.rules import DOMAIN_READS, RULES_BY_DOMAIN, Case, Fired, Missing
 from b12lab.rules.b12 import assess_b12
 from b12lab.rules.base import above, at_or_above, below
 from b12lab.rules.implications import implications
@@ -122,23 +122,10 @@ def evaluate(
 
     findings: list[Finding] = []
     wanted = [a for a in ALWAYS_WANTED if a not in panel.measurements]
-    for rule in RULES.values():
-        outcome = rule.evaluate(case)
-        if isinstance(outcome, Missing):
-            wanted.extend(outcome.analytes)
-        elif isinstance(outcome, Fired):
-            wanted.extend(outcome.missing)
-            findings.append(
-                Finding(
-                    id=rule.id,
-                    domain=rule.domain,
-                    severity=rule.severity,
-                    title=rule.title,
-                    detail=outcome.detail,
-                    next_steps=(*rule.next_steps, *outcome.next_steps),
-                    evidence=outcome.evidence,
-                )
-            )
+    for domain in DOMAINS:
+        domain_findings, domain_wanted = run_domain(domain, case)
+        findings.extend(domain_findings)
+        wanted.extend(domain_wanted)
     findings.sort(key=lambda f: (SEVERITIES.index(f.severity), DOMAINS.index(f.domain)))
     by_domain: dict[str, list[str]] = {}
     for finding in findings:
@@ -159,6 +146,34 @@ def evaluate(
         b12_detail=_b12_detail(case),
         therapy_start=panel.context.b12_therapy_start,
     )
+
+
+def run_domain(domain: str, case: Case) -> tuple[list[Finding], list[str]]:
+    """One domain's findings, and the tests that would have decided its other rules.
+
+    The rules see only the analytes their domain reads (DOMAIN_READS).
+    """
+    visible = case.restricted(DOMAIN_READS[domain])
+    findings: list[Finding] = []
+    wanted: list[str] = []
+    for rule in RULES_BY_DOMAIN[domain]:
+        outcome = rule.evaluate(visible)
+        if isinstance(outcome, Missing):
+            wanted.extend(outcome.analytes)
+        elif isinstance(outcome, Fired):
+            wanted.extend(outcome.missing)
+            findings.append(
+                Finding(
+                    id=rule.id,
+                    domain=rule.domain,
+                    severity=rule.severity,
+                    title=rule.title,
+                    detail=outcome.detail,
+                    next_steps=(*rule.next_steps, *outcome.next_steps),
+                    evidence=outcome.evidence,
+                )
+            )
+    return findings, wanted
 
 
 def _b12_detail(case: Case) -> str:

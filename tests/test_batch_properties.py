@@ -164,5 +164,9 @@ def test_every_data_row_of_a_messy_wide_export_gets_one_record_in_order(
         if row and any(cell.strip() for cell in row)
     ][1:]
     out = list(interpreter((r.line, r.cells, r.problem) for r in expected))
-    assert len(out) == len(expected) == len(independent)
+    assert len(out) == len(expected)
+    # Never fewer records than panels; more only where broken quoting is reported.
+    assert len(expected) >= len(independent)
+    if len(expected) > len(independent):
+        assert any(r.problem for r in expected)
     assert [r.first_line for r in out] == sorted(r.first_line for r in out)

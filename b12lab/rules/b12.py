@@ -117,6 +117,7 @@ def _b12_evidence(case: Case) -> dict[str, str]:
 
 @rule(
     "b12-deficient",
+    reads=("b12",),
     domain="b12",
     severity="advisory",
     title="Vitamin B12 deficiency",
@@ -146,6 +147,7 @@ def b12_deficient(case: Case) -> Fired | Missing | None:
 
 @rule(
     "b12-borderline",
+    reads=("b12", "mma", "homocysteine", "holotc", "folate"),
     domain="b12",
     severity="advisory",
     title="Borderline (indeterminate) B12: confirm with a functional marker",
@@ -179,6 +181,7 @@ def b12_borderline(case: Case) -> Fired | Missing | None:
 
 @rule(
     "b12-functional-deficiency-confirmed",
+    reads=("b12", "mma", "homocysteine", "holotc", "folate"),
     domain="b12",
     severity="advisory",
     title="Functional B12 deficiency supported by a second-line marker",
@@ -224,6 +227,7 @@ def b12_functional_deficiency(case: Case) -> Fired | Missing | None:
 
 @rule(
     "b12-high",
+    reads=("b12",),
     domain="b12",
     severity="info",
     title="High B12: not toxic, and not a cause of low counts",
@@ -250,6 +254,7 @@ def b12_high(case: Case) -> Fired | Missing | None:
 
 @rule(
     "b12-neuro-parenteral",
+    reads=("b12",),
     domain="b12",
     severity="urgent",
     title="B12 deficiency with neurological symptoms: start parenteral B12 now",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from b12lab.model import Measurement, Panel, format_number
 from b12lab.ranges import Limits
@@ -42,6 +42,7 @@ class Rule:
     says: str
     next_steps: tuple[str, ...]
     sources: tuple[str, ...]
+    reads: frozenset[str]
     evaluate: Callable[[Case], Fired | Missing | None] = field(compare=False)
 
 
@@ -78,6 +79,15 @@ class Case:
 
     def get(self, analyte: str) -> Measurement | None:
         return self.panel.get(analyte)
+
+    def restricted(self, analytes: frozenset[str]) -> Case:
+        """The same case with only `analytes` visible."""
+        measurements = {a: m for a, m in self.panel.measurements.items() if a in analytes}
+        return replace(
+            self,
+            panel=replace(self.panel, measurements=measurements),
+            flags={a: f for a, f in self.flags.items() if a in analytes},
+        )
 
     def has(self, analyte: str) -> bool:
         return analyte in self.panel.measurements
@@ -163,11 +173,14 @@ def at_least(measurement: Measurement | None, cut: float | None) -> bool:
 
 
 RULES: dict[str, Rule] = {}
+# Every rule may ask what would decide an undetermined B12 (b12_unresolved).
+B12_INPUTS = frozenset({"b12", "mma", "homocysteine", "holotc"})
 
 
 def rule(
     id: str,
     *,
+    reads: tuple[str, ...],
     domain: str,
     severity: str,
     title: str,
@@ -176,12 +189,28 @@ def rule(
     next_steps: tuple[str, ...] = (),
     sources: tuple[str, ...] = (),
 ) -> Callable[[Callable[[Case], Fired | Missing | None]], Callable[[Case], Fired | Missing | None]]:
-    """Register a rule function under its catalogue id."""
+    """Register a rule function under its catalogue id.
+
+    `reads` names every analyte the rule looks at: the rule is evaluated on a
+    Case restricted to the analytes its domain reads, so an undeclared one
+    is simply not there.
+    """
 
     def register(evaluate: Callable[[Case], Fired | Missing | None]):
         if id in RULES:
             raise ValueError(f"rule id {id} registered twice")
-        RULES[id] = Rule(id, domain, severity, title, trigger, says, next_steps, sources, evaluate)
+        RULES[id] = Rule(
+            id,
+            domain,
+            severity,
+            title,
+            trigger,
+            says,
+            next_steps,
+            sources,
+            frozenset(reads) | B12_INPUTS,
+            evaluate,
+        )
         return evaluate
 
     return register

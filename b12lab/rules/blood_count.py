@@ -7,6 +7,7 @@ from b12lab.rules.base import Case, Fired, Missing, rule
 
 @rule(
     "macrocytosis-supports-megaloblastic",
+    reads=("mcv", "b12"),
     domain="general",
     severity="info",
     title="Macrocytosis supports megaloblastic anemia",
@@ -50,6 +51,7 @@ def anemia_pattern(case: Case) -> str:
 
 @rule(
     "anemia-present",
+    reads=("hemoglobin", "mcv", "ferritin", "b12"),
     domain="general",
     severity="advisory",
     title="Anemia",
@@ -81,6 +83,7 @@ def anemia(case: Case) -> Fired | Missing | None:
 
 @rule(
     "folate-low-treat-b12-first",
+    reads=("folate", "b12"),
     domain="general",
     severity="urgent",
     title="Low folate with low B12: replace B12 before folate",
@@ -113,6 +116,7 @@ def folate_low(case: Case) -> Fired | Missing | None:
 
 @rule(
     "homocysteine-nonspecific",
+    reads=("homocysteine", "folate", "mma"),
     domain="general",
     severity="info",
     title="High homocysteine cannot confirm B12 deficiency here",

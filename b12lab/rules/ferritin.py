@@ -29,6 +29,7 @@ def earlier_ferritin(case: Case):
 
 @rule(
     "fer-low-combined-deficiency",
+    reads=("ferritin", "b12"),
     domain="ferritin",
     severity="advisory",
     title="Combined iron and B12 deficiency",
@@ -58,6 +59,7 @@ def fer_low_combined(case: Case) -> Fired | Missing | None:
 
 @rule(
     "fer-may-mask-iron-deficiency",
+    reads=("ferritin", "crp", "b12"),
     domain="ferritin",
     severity="advisory",
     title="Normal or high ferritin may be hiding an iron deficiency",
@@ -96,6 +98,7 @@ def fer_may_mask(case: Case) -> Fired | Missing | None:
 
 @rule(
     "fer-falling-on-therapy",
+    reads=("ferritin",),
     domain="ferritin",
     severity="advisory",
     title="Ferritin falling on B12 therapy",
@@ -138,6 +141,7 @@ def fer_falling(case: Case) -> Fired | Missing | None:
 
 @rule(
     "fer-high-inflammation",
+    reads=("ferritin", "crp"),
     domain="ferritin",
     severity="advisory",
     title="High ferritin with inflammation: not a measure of iron stores",
@@ -169,6 +173,7 @@ def fer_high_inflammation(case: Case) -> Fired | Missing | None:
 
 @rule(
     "fer-low-in-inflammation",
+    reads=("ferritin", "crp"),
     domain="ferritin",
     severity="advisory",
     title="Ferritin in the iron-deficient band for inflammation",
@@ -197,6 +202,7 @@ def fer_low_in_inflammation(case: Case) -> Fired | Missing | None:
 
 @rule(
     "fer-low-iron-deficiency",
+    reads=("ferritin", "b12", "mcv"),
     domain="ferritin",
     severity="advisory",
     title="Iron deficiency without B12 deficiency",
@@ -224,6 +230,7 @@ def fer_low_iron(case: Case) -> Fired | Missing | None:
 
 @rule(
     "fer-high-not-b12-related",
+    reads=("ferritin", "b12"),
     domain="ferritin",
     severity="advisory",
     title="High ferritin not related to B12",
@@ -248,6 +255,7 @@ def fer_high_not_b12(case: Case) -> Fired | Missing | None:
 
 @rule(
     "fer-high-iron-overload-pattern",
+    reads=("ferritin", "tsat"),
     domain="ferritin",
     severity="advisory",
     title="Iron overload pattern",

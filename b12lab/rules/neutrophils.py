@@ -27,6 +27,7 @@ def _grade(case: Case) -> str:
 
 @rule(
     "neut-low-consistent-with-b12",
+    reads=("anc", "wbc", "b12"),
     domain="neutrophils",
     severity="advisory",
     title="Neutropenia consistent with B12 deficiency",
@@ -64,6 +65,7 @@ def neut_low_consistent(case: Case) -> Fired | Missing | None:
 
 @rule(
     "neut-low-not-explained-by-b12",
+    reads=("anc", "b12"),
     domain="neutrophils",
     severity="advisory",
     title="Neutropenia not explained by B12",
@@ -94,6 +96,7 @@ def neut_low_not_explained(case: Case) -> Fired | Missing | None:
 
 @rule(
     "neut-severe",
+    reads=("anc",),
     domain="neutrophils",
     severity="urgent",
     title="Severe neutropenia",
@@ -118,6 +121,7 @@ def neut_severe(case: Case) -> Fired | Missing | None:
 
 @rule(
     "neut-hypersegmented-supports-b12",
+    reads=("b12", "folate"),
     domain="neutrophils",
     severity="info",
     title="Hypersegmented neutrophils support megaloblastic deficiency",
@@ -170,6 +174,7 @@ def _pancytopenia_evidence(case: Case, lines: list[str]) -> dict[str, str]:
 
 @rule(
     "pancytopenia-b12-mimics-mds",
+    reads=("hemoglobin", "anc", "wbc", "platelets", "b12"),
     domain="neutrophils",
     severity="urgent",
     title="Pancytopenia with low B12: can mimic myelodysplasia or leukaemia",
@@ -204,6 +209,7 @@ def pancytopenia_b12(case: Case) -> Fired | Missing | None:
 
 @rule(
     "pancytopenia-unexplained",
+    reads=("hemoglobin", "anc", "wbc", "platelets", "b12"),
     domain="neutrophils",
     severity="urgent",
     title="Pancytopenia not explained by B12",

@@ -33,6 +33,7 @@ def _window(case: Case) -> tuple[int, int, int]:
 
 @rule(
     "plt-low-consistent-with-b12",
+    reads=("platelets", "b12"),
     domain="platelets",
     severity="advisory",
     title="Low platelets consistent with B12 deficiency",
@@ -63,6 +64,7 @@ def plt_low_consistent(case: Case) -> Fired | Missing | None:
 
 @rule(
     "plt-low-not-explained-by-b12",
+    reads=("platelets", "b12"),
     domain="platelets",
     severity="advisory",
     title="Low platelets not explained by B12",
@@ -88,6 +90,7 @@ def plt_low_not_explained(case: Case) -> Fired | Missing | None:
 
 @rule(
     "plt-critical-low",
+    reads=("platelets",),
     domain="platelets",
     severity="urgent",
     title="Critically low platelets",
@@ -112,6 +115,7 @@ def plt_critical_low(case: Case) -> Fired | Missing | None:
 
 @rule(
     "plt-high-not-caused-by-b12-deficiency",
+    reads=("platelets", "b12"),
     domain="platelets",
     severity="advisory",
     title="High platelets are not caused by B12 deficiency",
@@ -149,6 +153,7 @@ def plt_high_not_from_b12(case: Case) -> Fired | Missing | None:
 
 @rule(
     "plt-high-rebound-on-therapy",
+    reads=("platelets",),
     domain="platelets",
     severity="info",
     title="Rebound thrombocytosis as the marrow recovers on B12",
@@ -180,6 +185,7 @@ def plt_high_rebound(case: Case) -> Fired | Missing | None:
 
 @rule(
     "plt-high-persistent-consider-et",
+    reads=("platelets", "b12"),
     domain="platelets",
     severity="advisory",
     title="Persistent thrombocytosis: consider essential thrombocythemia",
@@ -242,6 +248,7 @@ def _earlier_high_platelets(case: Case, persistence: int):
 
 @rule(
     "plt-high-iron-deficiency",
+    reads=("platelets", "ferritin", "crp"),
     domain="platelets",
     severity="advisory",
     title="High platelets with iron deficiency",
@@ -282,6 +289,7 @@ def plt_high_iron(case: Case) -> Fired | Missing | None:
 
 @rule(
     "plt-high-alcohol-recovery",
+    reads=("platelets",),
     domain="platelets",
     severity="info",
     title="High platelets after heavy alcohol use",
@@ -302,6 +310,7 @@ def plt_high_alcohol(case: Case) -> Fired | Missing | None:
 
 @rule(
     "plt-extreme-high",
+    reads=("platelets",),
     domain="platelets",
     severity="urgent",
     title="Extreme thrombocytosis",

@@ -7,6 +7,7 @@ from b12lab.rules.base import Case, Fired, Missing, rule
 
 @rule(
     "plt-recovered-on-therapy",
+    reads=("platelets",),
     domain="platelets",
     severity="info",
     title="Platelets recovered on B12 therapy",
@@ -39,6 +40,7 @@ def plt_recovered(case: Case) -> Fired | Missing | None:
 
 @rule(
     "b12-not-responding",
+    reads=("b12",),
     domain="b12",
     severity="advisory",
     title="B12 still low on therapy",
