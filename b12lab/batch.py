@@ -17,18 +17,18 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from b12lab.engine import decision_key, evaluate
+from b12lab.engine import evaluate
 from b12lab.errors import InputError
 from b12lab.inputs.columns import ColumnPlan, plan_columns
 from b12lab.inputs.fields import parse_age, parse_date, parse_sex
 from b12lab.inputs.values import MISSING_TOKENS, measure
-from b12lab.model import IMPLICATION_DOMAINS, SEVERITIES, Context, Measurement, Panel, Report
+from b12lab.model import Context, Measurement, Panel, Report
+from b12lab.outcomes import Outcome, OutcomeCache
 from b12lab.ranges import Ranges, column_key
 from b12lab.timeline import evaluate_panels
 
 # Memo sizes: entries kept before a memo is cleared, so memory stays flat.
 CELL_MEMO = 4096
-OUTCOME_MEMO = 2048
 RECENT_PATIENTS = 10_000  # how far back a reappearing patient is noticed in --timeline
 PATIENT_FIELDS = {  # column key -> (draft attribute, parser)
     "patient_id": ("patient_id", None),
@@ -45,35 +45,6 @@ class CellError:
     column: str
     value: str
     reason: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The discrete part of a report: what a CSV row of `b12lab batch` shows."""
-
-    b12_status: str
-    flags: tuple[str | None, ...]  # per implication domain
-    domain_findings: tuple[tuple[str, ...], ...]  # per implication domain
-    other_findings: tuple[str, ...]
-    severities: tuple[str, ...]  # one per finding
-    missing: tuple[str, ...]
-
-    @classmethod
-    def of(cls, report: Report) -> Outcome:
-        implications = [report.implications[d] for d in IMPLICATION_DOMAINS]
-        in_domains = {i for imp in implications for i in imp.findings}
-        return cls(
-            b12_status=report.b12_status,
-            flags=tuple(imp.flag for imp in implications),
-            domain_findings=tuple(imp.findings for imp in implications),
-            other_findings=tuple(f.id for f in report.findings if f.id not in in_domains),
-            severities=tuple(f.severity for f in report.findings),
-            missing=report.missing,
-        )
-
-    @property
-    def highest_severity(self) -> str | None:
-        return next((s for s in SEVERITIES if s in self.severities), None)
 
 
 @dataclass(frozen=True)
@@ -136,7 +107,7 @@ class RowInterpreter:
         # its outcome (only when full reports, with worded details, are not needed).
         self._cells: dict[tuple, tuple] = {}
         self._fields: dict[tuple, tuple] = {}
-        self._outcomes: dict[tuple, Outcome] = {}
+        self._outcomes = OutcomeCache(ranges, guideline, self.today)
 
     @classmethod
     def for_header(
@@ -391,15 +362,7 @@ class RowInterpreter:
             report = evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)
             outcome = Outcome.of(report)
         else:
-            key = decision_key(panel, self.ranges, guideline=self.guideline, today=self.today)
-            outcome = self._outcomes.get(key)
-            if outcome is None:
-                if len(self._outcomes) >= OUTCOME_MEMO:
-                    self._outcomes.clear()
-                outcome = Outcome.of(
-                    evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)
-                )
-                self._outcomes[key] = outcome
+            outcome = self._outcomes.outcome(panel)
         return BatchRecord(
             lines=tuple(draft.lines),
             patient_id=draft.patient_id,

@@ -195,42 +195,6 @@ def _b12_detail(case: Case) -> str:
 
 
 def _position(value: float, cuts: tuple[float, ...]) -> int:
+    """Where `value` lies among sorted cut points: 2*index, +1 when exactly on one."""
     index = bisect_left(cuts, value)
     return 2 * index + (index < len(cuts) and cuts[index] == value)
-
-
-def decision_key(
-    panel: Panel, ranges: Ranges, *, guideline: str | None = None, today: dt.date | None = None
-) -> tuple:
-    """All that the rules can see of a single panel, values reduced to their positions.
-
-    Each value is replaced by its position among the limits the data file
-    attaches to its analyte (`Limits.cut_points`), exact hits apart; rules
-    compare values with nothing else. Two panels with equal keys therefore get
-    the same status, flags, finding ids and missing tests (not the same
-    wording: details quote the values). Not for panels with history.
-    """
-    limits = ranges.limits(panel.sex, panel.age, guideline)
-    panel, _ = derive_anc(panel, ranges)
-    values = tuple(
-        sorted(
-            (analyte, m.censored, _position(m.value, limits.cut_points(analyte)))
-            for analyte, m in panel.measurements.items()
-        )
-    )
-    context = panel.context
-    if context.b12_therapy_start is not None:
-        days = (panel.date or today or dt.date.today()) - context.b12_therapy_start
-        days_position = _position(days.days, limits.cut_points("days"))
-    elif context.days_on_therapy is not None:
-        days_position = _position(context.days_on_therapy, limits.cut_points("days"))
-    else:
-        days_position = None
-    return (
-        limits.key,
-        context.alcohol_use,
-        context.neuro_symptoms,
-        context.hypersegmented_neutrophils,
-        days_position,
-        values,
-    )
