@@ -60,7 +60,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class _DomainResult:
-    serial: int  # unique for the run, so merged outcomes can be keyed by it
+    serial: int  # unique for the run (never reused after a table is cleared)
     findings: tuple[tuple[str, str, str], ...]  # (id, severity, domain)
     wanted: tuple[str, ...]
 
@@ -139,9 +139,8 @@ class OutcomeCache:
         assessed = self._assessments.get(b12_key)
         if assessed is None:
             assessment, _ = assess_b12(panel, limits)
-            assessed = _bounded_set(
-                self._assessments, b12_key, (assessment, len(self._assessments))
-            )
+            # A serial, not the table's size: tokens must never repeat after a clear.
+            assessed = _bounded_set(self._assessments, b12_key, (assessment, next(self._serials)))
         assessment, assessment_token = assessed
 
         case: Case | None = None

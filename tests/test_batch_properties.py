@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from b12lab import batch, outcomes
 from b12lab.batch import RowInterpreter
 from b12lab.inputs.export import ReadStats, read_header, records, text_lines
 
@@ -57,8 +59,21 @@ panel_rows = st.lists(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=panel_rows, guideline=st.sampled_from(["who", "nice"]))
-def test_memoized_outcomes_equal_full_evaluation(ranges, rows, guideline):
+@given(
+    rows=panel_rows,
+    guideline=st.sampled_from(["who", "nice"]),
+    table_size=st.sampled_from([2, 3, 4096]),
+)
+def test_memoized_outcomes_equal_full_evaluation(ranges, rows, guideline, table_size):
+    # Tiny tables are cleared every few rows: answers must not depend on what survives.
+    with (
+        patch.object(outcomes, "MEMO_SIZE", table_size),
+        patch.object(batch, "CELL_MEMO", table_size),
+    ):
+        _check_memo_against_full_evaluation(ranges, rows, guideline)
+
+
+def _check_memo_against_full_evaluation(ranges, rows, guideline):
     def numbered():
         for number, (sex, age, start, *values) in enumerate(rows, start=2):
             yield number, [f"P{number}", "2026-11-20", sex, age, start, *values], None
