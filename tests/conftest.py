@@ -49,3 +49,11 @@ class Cli:
 @pytest.fixture
 def cli():
     return Cli()
+
+
+def one_clear_line(result) -> str:
+    """The single stderr line of a failed command; never a traceback."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]

@@ -5,17 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, one_clear_line
 
 from b12lab import __version__
-
-
-def one_clear_line(result):
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("b12lab: error: ")
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_version(cli):

@@ -11,14 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import SAMPLES
-
-
-def one_line(result):
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
+from conftest import SAMPLES, one_clear_line
 
 
 def test_yaml_python_tags_are_never_executed(cli, tmp_path):
@@ -27,7 +20,7 @@ def test_yaml_python_tags_are_never_executed(cli, tmp_path):
     path.write_text(f'b12: !!python/object/apply:os.system ["touch {marker}"]\n')
     result = cli("interpret", path)
     assert result.exit_code == 2
-    assert "YAML tag" in one_line(result)
+    assert "YAML tag" in one_clear_line(result)
     assert not marker.exists()
 
 
@@ -36,7 +29,7 @@ def test_yaml_tags_in_a_ranges_overlay_are_refused(cli, tmp_path):
     path.write_text("thresholds: !!python/object/new:dict {}\n")
     result = cli("ranges", "--ranges", path)
     assert result.exit_code == 2
-    assert "YAML tag" in one_line(result)
+    assert "YAML tag" in one_clear_line(result)
 
 
 def alias_bomb(levels: int = 9) -> str:
@@ -69,7 +62,7 @@ def test_alias_bombs_and_deep_nesting_end_quickly_with_exit_2(cli, tmp_path, com
     result = cli(*args)
     assert time.perf_counter() - started < 5
     assert result.exit_code == 2
-    one_line(result)
+    one_clear_line(result)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +80,7 @@ def test_junk_panel_files_get_a_specific_message(cli, tmp_path, content, words):
     path.write_bytes(content)
     result = cli("interpret", path)
     assert result.exit_code == 2
-    assert words in one_line(result)
+    assert words in one_clear_line(result)
 
 
 def test_binary_junk_as_an_export_is_refused(cli, tmp_path):
@@ -95,7 +88,7 @@ def test_binary_junk_as_an_export_is_refused(cli, tmp_path):
     path.write_bytes(bytes(range(256)) * 20)
     result = cli("batch", path)
     assert result.exit_code == 2
-    assert "not a CSV text file" in one_line(result)
+    assert "not a CSV text file" in one_clear_line(result)
 
 
 def test_nul_bytes_inside_an_export_are_removed_and_noted(cli, tmp_path):
@@ -148,14 +141,14 @@ def test_a_header_without_lab_columns_is_exit_2(cli, tmp_path):
     path.write_text("name,address\nA,B\n")
     result = cli("batch", path)
     assert result.exit_code == 2
-    assert "no lab columns" in one_line(result)
+    assert "no lab columns" in one_clear_line(result)
 
 
 @pytest.mark.parametrize("target", ["no/such/dir/out.csv", "{tmp}"])
 def test_unwritable_output_paths_are_exit_2(cli, tmp_path, target):
     result = cli("batch", SAMPLES / "wide_us.csv", "-o", target.format(tmp=tmp_path))
     assert result.exit_code == 2
-    message = one_line(result)
+    message = one_clear_line(result)
     assert "does not exist" in message or "is a directory" in message
 
 
@@ -177,7 +170,7 @@ def test_unwritable_output_paths_are_exit_2(cli, tmp_path, target):
 def test_numbers_that_lie_are_rejected_with_a_reason(cli, value, words):
     result = cli("interpret", "--platelets", value)
     assert result.exit_code == 2
-    assert words in one_line(result)
+    assert words in one_clear_line(result)
 
 
 @pytest.mark.parametrize(
@@ -216,7 +209,7 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
     assert b"Traceback" not in stderr
 
 
-def test_a_full_disk_ends_with_exit_2_and_one_line():
+def test_a_full_disk_ends_with_exit_2_and_one_clear_line():
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full here")
     with open("/dev/full", "w") as full:

@@ -10,15 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from b12lab.model import DISCLAIMER, IMPLICATION_DOMAINS, Report, format_number
-from b12lab.render.history import history_table
+from b12lab.render.history import FLAG_STYLE, history_table
 
-FLAG_STYLE = {
-    "low": "yellow",
-    "high": "yellow",
-    "normal": "green",
-    "critical_low": "bold red",
-    "critical_high": "bold red",
-}
 FLAG_LABEL = {
     "low": "LOW",
     "high": "HIGH",
