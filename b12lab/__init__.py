@@ -1,3 +1,25 @@
-"""b12lab: what vitamin B12 status implies for platelets, neutrophils and ferritin."""
+"""b12lab: what vitamin B12 status implies for platelets, neutrophils and ferritin.
+
+from b12lab import interpret
+report = interpret({"b12": "180 pg/mL", "platelets": "95"}, sex="female")
+report.b12_status            # "deficient"
+"""
 
 __version__ = "0.1.0"
+__all__ = ["interpret", "interpret_record", "interpret_rows", "load_ranges"]
+
+_EXPORTS = {
+    "interpret": "b12lab.api",
+    "interpret_record": "b12lab.api",
+    "interpret_rows": "b12lab.batch",
+    "load_ranges": "b12lab.ranges",
+}
+
+
+def __getattr__(name: str):
+    # Imported on first use, so that `b12lab --version` and the CLI start fast.
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'b12lab' has no attribute {name!r}")

@@ -47,9 +47,7 @@ def alias_bomb(levels: int = 9) -> str:
         ("interpret", "panels:\n" + "".join("  " * n + "- \n" for n in range(1, 400))),
         (
             "ranges",
-            "analytes:\n  b12:\n    aliases: *l8\n".join(["", ""])
-            if False
-            else alias_bomb() + "analytes:\n  b12:\n    aliases: *l8\n",
+            alias_bomb() + "analytes:\n  b12:\n    aliases: *l8\n",
         ),
         ("ranges", "thresholds: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n"),
     ],
