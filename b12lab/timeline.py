@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import replace
 
 from b12lab.engine import evaluate, flag_for
-from b12lab.model import HistoryPoint, Panel, Report, format_number
+from b12lab.model import HistoryPoint, Panel, Report
 from b12lab.ranges import Ranges
 
 
@@ -107,7 +107,3 @@ def evaluate_panels(
     latest = replace(latest, warnings=latest.warnings + tuple(warnings + carried))
     report = evaluate(latest, ranges, guideline=guideline, history=tuple(earlier), today=today)
     return replace(report, history=history)
-
-
-def describe(point_date: dt.date | None, value: float, decimals: int, unit: str) -> str:
-    return f"{format_number(value, decimals)} {unit} on {point_date}"
