@@ -42,9 +42,9 @@ class BatchSummary:
     def line(self) -> str:
         statuses = ", ".join(f"{s} {n}" for s, n in sorted(self.statuses.items()))
         return (
-            f"{self.panels} panels; B12 status: {statuses or 'none'}; "
-            f"{self.urgent_findings} urgent findings in {self.urgent_panels} panels; "
-            f"{self.panels_with_errors} panels with errors"
+            f"{self.panels} {self.noun}; B12 status: {statuses or 'none'}; "
+            f"{self.urgent_findings} urgent findings in {self.urgent_panels} {self.noun}; "
+            f"{self.panels_with_errors} {self.noun} with errors"
         )
 
 

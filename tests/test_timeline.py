@@ -168,3 +168,4 @@ def test_batch_timeline_groups_rows_by_patient(cli, tmp_path):
     assert "fer-falling-on-therapy" in [f["id"] for f in first["findings"]]
     assert list(first["history"]["ferritin"][0]) == ["date", "value", "flag", "censored"]
     assert second["patient_id"] == "S2" and "history" not in second
+    assert "2 patients;" in result.stderr
