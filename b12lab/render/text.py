@@ -95,8 +95,15 @@ def report_renderable(report: Report) -> Group:
             line.append(f"[{finding.id}]", style="dim")
             parts.append(line)
             parts.append(Padding(Text(finding.detail), (0, 0, 0, 3), expand=False))
-            for step in finding.next_steps:
-                parts.append(Padding(Text(f"-> {step}"), (0, 0, 0, 3), expand=False))
+            # Every next step of an urgent finding; the first of the others, to keep
+            # the report on one screen (markdown and JSON carry them all).
+            shown = finding.next_steps if finding.severity == "urgent" else finding.next_steps[:1]
+            for number, step in enumerate(shown, start=1):
+                text = Text(f"-> {step}")
+                hidden = len(finding.next_steps) - len(shown)
+                if number == len(shown) and hidden:
+                    text.append(f" (+{hidden} more with --format markdown)", style="dim")
+                parts.append(Padding(text, (0, 0, 0, 3), expand=False))
     else:
         parts.append(Text("No findings.", style="bold"))
     if report.missing:
