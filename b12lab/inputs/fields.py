@@ -24,8 +24,13 @@ _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
 _DMY_DATE = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})(?: .*)?$")
 
 
+def _blank(value: object) -> bool:
+    """Nothing given: no value, or only spaces."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def parse_sex(value: object, field: str = "sex") -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if _blank(value):
         return None
     word = str(value).strip().casefold()
     if word in SEX_WORDS:
@@ -39,7 +44,7 @@ def parse_sex(value: object, field: str = "sex") -> str | None:
 
 
 def parse_age(value: object, field: str = "age") -> float | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if _blank(value):
         return None
     if isinstance(value, bool):
         raise InputError(
@@ -66,7 +71,7 @@ def parse_age(value: object, field: str = "age") -> float | None:
 
 def parse_date(value: object, field: str = "date") -> dt.date | None:
     """ISO dates (2026-11-20, with or without a time) and day.month.year."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if _blank(value):
         return None
     if isinstance(value, dt.datetime):
         return value.date()
@@ -118,7 +123,7 @@ def parse_flag(value: object, field: str) -> bool:
 
 
 def parse_days(value: object, field: str = "days_on_therapy") -> int | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if _blank(value):
         return None
     try:
         days = int(str(value).strip())
