@@ -271,3 +271,19 @@ def test_interpret_rows_accepts_dict_rows_like_a_dataframe():
     assert [r.patient_id for r in records] == ["X1", "X2"]
     assert [r.outcome.b12_status for r in records] == ["deficient", "high"]
     assert records[0].errors == ()
+
+
+def test_batch_uses_the_guideline_and_a_laboratory_overlay(cli, tmp_path):
+    path = write(tmp_path, "g.csv", "patient_id,b12,platelets\nG1,140,145\n")
+    default = rows_of(cli("batch", path).stdout)[0]
+    assert default["b12_status"] == "deficient"
+    assert default["platelets_flag"] == "low"
+    nice = rows_of(cli("batch", path, "--guideline", "nice").stdout)[0]
+    assert nice["b12_status"] == "borderline"
+    overlay = write(
+        tmp_path,
+        "lab.yaml",
+        "analytes:\n  platelets:\n    reference:\n      - {low: 140, high: 400}\n",
+    )
+    lab = rows_of(cli("batch", path, "--ranges", overlay).stdout)[0]
+    assert lab["platelets_flag"] == "normal"
