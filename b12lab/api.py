@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from b12lab.errors import InputError
 from b12lab.inputs.fields import parse_age, parse_date, parse_sex
-from b12lab.inputs.panel_file import PatientRecord, build_panel
+from b12lab.inputs.panel_file import PatientRecord, RawPanel, build_panel
 from b12lab.model import Context, Report
 from b12lab.ranges import Ranges, load_ranges
 from b12lab.timeline import evaluate_panels
@@ -56,8 +56,6 @@ def interpret(
                 f"unknown analyte '{key}'", fix="use one of: " + ", ".join(ranges.analytes)
             )
         keyed[analyte] = value
-    from b12lab.inputs.panel_file import RawPanel
-
     record.panels.append(RawPanel(parse_date(date, "date"), keyed))
     return interpret_record(record, guideline=guideline, ranges=ranges, today=today)
 

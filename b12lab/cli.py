@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from enum import Enum
 from typing import Annotated
 
@@ -302,8 +303,6 @@ def interpret(
         "neuro_symptoms": neuro_symptoms or None,
         "hypersegmented_neutrophils": hypersegmented_neutrophils or None,
     }
-    from dataclasses import replace
-
     record.context = replace(
         record.context, **{k: v for k, v in context_changes.items() if v is not None}
     )
