@@ -1,0 +1,1 @@
+"""Input formats turned into cells or observations for the reading layer."""
