@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 from b12lab.engine import evaluate
 from b12lab.errors import InputError
-from b12lab.inputs.columns import ColumnPlan, plan_columns
-from b12lab.inputs.fields import parse_age, parse_date, parse_sex
-from b12lab.inputs.values import MISSING_TOKENS, measure
+from b12lab.reading.columns import ColumnPlan, plan_columns
+from b12lab.reading.fields import parse_age, parse_date, parse_sex
+from b12lab.reading.values import MISSING_TOKENS, measure
 from b12lab.model import Context, Measurement, Panel, Report
 from b12lab.outcomes import Outcome, OutcomeCache
 from b12lab.ranges import Ranges, column_key

@@ -258,8 +258,8 @@ def interpret(
     --ferritin "450 ng/mL" --sex female
     """
     from b12lab.api import interpret_record
-    from b12lab.inputs.fields import parse_age, parse_date, parse_days, parse_sex
-    from b12lab.inputs.panel_file import PatientRecord, RawPanel, read_panel_file
+    from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_sex
+    from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, read_panel_file
     from b12lab.ranges import load_ranges
 
     ranges_in_force = load_ranges(ranges)
@@ -407,7 +407,7 @@ def batch(
     Example: b12lab batch export.csv -o results.csv --errors rejected.csv
     """
     from b12lab.batch_run import run_batch
-    from b12lab.inputs.columns import parse_map
+    from b12lab.reading.columns import parse_map
     from b12lab.ranges import load_ranges
 
     ranges_in_force = load_ranges(ranges)

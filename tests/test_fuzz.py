@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from b12lab.cli import app
-from b12lab.inputs.values import measure
+from b12lab.reading.values import measure
 from b12lab.ranges import load_ranges
 
 RUNNER = CliRunner()

@@ -9,7 +9,7 @@ import pytest
 from conftest import SAMPLES, TODAY
 
 from b12lab.api import interpret_record
-from b12lab.inputs.panel_file import PatientRecord, RawPanel
+from b12lab.reading.sources.panel_file import PatientRecord, RawPanel
 from b12lab.model import Context
 
 START = dt.date(2026, 3, 2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from b12lab.errors import ImplausibleValueError, InputError
-from b12lab.inputs.values import is_missing, measure
+from b12lab.reading.values import is_missing, measure
 
 
 @pytest.mark.parametrize(

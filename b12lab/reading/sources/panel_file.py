@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from b12lab.errors import InputError
-from b12lab.inputs.fields import parse_age, parse_date, parse_days, parse_flag, parse_sex
-from b12lab.inputs.values import measure
+from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_flag, parse_sex
+from b12lab.reading.values import measure
 from b12lab.inputs.yaml_text import load_yaml
 from b12lab.model import Context, Measurement, Panel
 from b12lab.ranges import Ranges
