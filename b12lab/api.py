@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from b12lab.errors import InputError
-from b12lab.reading.fields import parse_age, parse_date, parse_sex
-from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, build_panel
 from b12lab.model import Context, Report
 from b12lab.ranges import Ranges, load_ranges
+from b12lab.reading.fields import parse_age, parse_date, parse_sex
+from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, build_panel
 from b12lab.timeline import evaluate_panels
 
 
@@ -48,15 +48,15 @@ def interpret(
             hypersegmented_neutrophils=hypersegmented_neutrophils,
         ),
     )
-    keyed = {}
+    panel = RawPanel(parse_date(date, "date"))
     for key, value in values.items():
         analyte = ranges.analyte_for(str(key))
         if analyte is None:
             raise InputError(
                 f"unknown analyte '{key}'", fix="use one of: " + ", ".join(ranges.analytes)
             )
-        keyed[analyte] = value
-    record.panels.append(RawPanel(parse_date(date, "date"), keyed))
+        panel.values.append((analyte, str(key), value))
+    record.panels.append(panel)
     return interpret_record(record, guideline=guideline, ranges=ranges, today=today)
 
 
@@ -91,4 +91,7 @@ def interpret_record(
     ]
     if len(panels) == 1 and not panels[0].measurements:
         panels[0] = replace(panels[0], warnings=(*panels[0].warnings, "no lab values were given"))
-    return evaluate_panels(panels, ranges, guideline=guideline, today=today)
+    report = evaluate_panels(panels, ranges, guideline=guideline, today=today)
+    if report.errors:
+        raise InputError(report.errors[0], fix="keep one result per analyte and date")
+    return report

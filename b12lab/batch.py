@@ -7,44 +7,44 @@ can run per partition on a distributed engine:
     interpreter = RowInterpreter.for_header(header, load_ranges())
     records = interpreter(rows)          # rows: lists of cells, in file order
 
-A bad cell never drops its row: the rest of the row is interpreted and the
-record carries the error.
+Every cell is read by the reading layer (`b12lab.reading`) under one policy; a
+bad cell never drops its row: the rest of the row is interpreted and the record
+carries the error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from b12lab.engine import evaluate
-from b12lab.errors import InputError
-from b12lab.reading.columns import ColumnPlan, plan_columns
-from b12lab.reading.fields import parse_age, parse_date, parse_sex
-from b12lab.reading.values import MISSING_TOKENS, measure
-from b12lab.model import Context, Measurement, Panel, Report
-from b12lab.outcomes import Outcome, OutcomeCache
+from b12lab.model import Context, Panel, Report
+from b12lab.outcomes import Outcome
 from b12lab.ranges import Ranges, column_key
+from b12lab.reading.columns import ColumnPlan, apply_units, plan_columns
+from b12lab.reading.panel import CellError, PanelBuilder
+from b12lab.reading.policy import (
+    COMMA,
+    DERIVED,
+    PANEL_SPLIT,
+    POINT,
+    TEST_SKIPPED,
+    UNKNOWN,
+    Note,
+    ReadPolicy,
+)
+from b12lab.reading.values import UnitHint, decimal_evidence, is_missing
 from b12lab.timeline import evaluate_panels
 
-# Memo sizes: entries kept before a memo is cleared, so memory stays flat.
-CELL_MEMO = 4096
 RECENT_PATIENTS = 10_000  # how far back a reappearing patient is noticed in --timeline
-PATIENT_FIELDS = {  # column key -> (draft attribute, parser)
-    "patient_id": ("patient_id", None),
-    "date": ("date", parse_date),
-    "sex": ("sex", parse_sex),
-    "age": ("age", parse_age),
-    "b12_therapy_start": ("therapy_start", parse_date),
-}
+PANEL_WINDOW = 10_000  # long layout: rows of one panel are grouped within this many rows
+DECIMAL_SAMPLE = 2_000  # rows looked at to find the file's decimal mark
+AUTO = "auto"  # ReadPolicy.decimal for an export: found from the file itself
 
-
-@dataclass(frozen=True)
-class CellError:
-    line: int
-    column: str
-    value: str
-    reason: str
+__all__ = ["BatchRecord", "CellError", "RowInterpreter", "interpret_rows"]
 
 
 @dataclass(frozen=True)
@@ -58,26 +58,15 @@ class BatchRecord:
     errors: tuple[str, ...]
     report: Report | None = None
     cell_errors: tuple[CellError, ...] = ()
+    notes: tuple[Note, ...] = ()  # what the reading layer assumed, for the summary
+    warnings: tuple[str, ...] = ()
 
     @property
     def first_line(self) -> int:
         return self.lines[0] if self.lines else 0
 
 
-@dataclass
-class _PanelDraft:
-    """A panel being assembled from one wide row or several long rows."""
-
-    lines: list[int]
-    patient_id: str | None = None
-    date: dt.date | None = None
-    sex: str | None = None
-    age: float | None = None
-    therapy_start: dt.date | None = None
-    measurements: dict[str, Measurement] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    errors: list[CellError] = field(default_factory=list)
+Row = tuple[int, Sequence[object] | None, str | None]
 
 
 class RowInterpreter:
@@ -89,25 +78,22 @@ class RowInterpreter:
         ranges: Ranges,
         *,
         guideline: str | None = None,
-        decimal_comma: bool = False,
+        policy: ReadPolicy | None = None,
         today: dt.date | None = None,
         full_reports: bool = True,
         timeline: bool = False,
+        window: int = PANEL_WINDOW,
     ):
         self.plan = plan
         self.ranges = ranges
         self.guideline = guideline
-        self.decimal_comma = decimal_comma
+        self.policy = policy or ReadPolicy(decimal=AUTO)
         self.today = today or dt.date.today()
         self.full_reports = full_reports
         self.timeline = timeline
+        self.window = window
         ranges.profile(guideline)  # an unknown guideline fails before any row is read
-        # Results are pure functions of their inputs, so repeats are looked up:
-        # a cell's text and unit -> its measurement; a panel's decision key ->
-        # its outcome (only when full reports, with worded details, are not needed).
-        self._cells: dict[tuple, tuple] = {}
-        self._fields: dict[tuple, tuple] = {}
-        self._outcomes = OutcomeCache(ranges, guideline, self.today)
+        apply_units(plan, self.policy.units, ranges)
 
     @classmethod
     def for_header(
@@ -122,256 +108,300 @@ class RowInterpreter:
         plan = plan_columns(list(header), ranges, layout=layout, mapping=mapping)
         return cls(plan, ranges, **options)
 
-    def __call__(
-        self, rows: Iterable[tuple[int, Sequence[str] | None, str | None]]
-    ) -> Iterator[BatchRecord]:
+    def __call__(self, rows: Iterable[Row]) -> Iterator[BatchRecord]:
         """Rows as (line number, cells, problem); cells None when the line was unreadable."""
+        rows = iter(rows)
+        if self.policy.decimal == AUTO:
+            sample = list(itertools.islice(rows, DECIMAL_SAMPLE))
+            self.policy = replace(self.policy, decimal=self._decimal_mark(sample))
+            rows = itertools.chain(sample, rows)
         if self.plan.layout == "long":
-            drafts = self._long(rows)
+            builders = self._long(rows)
         else:
-            drafts = (self._wide_row(line, cells, problem) for line, cells, problem in rows)
+            builders = (self._wide_row(line, cells, problem) for line, cells, problem in rows)
         if not self.timeline:
-            for draft in drafts:
-                yield self._finish(draft)
+            for builder in builders:
+                yield self._finish(builder)
             return
-        yield from self._by_patient(drafts)
+        yield from self._by_patient(builders)
 
-    def _by_patient(self, drafts: Iterable[_PanelDraft]) -> Iterator[BatchRecord]:
+    # --- the file's conventions ------------------------------------------------------
+
+    def _value_indices(self) -> list[int]:
+        if self.plan.layout == "long":
+            return [self.plan.fields["value"]]
+        return [column.index for column in self.plan.analytes]
+
+    def _decimal_mark(self, sample: list[Row]) -> str | None:
+        """POINT or COMMA when the sample shows only one decimal mark, else UNKNOWN.
+
+        Numbers such as `1.476` are then read by that convention (and noted);
+        with no clear convention they are refused, naming both readings.
+        """
+        seen: dict[str, int] = {}
+        indices = self._value_indices()
+        for line, cells, _ in sample:
+            if cells is None:
+                continue
+            for index in indices:
+                if index < len(cells):
+                    mark = decimal_evidence(cells[index])
+                    if mark is not None:
+                        seen.setdefault(mark, line)
+        if len(seen) == 1:
+            mark = POINT if "." in seen else COMMA
+            self.plan.notes.append(
+                f"decimal mark: '{mark}' (the only one the values use, first at line {seen[mark]})"
+            )
+            return mark
+        if len(seen) == 2:
+            self.plan.notes.append(
+                f"the values use both '.' (line {seen['.']}) and ',' (line {seen[',']}) as "
+                "decimal marks; a value such as 1.476 is refused unless --decimal is given"
+            )
+        return UNKNOWN
+
+    # --- reading rows ------------------------------------------------------------
+
+    def _builder(self, line: int) -> PanelBuilder:
+        return PanelBuilder(self.ranges, self.policy, line)
+
+    def _patient_fields(self, builder: PanelBuilder, cells: Sequence[object], line: int) -> None:
+        for key, index in self.plan.fields.items():
+            raw = _cell(cells, index)
+            name = self.plan.header[index].strip() or key
+            if key == "patient_id":
+                if builder.patient_id is None:
+                    builder.set_patient_id(raw)
+            elif key in ("date", "sex", "age", "b12_therapy_start") and key not in builder.fields:
+                builder.set_field(key, raw, where=name, line=line)
+
+    def _hint(
+        self, column_name: str, analyte: str, unit_text: object, header_unit, given
+    ) -> UnitHint | None:
+        if isinstance(unit_text, str) and unit_text.strip():
+            return UnitHint(unit_text.strip(), f"unit column of '{column_name}'")
+        if header_unit:
+            return UnitHint(header_unit, f"header '{column_name}'")
+        if given:
+            return UnitHint(given, f"--unit for '{column_name}'")
+        return None
+
+    def _wide_row(
+        self, line: int, cells: Sequence[object] | None, problem: str | None
+    ) -> PanelBuilder:
+        builder = self._builder(line)
+        if cells is None:
+            builder.errors.append(CellError(line, "", "", problem or "unreadable row"))
+            return builder
+        if problem:
+            builder.errors.append(CellError(line, "", "", problem))
+        width = len(self.plan.header)
+        if len(cells) != width:
+            builder.errors.append(
+                CellError(line, "", "", f"row has {len(cells)} fields but the header has {width}")
+            )
+        self._patient_fields(builder, cells, line)
+        for column in self.plan.analytes:
+            raw = _cell(cells, column.index)
+            if is_missing(raw):
+                continue
+            unit_text = _cell(cells, column.unit_index) if column.unit_index is not None else None
+            hint = self._hint(
+                column.name, column.analyte, unit_text, column.header_unit, column.given_unit
+            )
+            before = len(builder.notes)
+            builder.add_value(column.analyte, raw, where=column.name, line=line, hint=hint)
+            _name_notes(builder, before, column.name)
+        return builder
+
+    def _long(self, rows: Iterable[Row]) -> Iterator[PanelBuilder]:
+        """Rows of the same patient, date (and accession, when there is one) form one panel.
+
+        Rows of a panel need not be adjacent: a panel stays open for `window` rows
+        after its first row, then is written, so records keep the order of their
+        first lines and memory holds at most `window` panels. A row that arrives
+        later for a written panel starts a new one, and both readings are named.
+        """
+        fields = self.plan.fields
+        test_name = self.plan.header[fields["test"]].strip() or "test"
+        open_panels: OrderedDict[tuple, tuple[int, PanelBuilder]] = OrderedDict()
+        written: OrderedDict[tuple, int] = OrderedDict()
+        for position, (line, cells, problem) in enumerate(rows):
+            while open_panels and position - next(iter(open_panels.values()))[0] >= self.window:
+                key, (_, builder) = open_panels.popitem(last=False)
+                written[key] = builder.lines[0]
+                if len(written) > self.window:
+                    written.popitem(last=False)
+                yield builder
+            if cells is None:
+                builder = self._builder(line)
+                builder.errors.append(CellError(line, "", "", problem or "unreadable row"))
+                open_panels[("unreadable", line)] = (position, builder)
+                continue
+            key = tuple(
+                str(_cell(cells, fields.get(name))).strip()
+                for name in ("patient_id", "date", "accession")
+            )
+            found = open_panels.get(key)
+            if found is None:
+                builder = self._builder(line)
+                open_panels[key] = (position, builder)
+                if key in written:
+                    builder.note(
+                        Note(
+                            PANEL_SPLIT,
+                            "panel",
+                            "panel split beyond the grouping window",
+                            f"rows of patient {key[0] or '(none)'} on {key[1] or '(no date)'} "
+                            f"also appear at line {written[key]}, more than {self.window} rows "
+                            "earlier; they are read as a separate panel (sort the export by "
+                            "patient and date to keep them together)",
+                        )
+                    )
+            else:
+                builder = found[1]
+                builder.lines.append(line)
+            if problem:
+                builder.errors.append(CellError(line, "", "", problem))
+            self._patient_fields(builder, cells, line)
+            test = str(_cell(cells, fields["test"])).strip()
+            analyte = self._test_analyte(test)
+            if analyte is None:
+                if test:
+                    builder.note(
+                        Note(
+                            TEST_SKIPPED,
+                            test[:40],
+                            "not a b12lab analyte",
+                            f"test '{test[:40]}' skipped",
+                        )
+                    )
+                else:
+                    builder.errors.append(CellError(line, test_name, "", "no test name"))
+                continue
+            raw = _cell(cells, fields["value"])
+            unit_text = _cell(cells, fields["unit"]) if "unit" in fields else None
+            hint = self._hint(
+                test[:40], analyte, unit_text, None, self.plan.analyte_units.get(analyte)
+            )
+            before = len(builder.notes)
+            builder.add_value(analyte, raw, where=test[:40], line=line, hint=hint)
+            _name_notes(builder, before, test[:40])
+        for _, builder in open_panels.values():
+            yield builder
+
+    def _test_analyte(self, test: str) -> str | None:
+        if not test:
+            return None
+        return self.plan.tests.get(column_key(test)) or self.ranges.analyte_for(test)
+
+    # --- interpreting --------------------------------------------------------------
+
+    def _panel(self, builder: PanelBuilder) -> Panel:
+        skipped = [n for n in builder.notes if n.kind == TEST_SKIPPED]
+        panel = builder.panel(Context())
+        if skipped:
+            # Tests that are not analytes are counted in the summary, not repeated per panel.
+            kept = tuple(str(n) for n in builder.notes if n.kind != TEST_SKIPPED)
+            panel = replace(panel, warnings=tuple(dict.fromkeys(kept)))
+        return panel
+
+    def _finish(self, builder: PanelBuilder) -> BatchRecord:
+        panel = self._panel(builder)
+        report = evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)
+        for measurement in report.measurements:
+            if measurement.derived:
+                builder.note(
+                    Note(DERIVED, measurement.analyte, "derived", f"{measurement.analyte} derived")
+                )
+        return BatchRecord(
+            lines=tuple(builder.lines),
+            patient_id=builder.patient_id,
+            panel_date=builder.date,
+            outcome=Outcome.of(report),
+            errors=panel.errors,
+            report=report if self.full_reports else None,
+            cell_errors=tuple(builder.errors),
+            notes=tuple(builder.notes),
+            warnings=report.warnings,
+        )
+
+    def _by_patient(self, builders: Iterable[PanelBuilder]) -> Iterator[BatchRecord]:
         """Consecutive panels of one patient make one timeline record.
 
         Memory holds one patient's panels at a time, so a patient's rows must be
         contiguous (sort the export by patient); a patient seen again after
         others starts a new record, with a warning.
         """
-        group: list[_PanelDraft] = []
+        group: list[PanelBuilder] = []
         recent: dict[str, None] = {}
-        for draft in drafts:
-            if group and draft.patient_id != group[0].patient_id:
+        for builder in builders:
+            if group and builder.patient_id != group[0].patient_id:
                 yield self._finish_patient(group)
                 group = []
-            if not group and draft.patient_id is not None:
-                if draft.patient_id in recent:
-                    draft.warnings.append(
-                        f"patient {draft.patient_id} appears again at line {draft.lines[0]}, "
-                        "after other patients; sort the export by patient for one timeline"
+            if not group and builder.patient_id is not None:
+                if builder.patient_id in recent:
+                    builder.note(
+                        Note(
+                            PANEL_SPLIT,
+                            "patient",
+                            "patient reappears after others",
+                            f"patient {builder.patient_id} appears again at line "
+                            f"{builder.lines[0]}, after other patients; sort the export by "
+                            "patient for one timeline",
+                        )
                     )
-                recent[draft.patient_id] = None
+                recent[builder.patient_id] = None
                 if len(recent) > RECENT_PATIENTS:
                     recent.pop(next(iter(recent)))
-            group.append(draft)
+            group.append(builder)
         if group:
             yield self._finish_patient(group)
 
-    def _finish_patient(self, drafts: list[_PanelDraft]) -> BatchRecord:
+    def _finish_patient(self, builders: list[PanelBuilder]) -> BatchRecord:
         # Sex, age and therapy start describe the patient: any panel may carry them.
-        for attribute in ("sex", "age", "therapy_start"):
-            known = [getattr(d, attribute) for d in drafts if getattr(d, attribute) is not None]
-            for draft in drafts:
-                if known and getattr(draft, attribute) is None:
-                    setattr(draft, attribute, known[-1])
+        for key in ("sex", "age", "b12_therapy_start"):
+            known = [b.fields[key] for b in builders if key in b.fields]
+            for builder in builders:
+                if known and key not in builder.fields:
+                    builder.fields[key] = known[-1]
         panels = []
-        for draft in drafts:
-            if draft.date is None and len(drafts) > 1:
-                draft.errors.append(
-                    CellError(draft.lines[0], "", "", "no collection date; a timeline needs one")
+        for builder in builders:
+            if builder.date is None and len(builders) > 1:
+                builder.errors.append(
+                    CellError(
+                        builder.lines[0] if builder.lines else 0,
+                        "",
+                        "",
+                        "no collection date; a timeline needs one",
+                    )
                 )
-            panels.append(self._panel(draft))
+            panels.append(self._panel(builder))
         report = evaluate_panels(panels, self.ranges, guideline=self.guideline, today=self.today)
         return BatchRecord(
-            lines=tuple(line for draft in drafts for line in draft.lines),
-            patient_id=drafts[0].patient_id,
+            lines=tuple(line for builder in builders for line in builder.lines),
+            patient_id=builders[0].patient_id,
             panel_date=report.panel_date,
             outcome=Outcome.of(report),
             errors=report.errors,
             report=report if self.full_reports else None,
-            cell_errors=tuple(error for draft in drafts for error in draft.errors),
+            cell_errors=tuple(error for builder in builders for error in builder.errors),
+            notes=tuple(note for builder in builders for note in builder.notes),
+            warnings=report.warnings,
         )
 
-    # --- reading cells -------------------------------------------------------
 
-    def _cell(self, cells: Sequence[str], index: int | None) -> str:
-        if index is None or index >= len(cells):
-            return ""
-        return cells[index]
+def _cell(cells: Sequence[object], index: int | None) -> object:
+    if index is None or index >= len(cells):
+        return ""
+    return cells[index]
 
-    def _patient_fields(self, draft: _PanelDraft, cells: Sequence[str]) -> None:
-        for key, index in self.plan.fields.items():
-            if key not in PATIENT_FIELDS:
-                continue
-            text = self._cell(cells, index)
-            if key == "patient_id":
-                text = text.strip()
-                if text.casefold() not in MISSING_TOKENS:
-                    draft.patient_id = text
-                continue
-            parsed = self._fields.get((key, text))
-            if parsed is None:
-                if len(self._fields) >= CELL_MEMO:
-                    self._fields.clear()
-                parsed = self._fields[(key, text)] = self._read_field(key, index, text)
-            value, problem = parsed
-            if problem is not None:
-                draft.errors.append(
-                    CellError(draft.lines[-1], self.plan.header[index], text.strip()[:80], problem)
-                )
-            elif value is not None:
-                setattr(draft, PATIENT_FIELDS[key][0], value)
 
-    def _read_field(self, key: str, index: int, text: str) -> tuple:
-        """(value, None), (None, None) when empty, or (None, reason)."""
-        text = text.strip()
-        if text.casefold() in MISSING_TOKENS:
-            return None, None
-        parse = PATIENT_FIELDS[key][1]
-        if parse is None:
-            return text, None
-        try:
-            return parse(text, self.plan.header[index].strip() or key), None
-        except InputError as error:
-            return None, str(error)
-
-    def _add_value(
-        self, draft: _PanelDraft, line: int, column: str, analyte: str, text: str, unit: str | None
-    ) -> None:
-        cell_key = (analyte, text, unit)
-        result = self._cells.get(cell_key)
-        if result is None:
-            if len(self._cells) >= CELL_MEMO:
-                self._cells.clear()
-            result = self._cells[cell_key] = self._read_cell(analyte, text, unit)
-        measurement, notes = result
-        if measurement is None:
-            if notes is not None:
-                draft.errors.append(CellError(line, column, text.strip()[:80], notes))
-            return
-        previous = draft.measurements.get(analyte)
-        if previous is not None and previous.value != measurement.value:
-            draft.errors.append(
-                CellError(
-                    line,
-                    column,
-                    text.strip()[:80],
-                    f"{analyte} given twice in one panel ({draft.sources[analyte]}: "
-                    f"{previous.input}; {column}: {measurement.input}); the first is used",
-                )
-            )
-            return
-        draft.measurements.setdefault(analyte, measurement)
-        draft.sources.setdefault(analyte, column)
-        draft.warnings.extend(notes)
-
-    def _read_cell(self, analyte: str, text: str, unit: str | None) -> tuple:
-        """(measurement, notes) for a value, (None, reason) for a missing or bad one."""
-        if text.strip().casefold() in MISSING_TOKENS:
-            return None, None
-        try:
-            return measure(self.ranges, analyte, text, decimal_comma=self.decimal_comma, unit=unit)
-        except InputError as error:
-            return None, str(error)
-
-    def _wide_row(self, line: int, cells: Sequence[str] | None, problem: str | None) -> _PanelDraft:
-        draft = _PanelDraft(lines=[line])
-        if cells is None:
-            draft.errors.append(CellError(line, "", "", problem or "unreadable row"))
-            return draft
-        if problem:
-            draft.errors.append(CellError(line, "", "", problem))
-        width = len(self.plan.header)
-        if len(cells) != width:
-            draft.errors.append(
-                CellError(line, "", "", f"row has {len(cells)} fields but the header has {width}")
-            )
-        self._patient_fields(draft, cells)
-        for column in self.plan.analytes:
-            text = self._cell(cells, column.index)
-            if not text:
-                continue
-            unit = column.header_unit
-            if column.unit_index is not None:
-                unit = self._cell(cells, column.unit_index).strip() or unit
-            self._add_value(draft, line, column.name, column.analyte, text, unit)
-        return draft
-
-    def _long(
-        self, rows: Iterable[tuple[int, Sequence[str] | None, str | None]]
-    ) -> Iterator[_PanelDraft]:
-        """Consecutive rows with the same patient and date form one panel."""
-        fields = self.plan.fields
-        draft: _PanelDraft | None = None
-        key: tuple[str, str] | None = None
-        for line, cells, problem in rows:
-            if cells is None:
-                if draft is None:
-                    draft = _PanelDraft(lines=[])
-                draft.lines.append(line)
-                draft.errors.append(CellError(line, "", "", problem or "unreadable row"))
-                continue
-            row_key = (
-                self._cell(cells, fields.get("patient_id")).strip(),
-                self._cell(cells, fields.get("date")).strip(),
-            )
-            if draft is not None and row_key != key and key is not None:
-                yield draft
-                draft = None
-            if draft is None:
-                draft = _PanelDraft(lines=[line])
-                self._patient_fields(draft, cells)
-            else:
-                draft.lines.append(line)
-            key = row_key
-            if problem:
-                draft.errors.append(CellError(line, "", "", problem))
-            test = self._cell(cells, fields["test"]).strip()
-            analyte = self.ranges.analyte_for(test) if test else None
-            if analyte is None:
-                draft.errors.append(
-                    CellError(
-                        line,
-                        self.plan.header[fields["test"]],
-                        test[:80],
-                        f"unknown test '{test[:40]}'" if test else "no test name",
-                    )
-                )
-                continue
-            unit = self._cell(cells, fields.get("unit")).strip() or None
-            self._add_value(draft, line, test, analyte, self._cell(cells, fields["value"]), unit)
-        if draft is not None:
-            yield draft
-
-    # --- interpreting ----------------------------------------------------------
-
-    def _panel(self, draft: _PanelDraft) -> Panel:
-        return Panel(
-            measurements=draft.measurements,
-            date=draft.date,
-            patient_id=draft.patient_id,
-            sex=draft.sex,
-            age=draft.age,
-            context=Context(b12_therapy_start=draft.therapy_start),
-            warnings=tuple(draft.warnings),
-            errors=tuple(
-                f"line {e.line}" + (f", {e.column}" if e.column else "") + f": {e.reason}"
-                for e in draft.errors
-            ),
-        )
-
-    def _finish(self, draft: _PanelDraft) -> BatchRecord:
-        panel = self._panel(draft)
-        report = None
-        if self.full_reports:
-            report = evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)
-            outcome = Outcome.of(report)
-        else:
-            outcome = self._outcomes.outcome(panel)
-        return BatchRecord(
-            lines=tuple(draft.lines),
-            patient_id=draft.patient_id,
-            panel_date=draft.date,
-            outcome=outcome,
-            errors=panel.errors,
-            report=report,
-            cell_errors=tuple(draft.errors),
-        )
+def _name_notes(builder: PanelBuilder, since: int, column: str) -> None:
+    """Notes count per column in the summary ("B12: no unit, read as pmol/L in 12 rows")."""
+    for index in range(since, len(builder.notes)):
+        builder.notes[index] = replace(builder.notes[index], subject=column)
 
 
 def interpret_rows(
@@ -381,12 +411,14 @@ def interpret_rows(
     layout: str = "auto",
     mapping: Mapping[str, str] | None = None,
     guideline: str | None = None,
-    decimal_comma: bool = False,
+    policy: ReadPolicy | None = None,
+    today: dt.date | None = None,
 ) -> Iterator[BatchRecord]:
     """Interpret dict rows (e.g. `DataFrame.to_dict("records")`), one record per panel.
 
     The keys of the first row are the header; a later row missing a key has
-    an empty cell there.
+    an empty cell there. Cells may be text or numbers; None, NaN and pandas' NA
+    are missing values. Numbers given as numbers need no decimal convention.
     """
     from b12lab.ranges import load_ranges
 
@@ -402,15 +434,13 @@ def interpret_rows(
         layout=layout,
         mapping={column_key(k): v for k, v in (mapping or {}).items()},
         guideline=guideline,
-        decimal_comma=decimal_comma,
+        policy=policy or ReadPolicy(decimal=AUTO),
+        today=today,
     )
 
-    def cells(number: int, row: Mapping[str, object]):
-        return (number, ["" if row.get(h) is None else str(row.get(h)) for h in header], None)
-
     def numbered():
-        yield cells(1, first)
+        yield (1, [first.get(h) for h in first], None)
         for number, row in enumerate(iterator, start=2):
-            yield cells(number, row)
+            yield (number, [row.get(h) for h in first], None)
 
     yield from interpreter(numbered())

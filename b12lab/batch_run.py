@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from b12lab.batch import RowInterpreter
+from b12lab.batch import AUTO, RowInterpreter
 from b12lab.errors import InputError
 from b12lab.inputs.export import (
     ReadStats,
@@ -24,6 +24,7 @@ from b12lab.inputs.export import (
 )
 from b12lab.output import AtomicOutput
 from b12lab.ranges import Ranges
+from b12lab.reading.policy import ReadPolicy
 from b12lab.render.rows import WRITERS, ErrorRows
 
 PROGRESS_EVERY = 2000
@@ -38,6 +39,14 @@ class BatchSummary:
     panels_with_errors: int = 0
     notes: list[str] = field(default_factory=list)
     noun: str = "panels"
+    assumptions: Counter = field(default_factory=Counter)  # (column, what) -> records
+
+    def assumption_lines(self) -> list[str]:
+        """What the reading layer assumed, counted per column: "B12: no unit, read as ..."."""
+        return [
+            f"{subject}: {what} in {count:,} {'record' if count == 1 else 'records'}"
+            for (subject, what), count in sorted(self.assumptions.items())
+        ]
 
     def line(self) -> str:
         statuses = ", ".join(f"{s} {n}" for s, n in sorted(self.statuses.items()))
@@ -102,6 +111,7 @@ def run_batch(
     errors_path: str | None = None,
     progress: bool = True,
     timeline: bool = False,
+    policy: ReadPolicy | None = None,
 ) -> BatchSummary:
     stream, label, size = open_export(source)
     summary = BatchSummary(noun="patients" if timeline else "panels")
@@ -123,7 +133,7 @@ def run_batch(
             layout=layout,
             mapping=mapping,
             guideline=guideline,
-            decimal_comma=delimiter == ";",
+            policy=policy or ReadPolicy(decimal=AUTO),
             full_reports=output_format != "csv",
             timeline=timeline,
         )
@@ -151,6 +161,7 @@ def run_batch(
                 bar.update(stats.bytes_read if size is not None else summary.panels)
         writer.close()
         out.flush()
+    summary.notes.extend(summary.assumption_lines())
     if stats.cp1252_lines:
         summary.notes.append(f"{stats.cp1252_lines} lines were read as Windows-1252")
     if stats.nul_lines:
@@ -166,3 +177,5 @@ def _count(summary: BatchSummary, record) -> None:
     summary.urgent_findings += urgent
     summary.urgent_panels += 1 if urgent else 0
     summary.panels_with_errors += 1 if record.errors else 0
+    for note in record.notes:
+        summary.assumptions[(note.subject, note.summary)] += 1

@@ -258,9 +258,9 @@ def interpret(
     --ferritin "450 ng/mL" --sex female
     """
     from b12lab.api import interpret_record
+    from b12lab.ranges import load_ranges
     from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_sex
     from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, read_panel_file
-    from b12lab.ranges import load_ranges
 
     ranges_in_force = load_ranges(ranges)
     flag_values = {
@@ -290,7 +290,8 @@ def interpret(
     if not record.panels:
         record.panels.append(RawPanel(None))
     latest = max(record.panels, key=lambda p: (p.date is not None, p.date))
-    latest.values.update(given)
+    for analyte, value in given.items():
+        latest.override(analyte, value, f"--{analyte.replace('_', '-')}")
     if date is not None:
         latest.date = parse_date(date, "--date")
     record.patient_id = patient_id or record.patient_id
@@ -334,6 +335,11 @@ class Layout(str, Enum):
     auto = "auto"
     wide = "wide"
     long = "long"
+
+
+class Decimal(str, Enum):
+    point = "."
+    comma = ","
 
 
 class FailOn(str, Enum):
@@ -398,6 +404,41 @@ def batch(
             help="Progress bar on stderr (only on a terminal).",
         ),
     ] = True,
+    unit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unit",
+            metavar="KEY=UNIT",
+            help="The unit of a column (or analyte) whose values carry none, e.g. "
+            "--unit B12=pg/mL. Repeatable. Without it such values are read in the canonical "
+            "unit, with a warning.",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Refuse every assumption (a unit assumed, a separator read by the file's "
+            "convention, a derived ANC) as a row error instead of a warning.",
+        ),
+    ] = False,
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            "--date-format",
+            metavar="LAYOUT",
+            help="Day/month order of slash dates: DD/MM/YYYY or MM/DD/YYYY (ambiguous dates "
+            "such as 03/04/2026 are refused without it).",
+        ),
+    ] = None,
+    decimal: Annotated[
+        Decimal | None,
+        typer.Option(
+            "--decimal",
+            help="The export's decimal mark ('.' or ','), when its values do not make it "
+            "clear; decides numbers such as 1.476.",
+        ),
+    ] = None,
 ) -> int:
     """Interpret a whole CSV export: one output record per input panel, in input order.
 
@@ -406,9 +447,12 @@ def batch(
 
     Example: b12lab batch export.csv -o results.csv --errors rejected.csv
     """
+    from b12lab.batch import AUTO
     from b12lab.batch_run import run_batch
-    from b12lab.reading.columns import parse_map
     from b12lab.ranges import load_ranges
+    from b12lab.reading.columns import parse_map, parse_units
+    from b12lab.reading.fields import parse_date_format
+    from b12lab.reading.policy import ReadPolicy
 
     ranges_in_force = load_ranges(ranges)
     with _reader_may_leave():
@@ -423,6 +467,12 @@ def batch(
             errors_path=errors,
             progress=progress,
             timeline=timeline,
+            policy=ReadPolicy(
+                decimal=decimal.value if decimal else AUTO,
+                strict=strict,
+                units=parse_units(unit or []),
+                date_order=parse_date_format(date_format),
+            ),
         )
     for note in summary.notes:
         sys.stderr.write(f"b12lab: note: {note}\n")

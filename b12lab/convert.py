@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 from b12lab.errors import InputError
-from b12lab.reading.values import read_result
 from b12lab.model import format_number
 from b12lab.ranges import Ranges
+from b12lab.reading.values import read_result
 
 
 def _candidates(ranges: Ranges, units: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ from b12lab.model import DOMAINS, SEVERITIES, Finding, Measurement, Panel, Repor
 from b12lab.ranges import Limits, Ranges
 from b12lab.rules import DOMAIN_READS, RULES_BY_DOMAIN, Case, Fired, Missing
 from b12lab.rules.b12 import assess_b12
-from b12lab.rules.base import above, at_or_above, below
+from b12lab.rules.base import above, at_least, at_most, at_or_above, below
 from b12lab.rules.implications import implications
 
 ALWAYS_WANTED = ("b12", "platelets", "anc", "ferritin")
@@ -32,17 +32,20 @@ def flag_for(measurement: Measurement, limits: Limits) -> tuple[str, str | None]
         return "low", None
     if above(measurement, high):
         return "high", None
-    straddled = None
-    if measurement.censored == "<" and low is not None and measurement.value > low:
-        straddled = ("lower", low)
-    elif measurement.censored == ">" and high is not None and measurement.value < high:
-        straddled = ("upper", high)
-    if straddled is None:
+    if not measurement.censored:
         return "normal", None
+    # Neither side is known: say which limits the censored range spans.
     spec = limits.analytes[analyte]
+    spanned = []
+    if low is not None and low > 0 and not at_least(measurement, low):
+        spanned.append(f"lower limit {format_number(low, spec.decimals)}")
+    if high is not None and not at_most(measurement, high):
+        spanned.append(f"upper limit {format_number(high, spec.decimals)}")
+    if not spanned:
+        return "normal", None
     return "normal", (
-        f"{analyte}: censored result {measurement.input} straddles the {straddled[0]} limit "
-        f"{format_number(straddled[1], spec.decimals)} {spec.canonical_unit}; flagged normal"
+        f"{analyte}: censored result {measurement.input} straddles the "
+        f"{' and the '.join(spanned)} {spec.canonical_unit}; flagged normal"
     )
 
 

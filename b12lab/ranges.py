@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from b12lab.errors import InputError, RangesError
-from b12lab.units import UnitBasis, UnitCatalog, spelling_key
+from b12lab.units import UnitBasis, UnitCatalog, spelling_key, to_canonical
 
 PACKAGED_RANGES = Path(__file__).with_name("reference_ranges.yaml")
 # The default file, parsed and with pint's unit factors, keyed by the YAML's
@@ -279,7 +279,7 @@ class Ranges:
 
     def _to_canonical(self, analyte: str, value: float, unit: Any, path: str) -> float:
         try:
-            return value * self.units.factor(analyte, str(unit))
+            return to_canonical(value, self.units.factor(analyte, str(unit)))
         except InputError as error:
             raise RangesError(path, str(error), source=self.origin[-1]) from None
 

@@ -14,10 +14,15 @@ from dataclasses import replace
 from b12lab.engine import evaluate, flag_for
 from b12lab.model import HistoryPoint, Panel, Report
 from b12lab.ranges import Ranges
+from b12lab.reading.panel import conflict_reason, same_result
 
 
 def merge_same_day(panels: list[Panel]) -> tuple[list[Panel], list[str]]:
-    """Panels in date order, one per date; a later-listed value wins a same-day conflict."""
+    """Panels in date order, one per date, under the reading layer's duplicate rule.
+
+    A result given on two panels of the same date is kept once when equal;
+    two different results are both dropped and the panel carries an error.
+    """
     warnings: list[str] = []
     by_date: dict[dt.date | None, Panel] = {}
     for panel in panels:
@@ -25,18 +30,25 @@ def merge_same_day(panels: list[Panel]) -> tuple[list[Panel], list[str]]:
         if earlier is None:
             by_date[panel.date] = panel
             continue
+        measurements = dict(earlier.measurements)
+        errors = list(earlier.errors + panel.errors)
         for analyte, measurement in panel.measurements.items():
-            other = earlier.measurements.get(analyte)
-            if other is not None and other.value != measurement.value:
-                warnings.append(
-                    f"{analyte}: two results on {panel.date}: {other.input} and "
-                    f"{measurement.input}; the later one in the input is used"
+            other = measurements.get(analyte)
+            if other is None:
+                measurements[analyte] = measurement
+            elif not same_result(other, measurement):
+                del measurements[analyte]
+                errors.append(
+                    f"{panel.date}: "
+                    + conflict_reason(
+                        analyte, ("one panel", other.input), ("another", measurement.input)
+                    )
                 )
         by_date[panel.date] = replace(
             earlier,
-            measurements={**earlier.measurements, **panel.measurements},
+            measurements=measurements,
             warnings=earlier.warnings + panel.warnings,
-            errors=earlier.errors + panel.errors,
+            errors=tuple(errors),
         )
     ordered = sorted(by_date.values(), key=lambda p: p.date or dt.date.min)
     return ordered, warnings

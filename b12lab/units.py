@@ -29,7 +29,6 @@ _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 _SUPERSCRIPT_RUN = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+")
 _MICRO = re.compile(r"(?<![A-Za-z])mc(?=[gGlLmM])")
 _POWER_OF_TEN = re.compile(r"^(?:[x*]\s*)?10\s*(?:\^|\*\*|\*|e|E)\s*(-?\d+)\s*", re.IGNORECASE)
-_STRAY_NUMBER = re.compile(r"(?<![A-Za-z^*\d.])\d")
 
 
 @dataclass(frozen=True)
@@ -67,18 +66,49 @@ def spelling_key(text: str) -> str:
     return re.sub(r"(10\^-?\d+)cells", r"\1", key)
 
 
+# A unit outside the data file's spellings is accepted only when it is a product or
+# quotient of known symbols with small integer powers, after an optional count
+# prefix (10^9, 10*3, x10E3, 10³): `ug/dL`, `nmol/mL`, `mm^3`. No other numbers,
+# no constants, no arithmetic: `pg/mL*0`, `pg/mL*pi` and `pg^9^9^9` are refused.
+_COUNT = r"(?:[x*]\s*)?10\s*(?:\^|\*\*|\*|e|E)\s*-?\d{1,2}"
+_TERM = r"(?:[fpnumcdkMG]?(?:g|mol|L|l|m)|cells?)(?:\^?-?[1-3])?"
+_UNIT_GRAMMAR = re.compile(rf"^(?:{_COUNT}\s*)?(?:{_TERM})?(?:\s*[/*·]\s*{_TERM}|\s+{_TERM})*$")
+CANONICAL_DIGITS = 10
+
+
+def to_canonical(number: float, factor: float) -> float:
+    """`number` times `factor`, rounded to CANONICAL_DIGITS significant digits.
+
+    Unit factors carry floating-point error (450000 /mm3 is 0.44999999999999996
+    10^9/L); rounding far below any laboratory's precision puts a value written
+    exactly at a cut-off, in any unit, on the same side as the cut-off itself.
+    """
+    value = number * factor
+    if value == 0 or factor == 1.0:
+        return value
+    return float(f"{value:.{CANONICAL_DIGITS}g}")
+
+
+def grammatical(text: str) -> bool:
+    """Whether unlisted unit text is a plain product/quotient of known unit symbols."""
+    return len(text) <= MAX_UNIT_LENGTH and bool(_UNIT_GRAMMAR.match(_unify(text).strip()))
+
+
 def _pint_text(text: str) -> str:
-    """A spelling the table does not know, rewritten for pint's parser."""
-    unified = _unify(text)
+    """A spelling the table does not know, checked and rewritten for pint's parser."""
+    unified = _unify(text).strip()
+    if not _UNIT_GRAMMAR.match(unified):
+        raise ValueError("not a unit")
+    unified = re.sub(r"\bcells?\b", "1", unified).replace("·", "*")
     power = _POWER_OF_TEN.match(unified)
-    if power:
-        rest = unified[power.end() :].replace("cells", "").strip() or "1"
-        if not rest.startswith("/"):
-            rest = "* " + rest
-        unified = f"1e{power.group(1)} {rest}"
-    elif _STRAY_NUMBER.search(unified):
-        raise ValueError("a unit does not contain a number")
-    return unified.replace("^", "**").replace("%", " percent ")
+    scale = f"1e{power.group(1)} " if power else ""
+    rest = unified[power.end() :].strip() if power else unified
+    rest = re.sub(r"(?<=[A-Za-z])\^?(-?[1-3])\b", r"**\1", rest) or "1"
+    if scale and not rest.startswith("/"):
+        rest = "* " + rest
+    elif not scale and rest.startswith("/"):
+        rest = "1 " + rest
+    return scale + rest
 
 
 class UnitCatalog:

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from b12lab.cli import app
-from b12lab.reading.values import measure
 from b12lab.ranges import load_ranges
+from b12lab.reading.values import measure
 
 RUNNER = CliRunner()
 FLAGS = [

@@ -9,8 +9,9 @@ import pytest
 from conftest import SAMPLES, TODAY
 
 from b12lab.api import interpret_record
-from b12lab.reading.sources.panel_file import PatientRecord, RawPanel
+from b12lab.errors import InputError
 from b12lab.model import Context
+from b12lab.reading.sources.panel_file import PatientRecord, RawPanel
 
 START = dt.date(2026, 3, 2)
 
@@ -110,15 +111,25 @@ def test_unordered_panel_dates_are_put_in_order():
     assert "plt-recovered-on-therapy" in ids(report)
 
 
-def test_duplicate_dates_are_merged_and_conflicts_reported():
+def test_panels_of_the_same_date_merge_and_an_equal_repeat_is_kept_once():
     report = timeline(
         (-3, {"b12": "100"}),
-        (10, {"platelets": "600"}),
+        (10, {"platelets": "640 K/uL"}),
         (10, {"platelets": "640", "ferritin": "50"}),
     )
     values = {m.analyte: m.value for m in report.measurements}
     assert values["platelets"] == 640 and values["ferritin"] == 50
-    assert any("two results on 2026-03-12" in w for w in report.warnings)
+
+
+def test_two_different_results_on_one_date_are_refused_naming_both():
+    with pytest.raises(InputError) as error:
+        timeline(
+            (-3, {"b12": "100"}),
+            (10, {"platelets": "600"}),
+            (10, {"platelets": "640", "ferritin": "50"}),
+        )
+    assert "platelets given twice" in str(error.value)
+    assert "600" in str(error.value) and "640" in str(error.value)
 
 
 def test_therapy_start_after_the_last_panel_means_not_on_therapy():

@@ -54,6 +54,19 @@ FIELD_NAMES = {
     ),
     "value": ("value", "result", "result value", "result_value"),
     "unit": ("unit", "units", "result unit"),
+    "accession": (
+        "accession",
+        "accession number",
+        "accession_no",
+        "specimen id",
+        "specimen_id",
+        "sample id",
+        "sample_id",
+        "order number",
+        "order_id",
+        "lab number",
+        "request id",
+    ),
 }
 FIELDS = tuple(FIELD_NAMES)
 _FIELD_INDEX = {column_key(name): key for key, names in FIELD_NAMES.items() for name in names}
@@ -68,6 +81,7 @@ class AnalyteColumn:
     name: str
     header_unit: str | None = None
     unit_index: int | None = None
+    given_unit: str | None = None  # from --unit COLUMN=UNIT or --unit ANALYTE=UNIT
 
 
 @dataclass
@@ -80,6 +94,21 @@ class ColumnPlan:
     analytes: list[AnalyteColumn] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    tests: dict[str, str] = field(default_factory=dict)  # --map for long-layout test codes
+    analyte_units: dict[str, str] = field(default_factory=dict)  # --unit ANALYTE=UNIT
+
+
+def parse_units(entries: Sequence[str]) -> dict[str, str]:
+    """`--unit KEY=UNIT` options as {column_key(KEY): UNIT}; KEY a column or an analyte key."""
+    units = {}
+    for entry in entries:
+        key, sep, unit = entry.partition("=")
+        if not sep or not key.strip() or not unit.strip():
+            raise InputError(
+                f"--unit '{entry}' is not KEY=UNIT", fix="e.g. --unit B12=pg/mL or --unit b12=pg/mL"
+            )
+        units[column_key(key)] = unit.strip()
+    return units
 
 
 def parse_map(entries: Sequence[str], ranges: Ranges) -> dict[str, str]:
@@ -116,6 +145,55 @@ def _analyte_and_unit(name: str, ranges: Ranges) -> tuple[str | None, str | None
     return None, None
 
 
+def _checked_header_unit(
+    name: str, analyte: str, unit: str, ranges: Ranges, notes: list[str]
+) -> str | None:
+    """The unit a header names, if it is one the analyte accepts.
+
+    `Ferritin (serum)` names no unit: the header is matched without it and a
+    note says so. `PLT (mg/L)` names a unit platelets cannot have: refused.
+    """
+    from b12lab.errors import UnitError
+    from b12lab.units import grammatical
+
+    try:
+        ranges.units.factor(analyte, unit)
+        return unit
+    except UnitError as error:
+        if ranges.units.lists(analyte, unit) or grammatical(unit):
+            raise InputError(
+                f"column '{name}': {error.message}",
+                fix=f"{error.fix}; or give the right unit with --unit '{name}=UNIT'",
+            ) from None
+    notes.append(f"column '{name}': '({unit})' is not a unit; the column's values need their own")
+    return None
+
+
+def apply_units(plan: ColumnPlan, units: Mapping[str, str], ranges: Ranges) -> None:
+    """`--unit KEY=UNIT`: a unit for a column (or an analyte's columns) that has none."""
+    used = set()
+    for column in plan.analytes:
+        for key in (column_key(column.name), column.analyte):
+            if key in units:
+                column.given_unit = units[key]
+                used.add(key)
+                break
+    for key, unit in units.items():
+        if key in ranges.analytes:
+            plan.analyte_units[key] = unit
+            used.add(key)
+    unknown = set(units) - used
+    if unknown:
+        raise InputError(
+            "--unit names neither a lab column nor an analyte: " + ", ".join(sorted(unknown)),
+            fix="use a column name of the header or an analyte key (b12, platelets, ...)",
+        )
+    checks = [(c.analyte, c.given_unit) for c in plan.analytes if c.given_unit]
+    checks += list(plan.analyte_units.items())
+    for analyte, unit in checks:
+        ranges.units.factor(analyte, unit)  # an unaccepted unit fails here, before any row
+
+
 def _unit_column_of(name: str, ranges: Ranges) -> str | None:
     key = column_key(name)
     for suffix in _UNIT_SUFFIXES:
@@ -148,6 +226,12 @@ def plan_columns(
             target = _FIELD_INDEX.get(key)
         if target is None:
             target, header_unit = _analyte_and_unit(name, ranges)
+        elif target not in FIELDS:
+            # A mapped column keeps the unit its header names: `Vit B12 (ng/L)=b12`.
+            match = _UNIT_IN_HEADER.match(name)
+            header_unit = match.group("unit").strip() if match else None
+        if header_unit is not None and target not in FIELDS:
+            header_unit = _checked_header_unit(name, target, header_unit, ranges, plan.notes)
         if target is None:
             unit_of = _unit_column_of(name, ranges)
             if unit_of is not None:
@@ -174,12 +258,16 @@ def plan_columns(
     for column in plan.analytes:
         column.unit_index = unit_columns.get(column.analyte)
     unused = set(mapping) - used_maps
-    if unused:
+    long_ready = "test" in plan.fields and "value" in plan.fields
+    unused_analytes = {key for key in unused if mapping[key] in ranges.analytes}
+    if long_ready and not plan.analytes and unused == unused_analytes:
+        # In a long export, --map CODE=ANALYTE names a test code or name.
+        plan.tests = {key: mapping[key] for key in unused}
+    elif unused:
         raise InputError(
             "--map names a column the header does not have: " + ", ".join(sorted(unused)),
             fix="header columns: " + ", ".join(h.strip() for h in header)[:300],
         )
-    long_ready = "test" in plan.fields and "value" in plan.fields
     if layout == "auto":
         plan.layout = "long" if long_ready and not plan.analytes else "wide"
     else:

@@ -7,6 +7,7 @@ import math
 import re
 
 from b12lab.errors import InputError
+from b12lab.reading.policy import DATE_ORDERS
 
 SEX_WORDS = {
     "female": "female",
@@ -20,8 +21,14 @@ SEX_WORDS = {
 TRUE_WORDS = {"true", "yes", "y", "1", "on"}
 FALSE_WORDS = {"false", "no", "n", "0", "off", ""}
 MAX_AGE = 130
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
-_DMY_DATE = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})(?: .*)?$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](.*))?$")
+_TIME = re.compile(
+    r"^(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?"
+    r"\s*(?P<zone>[Zz]|[+-]\d{2}:?\d{2})?$"
+)
+_HL7_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:\d{2,6}(?:\.\d+)?)?(?:[+-]\d{4})?$")
+_DOT_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?: \d{1,2}:\d{2}(?::\d{2})?)?$")
+_SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?: \d{1,2}:\d{2}(?::\d{2})?)?$")
 
 
 def _blank(value: object) -> bool:
@@ -69,8 +76,48 @@ def parse_age(value: object, field: str = "age") -> float | None:
     return age
 
 
-def parse_date(value: object, field: str = "date") -> dt.date | None:
-    """ISO dates (2026-11-20, with or without a time) and day.month.year."""
+def parse_date_format(text: str | None) -> str | None:
+    """`--date-format` as a day/month/year order: DD/MM/YYYY, MM/DD/YYYY, YYYY-MM-DD, %d/%m/%Y."""
+    if text is None:
+        return None
+    order = "".join(ch for ch in text.lower().replace("%", "") if ch in "dmy")
+    order = "".join(dict.fromkeys(order))
+    if order not in DATE_ORDERS:
+        raise InputError(
+            f"--date-format '{text[:30]}' is not a date layout",
+            field="--date-format",
+            value=text,
+            fix="use DD/MM/YYYY, MM/DD/YYYY or YYYY-MM-DD",
+        )
+    return order
+
+
+def _time_ok(rest: str) -> bool:
+    """The part after an ISO date: a real time of day and zone, or nothing."""
+    if not rest:
+        return True
+    match = _TIME.match(rest)
+    if not match:
+        return False
+    hour, minute, second = (int(g) if g else 0 for g in match.group("h", "m", "s"))
+    if hour > 23 or minute > 59 or second > 60:
+        return False
+    zone = match.group("zone")
+    if zone and zone not in ("Z", "z"):
+        zone_hours, zone_minutes = int(zone[1:3]), int(zone[-2:])
+        if zone_hours > 14 or zone_minutes > 59:
+            return False
+    return True
+
+
+def parse_date(value: object, field: str = "date", order: str | None = None) -> dt.date | None:
+    """A collection or birth date, read only when its day and month are certain.
+
+    ISO dates (2026-11-20, with or without a valid time), HL7 dates
+    (20261120, 202611200830), day.month.year with dots; slash dates when only
+    one order gives a real date (15/03/2026) or with `order` (--date-format).
+    `03/04/2026` without an order is refused, naming both readings.
+    """
     if _blank(value):
         return None
     if isinstance(value, dt.datetime):
@@ -78,14 +125,22 @@ def parse_date(value: object, field: str = "date") -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     text = str(value).strip()
-    match = _ISO_DATE.match(text)
     parts = None
-    if match:
+    if match := _ISO_DATE.match(text):
+        if not _time_ok(match.group(4)):
+            raise InputError(
+                f"{field} '{text[:40]}' has an impossible time or zone",
+                field=field,
+                value=text,
+                fix="write the date as YYYY-MM-DD (a time, if given, as HH:MM)",
+            )
         parts = (int(match.group(1)), int(match.group(2)), int(match.group(3)))
-    else:
-        match = _DMY_DATE.match(text)
-        if match:
-            parts = (int(match.group(3)), int(match.group(2)), int(match.group(1)))
+    elif match := _HL7_DATE.match(text):
+        parts = (int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    elif match := _DOT_DATE.match(text):
+        parts = (int(match.group(3)), int(match.group(2)), int(match.group(1)))
+    elif match := _SLASH_DATE.match(text):
+        parts = _slash_date(text, field, match, order)
     if parts is None:
         raise InputError(
             f"{field} '{text[:30]}' is not a date",
@@ -95,13 +150,41 @@ def parse_date(value: object, field: str = "date") -> dt.date | None:
         )
     try:
         return dt.date(*parts)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InputError(
             f"{field} '{text[:30]}' does not exist",
             field=field,
             value=text,
             fix="check the day and month (YYYY-MM-DD)",
         ) from None
+
+
+def _slash_date(text: str, field: str, match: re.Match, order: str | None) -> tuple[int, ...]:
+    first, second, year = (int(g) for g in match.groups())
+    if order == "dmy" or (order is None and first > 12 >= second):
+        return (year, second, first)
+    if order == "mdy" or (order is None and second > 12 >= first):
+        return (year, first, second)
+    if order is None and first == second:
+        return (year, first, second)
+    if order == "ymd":
+        raise InputError(
+            f"{field} '{text[:30]}' is not in the --date-format given (YYYY-MM-DD)",
+            field=field,
+            value=text,
+            fix="check --date-format",
+        )
+    raise InputError(
+        f"{field} '{text[:30]}' is ambiguous: {_month_name(second)} {first} or "
+        f"{_month_name(first)} {second}, {year}",
+        field=field,
+        value=text,
+        fix="give --date-format DD/MM/YYYY or MM/DD/YYYY, or write the date as YYYY-MM-DD",
+    )
+
+
+def _month_name(month: int) -> str:
+    return dt.date(2000, month, 1).strftime("%B") if 1 <= month <= 12 else f"month {month}"
 
 
 def parse_flag(value: object, field: str) -> bool:

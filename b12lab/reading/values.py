@@ -1,12 +1,15 @@
-"""Reads one result as printed on a lab slip: `180 pg/mL`, `<50`, `> 1476 pg/mL`.
+"""Reads one result as printed on a lab slip: `180 pg/mL`, `<50`, `<=0.2`, `> 1476 pg/mL`.
 
-The same reader serves flags, panel files and CSV cells, so a value means the
-same thing wherever it is typed.
+This is the one place where a cell's text becomes a Measurement, whatever the
+source (flag, panel file, CSV cell, Python value, FHIR or HL7 result): the same
+text means the same thing everywhere, and whatever is not written (a unit, the
+meaning of a separator) is either stated in a Note or refused with the fix.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -14,6 +17,18 @@ from dataclasses import dataclass
 from b12lab.errors import ImplausibleValueError, InputError
 from b12lab.model import Measurement, format_number
 from b12lab.ranges import Ranges
+from b12lab.reading.policy import (
+    CENSORED,
+    COMMA,
+    POINT,
+    SEPARATOR,
+    TYPED,
+    UNIT_ASSUMED,
+    UNIT_CONFLICT,
+    Note,
+    ReadPolicy,
+)
+from b12lab.units import to_canonical
 
 MAX_VALUE_LENGTH = 80
 MISSING_TOKENS = frozenset(
@@ -30,6 +45,7 @@ MISSING_TOKENS = frozenset(
         "nd",
         "none",
         "null",
+        "~",
         "cancelled",
         "canceled",
         "see note",
@@ -38,13 +54,35 @@ MISSING_TOKENS = frozenset(
         ".",
     }
 )
-_CENSOR = {"<": "<", "<=": "<", "=<": "<", "≤": "<", ">": ">", ">=": ">", "=>": ">", "≥": ">"}
+# Censoring signs as labs print them; `<=` keeps its meaning (the value may equal the bound).
+_CENSOR = {
+    "<": "<",
+    "＜": "<",
+    "<=": "<=",
+    "=<": "<=",
+    "≤": "<=",
+    "⩽": "<=",
+    ">": ">",
+    "＞": ">",
+    ">=": ">=",
+    "=>": ">=",
+    "≥": ">=",
+    "⩾": ">=",
+}
+# `\d` matches any script's decimal digits but not superscripts, so `95 ×10⁹/L`
+# keeps its unit's exponent while `١٨٠ pg/mL` still reads as 180.
 _RESULT = re.compile(
-    r"^(?P<censor><=|>=|=<|=>|<|>|≤|≥)?\s*"
+    r"^(?P<censor><=|>=|=<|=>|<|>|≤|≥|⩽|⩾|＜|＞)?\s*"
     r"(?P<number>[+-]?(?:\d[\d,.]*|[.,]\d+)(?:[eE][+-]?\d+)?)"
     r"\s*(?P<unit>.*)$"
 )
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+$")
+_GROUPED = {
+    ",": re.compile(r"^\d{1,3}(?:,\d{3})+$"),
+    ".": re.compile(r"^\d{1,3}(?:\.\d{3})+$"),
+}
+# One separator followed by exactly three digits, after a first group that is not 0:
+# `1.476` and `1,476` could each be a decimal or a thousands group.
+_AMBIGUOUS = re.compile(r"^[1-9]\d{0,2}[.,]\d{3}$")
 
 
 @dataclass(frozen=True)
@@ -54,29 +92,65 @@ class Reading:
     number: float
     unit: str | None
     censored: str | None
-    note: str | None = None
+    note: Note | None = None
 
 
-def is_missing(text: str) -> bool:
-    """Empty cells and the usual 'no result' tokens are missing, not errors."""
-    return text.strip().casefold() in MISSING_TOKENS
+def is_missing(value: object) -> bool:
+    """No result: None, NaN, pandas' NA/NaT, an empty cell or a 'no result' token."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, str):
+        return value.strip().casefold() in MISSING_TOKENS
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, int)):
+        try:
+            return math.isnan(float(value))
+        except (TypeError, ValueError):
+            return False
+    return False
 
 
-def _ascii_digits(text: str) -> str:
-    if text.isascii():
-        return text
-    text = unicodedata.normalize("NFKC", text)
-    return "".join(
-        str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in text
+def cell_text(value: object, field: str) -> str:
+    """A cell as text: numbers given as numbers are written exactly, never localized."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        raise InputError(
+            f"{field} value must be a number or text like '180 pg/mL', not {value}",
+            field=field,
+            value=str(value),
+            fix="write the value as on the lab slip",
+        )
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    if type(value).__name__ == "Decimal":
+        return str(value)
+    raise InputError(
+        f"{field} value must be a number or text like '180 pg/mL'",
+        field=field,
+        value=str(value)[:40],
+        fix="write the value as on the lab slip",
     )
 
 
-def read_result(text: str, analyte: str, *, decimal_comma: bool = False) -> Reading:
+def _ascii_digits(number: str) -> str:
+    if number.isascii():
+        return number
+    return "".join(
+        str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in number
+    )
+
+
+def read_result(text: str, analyte: str, *, decimal: str | None = TYPED) -> Reading:
     """Split `> 1476 pg/mL` into censor, number and unit text.
 
-    With `decimal_comma` (a `;`-delimited export) `1,5` is 1.5; elsewhere a
-    comma before exactly three digits groups thousands (`250,000`) and any
-    other comma is a decimal comma.
+    `decimal` is the input's convention for `.` and `,` (see reading.policy);
+    a number that the convention cannot decide is refused, naming both readings.
     """
     if len(text) > MAX_VALUE_LENGTH:
         raise InputError(
@@ -85,7 +159,7 @@ def read_result(text: str, analyte: str, *, decimal_comma: bool = False) -> Read
             value=text[:30] + "...",
             fix="give a number with an optional unit, e.g. '180 pg/mL'",
         )
-    cleaned = _ascii_digits(text).strip().replace("\u00a0", " ").replace("\u2212", "-")
+    cleaned = text.strip().replace("\u00a0", " ").replace("\u202f", " ").replace("\u2212", "-")
     match = _RESULT.match(cleaned)
     if not match:
         raise InputError(
@@ -94,7 +168,9 @@ def read_result(text: str, analyte: str, *, decimal_comma: bool = False) -> Read
             value=text,
             fix="write a number with an optional unit, e.g. '180 pg/mL' or '<50'",
         )
-    number_text, note = _decimal_point(match.group("number"), decimal_comma, analyte, text)
+    number_text, note = _decimal_point(
+        _ascii_digits(match.group("number")), decimal, analyte, text.strip()
+    )
     try:
         number = float(number_text)
     except ValueError:
@@ -117,26 +193,98 @@ def read_result(text: str, analyte: str, *, decimal_comma: bool = False) -> Read
 
 
 def _decimal_point(
-    number: str, decimal_comma: bool, analyte: str, text: str
-) -> tuple[str, str | None]:
-    if "," not in number:
+    number: str, decimal: str | None, analyte: str, text: str
+) -> tuple[str, Note | None]:
+    """The number with a plain decimal point, and a note when a convention decided it."""
+    sign = number[0] if number[:1] in "+-" else ""
+    digits = number[len(sign) :]
+    mantissa, exponent = re.match(r"^([^eE]*)(.*)$", digits).groups()
+    has_comma, has_point = "," in mantissa, "." in mantissa
+    if not has_comma and not has_point:
         return number, None
-    if "." in number:
-        # Both marks: the last one is the decimal point, the other groups thousands.
-        if number.rfind(",") > number.rfind("."):
-            return number.replace(".", "").replace(",", "."), None
-        return number.replace(",", ""), None
-    if number.count(",") > 1 or (not decimal_comma and _THOUSANDS.match(number)):
-        if not _THOUSANDS.match(number):
+    if has_comma and has_point:
+        # Both marks: the last one is the decimal mark, the other groups thousands.
+        mark = "," if mantissa.rfind(",") > mantissa.rfind(".") else "."
+        group = "." if mark == "," else ","
+        whole, _, fraction = mantissa.rpartition(mark)
+        if not _GROUPED[group].match(whole) or not fraction.isdigit():
+            raise _not_a_number(analyte, text)
+        return sign + whole.replace(group, "") + "." + fraction + exponent, None
+    mark = "," if has_comma else "."
+    if mantissa.count(mark) > 1:
+        if not _GROUPED[mark].match(mantissa):
             raise InputError(
-                f"{analyte} value '{text.strip()}' has more than one decimal comma",
+                f"{analyte} value '{text}' has more than one decimal "
+                + ("comma" if mark == "," else "point"),
                 field=analyte,
                 value=text,
                 fix="write one decimal mark, e.g. '1.5'",
             )
-        plain = number.replace(",", "")
-        return plain, f"{analyte}: read '{number}' as {plain} (comma as thousands separator)"
-    return number.replace(",", "."), None
+        return sign + mantissa.replace(mark, "") + exponent, None
+    as_decimal = sign + mantissa.replace(",", ".") + exponent
+    as_grouped = sign + mantissa.replace(mark, "") + exponent
+    if not _AMBIGUOUS.match(mantissa) or exponent:
+        return as_decimal, None  # `1,5`, `0,476`, `12.34`: only a decimal mark reads them
+    reads_as_decimal = {POINT: mark == ".", COMMA: mark == ",", TYPED: mark == "."}.get(decimal)
+    if reads_as_decimal is None:
+        name = "comma" if mark == "," else "dot"
+        raise InputError(
+            f"{analyte} value '{text}' is ambiguous: {as_grouped} if the {name} groups "
+            f"thousands, {as_decimal} if it is the decimal mark",
+            field=analyte,
+            value=text,
+            fix=f"write {as_grouped} or {as_decimal}"
+            + ("" if decimal == TYPED else ", or give the file's decimal mark with --decimal"),
+        )
+    if reads_as_decimal:
+        return as_decimal, None
+    name = "comma" if mark == "," else "dot"
+    return as_grouped, Note(
+        SEPARATOR,
+        analyte,
+        f"'{mark}' read as a thousands separator",
+        f"{analyte}: read '{text}' as {as_grouped} ({name} as thousands separator, the "
+        "file's convention)",
+    )
+
+
+def decimal_evidence(text: object) -> str | None:
+    """Which mark a cell shows to be its decimal mark, when only one reading exists.
+
+    `1,5` and `1.200,5` show a decimal comma, `12.34` and `1,200.5` a decimal
+    point; `1.476`, `1,476` and `150` show nothing.
+    """
+    if not isinstance(text, str):
+        return None
+    match = _RESULT.match(text.strip())
+    if not match:
+        return None
+    mantissa = re.split(r"[eE]", match.group("number").lstrip("+-"))[0]
+    if "," in mantissa and "." in mantissa:
+        return "," if mantissa.rfind(",") > mantissa.rfind(".") else "."
+    for mark, other in ((",", "."), (".", ",")):
+        if mark in mantissa:
+            if mantissa.count(mark) > 1:
+                return other if _GROUPED[mark].match(mantissa) else None
+            return None if _AMBIGUOUS.match(mantissa) else mark
+    return None
+
+
+def _not_a_number(analyte: str, text: str) -> InputError:
+    return InputError(
+        f"{analyte} value '{text}' is not a number",
+        field=analyte,
+        value=text,
+        fix="write one decimal mark and no other separators, e.g. '1500' or '1.5'",
+    )
+
+
+@dataclass(frozen=True)
+class UnitHint:
+    """A unit given apart from the value, and where it came from (for messages)."""
+
+    unit: str
+    source: str  # "unit column 'B12_unit'", "header 'B12 (pg/mL)'", "--unit b12=pg/mL"
 
 
 def measure(
@@ -144,46 +292,76 @@ def measure(
     analyte: str,
     raw: object,
     *,
-    decimal_comma: bool = False,
-    unit: str | None = None,
-) -> tuple[Measurement, list[str]]:
-    """One result in the analyte's canonical unit, with any warnings it raises.
+    hint: UnitHint | None = None,
+    policy: ReadPolicy | None = None,
+) -> tuple[Measurement, list[Note]]:
+    """One result in the analyte's canonical unit, with the notes it raises.
 
-    `unit` is a unit given apart from the value (a CSV unit column or header).
+    The unit comes from the value itself, else from `hint` (a unit column, the
+    header, --unit, a message's unit field), else the canonical unit is
+    assumed and a note says so (with `policy.strict`, that is an error).
     Raises InputError for text that is not a result, UnitError for a unit the
     analyte does not accept, ImplausibleValueError for an impossible value.
     """
+    policy = policy or ReadPolicy()
     spec = ranges.analytes[analyte]
-    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-        raise InputError(
-            f"{analyte} value must be a number or text like '180 pg/mL'",
-            field=analyte,
-            value=str(raw)[:40],
-            fix="write the value as on the lab slip",
+    text = cell_text(raw, analyte).strip()
+    reading = read_result(text, analyte, decimal=policy.decimal)
+    notes = [reading.note] if reading.note else []
+    if reading.note and policy.strict:
+        raise _strict(analyte, text, reading.note, "write the number without a thousands separator")
+    hint_unit = hint.unit.strip() if hint and hint.unit.strip() else None
+    unit = reading.unit or hint_unit
+    if unit is None:
+        note = Note(
+            UNIT_ASSUMED,
+            analyte,
+            f"no unit, read as {spec.canonical_unit}",
+            f"{analyte}: no unit given; '{text}' read as {spec.canonical_unit} "
+            "(the canonical unit)",
         )
-    text = raw if isinstance(raw, str) else repr(raw)
-    reading = read_result(text, analyte, decimal_comma=decimal_comma)
-    warnings = [reading.note] if reading.note else []
-    given_unit = reading.unit or (unit.strip() if unit and unit.strip() else None)
-    if reading.unit and unit and unit.strip() and reading.unit != unit.strip():
-        warnings.append(
-            f"{analyte}: the value carries unit '{reading.unit}', used instead of '{unit.strip()}'"
-        )
-    if given_unit is None:
+        if policy.strict:
+            raise _strict(
+                analyte,
+                text,
+                note,
+                "give the unit in the value, a unit column, the header or --unit KEY=UNIT",
+            )
+        notes.append(note)
         factor = 1.0
-        warnings.append(
-            f"{analyte}: no unit given; read as {spec.canonical_unit} (the canonical unit)"
-        )
     else:
-        factor = ranges.units.factor(analyte, given_unit)
-    value = reading.number * factor
-    shown_input = text.strip() if reading.unit or not given_unit else f"{text.strip()} {given_unit}"
-    _check_plausible(ranges, analyte, reading, given_unit, value)
+        factor = ranges.units.factor(analyte, unit)
+    if (
+        reading.unit
+        and hint_unit
+        and reading.unit != hint_unit
+        and ranges.units.factor(analyte, hint_unit) != factor
+    ):
+        note = Note(
+            UNIT_CONFLICT,
+            analyte,
+            f"value's own unit used instead of the {hint.source.split(' ')[0]}'s",
+            f"{analyte}: the value carries unit '{reading.unit}', used instead of "
+            f"'{hint_unit}' from the {hint.source}",
+        )
+        if policy.strict:
+            raise _strict(analyte, text, note, "make the value's unit and the column's agree")
+        notes.append(note)
+    value = to_canonical(reading.number, factor)
+    shown_input = text if reading.unit or unit is None else f"{text} {unit}"
+    _check_plausible(ranges, analyte, reading, unit, value)
     if reading.censored:
-        warnings.append(
-            f"{analyte}: censored result {shown_input}; interpreted as "
-            f"{'below' if reading.censored == '<' else 'above'} "
-            f"{format_number(value, spec.decimals)} {spec.canonical_unit}"
+        side = "below" if reading.censored.startswith("<") else "above"
+        if len(reading.censored) == 2:
+            side = "at or " + side
+        notes.append(
+            Note(
+                CENSORED,
+                analyte,
+                "censored result",
+                f"{analyte}: censored result {shown_input}; interpreted as {side} "
+                f"{format_number(value, spec.decimals)} {spec.canonical_unit}",
+            )
         )
     measurement = Measurement(
         analyte=analyte,
@@ -191,10 +369,19 @@ def measure(
         unit=spec.canonical_unit,
         input=shown_input,
         censored=reading.censored,
-        unit_assumed=given_unit is None,
+        unit_assumed=unit is None,
         decimals=spec.decimals,
     )
-    return measurement, warnings
+    return measurement, notes
+
+
+def _strict(analyte: str, text: str, note: Note, fix: str) -> InputError:
+    return InputError(
+        f"{analyte} value '{text}': {note.summary} (refused under --strict)",
+        field=analyte,
+        value=text,
+        fix=fix,
+    )
 
 
 def _check_plausible(

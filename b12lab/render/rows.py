@@ -22,6 +22,7 @@ CSV_COLUMNS = (
     "other_findings",
     "highest_severity",
     "missing",
+    "warnings",
     "error",
 )
 ERROR_COLUMNS = ("line", "column", "value", "reason")
@@ -48,6 +49,7 @@ def csv_row(record: BatchRecord) -> list[str]:
         " ".join(outcome.other_findings),
         outcome.highest_severity or "",
         " ".join(outcome.missing),
+        "; ".join(record.warnings),
         "; ".join(record.errors),
     ]
     return [spreadsheet_safe(cell) for cell in row]

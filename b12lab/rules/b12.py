@@ -5,6 +5,8 @@ from __future__ import annotations
 from b12lab.model import Panel, format_number
 from b12lab.ranges import Limits
 from b12lab.rules.base import (
+    LOWER_BOUNDED,
+    UPPER_BOUNDED,
     B12Assessment,
     Case,
     Fired,
@@ -32,17 +34,17 @@ def b12_status(panel: Panel, limits: Limits) -> tuple[str, list[str]]:
     borderline = limits.profile.b12_borderline_below.value
     upper = limits.high("b12")
     value = b12.value
-    if b12.censored == "<":
-        if value <= deficient:
+    if b12.censored in UPPER_BOUNDED:
+        if below(b12, deficient):
             return "deficient", []
         return "borderline", [
             f"b12: {b12.input} straddles the deficiency cut-off "
             f"{format_number(deficient, 1)} pmol/L; status reported as borderline"
         ]
-    if b12.censored == ">":
-        if upper is not None and value >= upper:
+    if b12.censored in LOWER_BOUNDED:
+        if above(b12, upper):
             return "high", []
-        if value >= borderline:
+        if at_least(b12, borderline):
             return "normal", [f"b12: {b12.input} may lie above the upper reference limit"]
         return "borderline", [
             f"b12: {b12.input} straddles the borderline cut-off "

@@ -130,11 +130,15 @@ class Case:
         return self.is_high("crp")
 
 
+# A censored value: "<" and "<=" bound it from above, ">" and ">=" from below;
+# "<=" and ">=" may equal their bound, so a bound exactly at a cut-off straddles it.
+UPPER_BOUNDED = ("<", "<=")
+LOWER_BOUNDED = (">", ">=")
+
+
 def below(measurement: Measurement | None, cut: float | None) -> bool:
     """Known to lie below `cut` (a censored value only when all of it does)."""
-    if measurement is None or cut is None:
-        return False
-    if measurement.censored == ">":
+    if measurement is None or cut is None or measurement.censored in LOWER_BOUNDED:
         return False
     if measurement.censored == "<":
         return measurement.value <= cut
@@ -143,9 +147,7 @@ def below(measurement: Measurement | None, cut: float | None) -> bool:
 
 def above(measurement: Measurement | None, cut: float | None) -> bool:
     """Known to lie above `cut`."""
-    if measurement is None or cut is None:
-        return False
-    if measurement.censored == "<":
+    if measurement is None or cut is None or measurement.censored in UPPER_BOUNDED:
         return False
     if measurement.censored == ">":
         return measurement.value >= cut
@@ -153,21 +155,22 @@ def above(measurement: Measurement | None, cut: float | None) -> bool:
 
 
 def at_or_above(measurement: Measurement | None, cut: float | None) -> bool:
-    if measurement is None or cut is None or measurement.censored == "<":
+    """Known to lie at or above `cut`."""
+    if measurement is None or cut is None or measurement.censored in UPPER_BOUNDED:
         return False
     return measurement.value >= cut
 
 
 def at_most(measurement: Measurement | None, cut: float | None) -> bool:
     """Known not to exceed `cut` (measured and on the normal side of an upper cut-off)."""
-    if measurement is None or cut is None or measurement.censored == ">":
+    if measurement is None or cut is None or measurement.censored in LOWER_BOUNDED:
         return False
     return measurement.value <= cut
 
 
 def at_least(measurement: Measurement | None, cut: float | None) -> bool:
     """Known not to fall below `cut`."""
-    if measurement is None or cut is None or measurement.censored == "<":
+    if measurement is None or cut is None or measurement.censored in UPPER_BOUNDED:
         return False
     return measurement.value >= cut
 

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from b12lab.errors import InputError
-from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_flag, parse_sex
-from b12lab.reading.values import measure
 from b12lab.inputs.yaml_text import load_yaml
-from b12lab.model import Context, Measurement, Panel
+from b12lab.model import Context, Panel
 from b12lab.ranges import Ranges
+from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_flag, parse_sex
+from b12lab.reading.panel import PanelBuilder
+from b12lab.reading.policy import ReadPolicy
+from b12lab.reading.values import is_missing
 
 MAX_PANEL_FILE_BYTES = 5_000_000
 PATIENT_KEYS = ("patient_id", "sex", "age", "context", "panels", "date")
@@ -28,10 +30,22 @@ CONTEXT_KEYS = ("b12_therapy_start", "days_on_therapy", *CONTEXT_FLAGS)
 
 @dataclass
 class RawPanel:
-    """One panel's values as written (not yet converted), keyed by analyte."""
+    """One panel's results as written, not yet read: (analyte, key as written, value).
+
+    `values` may be given as a mapping of analyte keys to values for convenience.
+    """
 
     date: dt.date | None
-    values: dict[str, object] = field(default_factory=dict)
+    values: list[tuple[str, str, object]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.values, Mapping):
+            self.values = [(key, key, raw) for key, raw in self.values.items()]
+
+    def override(self, analyte: str, raw: object, where: str) -> None:
+        """A flag replaces the same analyte from the file (flags override the panel file)."""
+        self.values = [cell for cell in self.values if cell[0] != analyte]
+        self.values.append((analyte, where, raw))
 
 
 @dataclass
@@ -109,12 +123,7 @@ def _raw_panel(node: Mapping, ranges: Ranges, where: str, skip: tuple[str, ...] 
         if key in skip or key == "date":
             continue
         analyte = _analyte_key(key, ranges, where)
-        if analyte in panel.values:
-            raise InputError(
-                f"{analyte} is given twice in {where}", fix="keep one value per analyte per panel"
-            )
-        if value is not None:
-            panel.values[analyte] = value
+        panel.values.append((analyte, str(key), value))
     return panel
 
 
@@ -141,7 +150,7 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
                 fix="use " + ", ".join(CONTEXT_KEYS),
             )
     record = PatientRecord(
-        patient_id=None if document.get("patient_id") is None else str(document["patient_id"]),
+        patient_id=_identifier(document.get("patient_id")),
         sex=parse_sex(document.get("sex")),
         age=parse_age(document.get("age")),
         context=Context(
@@ -175,8 +184,19 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
     return record
 
 
+def _identifier(raw: object) -> str | None:
+    """A patient id exactly as written (`0012345` stays `0012345`)."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise InputError(
+            "patient_id must be a single value", field="patient_id", fix="e.g. 'patient_id: P001'"
+        )
+    return str(raw).strip() or None
+
+
 def build_panel(
-    values: Mapping[str, object],
+    cells: list[tuple[str, str, object]],
     ranges: Ranges,
     *,
     date: dt.date | None = None,
@@ -184,20 +204,18 @@ def build_panel(
     sex: str | None = None,
     age: float | None = None,
     context: Context | None = None,
+    policy: ReadPolicy | None = None,
 ) -> Panel:
-    """Convert every value; the first bad one raises (the `interpret` contract)."""
-    measurements: dict[str, Measurement] = {}
-    warnings: list[str] = []
-    for analyte, raw in values.items():
-        measurement, notes = measure(ranges, analyte, raw)
-        measurements[analyte] = measurement
-        warnings.extend(notes)
-    return Panel(
-        measurements=measurements,
-        date=date,
-        patient_id=patient_id,
-        sex=sex,
-        age=age,
-        context=context or Context(),
-        warnings=tuple(warnings),
-    )
+    """Read every value through the reading layer; the first bad one raises (`interpret`)."""
+    builder = PanelBuilder(ranges, policy)
+    for analyte, where, raw in cells:
+        if isinstance(raw, str) and is_missing(raw):
+            raise InputError(
+                f"{analyte} value '{raw.strip()[:30]}' is not a number",
+                field=analyte,
+                value=raw,
+                fix="leave the value out if it was not measured",
+            )
+        builder.add_value(analyte, raw, where=where)
+    builder.raise_first_error()
+    return builder.panel(context or Context(), date=date, patient_id=patient_id, sex=sex, age=age)

@@ -1,0 +1,68 @@
+"""What the reading layer may assume, and how it reports what it did assume.
+
+Every source (flags, panel files, CSV exports, Python rows, FHIR, HL7) reads
+its cells with one `ReadPolicy`. Anything read other than exactly as written
+(a unit assumed, a separator read by the file's convention, a derived value)
+becomes a `Note` that reaches every output format; with `strict`, it becomes
+an error instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# How an ambiguous number such as `1.476` or `1,476` is read.
+POINT = "."  # a dot is the decimal mark, a comma groups thousands (a US export)
+COMMA = ","  # a comma is the decimal mark, a dot groups thousands (a `;` export with 1,5)
+TYPED = "typed"  # typed input: a dot is the decimal mark; a comma that may group is ambiguous
+UNKNOWN = None  # no convention is clear: an ambiguous number is refused, naming both readings
+
+DATE_ORDERS = ("dmy", "mdy", "ymd")
+
+# Kinds of note; `ASSUMPTIONS` are the kinds --strict refuses.
+UNIT_ASSUMED = "unit assumed"
+SEPARATOR = "separator"
+DERIVED = "derived"
+UNIT_CONFLICT = "unit conflict"
+CENSORED = "censored"
+DUPLICATE = "duplicate"
+COLUMN_IGNORED = "column ignored"
+TEST_SKIPPED = "test skipped"
+PANEL_SPLIT = "panel split"
+ASSUMPTIONS = frozenset({UNIT_ASSUMED, SEPARATOR, DERIVED, UNIT_CONFLICT})
+
+
+@dataclass(frozen=True)
+class Note:
+    """One thing the reader did or assumed that the output must say.
+
+    `subject` is the analyte or column it concerns, `summary` a short phrase
+    that counts well ("no unit, read as pmol/L"), `message` the full sentence.
+    """
+
+    kind: str
+    subject: str
+    summary: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class ReadPolicy:
+    """One policy for every cell of one input.
+
+    `decimal` is POINT, COMMA, TYPED or UNKNOWN (see above). `units` gives a
+    unit to a column or analyte that has none (`--unit KEY=UNIT`; keys as
+    `column_key` makes them). `date_order` comes from `--date-format`.
+    """
+
+    decimal: str | None = TYPED
+    strict: bool = False
+    units: Mapping[str, str] = field(default_factory=dict)
+    date_order: str | None = None
+
+    def __hash__(self) -> int:
+        return hash((self.decimal, self.strict, tuple(sorted(self.units.items())), self.date_order))
