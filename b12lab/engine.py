@@ -10,7 +10,16 @@ import datetime as dt
 from bisect import bisect_left
 from dataclasses import replace
 
-from b12lab.model import DOMAINS, SEVERITIES, Finding, Measurement, Panel, Report, format_number
+from b12lab.model import (
+    DOMAINS,
+    SEVERITIES,
+    Finding,
+    Measurement,
+    Panel,
+    Report,
+    display_decimals,
+    format_number,
+)
 from b12lab.ranges import Limits, Ranges
 from b12lab.rules import DOMAIN_READS, RULES_BY_DOMAIN, Case, Fired, Missing
 from b12lab.rules.b12 import assess_b12
@@ -47,6 +56,19 @@ def flag_for(measurement: Measurement, limits: Limits) -> tuple[str, str | None]
         f"{analyte}: censored result {measurement.input} straddles the "
         f"{' and the '.join(spanned)} {spec.canonical_unit}; flagged normal"
     )
+
+
+def shown_against(panel: Panel, limits: Limits) -> Panel:
+    """Each value carries the decimals that show on which side of its limits it lies."""
+    measurements = {}
+    for analyte, measurement in panel.measurements.items():
+        places = display_decimals(
+            measurement.value, measurement.decimals, limits.cut_points(analyte)
+        )
+        measurements[analyte] = (
+            measurement if places == measurement.decimals else replace(measurement, decimals=places)
+        )
+    return replace(panel, measurements=measurements)
 
 
 def derive_anc(panel: Panel, ranges: Ranges) -> tuple[Panel, list[str]]:
@@ -104,6 +126,7 @@ def evaluate(
     today = today or dt.date.today()
     limits = ranges.limits(panel.sex, panel.age, guideline)
     panel, warnings = derive_anc(panel, ranges)
+    panel = shown_against(panel, limits)
     warnings = [*panel.warnings, *warnings, *_context_warnings(panel, ranges, today)]
     flags: dict[str, str] = {}
     measurements = []

@@ -189,6 +189,19 @@ def _rounded(value: float | None, decimals: int) -> float | int | None:
     return int(rounded) if decimals == 0 or rounded == int(rounded) else rounded
 
 
+def display_decimals(value: float, decimals: int, cuts: tuple[float, ...], most: int = 6) -> int:
+    """Enough decimals that the shown value lies on the same side of every cut-off.
+
+    Ferritin 29.6 against a limit of 30 is shown as 29.6, never as "30" beside
+    the flag LOW; 200 stays 200.
+    """
+    for places in range(decimals, most + 1):
+        shown = round(value, places)
+        if all((shown > cut) - (shown < cut) == (value > cut) - (value < cut) for cut in cuts):
+            return places
+    return most
+
+
 def format_number(value: float, decimals: int) -> str:
     """Fixed decimals, without a trailing '.0' run that adds nothing."""
     text = f"{value:.{decimals}f}"

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import replace
 
 from b12lab.engine import evaluate, flag_for
-from b12lab.model import HistoryPoint, Panel, Report
+from b12lab.model import HistoryPoint, Panel, Report, display_decimals
 from b12lab.ranges import Ranges
 from b12lab.reading.panel import conflict_reason, same_result
 
@@ -89,7 +89,12 @@ def history_points(
             history.setdefault(analyte, []).append(
                 HistoryPoint(
                     panel.date,
-                    round(measurement.value, spec.decimals),
+                    round(
+                        measurement.value,
+                        display_decimals(
+                            measurement.value, spec.decimals, limits.cut_points(analyte)
+                        ),
+                    ),
                     flag,
                     measurement.censored,
                 )

@@ -1,4 +1,4 @@
-"""Properties of batch over generated input: nothing lost, nothing reordered, read as interpret reads."""
+"""Properties of batch over generated input: nothing lost or reordered, read as interpret reads."""
 
 from __future__ import annotations
 
