@@ -273,7 +273,7 @@ class RowInterpreter:
                         Note(
                             TEST_SKIPPED,
                             test[:40],
-                            "not a b12lab analyte",
+                            "not an analyte",
                             f"test '{test[:40]}' skipped",
                         )
                     )

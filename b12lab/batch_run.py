@@ -137,7 +137,6 @@ def run_batch(
             full_reports=output_format != "csv",
             timeline=timeline,
         )
-        summary.notes.extend(interpreter.plan.notes)
         if interpreter.plan.ignored:
             summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))
         out = stack.enter_context(AtomicOutput(output, "output"))
@@ -161,6 +160,7 @@ def run_batch(
                 bar.update(stats.bytes_read if size is not None else summary.panels)
         writer.close()
         out.flush()
+    summary.notes.extend(interpreter.plan.notes)  # includes what the rows showed (decimal mark)
     summary.notes.extend(summary.assumption_lines())
     if stats.cp1252_lines:
         summary.notes.append(f"{stats.cp1252_lines} lines were read as Windows-1252")

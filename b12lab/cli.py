@@ -261,6 +261,7 @@ def interpret(
     from b12lab.ranges import load_ranges
     from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_sex
     from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, read_panel_file
+    from b12lab.reading.values import is_missing
 
     ranges_in_force = load_ranges(ranges)
     flag_values = {
@@ -280,6 +281,12 @@ def interpret(
         "tsat": tsat,
     }
     given = {key: value for key, value in flag_values.items() if value is not None}
+    for key, value in given.items():
+        if is_missing(value):
+            raise B12labError(
+                f"--{key.replace('_', '-')} '{value}' is not a number",
+                fix="give the result as printed (e.g. '180 pg/mL'), or leave the flag out",
+            )
     if panel_file is None and not given:
         raise B12labError(
             "no lab values given",

@@ -132,10 +132,23 @@ class UnitCatalog:
                 # these factors on first use.
                 self._listed[analyte] = {spelling_key(s): None for s, _ in basis.spellings}
         self._memo: dict[tuple[str, str], float] = {}
+        self._one_scale: dict[str, bool] = {}
 
     def accepted(self, analyte: str) -> list[str]:
         """The spellings an analyte lists, as printed in messages and `ranges`."""
         return [spelling for spelling, _ in self._bases[analyte].spellings]
+
+    def one_scale(self, analyte: str) -> bool:
+        """Whether every spelling the analyte accepts has the canonical unit's scale.
+
+        Then a value without a unit cannot be misread (%, or fL and um3 for MCV).
+        """
+        found = self._one_scale.get(analyte)
+        if found is None:
+            found = self._one_scale[analyte] = all(
+                self.factor(analyte, spelling) == 1.0 for spelling in self.accepted(analyte)
+            )
+        return found
 
     def lists(self, analyte: str, unit_text: str) -> bool:
         """Whether the data file lists this spelling for the analyte."""

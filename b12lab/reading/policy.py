@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 # How an ambiguous number such as `1.476` or `1,476` is read.
 POINT = "."  # a dot is the decimal mark, a comma groups thousands (a US export)
 COMMA = ","  # a comma is the decimal mark, a dot groups thousands (a `;` export with 1,5)
-TYPED = "typed"  # typed input: a dot is the decimal mark; a comma that may group is ambiguous
+TYPED = "typed"  # typed input: a dot is the decimal mark, a comma groups thousands (noted)
 UNKNOWN = None  # no convention is clear: an ambiguous number is refused, naming both readings
 
 DATE_ORDERS = ("dmy", "mdy", "ymd")
@@ -30,6 +30,7 @@ DUPLICATE = "duplicate"
 COLUMN_IGNORED = "column ignored"
 TEST_SKIPPED = "test skipped"
 PANEL_SPLIT = "panel split"
+NO_RESULT = "no result"
 ASSUMPTIONS = frozenset({UNIT_ASSUMED, SEPARATOR, DERIVED, UNIT_CONFLICT})
 
 

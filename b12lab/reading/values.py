@@ -225,7 +225,11 @@ def _decimal_point(
     as_grouped = sign + mantissa.replace(mark, "") + exponent
     if not _AMBIGUOUS.match(mantissa) or exponent:
         return as_decimal, None  # `1,5`, `0,476`, `12.34`: only a decimal mark reads them
-    reads_as_decimal = {POINT: mark == ".", COMMA: mark == ",", TYPED: mark == "."}.get(decimal)
+    reads_as_decimal = {
+        POINT: mark == ".",
+        COMMA: mark == ",",
+        TYPED: mark == ".",  # typed input: a dot is the decimal mark, a comma groups
+    }.get(decimal)
     if reads_as_decimal is None:
         name = "comma" if mark == "," else "dot"
         raise InputError(
@@ -243,8 +247,8 @@ def _decimal_point(
         SEPARATOR,
         analyte,
         f"'{mark}' read as a thousands separator",
-        f"{analyte}: read '{text}' as {as_grouped} ({name} as thousands separator, the "
-        "file's convention)",
+        f"{analyte}: read '{text}' as {as_grouped} ({name} as thousands separator"
+        + (")" if decimal == TYPED else ", the file's convention)"),
     )
 
 
@@ -312,7 +316,9 @@ def measure(
         raise _strict(analyte, text, reading.note, "write the number without a thousands separator")
     hint_unit = hint.unit.strip() if hint and hint.unit.strip() else None
     unit = reading.unit or hint_unit
-    if unit is None:
+    if unit is None and ranges.units.one_scale(analyte):
+        factor = 1.0  # every unit the analyte accepts is the canonical one (%, fL = um3)
+    elif unit is None:
         note = Note(
             UNIT_ASSUMED,
             analyte,

@@ -19,7 +19,7 @@ from b12lab.model import Context, Panel
 from b12lab.ranges import Ranges
 from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_flag, parse_sex
 from b12lab.reading.panel import PanelBuilder
-from b12lab.reading.policy import ReadPolicy
+from b12lab.reading.policy import NO_RESULT, Note, ReadPolicy
 from b12lab.reading.values import is_missing
 
 MAX_PANEL_FILE_BYTES = 5_000_000
@@ -209,12 +209,14 @@ def build_panel(
     """Read every value through the reading layer; the first bad one raises (`interpret`)."""
     builder = PanelBuilder(ranges, policy)
     for analyte, where, raw in cells:
-        if isinstance(raw, str) and is_missing(raw):
-            raise InputError(
-                f"{analyte} value '{raw.strip()[:30]}' is not a number",
-                field=analyte,
-                value=raw,
-                fix="leave the value out if it was not measured",
+        if isinstance(raw, str) and raw.strip() and is_missing(raw):
+            builder.note(
+                Note(
+                    NO_RESULT,
+                    analyte,
+                    "no result",
+                    f"{analyte}: '{raw.strip()}' is a no-result entry; {analyte} not measured",
+                )
             )
         builder.add_value(analyte, raw, where=where)
     builder.raise_first_error()
