@@ -124,7 +124,7 @@ def test_bulk_ndjson_records_and_skipped_types(bulk):
     found, skipped = bulk
     assert len(found) == 7
     assert dict(skipped) == {"Encounter": 1}
-    assert [item.where for item in found][0] == "line 3"
+    assert found[0].where == "line 3"
 
 
 @pytest.mark.parametrize(
