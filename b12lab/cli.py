@@ -128,6 +128,8 @@ class ReportFormat(str, Enum):
     text = "text"
     json = "json"
     markdown = "markdown"
+    fhir = "fhir"
+    cds_hooks = "cds-hooks"
 
 
 class PlainFormat(str, Enum):
@@ -248,7 +250,8 @@ def interpret(
         typer.Option(
             "--format",
             "-f",
-            help="text (default on a terminal), json (default in a pipe), markdown.",
+            help="text (default on a terminal), json (default in a pipe), markdown, fhir "
+            "(a FHIR R4 Bundle), cds-hooks (CDS Hooks cards).",
         ),
     ] = None,
 ) -> None:
@@ -321,6 +324,14 @@ def interpret(
     with _reader_may_leave():
         if chosen == "json":
             sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        elif chosen in ("fhir", "cds-hooks"):
+            from b12lab.render.cds_hooks import report_cards
+            from b12lab.render.fhir import report_bundle
+
+            document = (
+                report_bundle(report, ranges_in_force) if chosen == "fhir" else report_cards(report)
+            )
+            sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         elif chosen == "markdown":
             from b12lab.render.markdown import render_markdown
 
@@ -336,6 +347,7 @@ class BatchFormat(str, Enum):
     csv = "csv"
     ndjson = "ndjson"
     json = "json"
+    fhir_ndjson = "fhir-ndjson"
 
 
 class Layout(str, Enum):
@@ -363,7 +375,13 @@ def batch(
         typer.Option("--output", "-o", metavar="OUT|-", help="Where to write (default stdout)."),
     ] = None,
     output_format: Annotated[
-        BatchFormat, typer.Option("--format", "-f", help="csv (one row per panel), ndjson or json.")
+        BatchFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="csv (one row per panel), ndjson, json, or fhir-ndjson (one FHIR Bundle per "
+            "panel per line).",
+        ),
     ] = BatchFormat.csv,
     layout: Annotated[
         Layout,

@@ -170,6 +170,7 @@ def _measurement_dict(m: Measurement) -> dict[str, Any]:
         "analyte": m.analyte,
         "value": _rounded(m.value, m.decimals),
         "unit": m.unit,
+        "ucum": _ucum(m.analyte, m.unit),
         "input": m.input,
         "flag": m.flag,
         "censored": m.censored,
@@ -180,6 +181,12 @@ def _measurement_dict(m: Measurement) -> dict[str, Any]:
             "unit": m.unit,
         },
     }
+
+
+def _ucum(analyte: str, unit: str) -> str | None:
+    from b12lab.ranges import ucum_code
+
+    return ucum_code(analyte, unit)
 
 
 def _rounded(value: float | None, decimals: int) -> float | int | None:

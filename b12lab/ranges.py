@@ -52,6 +52,7 @@ ANALYTE_KEYS = {
     "unit_set",
     "aliases",
     "loinc",
+    "ucum",
     "plausible",
     "reference",
     "critical",
@@ -110,6 +111,13 @@ class AnalyteSpec:
     critical_low: float | None
     critical_high: float | None
     critical_source: str | None
+    ucum: str = ""  # UCUM code of the canonical unit
+    ucum_codes: tuple[tuple[str, str], ...] = ()  # accepted spelling -> UCUM code
+
+    def ucum_for(self, spelling: str) -> str | None:
+        """The UCUM code of an accepted spelling of this analyte's unit."""
+        key = spelling_key(spelling)
+        return next((code for s, code in self.ucum_codes if spelling_key(s) == key), None)
 
     @property
     def sex_dependent(self) -> bool:
@@ -367,6 +375,13 @@ def _cached_limits(ranges: Ranges, sex: str | None, age: float | None, profile: 
     return Limits(profile, reference, ranges.analytes, ranges.thresholds)
 
 
+@lru_cache(maxsize=256)
+def ucum_code(analyte: str, unit: str) -> str | None:
+    """The UCUM code of `unit` for `analyte` in the packaged data file, if it lists one."""
+    spec = _default_ranges().analytes.get(analyte)
+    return spec.ucum_for(unit) if spec is not None else None
+
+
 def column_key(name: str) -> str:
     """Column and test names compare ignoring case, spaces, `_`, `-` and `.`."""
     return "".join(ch for ch in str(name).casefold() if ch not in " _-.\t")
@@ -608,6 +623,7 @@ def _analyte(key: str, node: Any, unit_sets: Mapping, origin: tuple[str, ...]) -
         if critical_low is not None and critical_high is not None and critical_low >= critical_high:
             raise RangesError(f"{path}.critical.low", "is not below high", source=origin[-1])
         critical_source = str(critical.get("source", ""))
+    ucum_codes = _ucum_codes(node.get("ucum"), spellings, str(node["canonical_unit"]), path, origin)
     decimals = node.get("decimals", 1)
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 6:
         raise RangesError(f"{path}.decimals", "expected a whole number 0-6", source=origin[-1])
@@ -627,7 +643,33 @@ def _analyte(key: str, node: Any, unit_sets: Mapping, origin: tuple[str, ...]) -
         critical_low=critical_low,
         critical_high=critical_high,
         critical_source=critical_source,
+        ucum=dict(ucum_codes).get(str(node["canonical_unit"]), ""),
+        ucum_codes=ucum_codes,
     )
+
+
+def _ucum_codes(
+    node: Any, spellings: Mapping[str, str], canonical: str, path: str, origin: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """Every accepted spelling (and the canonical unit) has its UCUM code, and only those."""
+    codes = _mapping(node if node is not None else {}, f"{path}.ucum", origin)
+    for spelling, code in codes.items():
+        if str(spelling) not in spellings:
+            raise RangesError(
+                f"{path}.ucum.{spelling}", "is not an accepted unit spelling", source=origin[-1]
+            )
+        if not isinstance(code, str) or not code.strip() or " " in code.strip():
+            raise RangesError(
+                f"{path}.ucum.{spelling}", "expected a UCUM code such as 10*9/L", source=origin[-1]
+            )
+    missing = [str(s) for s in (canonical, *spellings) if str(s) not in codes]
+    if missing:
+        raise RangesError(
+            f"{path}.ucum",
+            f"no UCUM code for {', '.join(dict.fromkeys(missing))}",
+            source=origin[-1],
+        )
+    return tuple((str(s), str(codes[s]).strip()) for s in spellings)
 
 
 def _strings(node: Any, path: str, origin: tuple[str, ...]) -> tuple[str, ...]:

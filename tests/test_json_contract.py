@@ -6,7 +6,17 @@ import json
 
 from conftest import report_for
 
-MEASUREMENT_KEYS = {"analyte", "value", "unit", "input", "flag", "censored", "derived", "reference"}
+MEASUREMENT_KEYS = {
+    "analyte",
+    "value",
+    "unit",
+    "ucum",
+    "input",
+    "flag",
+    "censored",
+    "derived",
+    "reference",
+}
 FINDING_KEYS = {"id", "domain", "severity", "title", "detail", "next_steps", "evidence"}
 TOP_KEYS = {
     "schema_version",
@@ -53,6 +63,7 @@ def test_measurement_entries_follow_the_contract():
         "analyte": "b12",
         "value": 132.8,
         "unit": "pmol/L",
+        "ucum": "pmol/L",
         "input": "180 pg/mL",
         "flag": "low",
         "censored": None,

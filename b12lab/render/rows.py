@@ -124,4 +124,29 @@ class ErrorRows:
         pass
 
 
-WRITERS = {"csv": CsvRecords, "ndjson": NdjsonRecords, "json": JsonArrayRecords}
+class FhirNdjsonRecords:
+    """One FHIR R4 Bundle per panel per line (the bulk-data NDJSON convention)."""
+
+    def __init__(self, stream: TextIO):
+        from b12lab.ranges import load_ranges
+
+        self.stream = stream
+        self.ranges = load_ranges()
+
+    def write(self, record: BatchRecord) -> None:
+        from b12lab.render.fhir import report_bundle
+
+        assert record.report is not None, "FHIR output needs full reports"
+        bundle = report_bundle(record.report, self.ranges)
+        self.stream.write(json.dumps(bundle, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        pass
+
+
+WRITERS = {
+    "csv": CsvRecords,
+    "ndjson": NdjsonRecords,
+    "json": JsonArrayRecords,
+    "fhir-ndjson": FhirNdjsonRecords,
+}

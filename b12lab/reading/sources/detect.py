@@ -1,0 +1,62 @@
+"""Which kind of input a file is, from its first bytes alone.
+
+Content decides, not the file name: laboratory systems name their files
+whatever they like (`.txt`, `.dat`, `.hl7`, no extension at all).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+FORMATS = ("yaml", "json-panel", "fhir-json", "fhir-ndjson", "hl7v2", "csv", "parquet", "arrow")
+_HL7_START = re.compile(rb"^(?:MSH|FHS|BHS)[^A-Za-z0-9\s]")
+_RESOURCE_TYPE = re.compile(rb'"resourceType"\s*:\s*"[A-Za-z]+"')
+_CSV_HEADER = re.compile(r"^[^:#{}\[\]]*[,;\t]")
+
+
+def detect_format(first_bytes: bytes) -> str:
+    """One of FORMATS for a file that begins with `first_bytes` (a few KiB are enough).
+
+    The sample may end in the middle of a line or of a JSON document; only
+    complete lines are trusted where it matters.
+    """
+    if first_bytes.startswith(b"PAR1"):
+        return "parquet"
+    if first_bytes.startswith(b"ARROW1"):
+        return "arrow"
+    head = first_bytes.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n\x0b")
+    if _HL7_START.match(head):
+        return "hl7v2"
+    if head.startswith(b"{"):
+        return _json_kind(head)
+    if head.startswith(b"["):
+        return "json-panel"
+    first_line = _first_content_line(head)
+    if first_line is not None and _CSV_HEADER.match(first_line):
+        return "csv"
+    return "yaml"
+
+
+def _json_kind(head: bytes) -> str:
+    """A JSON object per line with resourceType is NDJSON; one object is a document."""
+    lines = [line for line in head.split(b"\n") if line.strip()]
+    try:
+        first = json.loads(lines[0])
+    except ValueError:  # pretty-printed, or longer than the sample
+        return "fhir-json" if _RESOURCE_TYPE.search(head) else "json-panel"
+    if not isinstance(first, dict):
+        return "json-panel"
+    is_resource = isinstance(first.get("resourceType"), str)
+    if len(lines) > 1 and lines[1].lstrip().startswith(b"{") and is_resource:
+        return "fhir-ndjson"
+    return "fhir-json" if is_resource else "json-panel"
+
+
+def _first_content_line(head: bytes) -> str | None:
+    text = head[:4096].decode("utf-8", errors="replace")
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return stripped
+    return None

@@ -1,0 +1,488 @@
+"""FHIR R4 JSON -> Observation records: a Bundle, a single Observation, or bulk NDJSON.
+
+Only the standard library is used: the resources are read as plain JSON
+mappings, field by field, and nothing is validated beyond what b12lab reads.
+One bad resource becomes a SourceProblem with its entry or line number; it
+never stops the others. Resource types b12lab does not read (Encounter,
+Specimen, Practitioner, ...) are skipped and counted in `skipped`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+from b12lab.errors import InputError
+from b12lab.reading.observation import Observation, SourceProblem
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+MAX_LINE_BYTES = 8 * 1024 * 1024  # an NDJSON line longer than this is refused, not read
+RESULT_STATUSES = {"preliminary", "final", "amended", "corrected", "unknown"}
+NO_RESULT_STATUSES = {
+    "cancelled": "cancelled",
+    "entered-in-error": "entered in error",
+    "registered": "registered, no result yet",
+}
+USED_TYPES = {"Observation", "Patient", "DiagnosticReport"}
+
+Record = Observation | SourceProblem
+
+
+class FhirRecords:
+    """The records of one FHIR source, produced as they are iterated.
+
+    `skipped` counts, per resource type, the resources b12lab does not read;
+    it is complete once iteration has finished.
+    """
+
+    def __init__(self, produce: Callable[[Counter], Iterator[Record]]):
+        self.skipped: Counter = Counter()
+        self._produce = produce
+
+    def __iter__(self) -> Iterator[Record]:
+        return self._produce(self.skipped)
+
+
+@dataclass(frozen=True)
+class _PatientFacts:
+    patient_id: str | None
+    sex: str | None
+    birth_date: str | None
+
+
+class _Index:
+    """Patients and report membership, gathered before the Observations are read."""
+
+    def __init__(self) -> None:
+        self.patients: dict[str, _PatientFacts] = {}
+        self.groups: dict[str, str] = {}
+
+    def add(self, resource: Mapping[str, Any], full_url: str | None) -> None:
+        kind = resource.get("resourceType")
+        keys = _reference_keys(resource, full_url)
+        if kind == "Patient":
+            facts = _PatientFacts(
+                _patient_identifier(resource) or _text(resource.get("id")),
+                _text(resource.get("gender")),
+                _text(resource.get("birthDate")),
+            )
+            for key in keys:
+                self.patients[key] = facts
+        elif kind == "DiagnosticReport":
+            report_id = _text(resource.get("id")) or (full_url or "").rsplit(":", 1)[-1] or None
+            for reference in _list(resource.get("result")):
+                target = reference.get("reference") if isinstance(reference, dict) else None
+                if isinstance(target, str) and report_id:
+                    self.groups.setdefault(target, report_id)
+
+    def patient(self, subject: Any) -> _PatientFacts:
+        if not isinstance(subject, dict):
+            return _PatientFacts(None, None, None)
+        reference = subject.get("reference")
+        if isinstance(reference, str) and reference:
+            if reference in self.patients:
+                return self.patients[reference]
+            local = _relative(reference)
+            if local in self.patients:
+                return self.patients[local]
+            return _PatientFacts(local.rsplit("/", 1)[-1].rsplit(":", 1)[-1], None, None)
+        identifier = subject.get("identifier")
+        if isinstance(identifier, dict) and identifier.get("value") is not None:
+            return _PatientFacts(str(identifier["value"]), None, None)
+        return _PatientFacts(None, None, None)
+
+    def group(self, resource: Mapping[str, Any], full_url: str | None) -> str | None:
+        for key in _reference_keys(resource, full_url):
+            if key in self.groups:
+                return self.groups[key]
+        return None
+
+
+# --- entry points --------------------------------------------------------------
+
+
+def read_fhir_json(data: bytes | str, label: str = "input") -> FhirRecords:
+    """A FHIR JSON document: a Bundle (any type with entries) or one resource.
+
+    Raises InputError when the document is not JSON or not a FHIR resource.
+    """
+    document = _load_document(data, label)
+    if document.get("resourceType") == "Bundle":
+        return FhirRecords(lambda skipped: _bundle_records(document, label, skipped))
+    return FhirRecords(lambda skipped: _single_records(document, skipped))
+
+
+def read_fhir_ndjson(stream: IO[bytes], label: str = "input") -> FhirRecords:
+    """Bulk-export NDJSON (one resource per line), streamed line by line.
+
+    When the stream can seek, a first pass gathers Patients and DiagnosticReports
+    so that every Observation gets its patient's sex and birth date whatever the
+    order of the lines; from a pipe, only those seen earlier in the stream count.
+    """
+    return FhirRecords(lambda skipped: _ndjson_records(stream, label, skipped))
+
+
+def read_fhir(stream: IO[bytes], label: str = "input") -> FhirRecords:
+    """A FHIR source of either kind, told apart by its content."""
+    from b12lab.reading.sources.detect import detect_format
+
+    head = stream.peek(65536)[:65536] if hasattr(stream, "peek") else None
+    if head is None:
+        data = stream.read()
+        if detect_format(data[:65536]) == "fhir-ndjson":
+            import io
+
+            return read_fhir_ndjson(io.BytesIO(data), label)
+        return read_fhir_json(data, label)
+    if detect_format(head) == "fhir-ndjson":
+        return read_fhir_ndjson(stream, label)
+    return read_fhir_json(stream.read(), label)
+
+
+# --- documents -----------------------------------------------------------------
+
+
+def _load_document(data: bytes | str, label: str) -> dict:
+    if isinstance(data, bytes):
+        if b"\x00" in data[:4096]:
+            raise InputError(f"{label} is not a FHIR JSON text file (binary data?)")
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"{label} is not UTF-8 text (byte {error.start})",
+                fix="FHIR JSON must be UTF-8; save it as UTF-8",
+            ) from None
+    try:
+        document = json.loads(data)
+    except ValueError as error:
+        line = getattr(error, "lineno", None)
+        where = f" at line {line}" if line else ""
+        raise InputError(
+            f"{label} is not valid JSON{where}",
+            fix="give a FHIR R4 Bundle, Observation or NDJSON file",
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
+        raise InputError(
+            f"{label} is JSON but not a FHIR resource (no resourceType)",
+            fix="give a FHIR R4 Bundle or Observation",
+        )
+    return document
+
+
+def _bundle_records(bundle: dict, label: str, skipped: Counter) -> Iterator[Record]:
+    entries = bundle.get("entry")
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        yield SourceProblem("Bundle.entry", 0, "Bundle.entry is not a list of entries")
+        return
+    index = _Index()
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+            index.add(entry["resource"], _text(entry.get("fullUrl")))
+    for number, entry in enumerate(entries, start=1):
+        where = f"entry {number}"
+        if not isinstance(entry, dict):
+            yield SourceProblem(where, number, "entry is not a JSON object")
+            continue
+        resource = entry.get("resource")
+        if resource is None:
+            yield SourceProblem(where, number, "entry has no resource")
+            continue
+        yield from _resource_records(
+            resource, where, number, index, _text(entry.get("fullUrl")), skipped
+        )
+
+
+def _single_records(resource: dict, skipped: Counter) -> Iterator[Record]:
+    yield from _resource_records(resource, "resource", 1, _Index(), None, skipped)
+
+
+def _ndjson_records(stream: IO[bytes], label: str, skipped: Counter) -> Iterator[Record]:
+    index = _Index()
+    seekable = _seekable(stream)
+    if seekable:
+        start = stream.tell()
+        for _number, line in _ndjson_lines(stream, label):
+            if isinstance(line, bytes) and (b'"Patient"' in line or b'"DiagnosticReport"' in line):
+                resource = _json_line(line)
+                if isinstance(resource, dict):
+                    index.add(resource, None)
+        stream.seek(start)
+    for number, line in _ndjson_lines(stream, label):
+        where = f"line {number}"
+        if isinstance(line, str):  # the reason the line could not be read
+            yield SourceProblem(where, number, line)
+            continue
+        resource = _json_line(line)
+        if isinstance(resource, str):
+            yield SourceProblem(where, number, resource)
+            continue
+        if not seekable and isinstance(resource, dict):
+            index.add(resource, None)
+        yield from _resource_records(resource, where, number, index, None, skipped)
+
+
+def _seekable(stream: IO[bytes]) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _ndjson_lines(stream: IO[bytes], label: str) -> Iterator[tuple[int, bytes | str]]:
+    """Non-blank lines as bytes, or a reason text for a line too long to read.
+
+    The first line decides whether the file is text at all: NUL bytes there
+    mean binary data, which is refused as a whole.
+    """
+    number = 0
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = stream.readline(1 << 20)
+            yield number, f"line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB; not read"
+            continue
+        if number == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")
+            if b"\x00" in line:
+                raise InputError(
+                    f"{label} is not a FHIR NDJSON text file (binary data?)",
+                    fix="give one FHIR resource per line as UTF-8 JSON",
+                )
+        if line.strip():
+            yield number, line
+
+
+def _json_line(line: bytes) -> Any:
+    """The parsed line, or a reason text when it is not JSON."""
+    try:
+        return json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        return f"line is not UTF-8 (byte {error.start})"
+    except ValueError as error:
+        return f"line is not valid JSON ({str(error).split(':')[0]})"
+
+
+# --- resources -----------------------------------------------------------------
+
+
+def _resource_records(
+    resource: Any,
+    where: str,
+    number: int,
+    index: _Index,
+    full_url: str | None,
+    skipped: Counter,
+) -> Iterator[Record]:
+    if not isinstance(resource, dict):
+        yield SourceProblem(where, number, "resource is not a JSON object")
+        return
+    kind = resource.get("resourceType")
+    if not isinstance(kind, str) or not kind:
+        yield SourceProblem(where, number, "resource has no resourceType")
+        return
+    if kind == "Bundle":
+        skipped["Bundle"] += 1
+        return
+    if kind not in USED_TYPES:
+        skipped[kind] += 1
+        return
+    if kind != "Observation":
+        return
+    yield _observation(resource, where, number, index, full_url)
+
+
+def _observation(
+    resource: Mapping[str, Any], where: str, number: int, index: _Index, full_url: str | None
+) -> Record:
+    patient = index.patient(resource.get("subject"))
+    code, system = _code(resource.get("code"))
+    if code is None:
+        return SourceProblem(
+            where, number, "Observation has no code (code.coding or code.text)", patient.patient_id
+        )
+    value, unit, comparator = _value(resource)
+    absent = _absent_reason(resource)
+    if absent is not None:
+        value, comparator = None, None
+    return Observation(
+        where=where,
+        line=number,
+        code=code,
+        value=value,
+        unit=unit,
+        comparator=comparator,
+        patient_id=patient.patient_id,
+        collected=_collected(resource),
+        sex=patient.sex,
+        birth_date=patient.birth_date,
+        group=index.group(resource, full_url),
+        lab_reference=_lab_reference(resource.get("referenceRange")),
+        lab_flag=_lab_flag(resource.get("interpretation")),
+        absent_reason=absent,
+        code_system=system,
+    )
+
+
+def _code(concept: Any) -> tuple[str | None, str | None]:
+    """The LOINC coding when there is one, else the first coding with a code, else the text."""
+    if not isinstance(concept, dict):
+        return None, None
+    codings = [
+        c for c in _list(concept.get("coding")) if isinstance(c, dict) and _text(c.get("code"))
+    ]
+    for coding in codings:
+        if coding.get("system") == LOINC:
+            return _text(coding["code"]), LOINC
+    if codings:
+        return _text(codings[0]["code"]), _text(codings[0].get("system"))
+    return _text(concept.get("text")), None
+
+
+def _value(resource: Mapping[str, Any]) -> tuple[Any, str | None, str | None]:
+    quantity = resource.get("valueQuantity")
+    if isinstance(quantity, dict):
+        value = quantity.get("value")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            value = None
+        unit = _text(quantity.get("code")) or _text(quantity.get("unit"))
+        return value, unit, _text(quantity.get("comparator"))
+    for key in ("valueString", "valueInteger"):
+        if key in resource and not isinstance(resource[key], (dict, list, bool)):
+            return resource[key], None, None
+    concept = resource.get("valueCodeableConcept")
+    if isinstance(concept, dict):
+        text = _text(concept.get("text"))
+        for coding in _list(concept.get("coding")):
+            if isinstance(coding, dict):
+                text = text or _text(coding.get("display")) or _text(coding.get("code"))
+        return text, None, None
+    return None, None, None
+
+
+def _absent_reason(resource: Mapping[str, Any]) -> str | None:
+    status = resource.get("status")
+    if status in NO_RESULT_STATUSES:
+        return NO_RESULT_STATUSES[status]
+    reason = resource.get("dataAbsentReason")
+    if isinstance(reason, dict):
+        for coding in _list(reason.get("coding")):
+            if isinstance(coding, dict) and _text(coding.get("code")):
+                return f"data absent: {coding['code']}"
+        return f"data absent: {_text(reason.get('text')) or 'no reason given'}"
+    return None
+
+
+def _collected(resource: Mapping[str, Any]) -> str | None:
+    period = resource.get("effectivePeriod")
+    return (
+        _text(resource.get("effectiveDateTime"))
+        or _text(resource.get("effectiveInstant"))
+        or (_text(period.get("start")) if isinstance(period, dict) else None)
+        or _text(resource.get("issued"))
+    )
+
+
+def _lab_reference(ranges: Any) -> str | None:
+    """The first reference range as a laboratory prints it: '150-450 10*9/L'."""
+    for item in _list(ranges):
+        if not isinstance(item, dict):
+            continue
+        low, low_unit = _simple_quantity(item.get("low"))
+        high, high_unit = _simple_quantity(item.get("high"))
+        unit = low_unit or high_unit
+        suffix = f" {unit}" if unit else ""
+        if low is not None and high is not None:
+            return f"{low}-{high}{suffix}"
+        if low is not None:
+            return f">={low}{suffix}"
+        if high is not None:
+            return f"<={high}{suffix}"
+        text = _text(item.get("text"))
+        if text:
+            return text
+    return None
+
+
+def _simple_quantity(node: Any) -> tuple[str | None, str | None]:
+    if not isinstance(node, dict):
+        return None, None
+    value = node.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, None
+    return f"{value:g}", _text(node.get("code")) or _text(node.get("unit"))
+
+
+def _lab_flag(interpretations: Any) -> str | None:
+    fallback = None
+    for concept in _list(interpretations):
+        if not isinstance(concept, dict):
+            continue
+        for coding in _list(concept.get("coding")):
+            if isinstance(coding, dict) and _text(coding.get("code")):
+                if coding.get("system") in (INTERPRETATION, None):
+                    return _text(coding["code"])
+                fallback = fallback or _text(coding["code"])
+        fallback = fallback or _text(concept.get("text"))
+    return fallback
+
+
+# --- small readers -------------------------------------------------------------
+
+
+def _patient_identifier(patient: Mapping[str, Any]) -> str | None:
+    identifiers = [i for i in _list(patient.get("identifier")) if isinstance(i, dict)]
+    for identifier in identifiers:  # the medical record number first
+        kind = identifier.get("type")
+        codes = [
+            c.get("code") for c in _list(kind.get("coding") if isinstance(kind, dict) else None)
+        ]
+        if "MR" in codes and _text(identifier.get("value")):
+            return _text(identifier["value"])
+    for identifier in identifiers:
+        if _text(identifier.get("value")):
+            return _text(identifier["value"])
+    return None
+
+
+def _reference_keys(resource: Mapping[str, Any], full_url: str | None) -> list[str]:
+    keys = []
+    if full_url:
+        keys += [full_url, _relative(full_url)]
+    resource_id = _text(resource.get("id"))
+    if resource_id:
+        keys.append(f"{resource.get('resourceType')}/{resource_id}")
+    return keys
+
+
+def _relative(reference: str) -> str:
+    """'https://ehr.example/fhir/Patient/7' -> 'Patient/7'; other forms unchanged."""
+    if reference.startswith(("http://", "https://")):
+        parts = reference.rstrip("/").split("/")
+        if len(parts) >= 2:
+            if len(parts) >= 4 and parts[-2] == "_history":
+                parts = parts[:-2]
+            return "/".join(parts[-2:])
+    return reference
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _list(value: Any) -> Iterable[Any]:
+    return value if isinstance(value, list) else ()
