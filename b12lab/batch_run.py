@@ -102,6 +102,7 @@ def run_batch(
     errors_path: str | None = None,
     progress: bool = True,
     timeline: bool = False,
+    today=None,
 ) -> BatchSummary:
     stream, label, size = open_export(source)
     summary = BatchSummary(noun="patients" if timeline else "panels")
@@ -126,6 +127,7 @@ def run_batch(
             decimal_comma=delimiter == ";",
             full_reports=output_format != "csv",
             timeline=timeline,
+            today=today,
         )
         summary.notes.extend(interpreter.plan.notes)
         if interpreter.plan.ignored:

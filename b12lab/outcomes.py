@@ -21,7 +21,7 @@ from b12lab.engine import _position, derive_anc, flag_for, run_domain
 from b12lab.model import DOMAINS, IMPLICATION_DOMAINS, SEVERITIES, Panel, Report
 from b12lab.ranges import Limits, Ranges
 from b12lab.rules import DOMAIN_READS, Case
-from b12lab.rules.b12 import assess_b12
+from b12lab.rules.b12 import assess_b12, assess_for_rules
 
 ALWAYS_WANTED = ("b12", "platelets", "anc", "ferritin")
 MEMO_SIZE = 4096  # entries per look-up table; a full table is cleared, so memory stays flat
@@ -100,10 +100,11 @@ class OutcomeCache:
         self._outcomes: dict[tuple, Outcome] = {}
 
     def _limits_for(self, panel: Panel) -> tuple[Limits, int]:
-        key = (panel.sex, panel.age)
+        trimester = panel.context.pregnancy_trimester
+        key = (panel.sex, panel.age, trimester)
         found = self._limits.get(key)
         if found is None:
-            limits = self.ranges.limits(panel.sex, panel.age, self.guideline)
+            limits = self.ranges.limits(panel.sex, panel.age, self.guideline, trimester)
             token = self._limits_tokens.setdefault(limits.key, len(self._limits_tokens))
             found = _bounded_set(self._limits, key, (limits, token))
         return found
@@ -135,13 +136,18 @@ class OutcomeCache:
             days_code,
         )
 
-        b12_key = (token, self._b12_inputs(codes))
+        # On therapy a B12 on the panel reflects the replacement (no history here).
+        on_therapy = days is not None and days >= 0
+        b12_key = (token, self._b12_inputs(codes), on_therapy)
         assessed = self._assessments.get(b12_key)
         if assessed is None:
-            assessment, _ = assess_b12(panel, limits)
+            serum, _ = assess_b12(panel, limits)
+            for_rules = assess_for_rules(panel, limits, serum, (), self.today)
             # A serial, not the table's size: tokens must never repeat after a clear.
-            assessed = _bounded_set(self._assessments, b12_key, (assessment, next(self._serials)))
-        assessment, assessment_token = assessed
+            assessed = _bounded_set(
+                self._assessments, b12_key, (serum, for_rules, next(self._serials))
+            )
+        serum, assessment, assessment_token = assessed
 
         case: Case | None = None
         results = []
@@ -151,7 +157,7 @@ class OutcomeCache:
             if result is None:
                 if case is None:
                     flags = {a: flag_for(m, limits)[0] for a, m in measurements.items()}
-                    case = Case(panel, limits, assessment, flags, self.today, ())
+                    case = Case(panel, limits, assessment, flags, self.today, (), serum=serum)
                 findings, wanted = run_domain(domain, case)
                 result = _bounded_set(
                     self._domains,
@@ -168,11 +174,11 @@ class OutcomeCache:
             self._flag(limits, token, codes, indices, measurements) for _, indices in self._flag_of
         )
         present = frozenset(measurements)
-        outcome_key = (tuple(r.serial for r in results), flags, present, assessment.status)
+        outcome_key = (tuple(r.serial for r in results), flags, present, serum.status)
         outcome = self._outcomes.get(outcome_key)
         if outcome is None:
             outcome = _bounded_set(
-                self._outcomes, outcome_key, self._merge(results, flags, present, assessment.status)
+                self._outcomes, outcome_key, self._merge(results, flags, present, serum.status)
             )
         return outcome
 
@@ -209,7 +215,7 @@ class OutcomeCache:
         )
 
 
-_B12_INPUTS = ("b12", "mma", "homocysteine", "folate", "holotc")
+_B12_INPUTS = ("b12", "mma", "homocysteine", "folate", "holotc", "egfr")
 
 
 def _days(panel: Panel, today: dt.date) -> int | None:
