@@ -124,7 +124,7 @@ def test_untreated_deficiency_is_not_called_iron_overload():
 
 @pytest.mark.parametrize(
     ("b12", "context"),
-    [("400 pg/mL", {}), ("120 pg/mL", {"b12_therapy_start": DAYS_AGO(30)})],
+    [("400 pg/mL", {}), ("1200 pg/mL", {"b12_therapy_start": DAYS_AGO(30)})],
     ids=["b12-normal", "on-therapy"],
 )
 def test_iron_overload_pattern_still_fires_when_b12_is_not_low_or_treated(b12, context):

@@ -282,8 +282,9 @@ def fer_high_not_b12(case: Case) -> Fired | Missing | None:
     severity="advisory",
     title="Iron overload pattern",
     trigger="ferritin above its upper limit and transferrin saturation above its upper limit, "
-    "unless B12 is low and untreated (ineffective red-cell production raises both; "
-    "fer-may-mask-iron-deficiency then asks for a recheck after repletion)",
+    "unless B12 is low (untreated, or before therapy when judged by a pre-therapy B12): "
+    "ineffective red-cell production raises both, and fer-may-mask-iron-deficiency then "
+    "asks for a recheck after repletion",
     says="High ferritin with high transferrin saturation is the pattern of iron overload "
     "(haemochromatosis); it is managed with venesection, not B12.",
     next_steps=(
@@ -295,8 +296,8 @@ def fer_high_not_b12(case: Case) -> Fired | Missing | None:
 def fer_iron_overload(case: Case) -> Fired | Missing | None:
     if not case.is_high("ferritin"):
         return None
-    if case.b12.low is True and not case.on_therapy:
-        return None
+    if case.b12.low is True:
+        return None  # fer-may-mask-iron-deficiency asks for a recheck after repletion
     if not case.has("tsat"):
         return Missing(("tsat",))
     tsat_high = case.limits.high("tsat")
