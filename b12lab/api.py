@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from b12lab.errors import InputError
+from b12lab.reading.trimester import check_pregnancy, parse_trimester
 from b12lab.model import Context, Report
 from b12lab.ranges import Ranges, load_ranges
 from b12lab.reading.fields import parse_age, parse_date, parse_sex
@@ -26,15 +27,20 @@ def interpret(
     alcohol_use: bool = False,
     neuro_symptoms: bool = False,
     hypersegmented_neutrophils: bool = False,
+    pregnancy_trimester: int | str | None = None,
     guideline: str | None = None,
     ranges: Ranges | None = None,
     today: dt.date | None = None,
+    as_of: dt.date | str | None = None,
 ) -> Report:
     """Interpret one panel given as `{"b12": "180 pg/mL", "platelets": "95"}`.
 
     Keys may be analyte keys, aliases or LOINC codes. Raises InputError
-    (or a subclass) for any value that cannot be used.
+    (or a subclass) for any value that cannot be used. `as_of` (or `today`)
+    fixes the evaluation date: the default panel date and the days on therapy.
     """
+    if as_of is not None:
+        today = parse_date(as_of, "as_of")
     ranges = ranges or load_ranges()
     record = PatientRecord(
         patient_id=patient_id,
@@ -46,6 +52,7 @@ def interpret(
             alcohol_use=alcohol_use,
             neuro_symptoms=neuro_symptoms,
             hypersegmented_neutrophils=hypersegmented_neutrophils,
+            pregnancy_trimester=parse_trimester(pregnancy_trimester),
         ),
     )
     panel = RawPanel(parse_date(date, "date"))
@@ -70,6 +77,7 @@ def interpret_record(
     """Interpret a patient's record: its latest panel, with earlier ones as history."""
     ranges = ranges or load_ranges()
     today = today or dt.date.today()
+    check_pregnancy(record.sex, record.context.pregnancy_trimester)
     if len(record.panels) > 1:
         for index, raw in enumerate(record.panels, start=1):
             if raw.date is None:

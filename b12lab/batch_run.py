@@ -112,6 +112,7 @@ def run_batch(
     progress: bool = True,
     timeline: bool = False,
     policy: ReadPolicy | None = None,
+    today=None,
 ) -> BatchSummary:
     stream, label, size = open_export(source)
     summary = BatchSummary(noun="patients" if timeline else "panels")
@@ -136,6 +137,7 @@ def run_batch(
             policy=policy or ReadPolicy(decimal=AUTO),
             full_reports=output_format != "csv",
             timeline=timeline,
+            today=today,
         )
         if interpreter.plan.ignored:
             summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))

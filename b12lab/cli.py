@@ -188,6 +188,9 @@ def interpret(
     ] = None,
     crp: Annotated[str | None, _value("C-reactive protein (mg/L).")] = None,
     tsat: Annotated[str | None, _value("Transferrin saturation (%).")] = None,
+    egfr: Annotated[
+        str | None, _value("Estimated GFR (mL/min/1.73m2); below 60 MMA alone does not confirm.")
+    ] = None,
     sex: Annotated[
         str | None, typer.Option(help="female or male (f/m accepted).", rich_help_panel="Patient")
     ] = None,
@@ -240,6 +243,24 @@ def interpret(
             rich_help_panel="Context",
         ),
     ] = False,
+    pregnancy_trimester: Annotated[
+        str | None,
+        typer.Option(
+            "--pregnancy-trimester",
+            metavar="1|2|3",
+            help="Pregnant, in this trimester (hemoglobin judged by the pregnancy cut-off).",
+            rich_help_panel="Patient",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE",
+            help="Evaluate as on this date (default panel date, days on therapy), so that a "
+            "run can be repeated exactly.",
+        ),
+    ] = None,
     ranges: RangesOption = None,
     guideline: Annotated[
         Guideline | None,
@@ -261,6 +282,7 @@ def interpret(
     --ferritin "450 ng/mL" --sex female
     """
     from b12lab.api import interpret_record
+    from b12lab.reading.trimester import parse_trimester
     from b12lab.ranges import load_ranges
     from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_sex
     from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, read_panel_file
@@ -282,6 +304,7 @@ def interpret(
         "neutrophil_pct": neutrophil_pct,
         "crp": crp,
         "tsat": tsat,
+        "egfr": egfr,
     }
     given = {key: value for key, value in flag_values.items() if value is not None}
     for key, value in given.items():
@@ -313,12 +336,16 @@ def interpret(
         "alcohol_use": alcohol_use or None,
         "neuro_symptoms": neuro_symptoms or None,
         "hypersegmented_neutrophils": hypersegmented_neutrophils or None,
+        "pregnancy_trimester": parse_trimester(pregnancy_trimester, "--pregnancy-trimester"),
     }
     record.context = replace(
         record.context, **{k: v for k, v in context_changes.items() if v is not None}
     )
     report = interpret_record(
-        record, guideline=guideline.value if guideline else None, ranges=ranges_in_force
+        record,
+        guideline=guideline.value if guideline else None,
+        ranges=ranges_in_force,
+        today=parse_date(as_of, "--as-of") if as_of is not None else None,
     )
     chosen = output_format.value if output_format else ("text" if _stdout_is_tty() else "json")
     with _reader_may_leave():
@@ -464,6 +491,14 @@ def batch(
             "clear; decides numbers such as 1.476.",
         ),
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE",
+            help="Evaluate as on this date (undated panels, days on therapy).",
+        ),
+    ] = None,
 ) -> int:
     """Interpret a whole CSV export: one output record per input panel, in input order.
 
@@ -474,12 +509,14 @@ def batch(
     """
     from b12lab.batch import AUTO
     from b12lab.batch_run import run_batch
+    from b12lab.reading.fields import parse_date
     from b12lab.ranges import load_ranges
     from b12lab.reading.columns import parse_map, parse_units
     from b12lab.reading.fields import parse_date_format
     from b12lab.reading.policy import ReadPolicy
 
     ranges_in_force = load_ranges(ranges)
+    today = parse_date(as_of, "--as-of") if as_of is not None else None
     with _reader_may_leave():
         summary = run_batch(
             export,
@@ -498,6 +535,7 @@ def batch(
                 units=parse_units(unit or []),
                 date_order=parse_date_format(date_format),
             ),
+            today=today,
         )
     for note in summary.notes:
         sys.stderr.write(f"b12lab: note: {note}\n")

@@ -20,10 +20,10 @@ from b12lab.model import (
     display_decimals,
     format_number,
 )
-from b12lab.ranges import Limits, Ranges
+from b12lab.ranges import SEXES, Limits, Ranges
 from b12lab.rules import DOMAIN_READS, RULES_BY_DOMAIN, Case, Fired, Missing
-from b12lab.rules.b12 import assess_b12
-from b12lab.rules.base import above, at_least, at_most, at_or_above, below
+from b12lab.rules.b12 import assess_b12, assess_for_rules
+from b12lab.rules.base import Step, above, at_least, at_most, at_or_above, below
 from b12lab.rules.implications import implications
 
 ALWAYS_WANTED = ("b12", "platelets", "anc", "ferritin")
@@ -98,7 +98,13 @@ def derive_anc(panel: Panel, ranges: Ranges) -> tuple[Panel, list[str]]:
 
 def _context_warnings(panel: Panel, ranges: Ranges, today: dt.date) -> list[str]:
     warnings = []
-    sex_dependent = [a for a in panel.measurements if ranges.analytes[a].sex_dependent]
+    trimester = panel.context.pregnancy_trimester
+    sex_dependent = [
+        a
+        for a in panel.measurements
+        if ranges.analytes[a].sex_dependent
+        and len({ranges.analytes[a].band(s, panel.age, trimester) for s in (None, *SEXES)}) > 1
+    ]
     if panel.sex is None and sex_dependent:
         warnings.append(
             f"sex not given: {', '.join(sex_dependent)} judged against the widest adult "
@@ -111,7 +117,35 @@ def _context_warnings(panel: Panel, ranges: Ranges, today: dt.date) -> list[str]
             f"B12 therapy start {start.isoformat()} is after the panel date "
             f"{panel_date.isoformat()}: this panel counts as before therapy"
         )
+    limits = ranges.limits(panel.sex, panel.age, None, panel.context.pregnancy_trimester)
+    for analyte in panel.measurements:
+        band = limits.reference[analyte]
+        spec = ranges.analytes[analyte]
+        if band.low is None and band.high is None and any(b.low or b.high for b in spec.bands):
+            warnings.append(
+                f"{analyte}: no reference interval for age {format_number(panel.age or 0, 2)} "
+                "years in the ranges in force, so it is not flagged (adult limits do not "
+                "apply); judge it against the laboratory's age-specific interval or give one "
+                "with --ranges"
+            )
+    if panel.context.pregnancy_trimester is not None and "hemoglobin" in panel.measurements:
+        warnings.append(
+            f"pregnancy, trimester {panel.context.pregnancy_trimester}: hemoglobin judged "
+            "against the pregnancy cut-off for that trimester"
+        )
     return warnings
+
+
+def provenance(ranges: Ranges, guideline: str, today: dt.date) -> dict[str, str]:
+    """What a report needs to be repeated exactly."""
+    from b12lab import __version__
+
+    return {
+        "b12lab_version": __version__,
+        "ranges_sha256": ranges.sha256,
+        "guideline": guideline,
+        "evaluated_on": today.isoformat(),
+    }
 
 
 def evaluate(
@@ -124,7 +158,7 @@ def evaluate(
 ) -> Report:
     """Interpret one panel (the latest, when `history` holds earlier ones)."""
     today = today or dt.date.today()
-    limits = ranges.limits(panel.sex, panel.age, guideline)
+    limits = ranges.limits(panel.sex, panel.age, guideline, panel.context.pregnancy_trimester)
     panel, warnings = derive_anc(panel, ranges)
     panel = shown_against(panel, limits)
     warnings = [*panel.warnings, *warnings, *_context_warnings(panel, ranges, today)]
@@ -144,7 +178,13 @@ def evaluate(
         )
     assessment, b12_warnings = assess_b12(panel, limits)
     warnings.extend(b12_warnings)
-    case = Case(panel, limits, assessment, flags, today, history)
+    for_rules = assess_for_rules(panel, limits, assessment, history, today)
+    case = Case(panel, limits, for_rules, flags, today, history, serum=assessment)
+    if for_rules.basis:
+        warnings.append(
+            f"b12: measured on B12 therapy, so the blood-count rules use the B12 of "
+            f"{for_rules.basis}"
+        )
 
     findings: list[Finding] = []
     wanted = [a for a in ALWAYS_WANTED if a not in panel.measurements]
@@ -171,6 +211,8 @@ def evaluate(
         guideline_title=limits.profile.title,
         b12_detail=_b12_detail(case),
         therapy_start=panel.context.b12_therapy_start,
+        therapy_day=case.days_on_therapy if case.on_therapy else None,
+        provenance=provenance(ranges, limits.profile.name, today),
     )
 
 
@@ -195,28 +237,46 @@ def run_domain(domain: str, case: Case) -> tuple[list[Finding], list[str]]:
                     severity=rule.severity,
                     title=rule.title,
                     detail=outcome.detail,
-                    next_steps=(*rule.next_steps, *outcome.next_steps),
+                    next_steps=_steps_for_panel(rule.next_steps, outcome.next_steps, visible),
                     evidence=outcome.evidence,
                 )
             )
     return findings, wanted
 
 
+def _steps_for_panel(
+    static: tuple[str, ...], added: tuple[str, ...], case: Case
+) -> tuple[str, ...]:
+    """The rule's next steps as they read for this panel: a step asking for tests
+    already given is dropped or replaced by its rewording."""
+    steps = []
+    for step in static:
+        text = step.for_panel(case) if isinstance(step, Step) else step
+        if text:
+            steps.append(text)
+    return tuple(dict.fromkeys((*steps, *added)))
+
+
 def _b12_detail(case: Case) -> str:
     profile = case.limits.profile
-    if case.b12.status == "unknown":
+    serum = case.serum_b12
+    if serum.status == "unknown":
         return "not measured"
     cuts = (
         f"deficient below {case.limit('b12', profile.b12_deficient_below.value)}, "
         f"borderline below {case.limit('b12', profile.b12_borderline_below.value)}"
     )
     text = f"{case.shown('b12')} ({cuts}; {profile.name.upper()})"
-    if case.b12.confirmed:
-        text += "; functional deficiency confirmed by " + ", ".join(case.b12.markers)
-    elif case.b12.excluded:
-        text += "; deficiency not supported by " + ", ".join(case.b12.markers)
-    elif case.b12.undetermined:
+    if serum.confirmed:
+        text += "; functional deficiency confirmed by " + ", ".join(serum.markers)
+    elif serum.excluded:
+        text += "; deficiency not supported by " + ", ".join(serum.markers)
+    elif serum.undetermined and not case.b12.on_therapy_b12:
         text += "; undetermined until MMA or homocysteine is measured"
+    if case.b12.basis:
+        text += f"; on therapy: the blood counts are judged by the B12 of {case.b12.basis}"
+    elif case.b12.on_therapy_b12:
+        text += "; measured on therapy, so it reflects the replacement"
     return text
 
 

@@ -48,6 +48,7 @@ class Context:
     alcohol_use: bool = False
     neuro_symptoms: bool = False
     hypersegmented_neutrophils: bool = False
+    pregnancy_trimester: int | None = None  # 1, 2 or 3
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ class Report:
     b12_detail: str = ""
     therapy_start: dt.date | None = None
     history: dict[str, tuple[HistoryPoint, ...]] = field(default_factory=dict)
+    therapy_day: int | None = None  # days since B12 therapy started, when on therapy
+    provenance: dict[str, str] = field(default_factory=dict)
 
     @property
     def highest_severity(self) -> str | None:
@@ -149,6 +152,9 @@ class Report:
             "guideline": self.guideline,
             "disclaimer": DISCLAIMER,
         }
+        if self.therapy_day is not None:
+            document["therapy_day"] = self.therapy_day
+        document["provenance"] = dict(self.provenance)
         if self.history:
             document["history"] = {
                 analyte: [

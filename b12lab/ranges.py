@@ -40,6 +40,13 @@ THRESHOLD_KEYS = {
     "persistence_window_days": "days",
     "ferritin_real_fall_percent": "percent",
     "b12_response_days": "days",
+    "anc_grade2_below": "anc",
+    "anc_grade4_below": "anc",
+    "platelets_grade2_below": "platelets",
+    "platelets_grade3_below": "platelets",
+    "platelets_grade4_below": "platelets",
+    "egfr_renal_below": "egfr",
+    "hemoglobin_real_rise": "hemoglobin",
 }
 DAY_UNITS = ("day", "days", "d")
 ANALYTE_KEYS = {
@@ -57,7 +64,18 @@ ANALYTE_KEYS = {
     "reference",
     "critical",
 }
-BAND_KEYS = {"low", "high", "sex", "age_min", "age_max", "source", "unit"}
+BAND_KEYS = {
+    "low",
+    "high",
+    "sex",
+    "age_min",
+    "age_max",
+    "source",
+    "unit",
+    "trimester",
+    "high_source",
+}
+TRIMESTERS = (1, 2, 3)
 TOP_KEYS = {
     "version",
     "sources",
@@ -79,8 +97,12 @@ class Band:
     sex: str | None = None
     age_min: float | None = None
     age_max: float | None = None
+    trimester: int | None = None  # a pregnancy band applies only in its trimester
+    high_source: str | None = None  # the upper limit's source, when not `source`
 
-    def applies_to(self, sex: str | None, age: float | None) -> bool:
+    def applies_to(self, sex: str | None, age: float | None, trimester: int | None = None) -> bool:
+        if self.trimester is not None and trimester != self.trimester:
+            return False
         if self.sex is not None and sex != self.sex:
             return False
         if self.age_min is not None and (age is None or age < self.age_min):
@@ -123,9 +145,9 @@ class AnalyteSpec:
     def sex_dependent(self) -> bool:
         return any(band.sex for band in self.bands)
 
-    def band(self, sex: str | None, age: float | None) -> Band:
+    def band(self, sex: str | None, age: float | None, trimester: int | None = None) -> Band:
         for band in self.bands:
-            if band.applies_to(sex, age):
+            if band.applies_to(sex, age, trimester):
                 return band
         return Band(None, None, "none")
 
@@ -202,8 +224,12 @@ class Ranges:
         document: Mapping[str, Any],
         origin: tuple[str, ...],
         unit_table: Mapping[str, dict] | None = None,
+        sha256: str | None = None,
     ):
         self.origin = origin
+        self._document = document
+        if sha256 is not None:  # computed when the default file was compiled
+            self.__dict__["sha256"] = sha256
         _check_sections(document, origin)
         self.version = str(document.get("version", ""))
         self.sources: dict[str, str] = dict(document.get("sources") or {})
@@ -266,9 +292,29 @@ class Ranges:
                 fix=f"use one of: {', '.join(self.profiles)}",
             ) from None
 
-    def limits(self, sex: str | None, age: float | None, guideline: str | None) -> Limits:
+    def limits(
+        self,
+        sex: str | None,
+        age: float | None,
+        guideline: str | None,
+        trimester: int | None = None,
+    ) -> Limits:
         profile = self.profile(guideline)
-        return _cached_limits(self, sex, age, profile)
+        return _cached_limits(self, sex, age, profile, trimester)
+
+    @cached_property
+    def sha256(self) -> str:
+        """SHA-256 of the ranges document in force (defaults merged with any overlay).
+
+        Computed from a canonical JSON dump (sorted keys), once per Ranges.
+        """
+        import hashlib
+        import json
+
+        text = json.dumps(
+            self._document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def _threshold(self, node: Any, path: str, analyte: str) -> Threshold:
         node = _mapping(node, path, self.origin)
@@ -330,6 +376,8 @@ class Ranges:
                     band.sex,
                     band.age_min,
                     band.age_max,
+                    band.trimester,
+                    band.high_source,
                 )
             )
         return AnalyteSpec(**{**spec.__dict__, "bands": tuple(bands)})
@@ -340,6 +388,12 @@ class Ranges:
             (f"analytes.{key}.reference[{index}].source", band.source)
             for key, spec in self.analytes.items()
             for index, band in enumerate(spec.bands)
+        ]
+        named += [
+            (f"analytes.{key}.reference[{index}].high_source", band.high_source)
+            for key, spec in self.analytes.items()
+            for index, band in enumerate(spec.bands)
+            if band.high_source is not None
         ]
         named += [
             (f"analytes.{key}.critical.source", spec.critical_source)
@@ -360,8 +414,10 @@ class Ranges:
 
 
 @lru_cache(maxsize=1024)
-def _cached_limits(ranges: Ranges, sex: str | None, age: float | None, profile: Profile) -> Limits:
-    reference = {key: spec.band(sex, age) for key, spec in ranges.analytes.items()}
+def _cached_limits(
+    ranges: Ranges, sex: str | None, age: float | None, profile: Profile, trimester: int | None
+) -> Limits:
+    reference = {key: spec.band(sex, age, trimester) for key, spec in ranges.analytes.items()}
     reference["b12"] = Band(
         profile.b12_deficient_below.value,
         reference["b12"].high,
@@ -422,24 +478,35 @@ def _fingerprint(content: bytes) -> str:
 
 
 @lru_cache(maxsize=1)
-def _default_document() -> tuple[dict, dict]:
-    """The default ranges document and the shipped unit-factor table."""
+def _default_compiled() -> dict | None:
+    """`compiled_ranges.json`, when it still matches the YAML."""
     import json
 
     try:
         digest = _fingerprint(PACKAGED_RANGES.read_bytes())
         compiled = json.loads(COMPILED_RANGES.read_text(encoding="utf-8"))
         if compiled.get("source_fingerprint") == digest:
-            return compiled["document"], compiled["unit_table"]
+            return compiled
     except (OSError, ValueError, KeyError):
         pass
+    return None
+
+
+@lru_cache(maxsize=1)
+def _default_document() -> tuple[dict, dict]:
+    """The default ranges document and the shipped unit-factor table."""
+    compiled = _default_compiled()
+    if compiled is not None and "document" in compiled and "unit_table" in compiled:
+        return compiled["document"], compiled["unit_table"]
     return _read_yaml(PACKAGED_RANGES, str(PACKAGED_RANGES)), {}
 
 
 @lru_cache(maxsize=1)
 def _default_ranges() -> Ranges:
     document, unit_table = _default_document()
-    return Ranges(document, (str(PACKAGED_RANGES),), unit_table)
+    compiled = _default_compiled() if unit_table else None
+    sha256 = compiled.get("document_sha256") if compiled else None
+    return Ranges(document, (str(PACKAGED_RANGES),), unit_table, sha256)
 
 
 def compile_default_ranges() -> dict:
@@ -451,6 +518,7 @@ def compile_default_ranges() -> dict:
     return {
         "source_fingerprint": _fingerprint(PACKAGED_RANGES.read_bytes()),
         "document": document,
+        "document_sha256": ranges.sha256,
         "unit_table": build_table(ranges.unit_bases()),
     }
 
@@ -699,7 +767,22 @@ def _bands(node: Any, path: str, origin: tuple[str, ...]) -> tuple[Band, ...]:
             raise RangesError(f"{band_path}.sex", "must be female or male", source=origin[-1])
         age_min = _number(item.get("age_min"), f"{band_path}.age_min", origin, optional=True)
         age_max = _number(item.get("age_max"), f"{band_path}.age_max", origin, optional=True)
-        bands.append(Band(low, high, str(item.get("source", "")), sex, age_min, age_max))
+        trimester = item.get("trimester")
+        if trimester is not None and (isinstance(trimester, bool) or trimester not in TRIMESTERS):
+            raise RangesError(f"{band_path}.trimester", "must be 1, 2 or 3", source=origin[-1])
+        high_source = item.get("high_source")
+        bands.append(
+            Band(
+                low,
+                high,
+                str(item.get("source", "")),
+                sex,
+                age_min,
+                age_max,
+                trimester,
+                None if high_source is None else str(high_source),
+            )
+        )
     return tuple(bands)
 
 

@@ -79,7 +79,7 @@ def history_points(
     """Each analyte's results over time, flagged against the patient's limits."""
     history: dict[str, list[HistoryPoint]] = {}
     for panel in panels:
-        limits = ranges.limits(panel.sex, panel.age, guideline)
+        limits = ranges.limits(panel.sex, panel.age, guideline, panel.context.pregnancy_trimester)
         for analyte in ranges.analytes:
             measurement = panel.get(analyte)
             if measurement is None:

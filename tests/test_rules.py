@@ -149,9 +149,44 @@ CASES = [
         ({"homocysteine": "20", "folate": "5"}, {}),
         ({"homocysteine": "20", "folate": "10"}, {}),
     ),
+    (
+        "neuro-symptoms-b12-not-excluded",
+        ({"b12": "180"}, {"neuro_symptoms": True}),
+        ({"b12": "180", "mma": "0.2"}, {"neuro_symptoms": True}),
+    ),
+    (
+        "folate-low-b12-unmeasured",
+        ({"folate": "5"}, {}),
+        ({"folate": "5", "b12": "400"}, {}),
+    ),
+    (
+        "wbc-low-not-explained-by-b12",
+        ({"b12": "400", "wbc": "3.5"}, {}),
+        ({"b12": "400", "wbc": "4.0"}, {}),
+    ),
+    (
+        "plt-low-alcohol",
+        ({"platelets": "120"}, {"alcohol_use": True}),
+        ({"platelets": "150"}, {"alcohol_use": True}),
+    ),
+    (
+        "mma-renal-caveat",
+        ({"b12": "180", "mma": "0.6", "egfr": "45"}, {}),
+        ({"b12": "180", "mma": "0.6", "egfr": "60"}, {}),
+    ),
+    (
+        "b12-on-therapy",
+        ({"b12": "900", "platelets": "95"}, {"b12_therapy_start": DAYS_AGO(0)}),
+        ({"b12": "900", "platelets": "95"}, {"b12_therapy_start": DAYS_AGO(-1)}),
+    ),
 ]
 
-TIMELINE_ONLY = {"plt-recovered-on-therapy", "b12-not-responding"}
+TIMELINE_ONLY = {
+    "plt-recovered-on-therapy",
+    "b12-not-responding",
+    "neut-recovered-on-therapy",
+    "hb-recovering-on-therapy",
+}
 
 
 def test_every_catalogue_rule_has_a_firing_and_a_near_miss_case():

@@ -82,6 +82,8 @@ def ranges_dict(ranges: Ranges) -> dict[str, Any]:
                     "low": b.low,
                     "high": b.high,
                     "source": b.source,
+                    "high_source": b.high_source or b.source,
+                    "pregnancy_trimester": b.trimester,
                 }
                 for b in spec.bands
             ],
@@ -130,6 +132,7 @@ def ranges_renderable(ranges: Ranges) -> Group:
                 x
                 for x in (
                     band.sex or "",
+                    f"pregnancy T{band.trimester}" if band.trimester else "",
                     f"age {format_number(band.age_min or 0, 1)}-"
                     f"{'' if band.age_max is None else format_number(band.age_max, 1)}"
                     if band.age_min is not None or band.age_max is not None

@@ -29,6 +29,8 @@ def render_markdown(report: Report) -> str:
             f"{m.flag or ''} |"
         )
     lines += ["", f"**B12 status: {report.b12_status}** ({_cell(report.b12_detail)})", ""]
+    if report.therapy_day is not None:
+        lines += [f"**Therapy:** day {report.therapy_day} of B12 therapy", ""]
     for domain in IMPLICATION_DOMAINS:
         implication = report.implications[domain]
         flag = f" ({implication.flag})" if implication.flag else ""
@@ -60,4 +62,12 @@ def render_markdown(report: Report) -> str:
     if report.warnings:
         lines += ["Notes:", *[f"- {w}" for w in report.warnings], ""]
     lines.append(f"_{DISCLAIMER}_")
+    if report.provenance:
+        p = report.provenance
+        lines += [
+            "",
+            f"<sub>b12lab {p.get('b12lab_version', '')}; ranges SHA-256 "
+            f"{p.get('ranges_sha256', '')}; guideline {p.get('guideline', '')}; evaluated on "
+            f"{p.get('evaluated_on', '')}</sub>",
+        ]
     return "\n".join(lines) + "\n"

@@ -77,6 +77,8 @@ def report_renderable(report: Report) -> Group:
     status = Text("\nB12 status: ", style="bold")
     status.append(report.b12_status.upper(), style=STATUS_STYLE[report.b12_status])
     status.append(f"  {report.b12_detail}")
+    if report.therapy_day is not None:
+        status.append(f"  (day {report.therapy_day} of B12 therapy)", style="bold")
     parts.append(status)
     for domain in IMPLICATION_DOMAINS:
         implication = report.implications[domain]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
+
 from b12lab.model import Panel, format_number
 from b12lab.ranges import Limits
 from b12lab.rules.base import (
@@ -11,11 +14,14 @@ from b12lab.rules.base import (
     Case,
     Fired,
     Missing,
+    Step,
     above,
     at_least,
     at_most,
     below,
     rule,
+    therapy_days,
+    therapy_start,
 )
 
 FUNCTIONAL_MARKERS = ("mma", "homocysteine")
@@ -69,7 +75,8 @@ def functional_markers(panel: Panel, limits: Limits) -> tuple[list[str], list[st
     folate_ok = at_least(panel.get("folate"), limits.low("folate"))
     mma, hcy, holotc = panel.get("mma"), panel.get("homocysteine"), panel.get("holotc")
     if above(mma, limits.high("mma")):
-        confirm.append("mma")
+        if not renal_caveat(panel, limits):
+            confirm.append("mma")
     elif at_most(mma, limits.high("mma")):
         exclude.append("mma")
     if folate_ok and above(hcy, limits.high("homocysteine")):
@@ -81,6 +88,13 @@ def functional_markers(panel: Panel, limits: Limits) -> tuple[list[str], list[st
     elif at_least(holotc, limits.profile.holotc_indeterminate_below.value):
         exclude.append("holotc")
     return confirm, exclude
+
+
+def renal_caveat(panel: Panel, limits: Limits) -> bool:
+    """MMA raised with eGFR below the renal threshold: the rise may be renal."""
+    return above(panel.get("mma"), limits.high("mma")) and below(
+        panel.get("egfr"), limits.threshold("egfr_renal_below")
+    )
 
 
 def assess_b12(panel: Panel, limits: Limits) -> tuple[B12Assessment, list[str]]:
@@ -95,7 +109,45 @@ def assess_b12(panel: Panel, limits: Limits) -> tuple[B12Assessment, list[str]]:
     else:
         low = None
     markers = tuple(confirm if confirmed else exclude if excluded else ())
-    return B12Assessment(status, low, confirmed, excluded, markers=markers), warnings
+    assessment = B12Assessment(
+        status, low, confirmed, excluded, markers=markers, renal_caveat=renal_caveat(panel, limits)
+    )
+    return assessment, warnings
+
+
+def assess_for_rules(
+    panel: Panel,
+    limits: Limits,
+    serum: B12Assessment,
+    history: tuple[Panel, ...],
+    today: dt.date,
+) -> B12Assessment:
+    """The B12 assessment the blood-count and ferritin rules use.
+
+    Off therapy it is the serum assessment. On therapy, a B12 measured on or
+    after the start reflects the replacement, not the marrow: the latest
+    pre-therapy B12 of the history decides instead; without one, a B12 still
+    low counts as low, and anything else leaves B12 undecided (therapy phase).
+    """
+    days = therapy_days(panel, today)
+    start = therapy_start(panel, today)
+    if days is None or days < 0 or start is None:
+        return serum
+    b12 = panel.get("b12")
+    if b12 is not None and (b12.carried_from or panel.date or today) < start:
+        return serum  # measured before therapy: it speaks for the marrow
+    for earlier in reversed(history):
+        measured = earlier.get("b12")
+        if measured is None or earlier.date is None or earlier.date >= start:
+            continue
+        assessment, _ = assess_b12(earlier, limits)
+        return replace(
+            assessment,
+            basis=f"{measured.shown()} before therapy ({earlier.date.isoformat()})",
+        )
+    if serum.low is True:
+        return serum
+    return replace(serum, low=None, confirmed=False, excluded=False, on_therapy_b12=True)
 
 
 def _markers_to_add(case: Case) -> tuple[str, ...]:
@@ -137,7 +189,7 @@ def _b12_evidence(case: Case) -> dict[str, str]:
     sources=("seed-002", "seed-001", "who-2008-b12", "nice-ng239"),
 )
 def b12_deficient(case: Case) -> Fired | Missing | None:
-    if case.b12.status != "deficient":
+    if case.serum_b12.status != "deficient":
         return None
     profile = case.limits.profile
     return Fired(
@@ -159,12 +211,15 @@ def b12_deficient(case: Case) -> Fired | Missing | None:
     next_steps=(
         "Measure methylmalonic acid (MMA) and/or total homocysteine; holotranscobalamin "
         "(active B12) where available.",
-        "Measure serum folate alongside, since folate deficiency also raises homocysteine.",
+        Step(
+            "Measure serum folate alongside, since folate deficiency also raises homocysteine.",
+            asks=("folate",),
+        ),
     ),
     sources=("seed-001", "seed-002", "nice-ng239", "bsh-2014-b12"),
 )
 def b12_borderline(case: Case) -> Fired | Missing | None:
-    if case.b12.status != "borderline":
+    if case.serum_b12.status != "borderline":
         return None
     to_add = _markers_to_add(case)
     if any(case.has(a) for a in (*FUNCTIONAL_MARKERS, "holotc")):
@@ -183,7 +238,7 @@ def b12_borderline(case: Case) -> Fired | Missing | None:
 
 @rule(
     "b12-functional-deficiency-confirmed",
-    reads=("b12", "mma", "homocysteine", "holotc", "folate"),
+    reads=("b12", "mma", "homocysteine", "holotc", "folate", "egfr"),
     domain="b12",
     severity="advisory",
     title="Functional B12 deficiency supported by a second-line marker",
@@ -193,14 +248,17 @@ def b12_borderline(case: Case) -> Fired | Missing | None:
     "used; the patient is treated as B12-low for the blood-count rules.",
     next_steps=(
         "Treat as B12 deficiency and look for its cause.",
-        "Check renal function: MMA also rises with renal impairment.",
+        Step(
+            "Check renal function (eGFR): MMA also rises with renal impairment.",
+            asks=("egfr",),
+        ),
     ),
     sources=("seed-002", "bsh-2014-b12", "nice-ng239"),
 )
 def b12_functional_deficiency(case: Case) -> Fired | Missing | None:
-    if not case.b12.confirmed:
+    if not case.serum_b12.confirmed:
         raised_hcy = above(case.get("homocysteine"), case.limits.high("homocysteine"))
-        if case.b12.status == "normal" and raised_hcy and not case.has("folate"):
+        if case.serum_b12.status == "normal" and raised_hcy and not case.has("folate"):
             return Missing(("folate",))
         return None
     evidence = {"b12": case.shown("b12")}
@@ -210,17 +268,17 @@ def b12_functional_deficiency(case: Case) -> Fired | Missing | None:
         "holotc": case.limits.profile.holotc_deficient_below.value,
     }
     parts = []
-    for marker in case.b12.markers:
+    for marker in case.serum_b12.markers:
         evidence[marker] = case.shown(marker)
         relation = "below" if marker == "holotc" else "above"
         evidence[f"{marker}_{relation}"] = case.limit(marker, limits[marker])
         parts.append(
             f"{marker} {case.shown(marker)} ({relation} {case.limit(marker, limits[marker])})"
         )
-    if "homocysteine" in case.b12.markers:
+    if "homocysteine" in case.serum_b12.markers:
         evidence["folate"] = case.shown("folate")
     return Fired(
-        f"With total B12 {case.b12.status} ({case.shown('b12')}), "
+        f"With total B12 {case.serum_b12.status} ({case.shown('b12')}), "
         + "; ".join(parts)
         + " supports a functional B12 deficiency.",
         evidence,
@@ -245,7 +303,7 @@ def b12_functional_deficiency(case: Case) -> Fired | Missing | None:
     sources=("seed-001", "seed-003"),
 )
 def b12_high(case: Case) -> Fired | Missing | None:
-    if case.b12.status != "high":
+    if case.serum_b12.status != "high":
         return None
     return Fired(
         f"Total B12 {case.shown('b12')} is above the upper reference limit "
@@ -272,11 +330,121 @@ def b12_high(case: Case) -> Fired | Missing | None:
     sources=("seed-002", "nice-ng239"),
 )
 def b12_neuro_parenteral(case: Case) -> Fired | Missing | None:
-    if not case.panel.context.neuro_symptoms or case.b12.low is not True:
+    if not case.panel.context.neuro_symptoms or case.serum_b12.low is not True:
         return None
     return Fired(
-        f"B12 is low ({case.shown('b12')}, {case.b12.status}"
-        f"{', functionally confirmed' if case.b12.confirmed else ''}) and neurological "
+        f"B12 is low ({case.shown('b12')}, {case.serum_b12.status}"
+        f"{', functionally confirmed' if case.serum_b12.confirmed else ''}) and neurological "
         "symptoms are reported.",
         {"b12": case.shown("b12"), "neuro_symptoms": "yes"},
+    )
+
+
+@rule(
+    "neuro-symptoms-b12-not-excluded",
+    reads=("b12", "mma", "homocysteine", "holotc", "folate"),
+    domain="b12",
+    severity="urgent",
+    title="Neurological symptoms and B12 deficiency not excluded: do not wait",
+    trigger="neurological symptoms flagged and B12 undetermined (borderline without "
+    "functional confirmation either way) or not measured",
+    says="With neurological symptoms a B12 deficiency that has not been excluded is "
+    "treated without waiting for confirmation: nerve damage can become permanent while "
+    "tests are pending.",
+    next_steps=(
+        Step(
+            "Measure serum B12 now (with MMA or homocysteine if it is borderline).",
+            asks=("b12",),
+            given="Send MMA and/or homocysteine to settle the borderline B12.",
+        ),
+        "Do not delay B12 replacement for the result: start intramuscular B12 after the "
+        "sample is taken, and seek specialist advice the same day.",
+        "Do not give folic acid alone before B12.",
+    ),
+    sources=("bsh-2014-b12", "seed-002"),
+)
+def neuro_not_excluded(case: Case) -> Fired | Missing | None:
+    b12 = case.serum_b12
+    if not case.panel.context.neuro_symptoms:
+        return None
+    if b12.status == "unknown":
+        reason = "B12 was not measured"
+    elif b12.undetermined:
+        reason = f"B12 {case.shown('b12')} is borderline and not yet confirmed either way"
+    else:
+        return None
+    return Fired(
+        f"Neurological symptoms are reported and {reason}: a deficiency is not excluded.",
+        {"neuro_symptoms": "yes", "b12": case.shown("b12"), "b12_status": b12.status},
+    )
+
+
+@rule(
+    "b12-on-therapy",
+    reads=("b12",),
+    domain="b12",
+    severity="info",
+    title="On B12 therapy: serum B12 now reflects the replacement",
+    trigger="on B12 therapy and no B12 measured before the therapy start in the history",
+    says="Once replacement has started, serum B12 shows the injections or tablets, not the "
+    "marrow's supply: it cannot say whether low counts were due to B12 deficiency. Counts "
+    "that were low from B12 deficiency are expected to recover within days to weeks.",
+    next_steps=(
+        "Recheck the blood count 1-2 weeks after the start of therapy; expect platelets "
+        "and neutrophils to recover first and hemoglobin to rise over the following weeks.",
+        "If a B12 result from before the therapy exists, add it as a dated earlier panel.",
+        "If counts do not recover, look for another cause.",
+    ),
+    sources=("seed-000", "seed-002"),
+)
+def b12_on_therapy(case: Case) -> Fired | Missing | None:
+    if not case.b12.on_therapy_b12:
+        return None
+    days = case.days_on_therapy
+    measured = (
+        f"B12 {case.shown('b12')} was measured on therapy"
+        if case.has("b12")
+        else "no B12 result is given"
+    )
+    return Fired(
+        f"Day {days} of B12 therapy; {measured} and no B12 from before the therapy is "
+        "available, so B12 status cannot explain or exclude the blood counts.",
+        {"days_on_therapy": str(days), "b12": case.shown("b12")},
+    )
+
+
+@rule(
+    "mma-renal-caveat",
+    reads=("mma", "egfr"),
+    domain="b12",
+    severity="advisory",
+    title="Raised MMA with reduced kidney function: not proof of B12 deficiency",
+    trigger="MMA above its upper limit and eGFR below the renal threshold",
+    says="MMA is cleared by the kidneys and rises with renal impairment, so on its own it "
+    "does not confirm a functional B12 deficiency here; homocysteine (with folate) or "
+    "holotranscobalamin has to support it.",
+    next_steps=(
+        Step(
+            "Measure holotranscobalamin or homocysteine (with folate) to judge B12 status.",
+            asks=("holotc", "homocysteine"),
+        ),
+    ),
+    sources=("bsh-2014-b12", "kdigo-2012-ckd"),
+)
+def mma_renal_caveat(case: Case) -> Fired | Missing | None:
+    mma_cut = case.limits.high("mma")
+    if not above(case.get("mma"), mma_cut):
+        return None
+    egfr_cut = case.limits.threshold("egfr_renal_below")
+    if not below(case.get("egfr"), egfr_cut):
+        return None
+    return Fired(
+        f"MMA {case.shown('mma')} is above {case.limit('mma', mma_cut)} with eGFR "
+        f"{case.shown('egfr')} below {case.limit('egfr', egfr_cut)}.",
+        {
+            "mma": case.shown("mma"),
+            "mma_above": case.limit("mma", mma_cut),
+            "egfr": case.shown("egfr"),
+            "egfr_renal_below": case.limit("egfr", egfr_cut),
+        },
     )

@@ -32,6 +32,28 @@ class Missing:
     analytes: tuple[str, ...]
 
 
+class Step(str):
+    """A next step that asks for tests: dropped, or replaced by `given`, once they are given.
+
+    It is a plain string everywhere else (catalogue, JSON).
+    """
+
+    asks: tuple[str, ...]
+    given: str | None
+
+    def __new__(cls, text: str, *, asks: tuple[str, ...], given: str | None = None) -> Step:
+        step = super().__new__(cls, text)
+        step.asks = asks
+        step.given = given
+        return step
+
+    def for_panel(self, case: Case) -> str | None:
+        """The step as it reads for this panel: None when every test it asks for is given."""
+        if self.asks and all(case.has(a) for a in self.asks):
+            return self.given
+        return str(self)
+
+
 @dataclass(frozen=True)
 class Rule:
     id: str
@@ -60,15 +82,32 @@ class B12Assessment:
     excluded: bool = False
     detail: str = ""
     markers: tuple[str, ...] = ()  # the functional markers that decided `low`
+    # On B12 therapy: True when the panel's B12 was measured on or after the start
+    # (it reflects the replacement) and no pre-therapy B12 took its place.
+    on_therapy_b12: bool = False
+    # When the B12 that decides `low` is not the panel's own: what it is, e.g.
+    # "81.2 pmol/L before therapy (2026-09-01)".
+    basis: str = ""
+    renal_caveat: bool = False  # MMA raised with a low eGFR, so it was not counted
 
     @property
     def undetermined(self) -> bool:
-        return self.status == "borderline" and self.low is None
+        return self.status == "borderline" and self.low is None and not self.on_therapy_b12
+
+    @property
+    def therapy_phase(self) -> bool:
+        """B12 cannot say whether it is low: it reflects the replacement."""
+        return self.on_therapy_b12 and self.low is None
 
 
 @dataclass(frozen=True)
 class Case:
-    """One panel with its limits, B12 assessment and earlier panels (oldest first)."""
+    """One panel with its limits, B12 assessment and earlier panels (oldest first).
+
+    `b12` is the assessment the blood-count and ferritin rules use: on therapy
+    it comes from the latest pre-therapy B12, or says the phase. `serum` is the
+    panel's own B12 as measured (the B12-domain rules); None means `b12`.
+    """
 
     panel: Panel
     limits: Limits
@@ -76,6 +115,16 @@ class Case:
     flags: dict[str, str]
     today: dt.date
     history: tuple[Panel, ...] = ()
+    serum: B12Assessment | None = None
+
+    @property
+    def serum_b12(self) -> B12Assessment:
+        return self.serum or self.b12
+
+    @property
+    def b12_shown(self) -> str:
+        """The B12 the blood-count rules judged by, as it should be quoted."""
+        return self.b12.basis or self.shown("b12")
 
     def get(self, analyte: str) -> Measurement | None:
         return self.panel.get(analyte)
@@ -114,10 +163,7 @@ class Case:
 
     @property
     def days_on_therapy(self) -> int | None:
-        context = self.panel.context
-        if context.b12_therapy_start is not None:
-            return (self.panel_date - context.b12_therapy_start).days
-        return context.days_on_therapy
+        return therapy_days(self.panel, self.today)
 
     @property
     def on_therapy(self) -> bool:
@@ -134,6 +180,45 @@ class Case:
 # "<=" and ">=" may equal their bound, so a bound exactly at a cut-off straddles it.
 UPPER_BOUNDED = ("<", "<=")
 LOWER_BOUNDED = (">", ">=")
+
+
+def therapy_days(panel: Panel, today: dt.date) -> int | None:
+    """Days from the B12 therapy start to the panel date (today when undated)."""
+    context = panel.context
+    if context.b12_therapy_start is not None:
+        return ((panel.date or today) - context.b12_therapy_start).days
+    return context.days_on_therapy
+
+
+def therapy_start(panel: Panel, today: dt.date) -> dt.date | None:
+    """The therapy start date, worked back from days on therapy when only those are given."""
+    context = panel.context
+    if context.b12_therapy_start is not None:
+        return context.b12_therapy_start
+    if context.days_on_therapy is not None:
+        return (panel.date or today) - dt.timedelta(days=context.days_on_therapy)
+    return None
+
+
+def ctcae_grade(case: Case, analyte: str) -> str | None:
+    """CTCAE v5 grade of a low ANC or platelet count, counted from the lower limit in force."""
+    measurement = case.get(analyte)
+    lower = case.limits.low(analyte)
+    if measurement is None or not below(measurement, lower):
+        return None
+    keys = {
+        "anc": ("anc_grade2_below", "anc_moderate_below", "anc_grade4_below"),
+        "platelets": (
+            "platelets_grade2_below",
+            "platelets_grade3_below",
+            "platelets_grade4_below",
+        ),
+    }[analyte]
+    grade = 1
+    for number, key in enumerate(keys, start=2):
+        if below(measurement, case.limits.threshold(key)):
+            grade = number
+    return str(grade)
 
 
 def below(measurement: Measurement | None, cut: float | None) -> bool:
@@ -178,6 +263,33 @@ def at_least(measurement: Measurement | None, cut: float | None) -> bool:
 RULES: dict[str, Rule] = {}
 # Every rule may ask what would decide an undetermined B12 (b12_unresolved).
 B12_INPUTS = frozenset({"b12", "mma", "homocysteine", "holotc"})
+# Pairs of findings that must never be reported together (checked by a test
+# over every panel shape the cut points allow).
+CONTRADICTORY = frozenset(
+    frozenset(pair)
+    for pair in (
+        ("b12-deficient", "b12-high"),
+        ("plt-low-consistent-with-b12", "plt-low-not-explained-by-b12"),
+        ("neut-low-consistent-with-b12", "neut-low-not-explained-by-b12"),
+        ("neut-low-consistent-with-b12", "wbc-low-not-explained-by-b12"),
+        ("pancytopenia-b12-mimics-mds", "pancytopenia-unexplained"),
+        ("fer-low-combined-deficiency", "fer-low-iron-deficiency"),
+        ("fer-may-mask-iron-deficiency", "fer-high-iron-overload-pattern"),
+        ("fer-may-mask-iron-deficiency", "fer-high-not-b12-related"),
+        ("fer-low-iron-deficiency", "fer-falling-on-therapy"),
+        ("plt-high-not-caused-by-b12-deficiency", "plt-high-rebound-on-therapy"),
+        ("b12-on-therapy", "plt-low-not-explained-by-b12"),
+        ("b12-on-therapy", "neut-low-not-explained-by-b12"),
+        ("b12-on-therapy", "wbc-low-not-explained-by-b12"),
+        ("b12-on-therapy", "pancytopenia-unexplained"),
+        ("b12-on-therapy", "fer-low-iron-deficiency"),
+        ("b12-on-therapy", "fer-high-not-b12-related"),
+        ("b12-neuro-parenteral", "neuro-symptoms-b12-not-excluded"),
+        ("folate-low-treat-b12-first", "folate-low-b12-unmeasured"),
+        ("plt-recovered-on-therapy", "plt-low-consistent-with-b12"),
+        ("neut-recovered-on-therapy", "neut-low-consistent-with-b12"),
+    )
+)
 
 
 def rule(
@@ -220,7 +332,12 @@ def rule(
 
 
 def b12_unresolved(case: Case) -> Missing:
-    """What would decide a B12-dependent rule when B12 is unknown or undetermined."""
+    """What would decide a B12-dependent rule when B12 is unknown or undetermined.
+
+    On therapy without a pre-therapy B12, no test now decides it (b12-on-therapy says so).
+    """
+    if case.b12.on_therapy_b12:
+        return Missing(())
     if case.b12.status == "unknown":
         return Missing(("b12",))
     wanted = ["mma", "homocysteine"]

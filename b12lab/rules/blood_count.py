@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b12lab.rules.base import Case, Fired, Missing, rule
+from b12lab.rules.base import Case, Fired, Missing, Step, rule
 
 
 @rule(
@@ -23,11 +23,11 @@ def macrocytosis(case: Case) -> Fired | Missing | None:
         return Missing(("b12",)) if case.b12.status == "unknown" else None
     return Fired(
         f"MCV {case.shown('mcv')} is above {case.limit('mcv', case.limits.high('mcv'))} with B12 "
-        f"{case.b12.status} ({case.shown('b12')}).",
+        f"{case.b12.status} ({case.b12_shown}).",
         {
             "mcv": case.shown("mcv"),
             "mcv_upper_limit": case.limit("mcv", case.limits.high("mcv")),
-            "b12": case.shown("b12"),
+            "b12": case.b12_shown,
         },
     )
 
@@ -75,7 +75,7 @@ def anemia(case: Case) -> Fired | Missing | None:
             "hemoglobin_lower_limit": case.limit("hemoglobin", low),
             "mcv": case.shown("mcv"),
             "ferritin": case.shown("ferritin"),
-            "b12": case.shown("b12"),
+            "b12": case.b12_shown,
         },
         missing=missing,
     )
@@ -105,11 +105,11 @@ def folate_low(case: Case) -> Fired | Missing | None:
     if not case.is_low("folate"):
         return None
     return Fired(
-        f"Folate {case.shown('folate')} is low with B12 {case.b12.status} ({case.shown('b12')}).",
+        f"Folate {case.shown('folate')} is low with B12 {case.b12.status} ({case.b12_shown}).",
         {
             "folate": case.shown("folate"),
             "folate_lower_limit": case.limit("folate", case.limits.low("folate")),
-            "b12": case.shown("b12"),
+            "b12": case.b12_shown,
         },
     )
 
@@ -123,7 +123,13 @@ def folate_low(case: Case) -> Fired | Missing | None:
     trigger="homocysteine above its upper limit and folate below its lower limit",
     says="Folate deficiency raises homocysteine too, so a high homocysteine does not show "
     "B12 deficiency when folate is low; MMA is specific for B12.",
-    next_steps=("Measure MMA to decide B12 status.",),
+    next_steps=(
+        Step(
+            "Measure MMA to decide B12 status.",
+            asks=("mma",),
+            given="Judge B12 status by the MMA given here, which folate does not affect.",
+        ),
+    ),
     sources=("bsh-2014-b12", "refsum-2004-hcy"),
 )
 def homocysteine_nonspecific(case: Case) -> Fired | Missing | None:
@@ -138,4 +144,34 @@ def homocysteine_nonspecific(case: Case) -> Fired | Missing | None:
         f"{case.shown('folate')} low.",
         {"homocysteine": case.shown("homocysteine"), "folate": case.shown("folate")},
         missing=() if case.has("mma") else ("mma",),
+    )
+
+
+@rule(
+    "folate-low-b12-unmeasured",
+    reads=("folate", "b12"),
+    domain="general",
+    severity="urgent",
+    title="Low folate and B12 not measured: measure B12 before giving folate",
+    trigger="folate below its lower limit and B12 not measured",
+    says="Folic acid given alone can correct the anemia while an unrecognised B12 "
+    "deficiency goes on to damage the nervous system; B12 has to be known first.",
+    next_steps=(
+        "Measure serum B12 before folic acid is started.",
+        "If folate must be started at once, give B12 with it until B12 status is known.",
+    ),
+    sources=("seed-004", "bsh-2014-b12"),
+)
+def folate_low_b12_unmeasured(case: Case) -> Fired | Missing | None:
+    if not case.is_low("folate") or case.serum_b12.status != "unknown":
+        return None
+    return Fired(
+        f"Folate {case.shown('folate')} is below "
+        f"{case.limit('folate', case.limits.low('folate'))} and B12 was not measured.",
+        {
+            "folate": case.shown("folate"),
+            "folate_lower_limit": case.limit("folate", case.limits.low("folate")),
+            "b12": "not measured",
+        },
+        missing=("b12",),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b12lab.rules.base import Case, Fired, Missing, above, b12_unresolved, below, rule
+from b12lab.rules.base import Case, Fired, Missing, Step, above, b12_unresolved, below, rule
 
 
 def _ferritin_evidence(case: Case) -> dict[str, str]:
@@ -52,14 +52,14 @@ def fer_low_combined(case: Case) -> Fired | Missing | None:
         return None
     return Fired(
         f"Ferritin {case.shown('ferritin')} is low and B12 is {case.b12.status} "
-        f"({case.shown('b12')}).",
-        {**_ferritin_evidence(case), "b12": case.shown("b12")},
+        f"({case.b12_shown}).",
+        {**_ferritin_evidence(case), "b12": case.b12_shown},
     )
 
 
 @rule(
     "fer-may-mask-iron-deficiency",
-    reads=("ferritin", "crp", "b12"),
+    reads=("ferritin", "crp", "b12", "tsat"),
     domain="ferritin",
     severity="advisory",
     title="Normal or high ferritin may be hiding an iron deficiency",
@@ -80,7 +80,7 @@ def fer_may_mask(case: Case) -> Fired | Missing | None:
         return b12_unresolved(case)
     if not case.b12.low:
         return None
-    evidence = {**_ferritin_evidence(case), "b12": case.shown("b12")}
+    evidence = {**_ferritin_evidence(case), "b12": case.b12_shown}
     note = ""
     missing: tuple[str, ...] = ()
     if case.has("crp"):
@@ -88,10 +88,22 @@ def fer_may_mask(case: Case) -> Fired | Missing | None:
     else:
         note = " CRP was not measured; inflammation would also raise ferritin."
         missing = ("crp",)
+    steps: tuple[str, ...] = ()
+    if case.is_high("ferritin") and above(case.get("tsat"), case.limits.high("tsat")):
+        evidence["tsat"] = case.shown("tsat")
+        note += (
+            f" Transferrin saturation {case.shown('tsat')} is high too: ineffective red-cell "
+            "production raises both, so this is not called iron overload while B12 is low."
+        )
+        steps = (
+            "Recheck ferritin and transferrin saturation after B12 repletion; consider an "
+            "iron-overload work-up (HFE) only if both stay high.",
+        )
     return Fired(
         f"Ferritin {case.shown('ferritin')} reads {case.flags.get('ferritin')} beside B12 "
-        f"{case.b12.status} ({case.shown('b12')}).{note}",
+        f"{case.b12.status} ({case.b12_shown}).{note}",
         evidence,
+        next_steps=steps,
         missing=missing,
     )
 
@@ -173,7 +185,7 @@ def fer_high_inflammation(case: Case) -> Fired | Missing | None:
 
 @rule(
     "fer-low-in-inflammation",
-    reads=("ferritin", "crp"),
+    reads=("ferritin", "crp", "tsat"),
     domain="ferritin",
     severity="advisory",
     title="Ferritin in the iron-deficient band for inflammation",
@@ -181,7 +193,13 @@ def fer_high_inflammation(case: Case) -> Fired | Missing | None:
     "its plain lower limit",
     says="With inflammation a ferritin in this band is still compatible with iron deficiency "
     "(WHO uses a higher cut-off when inflammation is present).",
-    next_steps=("Check transferrin saturation; consider a trial of iron if it is low.",),
+    next_steps=(
+        Step(
+            "Check transferrin saturation; consider a trial of iron if it is low.",
+            asks=("tsat",),
+            given="Consider a trial of iron if the transferrin saturation given here is low.",
+        ),
+    ),
     sources=("who-2020-ferritin",),
 )
 def fer_low_in_inflammation(case: Case) -> Fired | Missing | None:
@@ -206,7 +224,8 @@ def fer_low_in_inflammation(case: Case) -> Fired | Missing | None:
     domain="ferritin",
     severity="advisory",
     title="Iron deficiency without B12 deficiency",
-    trigger="ferritin below its lower limit and B12 not low",
+    trigger="ferritin below its lower limit, B12 not low, and not on B12 therapy (on therapy "
+    "fer-falling-on-therapy covers a low ferritin)",
     says="Low ferritin with adequate B12 points to iron deficiency alone; small, pale red "
     "cells (low MCV) are expected.",
     next_steps=(
@@ -217,20 +236,19 @@ def fer_low_in_inflammation(case: Case) -> Fired | Missing | None:
     sources=("seed-004",),
 )
 def fer_low_iron(case: Case) -> Fired | Missing | None:
-    if not case.is_low("ferritin") or case.b12.low is not False:
+    if not case.is_low("ferritin") or case.b12.low is not False or case.on_therapy:
         return None
-    on_therapy = f" on day {case.days_on_therapy} of B12 therapy" if case.on_therapy else ""
     return Fired(
         f"Ferritin {case.shown('ferritin')} is low while B12 is {case.b12.status} "
-        f"({case.shown('b12')}){on_therapy}.",
-        {**_ferritin_evidence(case), "b12": case.shown("b12"), "mcv": case.shown("mcv")},
+        f"({case.b12_shown}).",
+        {**_ferritin_evidence(case), "b12": case.b12_shown, "mcv": case.shown("mcv")},
         missing=() if case.has("mcv") else ("mcv",),
     )
 
 
 @rule(
     "fer-high-not-b12-related",
-    reads=("ferritin", "b12"),
+    reads=("ferritin", "b12", "crp", "tsat"),
     domain="ferritin",
     severity="advisory",
     title="High ferritin not related to B12",
@@ -238,7 +256,11 @@ def fer_low_iron(case: Case) -> Fired | Missing | None:
     says="B12 supplements will not lower this ferritin; its usual causes are inflammation, "
     "liver disease, chronic kidney disease, metabolic syndrome and haemochromatosis.",
     next_steps=(
-        "Check CRP, liver enzymes, renal function and transferrin saturation.",
+        Step(
+            "Check CRP, liver enzymes, renal function and transferrin saturation.",
+            asks=("crp", "tsat"),
+            given="Check liver enzymes and renal function.",
+        ),
         "Do not give B12 to lower ferritin.",
     ),
     sources=("seed-003",),
@@ -248,18 +270,21 @@ def fer_high_not_b12(case: Case) -> Fired | Missing | None:
         return None
     return Fired(
         f"Ferritin {case.shown('ferritin')} is high while B12 is {case.b12.status} "
-        f"({case.shown('b12')}).",
-        {**_ferritin_evidence(case), "b12": case.shown("b12")},
+        f"({case.b12_shown}).",
+        {**_ferritin_evidence(case), "b12": case.b12_shown},
     )
 
 
 @rule(
     "fer-high-iron-overload-pattern",
-    reads=("ferritin", "tsat"),
+    reads=("ferritin", "tsat", "b12"),
     domain="ferritin",
     severity="advisory",
     title="Iron overload pattern",
-    trigger="ferritin above its upper limit and transferrin saturation above its upper limit",
+    trigger="ferritin above its upper limit and transferrin saturation above its upper limit, "
+    "unless B12 is low (untreated, or before therapy when judged by a pre-therapy B12): "
+    "ineffective red-cell production raises both, and fer-may-mask-iron-deficiency then "
+    "asks for a recheck after repletion",
     says="High ferritin with high transferrin saturation is the pattern of iron overload "
     "(haemochromatosis); it is managed with venesection, not B12.",
     next_steps=(
@@ -271,6 +296,8 @@ def fer_high_not_b12(case: Case) -> Fired | Missing | None:
 def fer_iron_overload(case: Case) -> Fired | Missing | None:
     if not case.is_high("ferritin"):
         return None
+    if case.b12.low is True:
+        return None  # fer-may-mask-iron-deficiency asks for a recheck after repletion
     if not case.has("tsat"):
         return Missing(("tsat",))
     tsat_high = case.limits.high("tsat")

@@ -11,6 +11,12 @@ from b12lab.rules.base import Case
 
 
 def _hinge(case: Case, what: str) -> str:
+    if case.b12.on_therapy_b12:
+        return (
+            f"On day {case.days_on_therapy} of B12 therapy, serum B12 reflects the replacement, "
+            f"so it cannot say whether B12 deficiency explains {what}; recovery of the count "
+            "on therapy will."
+        )
     if case.b12.status == "unknown":
         return f"B12 was not measured, so whether B12 deficiency explains {what} is open."
     return (
@@ -53,6 +59,8 @@ def platelets(case: Case, fired: set[str]) -> str:
         return "High platelets are not a B12 effect: look for a reactive cause."
     if "plt-recovered-on-therapy" in fired:
         return "Platelets have recovered on B12 therapy, the expected response."
+    if case.b12.on_therapy_b12:
+        return "Platelets are normal on B12 therapy."
     if case.b12.low is True:
         return "Platelets are normal: the B12 deficiency has not lowered them."
     return "Platelets are normal."
@@ -77,6 +85,8 @@ def neutrophils(case: Case, fired: set[str]) -> str:
         return _hinge(case, "the low count")
     if case.is_high(analyte):
         return f"{name} are raised; B12 status does not explain that."
+    if "neut-recovered-on-therapy" in fired:
+        return f"{name} have recovered on B12 therapy, the expected response."
     if case.b12.status == "high":
         return f"{name} are normal; a high B12 does not cause neutropenia."
     return f"{name} are normal."

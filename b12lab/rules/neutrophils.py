@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b12lab.rules.base import Case, Fired, Missing, b12_unresolved, below, rule
+from b12lab.rules.base import Case, Fired, Missing, Step, b12_unresolved, below, ctcae_grade, rule
 
 
 def white_cells_low(case: Case) -> tuple[str, bool] | None:
@@ -53,14 +53,23 @@ def neut_low_consistent(case: Case) -> Fired | Missing | None:
     return Fired(
         f"{_grade(case).capitalize()}: {analyte.upper()} {case.shown(analyte)} is below "
         f"{case.limit(analyte, case.limits.low(analyte))} with B12 {case.b12.status} "
-        f"({case.shown('b12')}).",
-        {
-            analyte: case.shown(analyte),
-            f"{analyte}_lower_limit": case.limit(analyte, case.limits.low(analyte)),
-            "b12": case.shown("b12"),
-        },
+        f"({case.b12_shown}).",
+        _graded(
+            case,
+            {
+                analyte: case.shown(analyte),
+                f"{analyte}_lower_limit": case.limit(analyte, case.limits.low(analyte)),
+                "b12": case.b12_shown,
+            },
+        ),
         missing=("anc",) if analyte == "wbc" else (),
     )
+
+
+def _graded(case: Case, evidence: dict[str, str]) -> dict[str, str]:
+    """Evidence with the CTCAE v5 grade of a low ANC."""
+    grade = ctcae_grade(case, "anc")
+    return {**evidence, "ctcae_grade": grade} if grade is not None else evidence
 
 
 @rule(
@@ -85,12 +94,15 @@ def neut_low_not_explained(case: Case) -> Fired | Missing | None:
         return None
     return Fired(
         f"{_grade(case).capitalize()}: ANC {case.shown('anc')} is low while B12 is "
-        f"{case.b12.status} ({case.shown('b12')}).",
-        {
-            "anc": case.shown("anc"),
-            "anc_lower_limit": case.limit("anc", case.limits.low("anc")),
-            "b12": case.shown("b12"),
-        },
+        f"{case.b12.status} ({case.b12_shown}).",
+        _graded(
+            case,
+            {
+                "anc": case.shown("anc"),
+                "anc_lower_limit": case.limit("anc", case.limits.low("anc")),
+                "b12": case.b12_shown,
+            },
+        ),
     )
 
 
@@ -115,7 +127,7 @@ def neut_severe(case: Case) -> Fired | Missing | None:
         return None
     return Fired(
         f"ANC {case.shown('anc')} is below {case.limit('anc', critical)}.",
-        {"anc": case.shown("anc"), "severe_below": case.limit("anc", critical)},
+        _graded(case, {"anc": case.shown("anc"), "severe_below": case.limit("anc", critical)}),
     )
 
 
@@ -129,7 +141,7 @@ def neut_severe(case: Case) -> Fired | Missing | None:
     "low by functional markers, or not measured)",
     says="Neutrophils with five or more nuclear lobes are a hallmark of megaloblastic "
     "(B12 or folate) deficiency.",
-    next_steps=("Measure B12 and folate if not done; confirm borderline B12 with MMA.",),
+    next_steps=(),
     sources=("seed-001", "seed-002"),
 )
 def neut_hypersegmented(case: Case) -> Fired | Missing | None:
@@ -137,10 +149,19 @@ def neut_hypersegmented(case: Case) -> Fired | Missing | None:
         return None
     if case.b12.status in ("normal", "high") and case.b12.low is not True:
         return None
+    to_measure = [name for key, name in (("b12", "B12"), ("folate", "folate")) if not case.has(key)]
+    steps = []
+    if to_measure:
+        steps.append(f"Measure {' and '.join(to_measure)}.")
+    if case.b12.undetermined:
+        steps.append("Confirm the borderline B12 with MMA (or homocysteine).")
+    if not steps:
+        steps.append("Treat the deficiency that B12 and folate show; the film should normalize.")
     return Fired(
         f"Hypersegmented neutrophils are reported with B12 {case.b12.status}"
-        f"{' (' + case.shown('b12') + ')' if case.has('b12') else ''}.",
-        {"hypersegmented_neutrophils": "yes", "b12": case.shown("b12")},
+        f"{' (' + case.b12_shown + ')' if case.has('b12') else ''}.",
+        {"hypersegmented_neutrophils": "yes", "b12": case.b12_shown},
+        next_steps=tuple(steps),
         missing=() if case.has("folate") else ("folate",),
     )
 
@@ -168,7 +189,7 @@ def _three_lines(case: Case) -> tuple[list[str], list[str]]:
 
 def _pancytopenia_evidence(case: Case, lines: list[str]) -> dict[str, str]:
     evidence = {a: case.shown(a) for a in lines}
-    evidence["b12"] = case.shown("b12")
+    evidence["b12"] = case.b12_shown
     return evidence
 
 
@@ -202,14 +223,14 @@ def pancytopenia_b12(case: Case) -> Fired | Missing | None:
     return Fired(
         "Hemoglobin, white cells and platelets are all low ("
         + ", ".join(f"{a} {case.shown(a)}" for a in low)
-        + f") with B12 {case.b12.status} ({case.shown('b12')}).",
+        + f") with B12 {case.b12.status} ({case.b12_shown}).",
         _pancytopenia_evidence(case, low),
     )
 
 
 @rule(
     "pancytopenia-unexplained",
-    reads=("hemoglobin", "anc", "wbc", "platelets", "b12"),
+    reads=("hemoglobin", "anc", "wbc", "platelets", "b12", "folate"),
     domain="neutrophils",
     severity="urgent",
     title="Pancytopenia not explained by B12",
@@ -217,7 +238,8 @@ def pancytopenia_b12(case: Case) -> Fired | Missing | None:
     says="All three cell lines are low and B12 status does not account for it; marrow "
     "failure, infiltration, hypersplenism and other causes need haematology review.",
     next_steps=(
-        "Haematology review; blood film, reticulocytes, folate, liver and renal function.",
+        "Haematology review; blood film, reticulocytes, liver and renal function.",
+        Step("Measure folate: its deficiency also causes pancytopenia.", asks=("folate",)),
     ),
     sources=("seed-001",),
 )
@@ -228,6 +250,36 @@ def pancytopenia_unexplained(case: Case) -> Fired | Missing | None:
     return Fired(
         "Hemoglobin, white cells and platelets are all low ("
         + ", ".join(f"{a} {case.shown(a)}" for a in low)
-        + f") while B12 is {case.b12.status} ({case.shown('b12')}).",
+        + f") while B12 is {case.b12.status} ({case.b12_shown}).",
         _pancytopenia_evidence(case, low),
+    )
+
+
+@rule(
+    "wbc-low-not-explained-by-b12",
+    reads=("wbc", "anc", "b12"),
+    domain="neutrophils",
+    severity="advisory",
+    title="Low white cells not explained by B12",
+    trigger="WBC below the lower limit, no ANC (nor WBC with neutrophil %), and B12 not low",
+    says="B12 status does not account for the leukopenia; a differential count shows which "
+    "white cells are low and so which causes to look for.",
+    next_steps=(
+        "Request a differential count (absolute neutrophils and lymphocytes) and a blood film.",
+        "Review drugs, recent infections and autoimmune disease.",
+    ),
+    sources=("seed-001", "seed-002"),
+)
+def wbc_low_not_explained(case: Case) -> Fired | Missing | None:
+    if case.has("anc") or not case.is_low("wbc") or case.b12.low is not False:
+        return None
+    return Fired(
+        f"WBC {case.shown('wbc')} is below {case.limit('wbc', case.limits.low('wbc'))} while "
+        f"B12 is {case.b12.status} ({case.b12_shown}); no neutrophil count was given.",
+        {
+            "wbc": case.shown("wbc"),
+            "wbc_lower_limit": case.limit("wbc", case.limits.low("wbc")),
+            "b12": case.b12_shown,
+        },
+        missing=("anc",),
     )

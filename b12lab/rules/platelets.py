@@ -6,9 +6,11 @@ from b12lab.rules.base import (
     Case,
     Fired,
     Missing,
+    Step,
     at_or_above,
     b12_unresolved,
     below,
+    ctcae_grade,
     rule,
 )
 
@@ -17,6 +19,9 @@ def _platelet_evidence(case: Case, *limits: str) -> dict[str, str]:
     evidence = {"platelets": case.shown("platelets")}
     if "low" in limits:
         evidence["platelets_lower_limit"] = case.limit("platelets", case.limits.low("platelets"))
+        grade = ctcae_grade(case, "platelets")
+        if grade is not None:
+            evidence["ctcae_grade"] = grade
     if "high" in limits:
         evidence["platelets_upper_limit"] = case.limit("platelets", case.limits.high("platelets"))
     return evidence
@@ -57,8 +62,8 @@ def plt_low_consistent(case: Case) -> Fired | Missing | None:
     return Fired(
         f"Platelets {case.shown('platelets')} are below "
         f"{case.limit('platelets', case.limits.low('platelets'))} with B12 "
-        f"{case.b12.status} ({case.shown('b12')}).",
-        {**_platelet_evidence(case, "low"), "b12": case.shown("b12")},
+        f"{case.b12.status} ({case.b12_shown}).",
+        {**_platelet_evidence(case, "low"), "b12": case.b12_shown},
     )
 
 
@@ -83,8 +88,8 @@ def plt_low_not_explained(case: Case) -> Fired | Missing | None:
         return None
     return Fired(
         f"Platelets {case.shown('platelets')} are low while B12 is {case.b12.status} "
-        f"({case.shown('b12')}).",
-        {**_platelet_evidence(case, "low"), "b12": case.shown("b12")},
+        f"({case.b12_shown}).",
+        {**_platelet_evidence(case, "low"), "b12": case.b12_shown},
     )
 
 
@@ -109,13 +114,16 @@ def plt_critical_low(case: Case) -> Fired | Missing | None:
     return Fired(
         f"Platelets {case.shown('platelets')} are below the critical limit "
         f"{case.limit('platelets', critical)}.",
-        {"platelets": case.shown("platelets"), "critical_below": case.limit("platelets", critical)},
+        {
+            **_platelet_evidence(case, "low"),
+            "critical_below": case.limit("platelets", critical),
+        },
     )
 
 
 @rule(
     "plt-high-not-caused-by-b12-deficiency",
-    reads=("platelets", "b12"),
+    reads=("platelets", "b12", "ferritin", "crp"),
     domain="platelets",
     severity="advisory",
     title="High platelets are not caused by B12 deficiency",
@@ -125,7 +133,11 @@ def plt_critical_low(case: Case) -> Fired | Missing | None:
     "B12 points to a second process: iron deficiency, infection or inflammation, recovery "
     "from heavy alcohol use, or an essential thrombocythemia that the deficiency is masking.",
     next_steps=(
-        "Check ferritin and iron studies, CRP, and ask about alcohol.",
+        Step(
+            "Check ferritin and iron studies, CRP, and ask about alcohol.",
+            asks=("ferritin", "crp"),
+            given="Ask about alcohol; weigh the ferritin and CRP given here as reactive causes.",
+        ),
         "Review a blood film; if no reactive cause is found, consider JAK2/CALR/MPL testing.",
     ),
     sources=("seed-000",),
@@ -142,10 +154,10 @@ def plt_high_not_from_b12(case: Case) -> Fired | Missing | None:
     return Fired(
         f"Platelets {case.shown('platelets')} are above "
         f"{case.limit('platelets', case.limits.high('platelets'))} while B12 is "
-        f"{case.b12.status} ({case.shown('b12')}) and replacement has not yet taken effect.",
+        f"{case.b12.status} ({case.b12_shown}) and replacement has not yet taken effect.",
         {
             **_platelet_evidence(case, "high"),
-            "b12": case.shown("b12"),
+            "b12": case.b12_shown,
             "on_therapy": "no" if not case.on_therapy else f"day {days}",
         },
     )
@@ -333,4 +345,29 @@ def plt_extreme_high(case: Case) -> Fired | Missing | None:
             "platelets": case.shown("platelets"),
             "extreme_at_or_above": case.limit("platelets", extreme),
         },
+    )
+
+
+@rule(
+    "plt-low-alcohol",
+    reads=("platelets",),
+    domain="platelets",
+    severity="advisory",
+    title="Low platelets with alcohol use",
+    trigger="platelets below the lower limit and alcohol use flagged",
+    says="Alcohol suppresses platelet production directly and also depletes B12; both can "
+    "lower the count, alongside liver disease and an enlarged spleen.",
+    next_steps=(
+        "Ask about the amount and the last drink; check liver enzymes and look for splenomegaly.",
+        "Recheck the count after a few weeks of abstinence and B12 repletion.",
+    ),
+    sources=("seed-000",),
+)
+def plt_low_alcohol(case: Case) -> Fired | Missing | None:
+    if not case.is_low("platelets") or not case.panel.context.alcohol_use:
+        return None
+    return Fired(
+        f"Platelets {case.shown('platelets')} are below "
+        f"{case.limit('platelets', case.limits.low('platelets'))} and alcohol use is reported.",
+        {**_platelet_evidence(case, "low"), "alcohol_use": "yes"},
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b12lab.rules.base import Case, Fired, Missing, rule
+from b12lab.rules.base import Case, Fired, Missing, below, rule
 
 
 @rule(
@@ -59,7 +59,7 @@ def b12_not_responding(case: Case) -> Fired | Missing | None:
     days = case.days_on_therapy
     if not case.on_therapy or days is None:
         return None
-    if days < case.limits.threshold("b12_response_days") or case.b12.low is not True:
+    if days < case.limits.threshold("b12_response_days") or case.serum_b12.low is not True:
         return None
     latest = case.get("b12")
     if latest is None or latest.carried_from is not None:
@@ -74,6 +74,83 @@ def b12_not_responding(case: Case) -> Fired | Missing | None:
                     "b12": f"{latest.shown()} on {case.panel_date}",
                     "earlier_b12": f"{earlier.shown()} on {panel.date}",
                     "days_on_therapy": str(days),
+                },
+            )
+    return None
+
+
+@rule(
+    "neut-recovered-on-therapy",
+    reads=("anc", "wbc"),
+    domain="neutrophils",
+    severity="info",
+    title="Neutrophils recovered on B12 therapy",
+    trigger="on B12 therapy, ANC (or WBC when no ANC) now within the reference interval, and "
+    "low on an earlier panel",
+    says="Neutrophils returning to normal after replacement is the expected response of "
+    "B12-deficiency neutropenia, which is highly reversible, and supports B12 deficiency as "
+    "its cause.",
+    next_steps=("Keep monitoring the blood count until B12 stores are repleted.",),
+    sources=("seed-001", "seed-002"),
+)
+def neut_recovered(case: Case) -> Fired | Missing | None:
+    analyte = "anc" if case.has("anc") else "wbc" if case.has("wbc") else None
+    if not case.on_therapy or analyte is None or case.flags.get(analyte) != "normal":
+        return None
+    low = case.limits.low(analyte)
+    for panel in reversed(case.history):
+        earlier = panel.get(analyte)
+        if analyte == "wbc" and panel.get("anc") is not None:
+            continue
+        if earlier is not None and low is not None and below(earlier, low):
+            return Fired(
+                f"{analyte.upper()} was {earlier.shown()} on {panel.date} and is "
+                f"{case.shown(analyte)} on {case.panel_date} (day {case.days_on_therapy} of B12 "
+                "therapy).",
+                {
+                    analyte: f"{case.shown(analyte)} on {case.panel_date}",
+                    f"earlier_{analyte}": f"{earlier.shown()} on {panel.date}",
+                    "days_on_therapy": str(case.days_on_therapy),
+                },
+            )
+    return None
+
+
+@rule(
+    "hb-recovering-on-therapy",
+    reads=("hemoglobin",),
+    domain="general",
+    severity="info",
+    title="Hemoglobin rising on B12 therapy",
+    trigger="on B12 therapy, hemoglobin low on an earlier panel, and now higher than that "
+    "value by at least the data file's meaningful rise",
+    says="A rising hemoglobin after replacement is the expected response of megaloblastic "
+    "anemia; it takes longer than platelets and neutrophils to return to normal.",
+    next_steps=(
+        "Recheck the blood count until hemoglobin is normal; if it stalls, check iron "
+        "(ferritin), as new red cells use stored iron.",
+    ),
+    sources=("seed-001", "seed-002", "seed-004"),
+)
+def hb_recovering(case: Case) -> Fired | Missing | None:
+    current = case.get("hemoglobin")
+    if not case.on_therapy or current is None or current.censored:
+        return None
+    low = case.limits.low("hemoglobin")
+    rise = case.limits.threshold("hemoglobin_real_rise")
+    for panel in case.history:
+        earlier = panel.get("hemoglobin")
+        if earlier is None or low is None or not below(earlier, low):
+            continue
+        if earlier.censored != ">" and current.value >= earlier.value + rise:
+            return Fired(
+                f"Hemoglobin rose from {earlier.shown()} on {panel.date} to {current.shown()} "
+                f"on {case.panel_date} (day {case.days_on_therapy} of B12 therapy).",
+                {
+                    "hemoglobin": f"{current.shown()} on {case.panel_date}",
+                    "earlier_hemoglobin": f"{earlier.shown()} on {panel.date}",
+                    "meaningful_rise": case.limit("hemoglobin", rise),
+                    "days_on_therapy": str(case.days_on_therapy),
                 },
             )
     return None

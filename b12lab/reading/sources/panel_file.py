@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from b12lab.errors import InputError
+from b12lab.reading.trimester import parse_trimester
 from b12lab.inputs.yaml_text import load_yaml
 from b12lab.model import Context, Panel
 from b12lab.ranges import Ranges
@@ -25,7 +26,7 @@ from b12lab.reading.values import is_missing
 MAX_PANEL_FILE_BYTES = 5_000_000
 PATIENT_KEYS = ("patient_id", "sex", "age", "context", "panels", "date")
 CONTEXT_FLAGS = ("alcohol_use", "neuro_symptoms", "hypersegmented_neutrophils")
-CONTEXT_KEYS = ("b12_therapy_start", "days_on_therapy", *CONTEXT_FLAGS)
+CONTEXT_KEYS = ("b12_therapy_start", "days_on_therapy", "pregnancy_trimester", *CONTEXT_FLAGS)
 
 
 @dataclass
@@ -156,6 +157,7 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
         context=Context(
             b12_therapy_start=parse_date(context.get("b12_therapy_start"), "b12_therapy_start"),
             days_on_therapy=parse_days(context.get("days_on_therapy")),
+            pregnancy_trimester=parse_trimester(context.get("pregnancy_trimester")),
             **{flag: parse_flag(context.get(flag), flag) for flag in CONTEXT_FLAGS},
         ),
     )
