@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from b12lab.errors import InputError
-from b12lab.reading.trimester import check_pregnancy, parse_trimester
 from b12lab.model import Context, Report
 from b12lab.ranges import Ranges, load_ranges
 from b12lab.reading.fields import parse_age, parse_date, parse_sex
 from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, build_panel
+from b12lab.reading.trimester import check_pregnancy, parse_trimester
 from b12lab.timeline import evaluate_panels
 
 

@@ -137,6 +137,12 @@ class PlainFormat(str, Enum):
     json = "json"
 
 
+class CatalogFormat(str, Enum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+
+
 class Guideline(str, Enum):
     who = "who"
     nice = "nice"
@@ -282,10 +288,10 @@ def interpret(
     --ferritin "450 ng/mL" --sex female
     """
     from b12lab.api import interpret_record
-    from b12lab.reading.trimester import parse_trimester
     from b12lab.ranges import load_ranges
     from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_sex
     from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, read_panel_file
+    from b12lab.reading.trimester import parse_trimester
     from b12lab.reading.values import is_missing
 
     ranges_in_force = load_ranges(ranges)
@@ -509,10 +515,9 @@ def batch(
     """
     from b12lab.batch import AUTO
     from b12lab.batch_run import run_batch
-    from b12lab.reading.fields import parse_date
     from b12lab.ranges import load_ranges
     from b12lab.reading.columns import parse_map, parse_units
-    from b12lab.reading.fields import parse_date_format
+    from b12lab.reading.fields import parse_date, parse_date_format
     from b12lab.reading.policy import ReadPolicy
 
     ranges_in_force = load_ranges(ranges)
@@ -553,7 +558,9 @@ def rules(
         str | None,
         typer.Argument(metavar="[RULE_ID]", help="A finding id, e.g. plt-high-rebound-on-therapy."),
     ] = None,
-    output_format: Annotated[PlainFormat, typer.Option("--format", "-f")] = PlainFormat.text,
+    output_format: Annotated[
+        CatalogFormat, typer.Option("--format", "-f", help="text, json or csv.")
+    ] = CatalogFormat.text,
 ) -> None:
     """List the rule catalogue, or explain one rule with its trigger and sources.
 
@@ -567,11 +574,13 @@ def rules(
 
     ranges_in_force = load_ranges()
     if rule_id is None:
-        if output_format is PlainFormat.json:
+        if output_format is CatalogFormat.json:
             document = [catalog.rule_dict(r, ranges_in_force) for r in catalog.ordered_rules()]
             sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        elif output_format is CatalogFormat.csv:
+            sys.stdout.write(catalog.rules_csv(ranges_in_force, catalog.ordered_rules()))
         else:
-            _console().print(catalog.rules_table())
+            sys.stdout.write(catalog.rules_text())
         return
     rule = RULES.get(rule_id.strip().lower())
     if rule is None:
@@ -582,8 +591,10 @@ def rules(
                 f"did you mean {', '.join(close)}?" if close else "run 'b12lab rules' for the list"
             ),
         )
-    if output_format is PlainFormat.json:
+    if output_format is CatalogFormat.json:
         sys.stdout.write(json.dumps(catalog.rule_dict(rule, ranges_in_force), indent=2) + "\n")
+    elif output_format is CatalogFormat.csv:
+        sys.stdout.write(catalog.rules_csv(ranges_in_force, [rule]))
     else:
         _console().print(catalog.rule_detail(rule, ranges_in_force))
 
@@ -591,7 +602,9 @@ def rules(
 @app.command("ranges")
 def ranges_command(
     ranges: RangesOption = None,
-    output_format: Annotated[PlainFormat, typer.Option("--format", "-f")] = PlainFormat.text,
+    output_format: Annotated[
+        CatalogFormat, typer.Option("--format", "-f", help="text, json or csv.")
+    ] = CatalogFormat.text,
 ) -> None:
     """Show the reference ranges in force; with --ranges, validate a laboratory's file.
 
@@ -601,10 +614,12 @@ def ranges_command(
     from b12lab.render import catalog
 
     ranges_in_force = load_ranges(ranges)
-    if output_format is PlainFormat.json:
+    if output_format is CatalogFormat.json:
         sys.stdout.write(json.dumps(catalog.ranges_dict(ranges_in_force), indent=2) + "\n")
+    elif output_format is CatalogFormat.csv:
+        sys.stdout.write(catalog.ranges_csv(ranges_in_force))
     else:
-        _console().print(catalog.ranges_renderable(ranges_in_force))
+        sys.stdout.write(catalog.ranges_text(ranges_in_force))
     if ranges:
         sys.stderr.write(f"b12lab: {ranges} is valid and overlays the defaults\n")
 

@@ -10,9 +10,9 @@ import pytest
 from conftest import TODAY, finding_ids, one_clear_line, report_for
 
 from b12lab.api import interpret_record
-from b12lab.reading.sources.panel_file import PatientRecord, RawPanel
 from b12lab.model import Context
 from b12lab.ranges import load_ranges
+from b12lab.reading.sources.panel_file import PatientRecord, RawPanel
 
 DAYS_AGO = lambda n: TODAY - dt.timedelta(days=n)  # noqa: E731
 NOT_EXPLAINED = {

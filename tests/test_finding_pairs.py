@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from b12lab.api import interpret_record
-from b12lab.reading.sources.panel_file import PatientRecord, RawPanel
 from b12lab.model import Context
 from b12lab.ranges import load_ranges
+from b12lab.reading.sources.panel_file import PatientRecord, RawPanel
 from b12lab.rules import RULES
 from b12lab.rules.base import CONTRADICTORY
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from b12lab.model import DOMAINS, format_number
@@ -17,13 +16,59 @@ def ordered_rules() -> list[Rule]:
     return sorted(RULES.values(), key=lambda r: DOMAINS.index(r.domain))
 
 
-def rules_table() -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("id", "domain", "severity", "title"):
-        table.add_column(column)
-    for rule in ordered_rules():
-        table.add_row(rule.id, rule.domain, rule.severity, rule.title)
-    return table
+RULE_COLUMNS = ("id", "domain", "severity", "title")
+RANGE_COLUMNS = (
+    "analyte",
+    "unit",
+    "applies_to",
+    "reference",
+    "low",
+    "high",
+    "source",
+    "critical",
+    "molar_mass_g_per_mol",
+    "accepted_units",
+)
+
+
+def plain_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Columns aligned with two spaces, nothing cut, no trailing spaces (awk and cut read it)."""
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    lines = []
+    for row in (header, *rows):
+        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(header: tuple[str, ...], rows: list[tuple]) -> str:
+    import csv
+    import io
+
+    from b12lab.render.rows import spreadsheet_safe
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(
+        [spreadsheet_safe("" if cell is None else str(cell)) for cell in row] for row in rows
+    )
+    return buffer.getvalue()
+
+
+def rule_rows() -> list[tuple[str, ...]]:
+    return [(r.id, r.domain, r.severity, r.title) for r in ordered_rules()]
+
+
+def rules_text() -> str:
+    return plain_table(RULE_COLUMNS, rule_rows())
+
+
+def rules_csv(ranges: Ranges, rules: list[Rule]) -> str:
+    rows = [
+        (r.id, r.domain, r.severity, r.title, r.trigger, r.says, " ".join(r.sources)) for r in rules
+    ]
+    return csv_text((*RULE_COLUMNS, "trigger", "says", "sources"), rows)
 
 
 def rule_dict(rule: Rule, ranges: Ranges) -> dict[str, Any]:
@@ -57,10 +102,66 @@ def rule_detail(rule: Rule, ranges: Ranges) -> Group:
     return Group(*parts)
 
 
-def _band_text(low: float | None, high: float | None, decimals: int) -> str:
-    low_text = "" if low is None else format_number(low, decimals)
-    high_text = "" if high is None else format_number(high, decimals)
-    return f"{low_text}-{high_text}"
+def interval_text(low: float | None, high: float | None, decimals: int) -> str:
+    """A reference interval no reader takes for a negative number: 148-664, >= 6.8, <= 5."""
+    if low is not None and high is not None:
+        return f"{format_number(low, decimals)}-{format_number(high, decimals)}"
+    if low is not None:
+        return f">= {format_number(low, decimals)}"
+    if high is not None:
+        return f"<= {format_number(high, decimals)}"
+    return "none"
+
+
+def critical_text(low: float | None, high: float | None, decimals: int) -> str:
+    """Critical limits: below the low one, at or above the high one."""
+    parts = []
+    if low is not None:
+        parts.append(f"< {format_number(low, decimals)}")
+    if high is not None:
+        parts.append(f">= {format_number(high, decimals)}")
+    return ", ".join(parts)
+
+
+def _applies_to(band) -> str:
+    parts = []
+    if band.sex:
+        parts.append(band.sex)
+    if band.trimester:
+        parts.append(f"pregnancy T{band.trimester}")
+    if band.age_min is not None or band.age_max is not None:
+        low = format_number(band.age_min or 0, 2)
+        high = "" if band.age_max is None else format_number(band.age_max, 2)
+        parts.append(f"age {low}-{high}" if high else f"age >= {low}")
+    return " ".join(parts) or "all"
+
+
+def range_rows(ranges: Ranges) -> list[tuple]:
+    """One row per reference interval of each analyte."""
+    rows = []
+    for key, spec in ranges.analytes.items():
+        critical = critical_text(spec.critical_low, spec.critical_high, spec.decimals)
+        mass = format_number(spec.molar_mass, 2) if spec.molar_mass else ""
+        for band in spec.bands:
+            rows.append(
+                (
+                    key,
+                    spec.canonical_unit,
+                    _applies_to(band),
+                    interval_text(band.low, band.high, spec.decimals),
+                    "" if band.low is None else format_number(band.low, 6),
+                    "" if band.high is None else format_number(band.high, 6),
+                    band.source,
+                    critical,
+                    mass,
+                    ", ".join(ranges.units.accepted(key)),
+                )
+            )
+    return rows
+
+
+def ranges_csv(ranges: Ranges) -> str:
+    return csv_text(RANGE_COLUMNS, range_rows(ranges))
 
 
 def ranges_dict(ranges: Ranges) -> dict[str, Any]:
@@ -120,61 +221,29 @@ def ranges_dict(ranges: Ranges) -> dict[str, Any]:
     }
 
 
-def ranges_renderable(ranges: Ranges) -> Group:
-    parts: list = [Text("Reference ranges in force: " + " + ".join(ranges.origin), style="bold")]
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("analyte", "unit", "reference", "critical", "molar mass", "accepted units"):
-        table.add_column(column, overflow="fold")
-    for key, spec in ranges.analytes.items():
-        bands = []
-        for band in spec.bands:
-            who = " ".join(
-                x
-                for x in (
-                    band.sex or "",
-                    f"pregnancy T{band.trimester}" if band.trimester else "",
-                    f"age {format_number(band.age_min or 0, 1)}-"
-                    f"{'' if band.age_max is None else format_number(band.age_max, 1)}"
-                    if band.age_min is not None or band.age_max is not None
-                    else "",
-                )
-                if x
-            )
-            bands.append(
-                f"{who + ': ' if who else ''}{_band_text(band.low, band.high, spec.decimals)}"
-            )
-        critical = (
-            _band_text(spec.critical_low, spec.critical_high, spec.decimals)
-            if spec.critical_source
-            else ""
-        )
-        mass = f"{format_number(spec.molar_mass, 2)} g/mol" if spec.molar_mass else ""
-        table.add_row(
-            key,
-            spec.canonical_unit,
-            "\n".join(bands),
-            critical,
-            mass,
-            ", ".join(ranges.units.accepted(key)),
-        )
-    parts.append(table)
-    parts.append(
-        Text("\nGuideline profiles (default: " + ranges.default_guideline + ")", style="bold")
-    )
+def ranges_text(ranges: Ranges) -> str:
+    """The ranges in force as plain text: one line per interval, then profiles, thresholds."""
+    shown = (0, 1, 2, 3, 6, 7, 8, 9)
+    header = tuple(RANGE_COLUMNS[i] for i in shown)
+    rows = [tuple(row[i] for i in shown) for row in range_rows(ranges)]
+    lines = ["Reference ranges in force: " + " + ".join(ranges.origin), ""]
+    lines.append(plain_table(header, rows).rstrip("\n"))
+    lines.append("")
+    lines.append(f"Guideline profiles (default: {ranges.default_guideline})")
     for name, profile in ranges.profiles.items():
-        parts.append(
-            Text(
-                f"  {name}: B12 deficient < {format_number(profile.b12_deficient_below.value, 1)}, "
-                f"borderline < {format_number(profile.b12_borderline_below.value, 1)} pmol/L; "
-                f"holoTC deficient < {format_number(profile.holotc_deficient_below.value, 1)}, "
-                "indeterminate < "
-                f"{format_number(profile.holotc_indeterminate_below.value, 1)} pmol/L"
-                f"  [{profile.b12_deficient_below.source}]"
-            )
+        lines.append(
+            f"  {name}: B12 deficient < {format_number(profile.b12_deficient_below.value, 1)}, "
+            f"borderline < {format_number(profile.b12_borderline_below.value, 1)} pmol/L; "
+            f"holoTC deficient < {format_number(profile.holotc_deficient_below.value, 1)}, "
+            "indeterminate < "
+            f"{format_number(profile.holotc_indeterminate_below.value, 1)} pmol/L"
+            f"  [{profile.b12_deficient_below.source}]"
         )
-    parts.append(Text("\nThresholds", style="bold"))
+    lines.append("")
+    lines.append("Thresholds")
     for key, threshold in ranges.thresholds.items():
-        parts.append(Text(f"  {key}: {format_number(threshold.value, 2)}  [{threshold.source}]"))
-    parts.append(Text("\nSources", style="bold"))
-    parts.extend(Text(f"  [{key}] {text}") for key, text in ranges.sources.items())
-    return Group(*parts)
+        lines.append(f"  {key}: {format_number(threshold.value, 2)}  [{threshold.source}]")
+    lines.append("")
+    lines.append("Sources")
+    lines.extend(f"  [{key}] {text}" for key, text in ranges.sources.items())
+    return "\n".join(lines) + "\n"

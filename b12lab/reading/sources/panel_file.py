@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from b12lab.errors import InputError
-from b12lab.reading.trimester import parse_trimester
 from b12lab.inputs.yaml_text import load_yaml
 from b12lab.model import Context, Panel
 from b12lab.ranges import Ranges
 from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_flag, parse_sex
 from b12lab.reading.panel import PanelBuilder
 from b12lab.reading.policy import NO_RESULT, Note, ReadPolicy
+from b12lab.reading.trimester import parse_trimester
 from b12lab.reading.values import is_missing
 
 MAX_PANEL_FILE_BYTES = 5_000_000

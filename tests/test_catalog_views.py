@@ -1,0 +1,60 @@
+"""`rules` and `ranges` read by people and by programs: never cut, unambiguous intervals."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from b12lab.render.catalog import critical_text, interval_text
+from b12lab.rules import RULES
+
+
+def test_rules_text_lists_every_id_whole_for_awk(cli):
+    result = cli("rules")
+    assert result.exit_code == 0
+    first_words = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert sorted(first_words) == sorted(RULES)
+    assert not any(line != line.rstrip() for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize("command", [["rules"], ["ranges"], ["rules", "plt-critical-low"]])
+def test_csv_and_json_formats_parse(cli, command):
+    as_csv = cli(*command, "--format", "csv")
+    assert as_csv.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert rows
+    as_json = cli(*command, "--format", "json")
+    assert as_json.exit_code == 0
+    json.loads(as_json.stdout)
+
+
+def test_rules_csv_has_one_row_per_rule(cli):
+    rows = list(csv.DictReader(io.StringIO(cli("rules", "-f", "csv").stdout)))
+    assert [r["id"] for r in rows] == [r["id"] for r in rows if r["id"] in RULES]
+    assert len(rows) == len(RULES)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "text"),
+    [(148, 664, "148-664"), (6.8, None, ">= 6.8"), (None, 5, "<= 5"), (None, None, "none")],
+)
+def test_intervals_never_read_as_negative_numbers(low, high, text):
+    assert interval_text(low, high, 1) == text
+
+
+def test_critical_limits_say_their_side():
+    assert critical_text(20, 1000, 0) == "< 20, >= 1000"
+
+
+def test_ranges_text_has_one_line_per_interval_and_units_on_that_line(cli):
+    result = cli("ranges")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    platelets = [line for line in lines if line.startswith("platelets ")]
+    assert len(platelets) == 1
+    assert "150-450" in platelets[0] and "K/uL" in platelets[0] and "< 20, >= 1000" in platelets[0]
+    assert not any(" -" in line.split("  ")[0] for line in lines)
+    assert len(lines) < 100
