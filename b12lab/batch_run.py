@@ -30,15 +30,21 @@ from b12lab.render.rows import WRITERS, ErrorRows
 PROGRESS_EVERY = 2000
 
 
+def counted(number: int, noun: str) -> str:
+    """`1 panel`, `2 panels`, `1,204 urgent findings`."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 @dataclass
 class BatchSummary:
     panels: int = 0
     statuses: Counter = field(default_factory=Counter)
     urgent_findings: int = 0
     urgent_panels: int = 0
+    advisory_panels: int = 0
     panels_with_errors: int = 0
     notes: list[str] = field(default_factory=list)
-    noun: str = "panels"
+    noun: str = "panel"
     assumptions: Counter = field(default_factory=Counter)  # (column, what) -> records
 
     def assumption_lines(self) -> list[str]:
@@ -49,11 +55,12 @@ class BatchSummary:
         ]
 
     def line(self) -> str:
-        statuses = ", ".join(f"{s} {n}" for s, n in sorted(self.statuses.items()))
+        statuses = ", ".join(f"{s} {n:,}" for s, n in sorted(self.statuses.items()))
         return (
-            f"{self.panels} {self.noun}; B12 status: {statuses or 'none'}; "
-            f"{self.urgent_findings} urgent findings in {self.urgent_panels} {self.noun}; "
-            f"{self.panels_with_errors} {self.noun} with errors"
+            f"{counted(self.panels, self.noun)}; B12 status: {statuses or 'none'}; "
+            f"{counted(self.urgent_findings, 'urgent finding')} in "
+            f"{counted(self.urgent_panels, self.noun)}; "
+            f"{counted(self.panels_with_errors, self.noun)} with errors"
         )
 
 
@@ -115,7 +122,7 @@ def run_batch(
     today=None,
 ) -> BatchSummary:
     stream, label, size = open_export(source)
-    summary = BatchSummary(noun="patients" if timeline else "panels")
+    summary = BatchSummary(noun="patient" if timeline else "panel")
     stats = ReadStats()
     with ExitStack() as stack:
         if stream is not sys.stdin.buffer:
@@ -178,6 +185,7 @@ def _count(summary: BatchSummary, record) -> None:
     urgent = outcome.severities.count("urgent")
     summary.urgent_findings += urgent
     summary.urgent_panels += 1 if urgent else 0
+    summary.advisory_panels += 1 if urgent or "advisory" in outcome.severities else 0
     summary.panels_with_errors += 1 if record.errors else 0
     for note in record.notes:
         summary.assumptions[(note.subject, note.summary)] += 1

@@ -395,6 +395,7 @@ class Decimal(str, Enum):
 
 
 class FailOn(str, Enum):
+    advisory = "advisory"
     urgent = "urgent"
 
 
@@ -445,7 +446,11 @@ def batch(
     ] = None,
     fail_on: Annotated[
         FailOn | None,
-        typer.Option("--fail-on", help="Exit 4 when any panel has an urgent finding."),
+        typer.Option(
+            "--fail-on",
+            help="Exit 4 when any panel has a finding of this severity or higher "
+            "(advisory or urgent).",
+        ),
     ] = None,
     timeline: Annotated[
         bool,
@@ -547,7 +552,9 @@ def batch(
     sys.stderr.write(f"b12lab: {summary.line()}\n")
     if summary.panels_with_errors:
         return EXIT_BAD_ROWS
-    if fail_on is FailOn.urgent and summary.urgent_findings:
+    if fail_on is FailOn.urgent and summary.urgent_panels:
+        return EXIT_URGENT
+    if fail_on is FailOn.advisory and summary.advisory_panels:
         return EXIT_URGENT
     return EXIT_OK
 

@@ -58,3 +58,28 @@ def test_ranges_text_has_one_line_per_interval_and_units_on_that_line(cli):
     assert "150-450" in platelets[0] and "K/uL" in platelets[0] and "< 20, >= 1000" in platelets[0]
     assert not any(" -" in line.split("  ")[0] for line in lines)
     assert len(lines) < 100
+
+
+@pytest.mark.parametrize(
+    ("values", "fail_on", "code"),
+    [
+        ("B12 (pmol/L),PLT\n120,95\n", "advisory", 4),
+        ("B12 (pmol/L),PLT\n400,250\n", "advisory", 0),
+        ("B12 (pmol/L),PLT\n120,95\n", "urgent", 0),
+        ("B12 (pmol/L),PLT\n120,10\n", "urgent", 4),
+    ],
+)
+def test_fail_on_takes_advisory_or_urgent(cli, tmp_path, values, fail_on, code):
+    path = tmp_path / "e.csv"
+    path.write_text(values)
+    result = cli("batch", path, "--fail-on", fail_on)
+    assert result.exit_code == code, result.stderr
+
+
+def test_the_summary_pluralizes(cli, tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("B12 (pmol/L),PLT (10^9/L)\n120,10\n")
+    result = cli("batch", path)
+    assert "1 panel; B12 status: deficient 1; 1 urgent finding in 1 panel; 0 panels with" in (
+        result.stderr
+    )
