@@ -5,7 +5,6 @@ Memory stays flat: one line is read, one record written, at a time.
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -107,18 +106,18 @@ def run_batch(
     summary = BatchSummary(noun="patients" if timeline else "panels")
     stats = ReadStats()
     with ExitStack() as stack:
-        if stream is not sys.stdin.buffer:
+        if source != "-":
             stack.callback(stream.close)
-        lines = text_lines(stream, stats)
-        header_line, delimiter, skipped, rest = read_header(lines, label)
-        if looks_binary(header_line):
+        lines = text_lines(stream, stats, label)
+        header, rest = read_header(lines, label)
+        delimiter, skipped = header.delimiter, header.lines
+        if looks_binary(header.text):
             raise InputError(
                 f"export {label} is not a CSV text file (binary data?)",
                 fix="give a CSV export; spreadsheets need 'Save as CSV' first",
             )
-        header = next(csv.reader([header_line], delimiter=delimiter))
         interpreter = RowInterpreter.for_header(
-            header,
+            header.cells,
             ranges,
             layout=layout,
             mapping=mapping,
