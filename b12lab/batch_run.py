@@ -21,7 +21,7 @@ from b12lab.inputs.export import (
     records,
     text_lines,
 )
-from b12lab.output import AtomicOutput
+from b12lab.output import AtomicOutput, check_targets
 from b12lab.ranges import Ranges
 from b12lab.render.rows import WRITERS, ErrorRows
 
@@ -102,6 +102,10 @@ def run_batch(
     progress: bool = True,
     timeline: bool = False,
 ) -> BatchSummary:
+    check_targets(
+        [("input export", source)],
+        [("output", output)] + ([("errors file", errors_path)] if errors_path else []),
+    )
     stream, label, size = open_export(source)
     summary = BatchSummary(noun="patients" if timeline else "panels")
     stats = ReadStats()
