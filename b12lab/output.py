@@ -124,7 +124,12 @@ def check_targets(
         for other, other_description, _ in seen:
             both_stdout = to_stdout and other == ("stdout",)
             same = both_stdout or (identity is not None and identity == other)
-            if same and (both_stdout or not shareable):
+            if both_stdout:
+                raise InputError(
+                    f"{what} '-' would mix its rows into the data on standard output",
+                    fix="give it a file name, or write the data elsewhere with -o FILE",
+                )
+            if same and not shareable:
                 raise InputError(
                     f"{description} is the same file as the {other_description}",
                     fix="write each output to a file of its own, never over the input",

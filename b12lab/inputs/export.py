@@ -15,6 +15,7 @@ not, from 1 at the top of the file.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import re
@@ -141,7 +142,8 @@ def _utf16_lines(stream: BinaryIO, stats: ReadStats) -> Iterator[str]:
             stats.bytes_read += 2 * len(text)
             yield from _clean(text, stats)
     finally:
-        text_stream.detach()  # the caller closes the byte stream
+        with contextlib.suppress(ValueError):  # already closed by the caller
+            text_stream.detach()  # the caller closes the byte stream
 
 
 def _clean(text: str, stats: ReadStats) -> Iterator[str]:
