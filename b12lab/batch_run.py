@@ -5,7 +5,6 @@ Memory stays flat: one line is read, one record written, at a time.
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -22,7 +21,7 @@ from b12lab.inputs.export import (
     records,
     text_lines,
 )
-from b12lab.output import AtomicOutput
+from b12lab.output import AtomicOutput, check_targets
 from b12lab.ranges import Ranges
 from b12lab.reading.policy import ReadPolicy
 from b12lab.render.rows import WRITERS, ErrorRows
@@ -121,22 +120,26 @@ def run_batch(
     policy: ReadPolicy | None = None,
     today=None,
 ) -> BatchSummary:
+    check_targets(
+        [("input export", source)],
+        [("output", output)] + ([("errors file", errors_path)] if errors_path else []),
+    )
     stream, label, size = open_export(source)
     summary = BatchSummary(noun="patient" if timeline else "panel")
     stats = ReadStats()
     with ExitStack() as stack:
-        if stream is not sys.stdin.buffer:
+        if source != "-":
             stack.callback(stream.close)
-        lines = text_lines(stream, stats)
-        header_line, delimiter, skipped, rest = read_header(lines, label)
-        if looks_binary(header_line):
+        lines = text_lines(stream, stats, label)
+        header, rest = read_header(lines, label)
+        delimiter, skipped = header.delimiter, header.lines
+        if looks_binary(header.text):
             raise InputError(
                 f"export {label} is not a CSV text file (binary data?)",
                 fix="give a CSV export; spreadsheets need 'Save as CSV' first",
             )
-        header = next(csv.reader([header_line], delimiter=delimiter))
         interpreter = RowInterpreter.for_header(
-            header,
+            header.cells,
             ranges,
             layout=layout,
             mapping=mapping,

@@ -23,36 +23,101 @@ from b12lab.errors import B12labError
 EXIT_OK, EXIT_INPUT, EXIT_BAD_ROWS, EXIT_URGENT, EXIT_INTERNAL = 0, 2, 3, 4, 1
 
 
-_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+def safe_line(text: str) -> str:
+    """`text` with every control, bidi or line-breaking character escaped."""
+    from b12lab.render.safe import escape_controls
+
+    return escape_controls(text)
 
 
 def error_line(message: str) -> None:
     """One line, whatever the input quoted in the message contains."""
-    sys.stderr.write(f"b12lab: error: {message.translate(_CONTROL)}\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(f"b12lab: error: {safe_line(message)}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr itself is gone; the exit code still tells
+        pass
+
+
+class _ClosedStream:
+    """Stands in for a standard stream that was closed when b12lab started.
+
+    Reading from a closed stdin or writing to a closed stdout is an input
+    error with its own message (exit 2); a closed stderr swallows messages,
+    and the exit code still tells.
+    """
+
+    encoding = "utf-8"
+    errors = "strict"
+    closed = False
+
+    def __init__(self, name: str, fix: str):
+        self.name = name
+        self.fix = fix
+
+    def _refuse(self, *args, **kwargs):
+        raise B12labError(f"standard {self.name} is closed", fix=self.fix)
+
+    read = readline = readlines = peek = write = writelines = __iter__ = _refuse
+
+    @property
+    def buffer(self):
+        return self
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        import io
+
+        raise io.UnsupportedOperation(f"standard {self.name} is closed")
+
+
+class _Discard(_ClosedStream):
+    def write(self, text) -> int:
+        return len(text)
+
+
+def _replace_closed_streams() -> None:
+    if sys.stdin is None:
+        sys.stdin = _ClosedStream("input", "give a file name instead of '-'")
+    if sys.stdout is None:
+        sys.stdout = _ClosedStream("output", "redirect it, or write to a file with -o FILE")
+    if sys.stderr is None:
+        sys.stderr = _Discard("error", "")
 
 
 class B12labGroup(TyperGroup):
     """Turns every error into one line on stderr and a documented exit code."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from b12lab.output import Interrupted, interrupt_guard
+
+        _replace_closed_streams()
         try:
-            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with interrupt_guard():
+                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else EXIT_OK
+        except Interrupted as interruption:
+            error_line(interruption.message())
+            code = interruption.exit_code
         except B12labError as error:
             error_line(str(error))
             code = error.exit_code
         except BrokenPipeError:
             _silence_stdout()
             code = EXIT_OK
-        except OSError as error:  # e.g. a full disk while writing
+        except OSError as error:  # a write the output layer did not see, e.g. stdout
             error_line(
                 f"cannot write output: {error.strerror or error}; free space or choose "
                 "another output"
             )
             code = EXIT_INPUT
         except (typer.Abort, KeyboardInterrupt, EOFError):
-            error_line("interrupted")
+            error_line("interrupted by SIGINT")
             code = 130
         except Exception as error:
             if hasattr(error, "format_message") and hasattr(error, "exit_code"):
@@ -520,11 +585,16 @@ def batch(
     """
     from b12lab.batch import AUTO
     from b12lab.batch_run import run_batch
+    from b12lab.output import check_targets
     from b12lab.ranges import load_ranges
     from b12lab.reading.columns import parse_map, parse_units
     from b12lab.reading.fields import parse_date, parse_date_format
     from b12lab.reading.policy import ReadPolicy
 
+    check_targets(
+        [("input export", export), ("ranges file", ranges)],
+        [("output", output)] + ([("errors file", errors)] if errors else []),
+    )
     ranges_in_force = load_ranges(ranges)
     today = parse_date(as_of, "--as-of") if as_of is not None else None
     with _reader_may_leave():
@@ -548,8 +618,8 @@ def batch(
             today=today,
         )
     for note in summary.notes:
-        sys.stderr.write(f"b12lab: note: {note}\n")
-    sys.stderr.write(f"b12lab: {summary.line()}\n")
+        sys.stderr.write(f"b12lab: note: {safe_line(note)}\n")
+    sys.stderr.write(f"b12lab: {safe_line(summary.line())}\n")
     if summary.panels_with_errors:
         return EXIT_BAD_ROWS
     if fail_on is FailOn.urgent and summary.urgent_panels:
@@ -628,7 +698,7 @@ def ranges_command(
     else:
         sys.stdout.write(catalog.ranges_text(ranges_in_force))
     if ranges:
-        sys.stderr.write(f"b12lab: {ranges} is valid and overlays the defaults\n")
+        sys.stderr.write(f"b12lab: {safe_line(ranges)} is valid and overlays the defaults\n")
 
 
 @app.command()

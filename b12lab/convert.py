@@ -53,7 +53,13 @@ def convert_value(
     spec = ranges.analytes[analyte]
     target = to or spec.canonical_unit
     canonical = reading.number * ranges.units.factor(analyte, reading.unit)
-    converted = canonical / ranges.units.factor(analyte, target)
+    target_factor = ranges.units.factor(analyte, target)
+    if not math.isfinite(target_factor) or target_factor <= 0:
+        raise InputError(
+            f"'{target}' is not a unit a value can be converted to",
+            fix="use one of: " + ", ".join(ranges.units.accepted(analyte)),
+        )
+    converted = canonical / target_factor
     if not math.isfinite(converted):
         raise InputError(f"'{text}' is too large to convert", fix="check the value")
     decimals = spec.decimals if target == spec.canonical_unit else max(spec.decimals, 2)

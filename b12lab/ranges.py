@@ -10,6 +10,7 @@ guideline profile.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -24,6 +25,7 @@ PACKAGED_RANGES = Path(__file__).with_name("reference_ranges.yaml")
 # length and CRC-32: start-up then needs neither the YAML parser nor pint. Rebuilt by
 # `python -m b12lab.ranges --compile`; ignored if the YAML no longer matches.
 COMPILED_RANGES = Path(__file__).with_name("compiled_ranges.json")
+MAX_RANGES_BYTES = 5_000_000
 
 SEXES = ("female", "male")
 PROFILE_KEYS = {
@@ -239,6 +241,8 @@ class Ranges:
             {key: f"{spec.name} ({spec.canonical_unit})" for key, spec in self.analytes.items()},
             unit_table or {},
         )
+        self._check_names()
+        self._check_units(unit_table or {})
         self.thresholds = {
             key: self._threshold(node, f"thresholds.{key}", THRESHOLD_KEYS[key])
             for key, node in document["thresholds"].items()
@@ -261,6 +265,36 @@ class Ranges:
             for key, spec in self.analytes.items()
         }
         self._check_sources()
+
+    def _check_names(self) -> None:
+        """A column name, alias or LOINC code means one analyte, never two."""
+        owner: dict[str, tuple[str, str]] = {}
+        for key, spec in self.analytes.items():
+            for field, names in (("key", (key,)), ("aliases", spec.aliases), ("loinc", spec.loinc)):
+                for name in names:
+                    other = owner.setdefault(column_key(name), (key, name))
+                    if other[0] != key:
+                        raise RangesError(
+                            f"analytes.{key}.{field}",
+                            f"'{name}' already names analyte {other[0]} (as '{other[1]}'); "
+                            "a name may belong to one analyte only",
+                            source=self.origin[-1],
+                        )
+
+    def _check_units(self, unit_table: Mapping[str, dict]) -> None:
+        """Every unit expression of an analyte the shipped table does not cover is
+        evaluated now, so a file `b12lab ranges` accepts converts every value later."""
+        from b12lab.units import UnitBasis
+
+        for key, spec in self.analytes.items():
+            basis = UnitBasis(spec.pint, spec.molar_mass, spec.spellings)
+            entry = unit_table.get(key)
+            if entry is not None and entry.get("basis") == basis.as_json():
+                continue
+            path = f"analytes.{key}"
+            _unit_factor(basis, spec.pint, f"{path}.pint", self.origin)
+            for spelling, expression in spec.spellings:
+                _unit_factor(basis, expression, f"{path}.units.{spelling}", self.origin)
 
     def unit_bases(self) -> dict[str, UnitBasis]:
         return {
@@ -450,14 +484,25 @@ def _read_yaml(path: Path, label: str) -> Any:
     from b12lab.inputs.yaml_text import load_yaml
 
     try:
-        data = path.read_bytes()
+        if path.stat().st_size > MAX_RANGES_BYTES:
+            raise InputError(
+                f"ranges file {label} is larger than {MAX_RANGES_BYTES // 1_000_000} MB",
+                fix="give a YAML file of reference ranges",
+            )
+        with path.open("rb") as handle:  # at most the limit, even from /dev/zero
+            data = handle.read(MAX_RANGES_BYTES + 1)
     except IsADirectoryError:
         raise InputError(f"ranges file {label} is a directory", fix="give a YAML file") from None
     except FileNotFoundError:
         raise InputError(f"ranges file {label} does not exist", fix="check the path") from None
     except OSError as error:
         raise InputError(f"cannot read ranges file {label}: {error.strerror}") from None
-    if b"\x00" in data or len(data) > 5_000_000:
+    if len(data) > MAX_RANGES_BYTES:
+        raise InputError(
+            f"ranges file {label} is larger than {MAX_RANGES_BYTES // 1_000_000} MB",
+            fix="give a YAML file of reference ranges",
+        )
+    if b"\x00" in data:
         raise InputError(
             f"ranges file {label} is not a YAML text file",
             fix="give a YAML file of reference ranges",
@@ -468,7 +513,7 @@ def _read_yaml(path: Path, label: str) -> Any:
         raise InputError(
             f"ranges file {label} is not UTF-8 text", fix="save it as UTF-8 YAML"
         ) from None
-    return load_yaml(text, f"ranges file {label}")
+    return load_yaml(text, f"ranges file {label}", typed=True)
 
 
 def _fingerprint(content: bytes) -> str:
@@ -576,6 +621,37 @@ def _has_numbers(node: Mapping[str, Any]) -> bool:
 
 # --- validation helpers ------------------------------------------------------
 
+_CHAINED_POWER = re.compile(r"(?:\*\*|\^)\s*[-+]?\s*[\d.]+\s*(?:\*\*|\^)")
+_LONG_POWER = re.compile(r"(?:\*\*|\^)\s*[-+]?\s*\d{3,}")
+
+
+def _unit_factor(basis: Any, expression: str, path: str, origin: tuple[str, ...]) -> float:
+    """The factor pint computes for `expression`, or a RangesError naming `path`."""
+    from b12lab.units import IncompatibleUnit, pint_factor
+
+    if len(expression) > 80 or _CHAINED_POWER.search(expression) or _LONG_POWER.search(expression):
+        raise RangesError(path, f"'{expression[:40]}' is not a unit expression", source=origin[-1])
+    try:
+        factor = pint_factor(basis, expression)
+    except IncompatibleUnit:
+        raise RangesError(
+            path,
+            f"'{expression}' does not convert to the canonical unit '{basis.canonical}'"
+            + (" (even through the molar mass)" if basis.molar_mass else ""),
+            source=origin[-1],
+        ) from None
+    except Exception as error:  # pint's many parse errors all mean "not a unit"
+        raise RangesError(
+            path,
+            f"'{expression[:40]}' is not a unit pint knows ({type(error).__name__})",
+            source=origin[-1],
+        ) from None
+    if not math.isfinite(factor) or factor <= 0:
+        raise RangesError(
+            path, f"'{expression[:40]}' gives a conversion factor of {factor}", source=origin[-1]
+        )
+    return factor
+
 
 def _mapping(node: Any, path: str, origin: tuple[str, ...]) -> dict:
     if not isinstance(node, dict):
@@ -598,8 +674,12 @@ def _number(node: Any, path: str, origin: tuple[str, ...], *, optional: bool = F
         return None
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         raise RangesError(path, f"expected a number, got {_kind(node)}", source=origin[-1])
-    if not math.isfinite(node):
-        raise RangesError(path, "must be a finite number", source=origin[-1])
+    try:
+        finite = math.isfinite(node)
+    except OverflowError:  # an integer too large for a float
+        finite = False
+    if not finite:
+        raise RangesError(path, "must be a finite number of sensible size", source=origin[-1])
     if node < 0:
         raise RangesError(path, f"must not be negative (got {node})", source=origin[-1])
     return float(node)

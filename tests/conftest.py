@@ -2,14 +2,39 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 from b12lab.api import interpret
 from b12lab.cli import app
 from b12lab.ranges import load_ranges
+
+# Property tests: "ci" (the default, used by `python -m pytest -q`) runs a fixed,
+# derandomized set of examples, so every run gives the same answer; "deep" is a
+# longer random search: B12LAB_HYPOTHESIS_PROFILE=deep python -m pytest -q.
+# An example a search finds is kept in the test as an explicit @example.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=100,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "deep",
+    derandomize=False,
+    max_examples=5000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("B12LAB_HYPOTHESIS_PROFILE", "ci"))
 
 TODAY = dt.date(2026, 11, 20)
 REPO = Path(__file__).resolve().parents[1]

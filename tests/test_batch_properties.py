@@ -164,8 +164,8 @@ def test_every_data_row_of_a_messy_wide_export_gets_one_record_in_order(
     data = buffer.getvalue().encode(encoding, errors="replace")
 
     lines = text_lines(io.BytesIO(data), ReadStats())
-    header_line, sniffed, skipped, rest = read_header(lines, "test")
-    parsed_header = next(csv.reader([header_line], delimiter=sniffed))
+    header, rest = read_header(lines, "test")
+    parsed_header, sniffed, skipped = header.cells, header.delimiter, header.lines
     interpreter = RowInterpreter.for_header(
         parsed_header, ranges, layout="wide", full_reports=False
     )

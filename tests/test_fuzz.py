@@ -7,7 +7,7 @@ import io
 import math
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -38,9 +38,8 @@ FLAGS = [
     "--days-on-therapy",
     "--guideline",
 ]
-SETTINGS = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+# Example counts, seeds and deadlines come from the profile loaded in conftest.py.
+SETTINGS = settings()
 text = st.text(
     alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=40
 )
@@ -155,9 +154,18 @@ def test_any_ranges_overlay(tmp_path_factory, overlay):
     assert result.exit_code in (0, 2)
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+def _decoded(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+@SETTINGS
+@example(body=b"\xa0", header=b"patient_id,b12,platelets\n")  # a Windows-1252 NBSP line
+@example(body=b"\xff\xfe1\x00\n\x00", header=b"")  # a UTF-16 BOM starts the file
+@example(body=b"sep=;\nb12\n1\n", header=b"")  # Excel's delimiter line
+@example(body=b'"B12\n(pg/mL)"\n1\n', header=b"")  # a header cell with a line break
 @given(
     body=st.binary(max_size=600),
     header=st.sampled_from(
@@ -175,10 +183,12 @@ def test_any_bytes_as_a_csv_export(tmp_path_factory, body, header):
     path.write_bytes(header + body)
     result = invoke("batch", path)
     assert result.exit_code in (0, 2, 3)
-    if result.exit_code in (0, 3) and b'"' not in body and b"\r" not in body:
+    if result.exit_code in (0, 3) and header and b'"' not in body and b"\r" not in body:
+        # Each line decoded as the reader does: UTF-8, else Windows-1252. A line
+        # of only spaces (b"\xa0" is a Windows-1252 no-break space) is blank.
         data_lines = [
             line
-            for line in (header + body).decode("utf-8", "replace").split("\n")[1:]
+            for line in map(_decoded, (header + body).split(b"\n")[1:])
             if line.replace("\x00", "").strip()
         ]
         rows = list(csv.reader(io.StringIO(result.stdout)))[1:]
@@ -186,7 +196,7 @@ def test_any_bytes_as_a_csv_export(tmp_path_factory, body, header):
             assert len(rows) == len(data_lines)
 
 
-@settings(max_examples=300, deadline=None)
+@SETTINGS
 @given(
     analyte=st.sampled_from(
         [

@@ -18,7 +18,7 @@ PROVENANCE_KEYS = {"b12lab_version", "ranges_sha256", "guideline", "evaluated_on
 
 def _yaml_document():
     path = REPO / "reference_ranges.yaml"
-    return load_yaml(path.read_text(encoding="utf-8"), str(path))
+    return load_yaml(path.read_text(encoding="utf-8"), str(path), typed=True)
 
 
 def test_every_report_carries_its_provenance():

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from b12lab.model import DISCLAIMER, IMPLICATION_DOMAINS, Report, format_number
+from b12lab.render.safe import escape_controls
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return escape_controls(text.replace("|", "\\|").replace("\n", " "))
 
 
 def render_markdown(report: Report) -> str:
     lines = [
-        f"## b12lab report: patient {report.patient_id or '-'}, panel "
+        f"## b12lab report: patient {escape_controls(report.patient_id or '-')}, panel "
         f"{report.panel_date.isoformat() if report.panel_date else '-'}",
         "",
         f"Guideline profile: **{report.guideline.upper()}** ({report.guideline_title})",
@@ -60,7 +61,7 @@ def render_markdown(report: Report) -> str:
     if report.missing:
         lines += [f"**Would sharpen the picture:** {', '.join(report.missing)}", ""]
     if report.warnings:
-        lines += ["Notes:", *[f"- {w}" for w in report.warnings], ""]
+        lines += ["Notes:", *[f"- {escape_controls(w)}" for w in report.warnings], ""]
     lines.append(f"_{DISCLAIMER}_")
     if report.provenance:
         p = report.provenance

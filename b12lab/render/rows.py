@@ -26,12 +26,29 @@ CSV_COLUMNS = (
     "error",
 )
 ERROR_COLUMNS = ("line", "column", "value", "reason")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Formula triggers, including the fullwidth and small forms some spreadsheets
+# fold to ASCII, and the minus sign.
+_FORMULA_START = frozenset("=+-@\t\r\n＝＋－＠﹦﹢﹣−")
+
+
+def _invisible(char: str) -> bool:
+    import unicodedata
+
+    return char.isspace() or unicodedata.category(char) in ("Cf", "Zs", "Cc")
 
 
 def spreadsheet_safe(value: str) -> str:
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe.
+
+    The trigger counts also behind leading invisible characters (a BOM, a
+    zero-width space or joiner, a no-break space, other format characters).
+    """
+    for char in value:
+        if char in _FORMULA_START:
+            return "'" + value
+        if not _invisible(char):
+            return value
+    return value
 
 
 def csv_row(record: BatchRecord) -> list[str]:

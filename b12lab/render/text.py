@@ -11,6 +11,7 @@ from rich.text import Text
 
 from b12lab.model import DISCLAIMER, IMPLICATION_DOMAINS, Report, format_number
 from b12lab.render.history import FLAG_STYLE, history_table
+from b12lab.render.safe import escape_controls
 
 FLAG_LABEL = {
     "low": "LOW",
@@ -52,7 +53,7 @@ def measurements_table(report: Report) -> Table:
         note = " (derived)" if m.derived else " (unit assumed)" if m.unit_assumed else ""
         table.add_row(
             m.analyte,
-            m.input + note,
+            escape_controls(m.input) + note,
             m.shown(),
             _reference(m.reference_low, m.reference_high, m.decimals),
             Text(FLAG_LABEL.get(m.flag or "", ""), style=FLAG_STYLE.get(m.flag or "", "")),
@@ -63,7 +64,7 @@ def measurements_table(report: Report) -> Table:
 def report_renderable(report: Report) -> Group:
     parts: list = []
     heading = Text("b12lab report", style="bold")
-    heading.append(f"  patient {report.patient_id or '-'}")
+    heading.append(f"  patient {escape_controls(report.patient_id or '-')}")
     heading.append(f"  panel {report.panel_date.isoformat() if report.panel_date else '-'}")
     heading.append(f"  guideline {report.guideline.upper()}")
     parts.append(heading)
@@ -114,7 +115,7 @@ def report_renderable(report: Report) -> Group:
     if report.warnings:
         parts.append(Text(""))
         for warning in report.warnings:
-            parts.append(Text(f"note: {warning}", style="dim"))
+            parts.append(Text(f"note: {escape_controls(warning)}", style="dim"))
     parts.append(Text(""))
     parts.append(Text(DISCLAIMER, style="italic dim"))
     return Group(*parts)

@@ -100,7 +100,7 @@ def read_text(path: str, what: str = "panel file") -> str:
 
 def read_panel_file(path: str, ranges: Ranges) -> PatientRecord:
     label = "standard input" if path == "-" else path
-    document = load_yaml(read_text(path), label)
+    document = load_yaml(read_text(path), label, typed=False)
     return record_from_document(document, ranges, label)
 
 

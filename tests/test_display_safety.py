@@ -1,0 +1,99 @@
+"""Input never acts on a terminal or a spreadsheet: escapes shown, formulas neutralized."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from b12lab.render.rows import spreadsheet_safe
+from b12lab.render.safe import escape_controls
+
+HOSTILE_ID = "P1\x1b[2J\x1b]0;owned\x07\u202eevil\x9b31m"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("plain Müller 95 ×10⁹/L", "plain Müller 95 ×10⁹/L"),
+        ("\x1b[31mred", "\\x1b[31mred"),
+        ("a\nb\rc\td", "a\\x0ab\\x0dc\\x09d"),
+        ("\u202eright-to-left", "\\u202eright-to-left"),
+        ("zero\u200bwidth\ufeff", "zero\\u200bwidth\\ufeff"),
+        ("c1\x9bcontrol", "c1\\x9bcontrol"),
+        ("line\u2028sep", "line\\u2028sep"),
+    ],
+)
+def test_controls_are_shown_as_escapes(text, shown):
+    assert escape_controls(text) == shown
+
+
+@pytest.mark.parametrize("output_format", ["text", "markdown"])
+def test_escape_sequences_in_a_patient_id_never_reach_the_terminal(cli, output_format):
+    result = cli("interpret", "--b12", "300", "--patient-id", HOSTILE_ID, "-f", output_format)
+    assert result.exit_code == 0
+    for raw in ("\x1b", "\x07", "\u202e", "\x9b"):
+        assert raw not in result.stdout
+    assert "P1\\x1b[2J" in result.stdout
+
+
+def test_header_names_and_values_on_stderr_are_escaped(cli, tmp_path):
+    path = tmp_path / "evil.csv"
+    path.write_text("patient_id,b12,\x1b]0;owned\x07notes\u202e\nP1,100,x\n", encoding="utf-8")
+    result = cli("batch", path)
+    assert result.exit_code == 0
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
+    assert "\\x1b]0;owned" in result.stderr
+
+
+def test_an_error_line_escapes_what_it_quotes(cli):
+    result = cli("interpret", "--b12", "300", "--sex", "\x1b[2Jx")
+    assert result.exit_code == 2
+    assert "\x1b" not in result.stderr and "\\x1b[2Jx" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "=1+1",
+        "+1",
+        "-1",
+        "@SUM(A1)",
+        "\t=1",
+        "\r=1",
+        "＝HYPERLINK()",
+        "＋1",
+        "－1",
+        "＠SUM(A1)",
+        "\ufeff=1+1",
+        "\u200b=1+1",
+        "\u200d+1",
+        "\xa0=1",
+        "\u2060@x",
+        " =1",
+        "\u200b\ufeff\xa0＝1",
+    ],
+)
+def test_formula_triggers_are_neutralized_even_when_disguised(cell):
+    assert spreadsheet_safe(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["P1", "Müller", "1=1", "a-b", "", "\u200b", "２"])
+def test_ordinary_cells_are_left_alone(cell):
+    assert spreadsheet_safe(cell) == cell
+
+
+def test_every_csv_written_neutralizes_disguised_formulas(cli, tmp_path):
+    path = tmp_path / "evil.csv"
+    path.write_text(
+        "patient_id,date,b12\n\ufeff=cmd,2026-01-01,100\n＝1+1,2026-01-01,\u200b=2+2\n",
+        encoding="utf-8",
+    )
+    errors = tmp_path / "errors.csv"
+    result = cli("batch", path, "--errors", errors)
+    assert result.exit_code == 3
+    output_rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["patient_id"] for r in output_rows] == ["'\ufeff=cmd", "'＝1+1"]
+    error_rows = list(csv.DictReader(io.StringIO(errors.read_text(encoding="utf-8"))))
+    assert [r["value"] for r in error_rows] == ["'\u200b=2+2"]
