@@ -621,6 +621,14 @@ def _has_numbers(node: Mapping[str, Any]) -> bool:
 
 # --- validation helpers ------------------------------------------------------
 
+# A pint expression in the data file is a plain product or quotient of unit names with
+# small integer powers after an optional power-of-ten scale ("1e9 / liter",
+# "1 / millimeter ** 3"): never constants, arithmetic or other numbers.
+_PINT_TERM = r"[A-Za-z_]+(?:\s*\*\*\s*-?[1-3])?"
+_PINT_EXPRESSION = re.compile(
+    rf"^\s*(?:(?:1|1e-?\d{{1,2}})\s*(?=[*/])|{_PINT_TERM})(?:\s*[*/]\s*{_PINT_TERM})*\s*$"
+)
+_PINT_CONSTANTS = frozenset({"pi", "e", "c", "g0", "avogadro_number", "speed_of_light"})
 _CHAINED_POWER = re.compile(r"(?:\*\*|\^)\s*[-+]?\s*[\d.]+\s*(?:\*\*|\^)")
 _LONG_POWER = re.compile(r"(?:\*\*|\^)\s*[-+]?\s*\d{3,}")
 
@@ -629,7 +637,14 @@ def _unit_factor(basis: Any, expression: str, path: str, origin: tuple[str, ...]
     """The factor pint computes for `expression`, or a RangesError naming `path`."""
     from b12lab.units import IncompatibleUnit, pint_factor
 
-    if len(expression) > 80 or _CHAINED_POWER.search(expression) or _LONG_POWER.search(expression):
+    words = set(re.findall(r"\b[A-Za-z_]+", expression))
+    if (
+        len(expression) > 80
+        or _CHAINED_POWER.search(expression)
+        or _LONG_POWER.search(expression)
+        or not _PINT_EXPRESSION.match(expression)
+        or words & _PINT_CONSTANTS
+    ):
         raise RangesError(path, f"'{expression[:40]}' is not a unit expression", source=origin[-1])
     try:
         factor = pint_factor(basis, expression)

@@ -147,7 +147,7 @@ def test_impossible_values_in_a_panel_file_are_input_errors_naming_the_field(
         ),
         (
             "analytes:\n  b12:\n    units:\n      x: pg/mL*0\n    ucum: {x: pg/mL}\n",
-            "conversion factor of 0",
+            "is not a unit expression",
         ),
         ("analytes:\n  platelets:\n    aliases: [B12]\n", "'B12' already names analyte b12"),
         ("analytes:\n  ferritin:\n    loinc: ['2132-9']\n", "already names analyte b12"),
@@ -205,3 +205,19 @@ def test_json_panel_files_still_read(cli, tmp_path):
     path.write_text(json.dumps({"patient_id": "J1", "b12": "180 pg/mL", "age": 54}))
     document = cli.json("interpret", path, "-f", "json")
     assert document["patient_id"] == "J1"
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["picogram / milliliter * pi", "2 * picogram / milliliter", "picogram / (milliliter)"],
+)
+def test_an_overlay_unit_expression_is_plain_units_never_constants_or_arithmetic(
+    cli, tmp_path, expression
+):
+    path = tmp_path / "lab.yaml"
+    path.write_text(
+        f"analytes:\n  b12:\n    units:\n      x: {expression}\n    ucum: {{x: pg/mL}}\n"
+    )
+    result = cli("ranges", "--ranges", path)
+    assert result.exit_code == 2
+    assert "is not a unit expression" in one_clear_line(result)
