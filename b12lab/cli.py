@@ -262,6 +262,12 @@ def interpret(
     egfr: Annotated[
         str | None, _value("Estimated GFR (mL/min/1.73m2); below 60 MMA alone does not confirm.")
     ] = None,
+    creatinine: Annotated[
+        str | None,
+        _value(
+            "Serum creatinine (umol/L; mg/dL accepted); eGFR is derived from it when not given."
+        ),
+    ] = None,
     sex: Annotated[
         str | None, typer.Option(help="female or male (f/m accepted).", rich_help_panel="Patient")
     ] = None,
@@ -376,6 +382,7 @@ def interpret(
         "crp": crp,
         "tsat": tsat,
         "egfr": egfr,
+        "creatinine": creatinine,
     }
     given = {key: value for key, value in flag_values.items() if value is not None}
     for key, value in given.items():

@@ -96,6 +96,46 @@ def derive_anc(panel: Panel, ranges: Ranges) -> tuple[Panel, list[str]]:
     return replace(panel, measurements=measurements), [note]
 
 
+def derive_egfr(panel: Panel, ranges: Ranges) -> tuple[Panel, list[str]]:
+    """eGFR from serum creatinine, age and sex (the data file's equation) when none is given."""
+    creatinine = panel.get("creatinine")
+    equation = ranges.derivations.get("egfr_from_creatinine")
+    if panel.get("egfr") is not None or creatinine is None or equation is None:
+        return panel, []
+    name = equation["equation"]
+    if creatinine.censored:
+        return panel, [f"egfr: not derived ({name}), because creatinine is censored"]
+    if panel.sex is None or panel.age is None:
+        return panel, [f"egfr: not derived from creatinine ({name} needs age and sex)"]
+    if panel.age < equation["minimum_age"]:
+        return panel, [f"egfr: not derived from creatinine ({name} is for adults)"]
+    sex = panel.sex
+    scr = creatinine.value / ranges.units.factor("creatinine", equation["creatinine_unit"])
+    ratio = scr / equation[f"kappa_{sex}"]
+    value = (
+        equation["multiplier"]
+        * min(ratio, 1.0) ** equation[f"alpha_{sex}"]
+        * max(ratio, 1.0) ** equation["exponent_above_kappa"]
+        * equation["age_factor"] ** panel.age
+        * (equation["female_factor"] if sex == "female" else 1.0)
+    )
+    spec = ranges.analytes["egfr"]
+    egfr = Measurement(
+        analyte="egfr",
+        value=round(value, 1),
+        unit=spec.canonical_unit,
+        input=f"{name} from creatinine {creatinine.shown()}, age {format_number(panel.age, 0)}, "
+        f"{sex}",
+        derived=True,
+        decimals=spec.decimals,
+    )
+    note = (
+        f"egfr: derived from creatinine by {name} = {format_number(value, spec.decimals)} "
+        f"{spec.canonical_unit}"
+    )
+    return replace(panel, measurements={**panel.measurements, "egfr": egfr}), [note]
+
+
 def _context_warnings(panel: Panel, ranges: Ranges, today: dt.date) -> list[str]:
     warnings = []
     trimester = panel.context.pregnancy_trimester
@@ -160,6 +200,8 @@ def evaluate(
     today = today or dt.date.today()
     limits = ranges.limits(panel.sex, panel.age, guideline, panel.context.pregnancy_trimester)
     panel, warnings = derive_anc(panel, ranges)
+    panel, egfr_warnings = derive_egfr(panel, ranges)
+    warnings += egfr_warnings
     panel = shown_against(panel, limits)
     warnings = [*panel.warnings, *warnings, *_context_warnings(panel, ranges, today)]
     flags: dict[str, str] = {}

@@ -85,7 +85,25 @@ TOP_KEYS = {
     "guideline_profiles",
     "default_guideline",
     "thresholds",
+    "derivations",
     "analytes",
+}
+# Derived values and the coefficients their equation needs (numbers; text for the rest).
+DERIVATIONS = {
+    "egfr_from_creatinine": {
+        "numbers": (
+            "multiplier",
+            "kappa_female",
+            "kappa_male",
+            "alpha_female",
+            "alpha_male",
+            "exponent_above_kappa",
+            "age_factor",
+            "female_factor",
+            "minimum_age",
+        ),
+        "text": ("equation", "source", "creatinine_unit"),
+    },
 }
 
 
@@ -247,6 +265,7 @@ class Ranges:
             key: self._threshold(node, f"thresholds.{key}", THRESHOLD_KEYS[key])
             for key, node in document["thresholds"].items()
         }
+        self.derivations = _derivations(document.get("derivations"), self.sources, origin)
         self.profiles = {
             name: self._profile(name, node) for name, node in document["guideline_profiles"].items()
         }
@@ -833,6 +852,42 @@ def _ucum_codes(
             source=origin[-1],
         )
     return tuple((str(s), str(codes[s]).strip()) for s in spellings)
+
+
+def _derivations(
+    node: Any, sources: Mapping[str, str], origin: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """The equations' coefficients, each a finite number, each equation with a listed source."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, entry in _mapping(node or {}, "derivations", origin).items():
+        path = f"derivations.{name}"
+        if name not in DERIVATIONS:
+            raise RangesError(path, "unknown derivation", source=origin[-1])
+        entry = _mapping(entry, path, origin)
+        spec = DERIVATIONS[name]
+        _only(entry, {*spec["numbers"], *spec["text"]}, path, origin)
+        values: dict[str, Any] = {}
+        for key in spec["numbers"]:
+            value = entry.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise RangesError(
+                    f"{path}.{key}", f"expected a number, got {_kind(value)}", source=origin[-1]
+                )
+            if not math.isfinite(value):
+                raise RangesError(f"{path}.{key}", "must be a finite number", source=origin[-1])
+            values[key] = float(value)
+        for key in spec["text"]:
+            if not isinstance(entry.get(key), str):
+                raise RangesError(f"{path}.{key}", "expected text", source=origin[-1])
+            values[key] = entry[key]
+        if values["source"] not in sources and not values["source"].startswith("overlay "):
+            raise RangesError(
+                f"{path}.source",
+                f"source '{values['source']}' is not listed under sources",
+                source=origin[-1],
+            )
+        found[name] = values
+    return found
 
 
 def _strings(node: Any, path: str, origin: tuple[str, ...]) -> tuple[str, ...]:
