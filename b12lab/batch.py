@@ -17,8 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from b12lab.engine import evaluate
 from b12lab.model import Context, Panel, Report
@@ -43,6 +44,7 @@ RECENT_PATIENTS = 10_000  # how far back a reappearing patient is noticed in --t
 PANEL_WINDOW = 10_000  # long layout: rows of one panel are grouped within this many rows
 DECIMAL_SAMPLE = 2_000  # rows looked at to find the file's decimal mark
 AUTO = "auto"  # ReadPolicy.decimal for an export: found from the file itself
+OWN_RECORD = "own record"  # PanelBuilder.extra key: a source record never merged into a timeline
 
 __all__ = ["BatchRecord", "CellError", "RowInterpreter", "interpret_rows"]
 
@@ -67,6 +69,7 @@ class BatchRecord:
 
 
 Row = tuple[int, Sequence[object] | None, str | None]
+Item = TypeVar("Item")
 
 
 class RowInterpreter:
@@ -216,52 +219,32 @@ class RowInterpreter:
         return builder
 
     def _long(self, rows: Iterable[Row]) -> Iterator[PanelBuilder]:
-        """Rows of the same patient, date (and accession, when there is one) form one panel.
-
-        Rows of a panel need not be adjacent: a panel stays open for `window` rows
-        after its first row, then is written, so records keep the order of their
-        first lines and memory holds at most `window` panels. A row that arrives
-        later for a written panel starts a new one, and both readings are named.
-        """
+        """Rows of the same patient, date (and accession, when there is one) form one panel."""
         fields = self.plan.fields
         test_name = self.plan.header[fields["test"]].strip() or "test"
-        open_panels: OrderedDict[tuple, tuple[int, PanelBuilder]] = OrderedDict()
-        written: OrderedDict[tuple, int] = OrderedDict()
-        for position, (line, cells, problem) in enumerate(rows):
-            while open_panels and position - next(iter(open_panels.values()))[0] >= self.window:
-                key, (_, builder) = open_panels.popitem(last=False)
-                written[key] = builder.lines[0]
-                if len(written) > self.window:
-                    written.popitem(last=False)
-                yield builder
+
+        def key(row: Row) -> tuple:
+            line, cells, _ = row
             if cells is None:
-                builder = self._builder(line)
-                builder.errors.append(CellError(line, "", "", problem or "unreadable row"))
-                open_panels[("unreadable", line)] = (position, builder)
-                continue
-            key = tuple(
+                return ("unreadable", line)
+            return tuple(
                 str(_cell(cells, fields.get(name))).strip()
                 for name in ("patient_id", "date", "accession")
             )
-            found = open_panels.get(key)
-            if found is None:
-                builder = self._builder(line)
-                open_panels[key] = (position, builder)
-                if key in written:
-                    builder.note(
-                        Note(
-                            PANEL_SPLIT,
-                            "panel",
-                            "panel split beyond the grouping window",
-                            f"rows of patient {key[0] or '(none)'} on {key[1] or '(no date)'} "
-                            f"also appear at line {written[key]}, more than {self.window} rows "
-                            "earlier; they are read as a separate panel (sort the export by "
-                            "patient and date to keep them together)",
-                        )
-                    )
-            else:
-                builder = found[1]
+
+        def open_panel(row: Row, panel_key: tuple, earlier: int | None) -> PanelBuilder:
+            builder = self._builder(row[0])
+            if earlier is not None:
+                builder.note(split_note(panel_key, earlier, self.window))
+            return builder
+
+        def add(builder: PanelBuilder, row: Row, first: bool) -> None:
+            line, cells, problem = row
+            if not first:
                 builder.lines.append(line)
+            if cells is None:
+                builder.errors.append(CellError(line, "", "", problem or "unreadable row"))
+                return
             if problem:
                 builder.errors.append(CellError(line, "", "", problem))
             self._patient_fields(builder, cells, line)
@@ -269,17 +252,10 @@ class RowInterpreter:
             analyte = self._test_analyte(test)
             if analyte is None:
                 if test:
-                    builder.note(
-                        Note(
-                            TEST_SKIPPED,
-                            test[:40],
-                            "not an analyte",
-                            f"test '{test[:40]}' skipped",
-                        )
-                    )
+                    builder.note(skipped_note(test))
                 else:
                     builder.errors.append(CellError(line, test_name, "", "no test name"))
-                continue
+                return
             raw = _cell(cells, fields["value"])
             unit_text = _cell(cells, fields["unit"]) if "unit" in fields else None
             hint = self._hint(
@@ -288,8 +264,8 @@ class RowInterpreter:
             before = len(builder.notes)
             builder.add_value(analyte, raw, where=test[:40], line=line, hint=hint)
             _name_notes(builder, before, test[:40])
-        for _, builder in open_panels.values():
-            yield builder
+
+        return group_panels(rows, key=key, open_panel=open_panel, add=add, window=self.window)
 
     def _test_analyte(self, test: str) -> str | None:
         if not test:
@@ -337,6 +313,12 @@ class RowInterpreter:
         group: list[PanelBuilder] = []
         recent: dict[str, None] = {}
         for builder in builders:
+            if builder.extra.get(OWN_RECORD):  # a source record that could not be read
+                if group:
+                    yield self._finish_patient(group)
+                    group = []
+                yield self._finish(builder)
+                continue
             if group and builder.patient_id != group[0].patient_id:
                 yield self._finish_patient(group)
                 group = []
@@ -390,6 +372,62 @@ class RowInterpreter:
             notes=tuple(note for builder in builders for note in builder.notes),
             warnings=report.warnings,
         )
+
+
+def group_panels(
+    items: Iterable[Item],
+    *,
+    key: Callable[[Item], Hashable],
+    open_panel: Callable[[Item, Hashable, int | None], PanelBuilder],
+    add: Callable[[PanelBuilder, Item, bool], None],
+    window: int = PANEL_WINDOW,
+) -> Iterator[PanelBuilder]:
+    """Items (long-export rows, observations) with the same key form one panel.
+
+    Items of a panel need not be adjacent: a panel stays open for `window` items
+    after its first one, then is written, so panels keep the order of their
+    first items and memory holds at most `window` panels. An item that arrives
+    later for a written panel starts a new one: `open_panel` then gets the
+    first line of the earlier panel, so that both readings can be named.
+    `add(builder, item, first)` reads each item into its panel.
+    """
+    open_panels: OrderedDict[Hashable, tuple[int, PanelBuilder]] = OrderedDict()
+    written: OrderedDict[Hashable, int] = OrderedDict()
+    for position, item in enumerate(items):
+        while open_panels and position - next(iter(open_panels.values()))[0] >= window:
+            done, (_, builder) = open_panels.popitem(last=False)
+            written[done] = builder.lines[0] if builder.lines else 0
+            if len(written) > window:
+                written.popitem(last=False)
+            yield builder
+        panel_key = key(item)
+        found = open_panels.get(panel_key)
+        if found is None:
+            builder = open_panel(item, panel_key, written.get(panel_key))
+            open_panels[panel_key] = (position, builder)
+        else:
+            builder = found[1]
+        add(builder, item, found is None)
+    for _, builder in open_panels.values():
+        yield builder
+
+
+def split_note(key: Sequence[object], earlier: int, window: int) -> Note:
+    """A panel whose results arrived too far apart to be read as one."""
+    return Note(
+        PANEL_SPLIT,
+        "panel",
+        "panel split beyond the grouping window",
+        f"rows of patient {key[0] or '(none)'} on {key[1] or '(no date)'} "
+        f"also appear at line {earlier}, more than {window} rows "
+        "earlier; they are read as a separate panel (sort the export by "
+        "patient and date to keep them together)",
+    )
+
+
+def skipped_note(test: str) -> Note:
+    """A test that is not an analyte: counted in the summary, not an error."""
+    return Note(TEST_SKIPPED, test[:40], "not an analyte", f"test '{test[:40]}' skipped")
 
 
 def _cell(cells: Sequence[object], index: int | None) -> object:

@@ -119,12 +119,30 @@ def run_batch(
     timeline: bool = False,
     policy: ReadPolicy | None = None,
     today=None,
+    input_format: str = "auto",
 ) -> BatchSummary:
     check_targets(
         [("input export", source)],
         [("output", output)] + ([("errors file", errors_path)] if errors_path else []),
     )
     stream, label, size = open_export(source)
+    kind = _source_kind(stream, label, input_format)
+    if kind != "csv":
+        return run_message_batch(
+            stream,
+            label,
+            kind,
+            ranges,
+            output=output,
+            output_format=output_format,
+            mapping=mapping,
+            guideline=guideline,
+            errors_path=errors_path,
+            progress=progress,
+            timeline=timeline,
+            policy=policy,
+            today=today,
+        )
     summary = BatchSummary(noun="patient" if timeline else "panel")
     stats = ReadStats()
     with ExitStack() as stack:
@@ -178,6 +196,87 @@ def run_batch(
         summary.notes.append(f"{stats.cp1252_lines} lines were read as Windows-1252")
     if stats.nul_lines:
         summary.notes.append(f"{stats.nul_lines} lines held NUL bytes, which were removed")
+    return summary
+
+
+def _source_kind(stream, label: str, input_format: str) -> str:
+    """The message format to read, or "csv" for a CSV export (the default reader)."""
+    from b12lab.messages import head_of, input_kind, is_message
+
+    try:
+        head = head_of(stream) if input_format == "auto" else b""
+    except OSError as error:
+        raise InputError(
+            f"cannot read export {label}: {error.strerror or error}",
+            fix="check the file and the disk it is on",
+        ) from None
+    kind = input_kind(head, input_format)
+    if is_message(kind):
+        return kind
+    if input_format in ("yaml", "json"):
+        raise InputError(
+            f"--input-format {input_format}: batch reads exports, not a panel file",
+            fix=f"use b12lab interpret {label} for one patient's panel file",
+        )
+    return "csv"
+
+
+def run_message_batch(
+    stream,
+    label: str,
+    kind: str,
+    ranges: Ranges,
+    *,
+    output: str | None = None,
+    output_format: str = "csv",
+    mapping: Mapping[str, str] | None = None,
+    guideline: str | None = None,
+    errors_path: str | None = None,
+    progress: bool = True,
+    timeline: bool = False,
+    policy: ReadPolicy | None = None,
+    today=None,
+) -> BatchSummary:
+    """FHIR JSON, FHIR NDJSON or HL7 v2: one record per panel and per unreadable record."""
+    from b12lab.messages import ObservationInterpreter, read_observations, skipped_line
+
+    summary = BatchSummary(noun="patient" if timeline else "panel")
+    with ExitStack() as stack:
+        if stream is not sys.stdin.buffer:
+            stack.callback(stream.close)
+        source = read_observations(stream, kind, label)
+        interpreter = ObservationInterpreter.for_messages(
+            ranges,
+            mapping=mapping,
+            guideline=guideline,
+            policy=policy or ReadPolicy(decimal=AUTO),
+            full_reports=output_format != "csv",
+            timeline=timeline,
+            today=today,
+        )
+        out = stack.enter_context(AtomicOutput(output, "output"))
+        writer = WRITERS[output_format](out)
+        error_writer = None
+        if errors_path:
+            error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
+        bar = _Progress(progress, None, label)
+        stack.callback(bar.stop)
+        for record in interpreter(source):
+            writer.write(record)
+            _count(summary, record)
+            if error_writer is not None and record.cell_errors:
+                error_writer.write(record)
+            if summary.panels % PROGRESS_EVERY == 0:
+                bar.update(summary.panels)
+        writer.close()
+        out.flush()
+    for line in (
+        skipped_line(source.skipped),
+        skipped_line(interpreter.skipped_tests, "panels of other tests only, skipped"),
+    ):
+        if line:
+            summary.notes.append(line)
+    summary.notes.extend(summary.assumption_lines())
     return summary
 
 

@@ -208,6 +208,26 @@ class CatalogFormat(str, Enum):
     csv = "csv"
 
 
+class InputFormat(str, Enum):
+    auto = "auto"
+    yaml = "yaml"
+    json = "json"
+    csv = "csv"
+    fhir = "fhir"
+    fhir_ndjson = "fhir-ndjson"
+    hl7v2 = "hl7v2"
+
+
+InputFormatOption = Annotated[
+    InputFormat,
+    typer.Option(
+        "--input-format",
+        help="What the input is: auto (from its content), yaml, json, csv, fhir (a FHIR R4 "
+        "Bundle or Observation), fhir-ndjson (bulk export) or hl7v2 (ORU^R01 messages).",
+    ),
+]
+
+
 class Guideline(str, Enum):
     who = "who"
     nice = "nice"
@@ -352,16 +372,29 @@ def interpret(
             "(a FHIR R4 Bundle), cds-hooks (CDS Hooks cards).",
         ),
     ] = None,
+    input_format: InputFormatOption = InputFormat.auto,
+    code_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            metavar="CODE=ANALYTE",
+            help="Read a FHIR or HL7 input's local test CODE as ANALYTE. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Interpret one patient's panel from flags and/or a panel file.
+
+    The file may also be a FHIR R4 Bundle, Observation or NDJSON file, or HL7 v2
+    ORU^R01 messages, of one patient (found from the content, or --input-format).
 
     Example: b12lab interpret --b12 "180 pg/mL" --platelets "95 x10^9/L" --anc 1.1
     --ferritin "450 ng/mL" --sex female
     """
     from b12lab.api import interpret_record
+    from b12lab.model import Context
     from b12lab.ranges import load_ranges
     from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_sex
-    from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, read_panel_file
+    from b12lab.reading.sources.panel_file import PatientRecord, RawPanel
     from b12lab.reading.trimester import parse_trimester
     from b12lab.reading.values import is_missing
 
@@ -397,7 +430,33 @@ def interpret(
             fix="pass a panel file or flags such as --b12 '180 pg/mL' "
             "(see 'b12lab interpret --help')",
         )
-    record = read_panel_file(panel_file, ranges_in_force) if panel_file else PatientRecord()
+    record, messages = PatientRecord(), None
+    if panel_file:
+        record, messages = _read_patient_file(panel_file, input_format.value, ranges_in_force)
+    if messages is not None:
+        report = _interpret_messages(
+            messages,
+            ranges_in_force,
+            given,
+            date=date,
+            patient_id=patient_id,
+            sex=sex,
+            age=age,
+            code_map=code_map,
+            context=replace(
+                Context(),
+                b12_therapy_start=parse_date(b12_therapy_start, "--b12-therapy-start"),
+                days_on_therapy=parse_days(days_on_therapy, "--days-on-therapy"),
+                alcohol_use=alcohol_use,
+                neuro_symptoms=neuro_symptoms,
+                hypersegmented_neutrophils=hypersegmented_neutrophils,
+                pregnancy_trimester=parse_trimester(pregnancy_trimester, "--pregnancy-trimester"),
+            ),
+            guideline=guideline.value if guideline else None,
+            as_of=as_of,
+        )
+        _write_report(report, output_format, ranges_in_force)
+        return
     if not record.panels:
         record.panels.append(RawPanel(None))
     latest = max(record.panels, key=lambda p: (p.date is not None, p.date))
@@ -425,6 +484,52 @@ def interpret(
         ranges=ranges_in_force,
         today=parse_date(as_of, "--as-of") if as_of is not None else None,
     )
+    _write_report(report, output_format, ranges_in_force)
+
+
+def _read_patient_file(path: str, input_format: str, ranges_in_force):
+    """(panel-file record, None) for YAML or JSON; (None, (data, label, kind)) for FHIR or HL7."""
+    from b12lab.inputs.yaml_text import load_yaml
+    from b12lab.messages import input_kind, is_message
+    from b12lab.reading.sources.panel_file import read_text, record_from_document
+
+    if input_format == "csv":
+        raise B12labError(
+            "--input-format csv: a CSV export is read by b12lab batch",
+            fix=f"use b12lab batch {path}",
+        )
+    text = read_text(path)  # stdin can be read only once
+    label = "standard input" if path == "-" else path
+    data = text.encode("utf-8")
+    kind = input_kind(data[:65536], input_format)
+    if is_message(kind):
+        return None, (data, label, kind)
+    return record_from_document(load_yaml(text, label, typed=False), ranges_in_force, label), None
+
+
+def _interpret_messages(messages, ranges_in_force, given, *, code_map, as_of, **rest):
+    from b12lab.messages import interpret_messages, read_observations
+    from b12lab.reading.columns import parse_map
+    from b12lab.reading.fields import parse_age, parse_date, parse_sex
+
+    data, label, kind = messages
+    return interpret_messages(
+        read_observations(data, kind, label),
+        ranges_in_force,
+        label=label,
+        overrides=given,
+        date=parse_date(rest["date"], "--date") if rest["date"] is not None else None,
+        patient_id=rest["patient_id"],
+        sex=parse_sex(rest["sex"], "--sex"),
+        age=parse_age(rest["age"], "--age") if rest["age"] is not None else None,
+        context=rest["context"],
+        mapping=parse_map(code_map or [], ranges_in_force),
+        guideline=rest["guideline"],
+        today=parse_date(as_of, "--as-of") if as_of is not None else None,
+    )
+
+
+def _write_report(report, output_format, ranges_in_force) -> None:
     chosen = output_format.value if output_format else ("text" if _stdout_is_tty() else "json")
     with _reader_may_leave():
         if chosen == "json":
@@ -474,7 +579,11 @@ class FailOn(str, Enum):
 @app.command()
 def batch(
     export: Annotated[
-        str, typer.Argument(metavar="EXPORT.csv|-", help="A lab-system CSV export; - reads stdin.")
+        str,
+        typer.Argument(
+            metavar="EXPORT|-",
+            help="A lab-system CSV export, FHIR JSON or NDJSON, or HL7 v2 file; - reads stdin.",
+        ),
     ],
     output: Annotated[
         str | None,
@@ -582,8 +691,10 @@ def batch(
             help="Evaluate as on this date (undated panels, days on therapy).",
         ),
     ] = None,
+    input_format: InputFormatOption = InputFormat.auto,
 ) -> int:
-    """Interpret a whole CSV export: one output record per input panel, in input order.
+    """Interpret a whole CSV export, FHIR Bundle or NDJSON file, or HL7 v2 file: one output
+    record per input panel, in input order.
 
     Bad cells are reported in their own record (and in --errors), never dropped;
     the run goes on and exits 3.
@@ -623,6 +734,7 @@ def batch(
                 date_order=parse_date_format(date_format),
             ),
             today=today,
+            input_format=input_format.value,
         )
     for note in summary.notes:
         sys.stderr.write(f"b12lab: note: {safe_line(note)}\n")

@@ -58,6 +58,35 @@ def flag_for(measurement: Measurement, limits: Limits) -> tuple[str, str | None]
     )
 
 
+# The side of the reference interval a laboratory's own flag states (HL7 table 0078,
+# v3-ObservationInterpretation). Other codes (A, AA, <, >, ...) are not compared.
+LAB_FLAG_SIDES = {"L": "low", "LL": "low", "N": "normal", "H": "high", "HH": "high"}
+FLAG_SIDES = {
+    "critical_low": "low",
+    "low": "low",
+    "normal": "normal",
+    "high": "high",
+    "critical_high": "high",
+}
+
+
+def lab_flag_disagreement(measurement: Measurement, flag: str) -> str | None:
+    """A warning when the laboratory's flag puts the value on another side than b12lab's.
+
+    The two may use different reference intervals; the reader should know that
+    they disagree and see both.
+    """
+    lab_flag = (measurement.lab_flag or "").strip().upper()
+    lab_side = LAB_FLAG_SIDES.get(lab_flag)
+    if lab_side is None or lab_side == FLAG_SIDES.get(flag):
+        return None
+    reference = f" (its range {measurement.lab_reference})" if measurement.lab_reference else ""
+    return (
+        f"{measurement.analyte}: the laboratory flags {measurement.input} as {lab_flag}"
+        f"{reference}, b12lab flags it {flag}; check which reference interval applies"
+    )
+
+
 def shown_against(panel: Panel, limits: Limits) -> Panel:
     """Each value carries the decimals that show on which side of its limits it lies."""
     measurements = {}
@@ -214,6 +243,9 @@ def evaluate(
         flags[analyte] = flag
         if warning:
             warnings.append(warning)
+        disagreement = lab_flag_disagreement(measurement, flag)
+        if disagreement:
+            warnings.append(disagreement)
         band = limits.reference[analyte]
         measurements.append(
             replace(measurement, flag=flag, reference_low=band.low, reference_high=band.high)

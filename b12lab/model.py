@@ -33,6 +33,8 @@ class Measurement:
     reference_high: float | None = None
     decimals: int = 1
     carried_from: dt.date | None = None  # measured on an earlier panel of this date
+    lab_reference: str | None = None  # the laboratory's own interval, as it printed it
+    lab_flag: str | None = None  # the laboratory's own flag (HL7 table 0078 / FHIR code)
 
     def shown(self) -> str:
         """The value as a lab would print it, in the canonical unit."""
@@ -172,7 +174,7 @@ class Report:
 
 
 def _measurement_dict(m: Measurement) -> dict[str, Any]:
-    return {
+    document = {
         "analyte": m.analyte,
         "value": _rounded(m.value, m.decimals),
         "unit": m.unit,
@@ -187,6 +189,11 @@ def _measurement_dict(m: Measurement) -> dict[str, Any]:
             "unit": m.unit,
         },
     }
+    if m.lab_reference is not None:
+        document["lab_reference"] = m.lab_reference
+    if m.lab_flag is not None:
+        document["lab_flag"] = m.lab_flag
+    return document
 
 
 def _ucum(analyte: str, unit: str) -> str | None:

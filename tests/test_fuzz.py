@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from b12lab.cli import app
+from b12lab.inputs.export import sniff_delimiter
 from b12lab.ranges import load_ranges
 from b12lab.reading.values import measure
 
@@ -185,11 +186,14 @@ def test_any_bytes_as_a_csv_export(tmp_path_factory, body, header):
     assert result.exit_code in (0, 2, 3)
     if result.exit_code in (0, 3) and header and b'"' not in body and b"\r" not in body:
         # Each line decoded as the reader does: UTF-8, else Windows-1252. A line
-        # of only spaces (b"\xa0" is a Windows-1252 no-break space) is blank.
+        # of only spaces (b"\xa0" is a Windows-1252 no-break space) or of nothing
+        # but delimiters is blank.
+        text_lines = list(map(_decoded, (header + body).split(b"\n")))
+        delimiter = sniff_delimiter(next((t for t in text_lines if t.strip()), ""))
         data_lines = [
             line
-            for line in map(_decoded, (header + body).split(b"\n")[1:])
-            if line.replace("\x00", "").strip()
+            for line in text_lines[1:]
+            if line.replace("\x00", "").replace(delimiter, "").strip()
         ]
         rows = list(csv.reader(io.StringIO(result.stdout)))[1:]
         if b"test" not in header:  # wide: one record per non-blank line

@@ -127,6 +127,16 @@ class PanelBuilder:
         self.notes.extend(notes)
         return measurement
 
+    def override(self, analyte: str, raw: object, *, where: str) -> Measurement | None:
+        """A typed flag replaces whatever the source gave for the analyte (even a conflict)."""
+        self.measurements.pop(analyte, None)
+        self.sources.pop(analyte, None)
+        self.refused.discard(analyte)
+        self.errors = [
+            e for e in self.errors if e.error is None or getattr(e.error, "field", None) != analyte
+        ]
+        return self.add_value(analyte, raw, where=where)
+
     def _conflict(self, analyte: str, first: tuple, second: tuple, line: int) -> None:
         reason = conflict_reason(analyte, first, second)
         error = InputError(
