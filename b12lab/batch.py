@@ -62,6 +62,8 @@ class BatchRecord:
     cell_errors: tuple[CellError, ...] = ()
     notes: tuple[Note, ...] = ()  # what the reading layer assumed, for the summary
     warnings: tuple[str, ...] = ()
+    guideline: str = ""
+    provenance: tuple[tuple[str, str], ...] = ()  # version, ranges SHA-256, profile, date
 
     @property
     def first_line(self) -> int:
@@ -301,6 +303,8 @@ class RowInterpreter:
             cell_errors=tuple(builder.errors),
             notes=tuple(builder.notes),
             warnings=report.warnings,
+            guideline=report.guideline,
+            provenance=tuple(report.provenance.items()),
         )
 
     def _by_patient(self, builders: Iterable[PanelBuilder]) -> Iterator[BatchRecord]:
@@ -371,6 +375,8 @@ class RowInterpreter:
             cell_errors=tuple(error for builder in builders for error in builder.errors),
             notes=tuple(note for builder in builders for note in builder.notes),
             warnings=report.warnings,
+            guideline=report.guideline,
+            provenance=tuple(report.provenance.items()),
         )
 
 

@@ -130,3 +130,18 @@ def test_nice_cut_offs_are_kept_in_ng_per_l_and_agree_in_pmol_per_l():
     assert round(profile.b12_deficient_below.value, 1) == 132.8
     assert round(profile.b12_borderline_below.value, 1) == 258.2
     assert "132.8" in document["sources"]["nice-ng239"]
+
+
+def test_every_batch_csv_row_carries_guideline_and_provenance(cli, tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("patient_id,B12 (pmol/L)\nP1,120\nP2,400\n")
+    first = cli("batch", path, "--as-of", "2026-11-20", "--guideline", "nice")
+    again = cli("batch", path, "--as-of", "2026-11-20", "--guideline", "nice")
+    assert first.exit_code == 0 and first.stdout == again.stdout
+    import csv as csv_module
+    import io
+
+    rows = list(csv_module.DictReader(io.StringIO(first.stdout)))
+    assert [r["guideline"] for r in rows] == ["nice", "nice"]
+    assert all("ranges_sha256=" in r["provenance"] for r in rows)
+    assert all("evaluated_on=2026-11-20" in r["provenance"] for r in rows)

@@ -23,6 +23,8 @@ CSV_COLUMNS = (
     "highest_severity",
     "missing",
     "warnings",
+    "guideline",
+    "provenance",
     "error",
 )
 ERROR_COLUMNS = ("line", "column", "value", "reason")
@@ -67,6 +69,8 @@ def csv_row(record: BatchRecord) -> list[str]:
         outcome.highest_severity or "",
         " ".join(outcome.missing),
         "; ".join(record.warnings),
+        record.guideline,
+        " ".join(f"{key}={value}" for key, value in record.provenance),
         "; ".join(record.errors),
     ]
     return [spreadsheet_safe(cell) for cell in row]
