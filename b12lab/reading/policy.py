@@ -20,18 +20,16 @@ UNKNOWN = None  # no convention is clear: an ambiguous number is refused, naming
 
 DATE_ORDERS = ("dmy", "mdy", "ymd")
 
-# Kinds of note; `ASSUMPTIONS` are the kinds --strict refuses.
+# Kinds of note. --strict refuses the assumptions among them (unit assumed,
+# separator, derived value, unit conflict) where they are made.
 UNIT_ASSUMED = "unit assumed"
 SEPARATOR = "separator"
 DERIVED = "derived"
 UNIT_CONFLICT = "unit conflict"
 CENSORED = "censored"
-DUPLICATE = "duplicate"
-COLUMN_IGNORED = "column ignored"
 TEST_SKIPPED = "test skipped"
 PANEL_SPLIT = "panel split"
 NO_RESULT = "no result"
-ASSUMPTIONS = frozenset({UNIT_ASSUMED, SEPARATOR, DERIVED, UNIT_CONFLICT})
 
 
 @dataclass(frozen=True)
