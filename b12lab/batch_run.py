@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -169,11 +169,6 @@ def run_batch(
         )
         if interpreter.plan.ignored:
             summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))
-        out = stack.enter_context(AtomicOutput(output, "output"))
-        writer = WRITERS[output_format](out)
-        error_writer = None
-        if errors_path:
-            error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
         bar = _Progress(progress, size, label)
         stack.callback(bar.stop)
 
@@ -181,15 +176,15 @@ def run_batch(
             for record in records(rest, delimiter, skipped):
                 yield record.line, record.cells, record.problem
 
-        for record in interpreter(rows()):
-            writer.write(record)
-            _count(summary, record)
-            if error_writer is not None and record.cell_errors:
-                error_writer.write(record)
-            if summary.panels % PROGRESS_EVERY == 0:
-                bar.update(stats.bytes_read if size is not None else summary.panels)
-        writer.close()
-        out.flush()
+        _write_records(
+            stack,
+            interpreter(rows()),
+            summary,
+            output=output,
+            output_format=output_format,
+            errors_path=errors_path,
+            progress=lambda: bar.update(stats.bytes_read if size is not None else summary.panels),
+        )
     summary.notes.extend(interpreter.plan.notes)  # includes what the rows showed (decimal mark)
     summary.notes.extend(summary.assumption_lines())
     if stats.cp1252_lines:
@@ -254,22 +249,17 @@ def run_message_batch(
             timeline=timeline,
             today=today,
         )
-        out = stack.enter_context(AtomicOutput(output, "output"))
-        writer = WRITERS[output_format](out)
-        error_writer = None
-        if errors_path:
-            error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
         bar = _Progress(progress, None, label)
         stack.callback(bar.stop)
-        for record in interpreter(source):
-            writer.write(record)
-            _count(summary, record)
-            if error_writer is not None and record.cell_errors:
-                error_writer.write(record)
-            if summary.panels % PROGRESS_EVERY == 0:
-                bar.update(summary.panels)
-        writer.close()
-        out.flush()
+        _write_records(
+            stack,
+            interpreter(source),
+            summary,
+            output=output,
+            output_format=output_format,
+            errors_path=errors_path,
+            progress=lambda: bar.update(summary.panels),
+        )
     for line in (
         skipped_line(source.skipped),
         skipped_line(interpreter.skipped_tests, "panels of other tests only, skipped"),
@@ -278,6 +268,37 @@ def run_message_batch(
             summary.notes.append(line)
     summary.notes.extend(summary.assumption_lines())
     return summary
+
+
+def _write_records(
+    stack: ExitStack,
+    batch_records: Iterable,
+    summary: BatchSummary,
+    *,
+    output: str | None,
+    output_format: str,
+    errors_path: str | None,
+    progress: Callable[[], None],
+) -> None:
+    """Every record to the output (its rejected cells to --errors), counted in the summary.
+
+    CSV exports and laboratory messages share this loop, so outputs are written
+    (atomically, devices in place) and counted the same way whatever the source.
+    """
+    out = stack.enter_context(AtomicOutput(output, "output"))
+    writer = WRITERS[output_format](out)
+    error_writer = None
+    if errors_path:
+        error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
+    for record in batch_records:
+        writer.write(record)
+        _count(summary, record)
+        if error_writer is not None and record.cell_errors:
+            error_writer.write(record)
+        if summary.panels % PROGRESS_EVERY == 0:
+            progress()
+    writer.close()
+    out.flush()
 
 
 def _count(summary: BatchSummary, record) -> None:
