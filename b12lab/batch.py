@@ -21,7 +21,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from b12lab.engine import evaluate
+from b12lab.decision import Decision, DecisionCore, warnings
 from b12lab.model import Context, Panel, Report
 from b12lab.outcomes import Outcome
 from b12lab.ranges import Ranges, column_key
@@ -99,6 +99,7 @@ class RowInterpreter:
         self.window = window
         ranges.profile(guideline)  # an unknown guideline fails before any row is read
         apply_units(plan, self.policy.units, ranges)
+        self.core = DecisionCore(ranges, guideline, self.today)
 
     @classmethod
     def for_header(
@@ -286,25 +287,24 @@ class RowInterpreter:
         return panel
 
     def _finish(self, builder: PanelBuilder) -> BatchRecord:
+        """The panel's record: decided once per distinct key unless full reports are wanted."""
         panel = self._panel(builder)
-        report = evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)
-        for measurement in report.measurements:
-            if measurement.derived:
-                builder.note(
-                    Note(DERIVED, measurement.analyte, "derived", f"{measurement.analyte} derived")
-                )
+        report = self.core.report(panel) if self.full_reports else None
+        decision = Decision.of(report) if report is not None else self.core.decide(panel)
+        for analyte in decision.derived:
+            builder.note(Note(DERIVED, analyte, "derived", f"{analyte} derived"))
         return BatchRecord(
             lines=tuple(builder.lines),
             patient_id=builder.patient_id,
             panel_date=builder.date,
-            outcome=Outcome.of(report),
+            outcome=decision.outcome,
             errors=panel.errors,
-            report=report if self.full_reports else None,
+            report=report,
             cell_errors=tuple(builder.errors),
             notes=tuple(builder.notes),
-            warnings=report.warnings,
-            guideline=report.guideline,
-            provenance=tuple(report.provenance.items()),
+            warnings=warnings(panel.warnings, decision.warnings),
+            guideline=decision.guideline,
+            provenance=decision.provenance,
         )
 
     def _by_patient(self, builders: Iterable[PanelBuilder]) -> Iterator[BatchRecord]:

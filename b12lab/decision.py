@@ -1,0 +1,191 @@
+"""What a panel's outcome depends on, and each distinct outcome decided once.
+
+The engine (`b12lab.engine.evaluate`) is the only code that decides. This
+module says what its answer for one panel (without earlier panels) depends
+on, so that panels which agree on all of it are decided once:
+
+- the limits in force (sex, and the age and trimester bands they fall in),
+- each value's position among the cut points its rules compare it with
+  (`Limits.cut_points`, gathered over every band the data file holds), and
+  how it is censored,
+- the days on therapy, placed among the day cut points,
+- the context the clinician gave,
+- and, only where the report quotes them, the exact values: censored
+  inputs, the inputs of a derived ANC or eGFR, the age when no interval
+  applies to it, the dates of a therapy start after the panel, the
+  laboratory's own flag and range.
+
+Rules compare values only with declared cut points. That is checked, not
+trusted: a test runs every rule on values that record each comparison
+(tests/test_decision.py), so a rule comparing with any other number fails it
+before it can make two panels with one key decide differently.
+
+The per-panel path (`RowInterpreter`) keys each panel with `key`; the
+columnar path (`b12lab.columnar`) computes the same positions for whole
+columns with `positions`, from the same cut points.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_left
+from collections.abc import Hashable
+from dataclasses import dataclass, replace
+
+from b12lab.engine import evaluate
+from b12lab.model import Panel, Report
+from b12lab.outcomes import Outcome
+from b12lab.ranges import Ranges
+from b12lab.rules.base import therapy_days
+
+DAYS = "days"
+MAX_DECISIONS = 200_000  # distinct decisions kept; beyond, the table starts again
+
+
+def warnings(noted: tuple[str, ...], decided: tuple[str, ...]) -> tuple[str, ...]:
+    """A report's warnings: what the reading layer noted, then the decision's own."""
+    return tuple(dict.fromkeys((*noted, *decided)))
+
+
+def position(value: float, cuts: tuple[float, ...]) -> int:
+    """Where `value` lies among sorted cut points: 2*index, +1 when exactly on one.
+
+    Two values with one position compare alike with every cut point.
+    """
+    index = bisect_left(cuts, value)
+    return 2 * index + (index < len(cuts) and cuts[index] == value)
+
+
+def positions(values, cuts):
+    """`position` for a whole numpy array of values (NaN for none: position -1)."""
+    import numpy as np
+
+    cut_array = np.asarray(cuts, dtype=np.float64)
+    index = np.searchsorted(cut_array, values, side="left")
+    on = np.zeros(len(values), dtype=bool)
+    inside = index < len(cut_array)
+    on[inside] = cut_array[index[inside]] == values[inside]
+    result = 2 * index.astype(np.int64) + on
+    result[np.isnan(values)] = -1
+    return result
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a panel's batch CSV row shows beyond where it came from."""
+
+    outcome: Outcome
+    warnings: tuple[str, ...]
+    guideline: str
+    provenance: tuple[tuple[str, str], ...]
+    derived: tuple[str, ...]  # analytes the engine derived (ANC, eGFR)
+
+    @classmethod
+    def of(cls, report: Report) -> Decision:
+        return cls(
+            outcome=Outcome.of(report),
+            warnings=report.warnings,
+            guideline=report.guideline,
+            provenance=tuple(report.provenance.items()),
+            derived=tuple(m.analyte for m in report.measurements if m.derived),
+        )
+
+
+class DecisionCore:
+    """Keys panels by what decides them, and decides each key once."""
+
+    def __init__(self, ranges: Ranges, guideline: str | None, today: dt.date):
+        self.ranges = ranges
+        self.guideline = guideline
+        self.today = today
+        self.cuts = cut_points(ranges, guideline)
+        self.decided: dict[Hashable, Decision] = {}
+        self._equation = ranges.derivations.get("egfr_from_creatinine")
+
+    def key(self, panel: Panel) -> tuple:
+        """Equal keys, equal decisions (for a panel judged without earlier panels)."""
+        ranges = self.ranges
+        trimester = panel.context.pregnancy_trimester
+        limits = ranges.limits(panel.sex, panel.age, self.guideline, trimester)
+        measurements = panel.measurements
+        parts: list[Hashable] = [limits.key, panel.sex]
+        for analyte in ranges.analytes:
+            measurement = measurements.get(analyte)
+            if measurement is None:
+                parts.append(None)
+                continue
+            if measurement.censored or measurement.derived:
+                # The report quotes censored inputs; derived values are exact.
+                parts.append((measurement.censored, measurement.value, measurement.input))
+            else:
+                parts.append(position(measurement.value, self.cuts[analyte]))
+            if measurement.lab_flag or measurement.lab_reference:
+                parts.append((measurement.lab_flag, measurement.lab_reference))
+        if "anc" not in measurements and "wbc" in measurements and "neutrophil_pct" in measurements:
+            parts.append(("anc from", _exact(measurements["wbc"]), _exact(measurements["neutrophil_pct"])))
+        if (
+            "egfr" not in measurements
+            and "creatinine" in measurements
+            and self._equation is not None
+        ):
+            parts.append(("egfr from", _exact(measurements["creatinine"]), panel.age))
+        if any(
+            limits.reference[a].low is None
+            and limits.reference[a].high is None
+            and any(b.low or b.high for b in ranges.analytes[a].bands)
+            for a in measurements
+        ):
+            parts.append(("age", panel.age))
+        days = therapy_days(panel, self.today)
+        if days is None:
+            parts.append(None)
+        else:
+            parts.append(position(days, self.cuts[DAYS]))
+            if days < 0:
+                parts.append((panel.date, panel.context.b12_therapy_start))
+        parts.append(replace(panel.context, b12_therapy_start=None, days_on_therapy=None))
+        return tuple(parts)
+
+    def decide(self, panel: Panel) -> Decision:
+        """The panel's decision: the engine's, once per key.
+
+        What the reading layer noted (`panel.warnings`) and refused
+        (`panel.errors`) only comes before the decision's own warnings and is
+        not part of it: `warnings` joins them.
+        """
+        key = self.key(panel)
+        decision = self.decided.get(key)
+        if decision is None:
+            if len(self.decided) >= MAX_DECISIONS:
+                self.decided.clear()  # memory stays bounded; keys are decided again
+            decision = Decision.of(self.report(replace(panel, warnings=(), errors=())))
+            self.decided[key] = decision
+        return decision
+
+    def report(self, panel: Panel) -> Report:
+        """The full report of one panel (every detail, not cached)."""
+        return evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)
+
+
+def _exact(measurement) -> tuple:
+    return (measurement.value, measurement.decimals, measurement.censored, measurement.input)
+
+
+def cut_points(ranges: Ranges, guideline: str | None) -> dict[str, tuple[float, ...]]:
+    """Every cut point of each analyte (and of "days") under the profile, over all bands.
+
+    The limits in force differ by sex, age and trimester only in their
+    reference bands, so these are the cut points of the limits without sex
+    or age, with every band's limits added.
+    """
+    base = ranges.limits(None, None, guideline)
+    cuts: dict[str, set[float]] = {}
+    for analyte in (*ranges.analytes, DAYS):
+        cuts[analyte] = set(base.cut_points(analyte)) if analyte in base._cuts else set()
+    for analyte, spec in ranges.analytes.items():
+        for band in spec.bands:
+            cuts[analyte].update(x for x in (band.low, band.high) if x is not None)
+    return {analyte: tuple(sorted(values)) for analyte, values in cuts.items()}
+
+
+__all__ = ["Decision", "DecisionCore", "cut_points", "position", "positions"]

@@ -1,0 +1,204 @@
+"""The decision core: panels with one key are decided alike, and rules compare
+values only with declared cut points (checked by recording every comparison)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import replace
+
+import pytest
+from conftest import TODAY
+
+from b12lab import engine
+from b12lab.decision import DecisionCore, cut_points, position
+from b12lab.model import Context, Measurement, Panel
+from b12lab.ranges import load_ranges
+from b12lab.rules import RULES_BY_DOMAIN
+from b12lab.rules.base import Fired, rule
+
+RANGES = load_ranges()
+
+
+class Recorded(float):
+    """A value that notes every number it is compared with."""
+
+    log: list[tuple[str, float]] = []
+
+    def __new__(cls, value: float, analyte: str):
+        number = super().__new__(cls, value)
+        number.analyte = analyte
+        return number
+
+    def _note(self, other):
+        if isinstance(other, (int, float)):
+            Recorded.log.append((self.analyte, float(other)))
+
+    def __lt__(self, other):
+        self._note(other)
+        return float(self) < other
+
+    def __le__(self, other):
+        self._note(other)
+        return float(self) <= other
+
+    def __gt__(self, other):
+        self._note(other)
+        return float(self) > other
+
+    def __ge__(self, other):
+        self._note(other)
+        return float(self) >= other
+
+    def __eq__(self, other):
+        self._note(other)
+        return float(self) == other
+
+    def __ne__(self, other):
+        self._note(other)
+        return float(self) != other
+
+    __hash__ = float.__hash__
+
+
+def _panels(count: int, seed: int = 7):
+    """Panels whose values sit at, just under and just over every cut point."""
+    rng = random.Random(seed)
+    cuts = {
+        guideline: cut_points(RANGES, guideline) for guideline in ("who", "nice")
+    }
+    for _ in range(count):
+        guideline = rng.choice(("who", "nice"))
+        measurements = {}
+        for analyte, spec in RANGES.analytes.items():
+            if rng.random() < 0.35:
+                continue
+            points = cuts[guideline][analyte] or (spec.plausible_low + 1,)
+            value = rng.choice(points) * rng.choice((0.97, 1.0, 1.03))
+            censored = rng.choice((None, None, None, None, "<", ">"))
+            measurements[analyte] = Measurement(
+                analyte=analyte,
+                value=value,
+                unit=spec.canonical_unit,
+                input=f"{censored or ''}{value}",
+                censored=censored,
+                decimals=spec.decimals,
+            )
+        date = TODAY - dt.timedelta(days=rng.randint(0, 400))
+        start = rng.choice((None, date - dt.timedelta(days=rng.randint(-20, 200))))
+        panel = Panel(
+            measurements=measurements,
+            date=date,
+            sex=rng.choice((None, "female", "male")),
+            age=rng.choice((None, 0.5, 8, 40, 70)),
+            context=Context(
+                b12_therapy_start=start,
+                alcohol_use=rng.random() < 0.2,
+                neuro_symptoms=rng.random() < 0.2,
+                hypersegmented_neutrophils=rng.random() < 0.2,
+                pregnancy_trimester=rng.choice((None, None, None, 1, 2, 3)),
+            ),
+        )
+        yield guideline, panel
+
+
+def _recording(panel: Panel) -> Panel:
+    measurements = {
+        a: replace(m, value=Recorded(m.value, a)) for a, m in panel.measurements.items()
+    }
+    return replace(panel, measurements=measurements)
+
+
+def _undeclared_comparisons(panels) -> set[tuple[str, float]]:
+    undeclared = set()
+    for guideline, panel in panels:
+        Recorded.log = []
+        engine.evaluate(_recording(panel), RANGES, guideline=guideline, today=TODAY)
+        limits = RANGES.limits(panel.sex, panel.age, guideline, panel.context.pregnancy_trimester)
+        for analyte, number in Recorded.log:
+            if number not in limits.cut_points(analyte):
+                undeclared.add((analyte, number))
+    return undeclared
+
+
+def test_every_rule_compares_values_only_with_declared_cut_points():
+    assert _undeclared_comparisons(_panels(600)) == set()
+
+
+@pytest.fixture
+def ferritin_twice_upper_rule():
+    """A plausible new rule that compares ferritin with twice its upper limit."""
+    domain = "ferritin"
+
+    @rule(
+        "fer-very-high-test-only",
+        reads=("ferritin",),
+        domain=domain,
+        severity="info",
+        title="Ferritin above twice the upper limit",
+        trigger="ferritin above twice the upper limit",
+        says="Test rule.",
+    )
+    def very_high(case):
+        ferritin = case.get("ferritin")
+        high = case.limits.high("ferritin")
+        if ferritin is not None and high is not None and ferritin.value > 2 * high:
+            return Fired("very high", {})
+        return None
+
+    from b12lab.rules.base import RULES
+
+    original = RULES_BY_DOMAIN[domain]
+    RULES_BY_DOMAIN[domain] = (*original, RULES["fer-very-high-test-only"])
+    yield
+    RULES_BY_DOMAIN[domain] = original
+    del RULES["fer-very-high-test-only"]
+
+
+def test_a_rule_comparing_with_an_undeclared_number_is_caught(ferritin_twice_upper_rule):
+    undeclared = _undeclared_comparisons(_panels(300))
+    assert undeclared
+    assert {analyte for analyte, _ in undeclared} == {"ferritin"}
+
+
+def test_panels_with_one_key_are_decided_alike():
+    """Two panels with equal keys (values moved within their position) decide alike."""
+    rng = random.Random(11)
+    compared = 0
+    for guideline, panel in _panels(400, seed=3):
+        core = DecisionCore(RANGES, guideline, TODAY)
+        cuts = core.cuts
+        moved = {}
+        for analyte, m in panel.measurements.items():
+            if m.censored:
+                moved[analyte] = m
+                continue
+            points = cuts[analyte]
+            where = position(m.value, points)
+            if where % 2:  # exactly on a cut point: it stays there
+                moved[analyte] = m
+                continue
+            index = where // 2
+            low = points[index - 1] if index > 0 else m.value - 5
+            high = points[index] if index < len(points) else m.value + 5
+            value = low + (high - low) * rng.uniform(0.05, 0.95)
+            assert position(value, points) == where
+            moved[analyte] = replace(m, value=value, input=str(value))
+        other = replace(panel, measurements=moved)
+        if core.key(other) != core.key(panel):
+            continue  # a derived value moved with its inputs
+        first = core.decide(panel)
+        fresh = DecisionCore(RANGES, guideline, TODAY)
+        assert fresh.decide(other) == first
+        compared += 1
+    assert compared > 200
+
+
+def test_decisions_stay_bounded(monkeypatch):
+    from b12lab import decision
+
+    monkeypatch.setattr(decision, "MAX_DECISIONS", 5)
+    core = DecisionCore(RANGES, "who", TODAY)
+    for _, panel in _panels(60):
+        core.decide(panel)
+    assert len(core.decided) <= 5
