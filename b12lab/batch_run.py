@@ -176,15 +176,30 @@ def run_batch(
             for record in records(rest, delimiter, skipped):
                 yield record.line, record.cells, record.problem
 
-        _write_records(
-            stack,
-            interpreter(rows()),
-            summary,
-            output=output,
-            output_format=output_format,
-            errors_path=errors_path,
-            progress=lambda: bar.update(stats.bytes_read if size is not None else summary.panels),
-        )
+        if output_format == "csv" and not stats.utf16 and _columnar(interpreter):
+            _write_columnar(
+                stack,
+                interpreter,
+                stream,
+                header,
+                stats,
+                summary,
+                output=output,
+                errors_path=errors_path,
+                progress=lambda: bar.update(stats.bytes_read if size is not None else 0),
+            )
+        else:
+            _write_records(
+                stack,
+                interpreter(rows()),
+                summary,
+                output=output,
+                output_format=output_format,
+                errors_path=errors_path,
+                progress=lambda: bar.update(
+                    stats.bytes_read if size is not None else summary.panels
+                ),
+            )
     summary.notes.extend(interpreter.plan.notes)  # includes what the rows showed (decimal mark)
     summary.notes.extend(summary.assumption_lines())
     if stats.cp1252_lines:
@@ -312,3 +327,82 @@ def _count(summary: BatchSummary, record) -> None:
     summary.panels_with_errors += 1 if record.errors else 0
     for note in record.notes:
         summary.assumptions[(note.subject, note.summary)] += 1
+
+
+def _columnar(interpreter: RowInterpreter) -> bool:
+    """Whether the columnar path reads this export (wide, one column per analyte)."""
+    if interpreter.plan.layout != "wide" or interpreter.timeline:
+        return False
+    analytes = [column.analyte for column in interpreter.plan.analytes]
+    return len(set(analytes)) == len(analytes)
+
+
+def _write_columnar(
+    stack: ExitStack,
+    interpreter: RowInterpreter,
+    stream,
+    header,
+    stats,
+    summary: BatchSummary,
+    *,
+    output: str | None,
+    errors_path: str | None,
+    progress: Callable[[], None],
+) -> None:
+    """A wide CSV export to CSV through the columnar path: the same rows as
+    `_write_records` would write, block by block."""
+    import csv
+
+    from b12lab.columnar import ColumnarInterpreter, csv_text, wide_segments
+    from b12lab.render.rows import CSV_COLUMNS, csv_row
+
+    out = stack.enter_context(AtomicOutput(output, "output"))
+    rows = csv.writer(out, lineterminator="\n")
+    rows.writerow(CSV_COLUMNS)
+    error_writer = None
+    if errors_path:
+        error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
+    columnar = ColumnarInterpreter(interpreter)
+    for segment in wide_segments(stream, header, interpreter, stats):
+        if segment[0] == "table":
+            decided = columnar.decide(segment[1], segment[2])
+            out.write(csv_text(decided))
+            _count_decided(summary, decided)
+            if error_writer is not None:
+                for row in sorted(decided.errors):
+                    error_writer.write(decided.errors[row])
+            progress()
+            continue
+        record = segment[1]
+        batch_record = interpreter._finish(
+            interpreter._wide_row(record.line, record.cells, record.problem)
+        )
+        rows.writerow(csv_row(batch_record))
+        _count(summary, batch_record)
+        if error_writer is not None and batch_record.cell_errors:
+            error_writer.write(batch_record)
+        if summary.panels % PROGRESS_EVERY == 0:
+            progress()
+    out.flush()
+
+
+def _count_decided(summary: BatchSummary, decided) -> None:
+    """`_count` for every row of a decided block at once."""
+    import numpy as np
+
+    kept = np.ones(len(decided.lines), dtype=bool)
+    kept[list(decided.errors)] = False
+    tally = np.bincount(decided.template[kept], minlength=len(decided.decisions))
+    for number in np.flatnonzero(tally).tolist():
+        outcome = decided.decisions[number].outcome
+        count = int(tally[number])
+        urgent = outcome.severities.count("urgent")
+        summary.panels += count
+        summary.statuses[outcome.b12_status] += count
+        summary.urgent_findings += urgent * count
+        summary.urgent_panels += count if urgent else 0
+        summary.advisory_panels += count if urgent or "advisory" in outcome.severities else 0
+    for key, count in decided.note_counts.items():
+        summary.assumptions[key] += count
+    for record in decided.errors.values():
+        _count(summary, record)

@@ -123,12 +123,17 @@ def _byte_lines(stream: BinaryIO, stats: ReadStats) -> Iterator[str]:
             first = False
             if raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("cp1252", errors="replace")
-            stats.cp1252_lines += 1
-        yield from _clean(text, stats)
+        yield from decode_line(raw, stats)
+
+
+def decode_line(raw: bytes, stats: ReadStats) -> Iterator[str]:
+    """One line of a byte export as text: UTF-8, else Windows-1252 (counted)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+        stats.cp1252_lines += 1
+    yield from _clean(text, stats)
 
 
 def _utf16_lines(stream: BinaryIO, stats: ReadStats) -> Iterator[str]:

@@ -1,0 +1,764 @@
+"""Wide exports decided column by column on Apache Arrow.
+
+The same records as `RowInterpreter` (b12lab.batch), computed so that each
+distinct thing is done once:
+
+- each column is dictionary-encoded, and each distinct cell (with its unit
+  cell) is read once through the reading layer, exactly as a row would read it;
+- values are placed among the decision core's cut points (one `position` per
+  distinct cell, `positions` over each new batch of them);
+- the positions, the limits group (sex and age band) and what the report
+  quotes exactly form a key per row; each distinct key is decided once, on
+  one of its rows read by the row path itself (`RowInterpreter._wide_row`),
+  through `DecisionCore.decide`;
+- the decided columns are joined back to the rows with Arrow `take`.
+
+A row whose cells the reading layer refuses, or that the policy would refuse
+as a whole, goes through the row path on its own, so its record, errors and
+line number are the row path's. Equality with the row path is checked by a
+property test over generated exports (tests/test_columnar.py).
+
+pyarrow and numpy are imported only here and in the table functions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from b12lab.batch import BatchRecord, RowInterpreter
+from b12lab.decision import MAX_DECISIONS, Decision, positions
+from b12lab.errors import InputError
+from b12lab.reading.panel import PATIENT_PARSERS
+from b12lab.reading.policy import DERIVED, Note
+from b12lab.reading.values import MISSING_TOKENS, cell_text, is_missing, measure
+
+CENSORED_BASE = 1 << 20  # a censored cell keys by its own identity, above every position
+PY_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+@dataclass
+class CellReading:
+    """One distinct cell of an analyte column (with its unit cell), read once."""
+
+    gid: int
+    value: float = math.nan  # canonical; NaN when missing or refused
+    censored: bool = False
+    refused: bool = False
+    notes: tuple[Note, ...] = ()
+    text: str = ""  # the notes as the warnings column joins them
+
+
+@dataclass
+class FieldReading:
+    gid: int
+    value: object = None
+    refused: bool = False
+
+
+@dataclass
+class Decided:
+    """One batch of rows, decided: per-row arrays and the decisions they point to."""
+
+    lines: np.ndarray
+    patient_id: pa.Array  # string, "" when none
+    panel_date: pa.Array  # string ISO date, "" when none
+    template: np.ndarray  # index into `decisions` per row
+    decisions: list[Decision]
+    noted: pa.Array  # the reading layer's notes per row, joined ("" when none)
+    errors: dict[int, BatchRecord]  # row index -> the row path's record
+    note_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class ColumnarInterpreter:
+    """Decides wide-layout Arrow tables with a RowInterpreter's plan, policy and core."""
+
+    def __init__(self, interpreter: RowInterpreter):
+        if interpreter.plan.layout != "wide" or interpreter.timeline:
+            raise ValueError("the columnar path reads wide exports, one record per row")
+        self.rows = interpreter
+        self.plan = interpreter.plan
+        self.ranges = interpreter.ranges
+        self.cells: list[dict[tuple, CellReading]] = [{} for _ in self.plan.analytes]
+        self.field_cells: dict[str, dict[object, FieldReading]] = {
+            key: {} for key in self.plan.fields if key in PATIENT_PARSERS
+        }
+        self.decisions: dict[tuple, int] = {}
+        self.decided: list[Decision] = []
+        self.cuts = interpreter.core.cuts
+        self.limit_groups: dict[tuple, tuple[int, bool]] = {}
+        by_analyte = {c.analyte: i for i, c in enumerate(self.plan.analytes)}
+        self.columns_of = by_analyte
+
+    @staticmethod
+    def suitable(interpreter: RowInterpreter) -> bool:
+        """A plan the columnar path reads exactly: wide, no analyte in two columns."""
+        plan = interpreter.plan
+        analytes = [c.analyte for c in plan.analytes]
+        return (
+            plan.layout == "wide"
+            and not interpreter.timeline
+            and len(set(analytes)) == len(analytes)
+        )
+
+    # --- reading ---------------------------------------------------------------------
+
+    def _field(self, key: str, column: pa.Array) -> tuple[np.ndarray, list[FieldReading]]:
+        """Per-row global ids of a field column's distinct cells, read once each."""
+        seen = self.field_cells[key]
+        index = self.plan.fields[key]
+        where = self.plan.header[index].strip() or key
+        codes, values = _encoded(column)
+        gids = np.empty(len(values), dtype=np.int64)
+        for position, raw in enumerate(values):
+            found = seen.get(_hashable(raw))
+            if found is None:
+                found = FieldReading(len(seen))
+                if not (raw is None or (isinstance(raw, str) and is_missing(raw))):
+                    parse = PATIENT_PARSERS[key]
+                    try:
+                        if key in ("date", "b12_therapy_start"):
+                            found.value = parse(raw, where, self.rows.policy.date_order)
+                        else:
+                            found.value = parse(raw, where)
+                    except InputError:
+                        found.refused = True
+                seen[_hashable(raw)] = found
+            gids[position] = found.gid
+        readings = sorted(seen.values(), key=lambda r: r.gid)
+        return gids[codes], readings
+
+    def _analyte(
+        self, number: int, column: pa.Array, units: pa.Array | None
+    ) -> tuple[np.ndarray, list[CellReading]]:
+        """Per-row global ids of an analyte column's distinct (cell, unit) pairs."""
+        spec = self.plan.analytes[number]
+        seen = self.cells[number]
+        codes, values = _encoded(column)
+        if units is not None:
+            unit_codes, unit_values = _encoded(units)
+            pairs = codes.astype(np.int64) * (len(unit_values) + 1) + unit_codes
+            distinct, inverse = np.unique(pairs, return_inverse=True)
+            keys = [
+                (values[p // (len(unit_values) + 1)], unit_values[p % (len(unit_values) + 1)])
+                for p in distinct.tolist()
+            ]
+        else:
+            inverse = codes
+            keys = [(value, None) for value in values]
+        gids = np.empty(len(keys), dtype=np.int64)
+        fresh = []
+        for position, (raw, unit_text) in enumerate(keys):
+            key = (_hashable(raw), unit_text)
+            found = seen.get(key)
+            if found is None:
+                found = self._read_cell(len(seen), spec, raw, unit_text)
+                seen[key] = found
+                fresh.append(found)
+            gids[position] = found.gid
+        if fresh:
+            placed = positions(
+                np.array([r.value for r in fresh], dtype=np.float64), self.cuts[spec.analyte]
+            )
+            for reading, where in zip(fresh, placed.tolist(), strict=True):
+                reading.position = CENSORED_BASE + reading.gid if reading.censored else where
+        readings = sorted(seen.values(), key=lambda r: r.gid)
+        return gids[inverse], readings
+
+    def _read_cell(self, gid: int, column, raw: object, unit_text: object) -> CellReading:
+        """One cell exactly as `RowInterpreter._wide_row` reads it."""
+        reading = CellReading(gid)
+        if is_missing(raw):
+            return reading
+        hint = self.rows._hint(
+            column.name, column.analyte, unit_text, column.header_unit, column.given_unit
+        )
+        try:
+            measurement, notes = measure(
+                self.ranges, column.analyte, raw, hint=hint, policy=self.rows.policy
+            )
+        except InputError:
+            reading.refused = True
+            return reading
+        reading.value = measurement.value
+        reading.censored = bool(measurement.censored)
+        reading.notes = tuple(replace(note, subject=column.name) for note in notes)
+        reading.text = "; ".join(dict.fromkeys(str(note) for note in reading.notes))
+        return reading
+
+    # --- deciding --------------------------------------------------------------------
+
+    def decide(self, table: pa.Table, lines: np.ndarray) -> Decided:
+        """Every row of `table` (cells in header order) decided; `lines` their numbers."""
+        rows = table.num_rows
+        columns = [column.combine_chunks() for column in table.columns]
+        if len(self.decided) >= MAX_DECISIONS:  # memory stays bounded; keys decided again
+            self.decisions.clear()
+            self.decided = []
+        refused = np.zeros(rows, dtype=bool)
+        key_parts: list[tuple[np.ndarray, int]] = []
+
+        fields: dict[str, tuple[np.ndarray, list[FieldReading]]] = {}
+        for key in self.field_cells:
+            gids, readings = self._field(key, columns[self.plan.fields[key]])
+            fields[key] = (gids, readings)
+            refused |= np.array([r.refused for r in readings], dtype=bool)[gids]
+
+        values_of: dict[str, tuple[np.ndarray, list[CellReading]]] = {}
+        present: dict[str, np.ndarray] = {}
+        for number, spec in enumerate(self.plan.analytes):
+            unit_column = columns[spec.unit_index] if spec.unit_index is not None else None
+            gids, readings = self._analyte(number, columns[spec.index], unit_column)
+            values_of[spec.analyte] = (gids, readings)
+            refused |= np.array([r.refused for r in readings], dtype=bool)[gids]
+            where = np.array([getattr(r, "position", -1) for r in readings], dtype=np.int64)
+            key_parts.append((where[gids], 2 * len(self.cuts[spec.analyte]) + 2))
+            present[spec.analyte] = ~np.isnan(
+                np.array([r.value for r in readings], dtype=np.float64)
+            )[gids]
+
+        # Limits: sex and age (through the bands they fall in).
+        zeros = np.zeros(rows, dtype=np.int64)
+        sex_gids = fields["sex"][0] if "sex" in fields else zeros
+        age_gids = fields["age"][0] if "age" in fields else zeros
+        sexes = [r.value for r in fields["sex"][1]] if "sex" in fields else [None]
+        ages = [r.value for r in fields["age"][1]] if "age" in fields else [None]
+        pair = sex_gids * (len(ages) + 1) + age_gids
+        distinct, first, inverse = np.unique(pair, return_index=True, return_inverse=True)
+        group_of = np.empty(len(distinct), dtype=np.int64)
+        exact_of = np.empty(len(distinct), dtype=bool)
+        for position, row in enumerate(first.tolist()):
+            group_of[position], exact_of[position] = self._limits_group(
+                sexes[sex_gids[row]], ages[age_gids[row]]
+            )
+        inverse = inverse.reshape(-1)
+        group_ids = group_of[inverse]
+        exact_age = exact_of[inverse]
+        key_parts.append((group_ids, len(self.limit_groups) + 1))
+        sex_code = np.array([{None: 0, "female": 1, "male": 2}.get(s, 3) for s in sexes])
+        key_parts.append((sex_code[sex_gids], 4))
+        age_card = len(ages) + 1
+        key_parts.append((np.where(exact_age, age_gids, -1), age_card))
+
+        # Values the report quotes exactly: the inputs of a derived ANC or eGFR.
+        absent = np.zeros(rows, dtype=bool)
+        derive_anc = (
+            ~present.get("anc", absent) & present.get("wbc", absent)
+            & present.get("neutrophil_pct", absent)
+        )
+        if derive_anc.any():
+            if self.rows.policy.strict:
+                refused |= derive_anc
+            for analyte in ("wbc", "neutrophil_pct"):
+                gids = values_of[analyte][0]
+                key_parts.append((np.where(derive_anc, gids, -1), len(values_of[analyte][1]) + 1))
+        derive_egfr = ~present.get("egfr", absent) & present.get("creatinine", absent)
+        if derive_egfr.any() and self.ranges.derivations.get("egfr_from_creatinine"):
+            gids = values_of["creatinine"][0]
+            key_parts.append((np.where(derive_egfr, gids, -1), len(values_of["creatinine"][1]) + 1))
+            key_parts.append((np.where(derive_egfr, age_gids, -1), age_card))
+        if "b12_therapy_start" in fields:  # days on therapy and their dates, exactly
+            for key in ("date", "b12_therapy_start"):
+                if key in fields:
+                    gids, readings = fields[key]
+                    key_parts.append((gids, len(readings) + 1))
+
+        template = self._templates(table, lines, key_parts, refused)
+        patient = self._patient_ids(columns, rows)
+        dates = _iso_dates(fields.get("date"), rows)
+        noted = self._noted(values_of, rows)
+        errors = {}
+        for row in np.flatnonzero(refused).tolist():
+            errors[row] = self._row_record(table, int(lines[row]), row)
+        counts: dict[tuple[str, str], int] = {}
+        kept = ~refused
+        for analyte, (gids, readings) in values_of.items():
+            tally = np.bincount(gids[kept], minlength=len(readings))
+            for reading in readings:
+                if reading.notes and tally[reading.gid]:
+                    for note in reading.notes:
+                        key = (note.subject, note.summary)
+                        counts[key] = counts.get(key, 0) + int(tally[reading.gid])
+        decided_tally = np.bincount(template[kept], minlength=len(self.decided))
+        for number in np.flatnonzero(decided_tally).tolist():
+            for analyte in self.decided[number].derived:
+                key = (analyte, "derived")
+                counts[key] = counts.get(key, 0) + int(decided_tally[number])
+        return Decided(
+            lines=lines,
+            patient_id=patient,
+            panel_date=dates,
+            template=template,
+            decisions=self.decided,
+            noted=noted,
+            errors=errors,
+            note_counts=counts,
+        )
+
+    def _limits_group(self, sex: object, age: object) -> tuple[int, bool]:
+        limits = self.ranges.limits(sex, age, self.rows.guideline, None)  # type: ignore[arg-type]
+        found = self.limit_groups.get(limits.key)
+        if found is None:
+            exact = any(
+                band.low is None
+                and band.high is None
+                and any(b.low or b.high for b in self.ranges.analytes[a].bands)
+                for a, band in limits.reference.items()
+            )
+            found = (len(self.limit_groups), exact)
+            self.limit_groups[limits.key] = found
+        return found
+
+    def _templates(
+        self,
+        table: pa.Table,
+        lines: np.ndarray,
+        key_parts: list[tuple[np.ndarray, int]],
+        refused: np.ndarray,
+    ) -> np.ndarray:
+        rows = table.num_rows
+        template = np.zeros(rows, dtype=np.int64)
+        if not rows:
+            return template
+        combined = _combine(key_parts, rows)
+        combined = np.where(refused, -1, combined)
+        distinct, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        numbers = np.empty(len(distinct), dtype=np.int64)
+        for position, row in enumerate(first.tolist()):
+            if distinct[position] == -1 and refused[row]:
+                numbers[position] = 0
+                continue
+            key = tuple(int(part[row]) for part, _ in key_parts)
+            number = self.decisions.get(key)
+            if number is None:
+                builder = self.rows._wide_row(int(lines[row]), _row_cells(table, row), None)
+                decision = self.rows.core.decide(self.rows._panel(builder))
+                number = len(self.decided)
+                self.decided.append(decision)
+                self.decisions[key] = number
+            numbers[position] = number
+        return numbers[inverse.reshape(-1)]
+
+    def _row_record(self, table: pa.Table, line: int, row: int) -> BatchRecord:
+        return self.rows._finish(self.rows._wide_row(line, _row_cells(table, row), None))
+
+    def _patient_ids(self, columns: Sequence[pa.Array], rows: int) -> pa.Array:
+        index = self.plan.fields.get("patient_id")
+        if index is None:
+            return pa.array([""] * rows, pa.string())
+        column = columns[index]
+        if pa.types.is_string(column.type) and pc.all(pc.string_is_ascii(column)).as_py() in (
+            True,
+            None,
+        ):
+            trimmed = pc.utf8_trim(column, PY_ASCII_SPACE)
+            missing = pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(sorted(MISSING_TOKENS)))
+            return pc.fill_null(pc.if_else(missing, "", trimmed), "")
+        codes, values = _encoded(column)
+        shown = []
+        for raw in values:
+            if raw is None or is_missing(raw):
+                shown.append("")
+            else:
+                text = raw.strip() if isinstance(raw, str) else cell_text(raw, "patient_id").strip()
+                shown.append(text)
+        return pa.array(shown, pa.string()).take(pa.array(codes))
+
+    def _noted(self, values_of, rows: int) -> pa.Array:
+        parts = []
+        for gids, readings in values_of.values():
+            texts = [r.text or None for r in readings]
+            if any(texts):
+                parts.append(pa.array(texts, pa.string()).take(pa.array(gids)))
+        if not parts:
+            return pa.array([""] * rows, pa.string())
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = _joined(joined, part)
+        return pc.fill_null(joined, "")
+
+
+def _joined(first: pa.Array, second: pa.Array) -> pa.Array:
+    """Two columns of optional texts joined with "; " (a null is no text)."""
+    both = pc.binary_join_element_wise(pc.fill_null(first, ""), pc.fill_null(second, ""), "; ")
+    return pc.if_else(pc.is_null(first), second, pc.if_else(pc.is_null(second), first, both))
+
+
+def _combine(parts: list[tuple[np.ndarray, int]], rows: int) -> np.ndarray:
+    """One int64 per row, equal exactly when every part is equal (mixed radix,
+    re-coded densely whenever the product would overflow)."""
+    combined = np.zeros(rows, dtype=np.int64)
+    size = 1
+    for values, _ in parts:
+        values = np.asarray(values, dtype=np.int64) + 1  # -1 (none) becomes 0
+        cardinality = int(values.max(initial=0)) + 1
+        if size * cardinality >= 1 << 62:
+            _, combined = np.unique(combined, return_inverse=True)
+            combined = combined.reshape(-1).astype(np.int64)
+            size = int(combined.max(initial=0)) + 1
+        combined = combined * cardinality + values
+        size *= cardinality
+    return combined
+
+
+def _encoded(column) -> tuple[np.ndarray, list]:
+    """Dictionary codes per row (nulls -> an entry None) and the distinct Python values."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    values = encoded.dictionary.to_pylist()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, values
+
+
+def _hashable(raw: object) -> object:
+    return raw if raw is None or isinstance(raw, (str, int, float)) else repr(raw)
+
+
+def _iso_dates(found, rows: int) -> pa.Array:
+    if found is None:
+        return pa.array([""] * rows, pa.string())
+    gids, readings = found
+    shown = [r.value.isoformat() if r.value is not None else "" for r in readings]
+    return pa.array(shown, pa.string()).take(pa.array(gids))
+
+
+def _row_cells(table: pa.Table, row: int) -> list:
+    return [column[row].as_py() for column in table.columns]
+
+
+# --- CSV output ------------------------------------------------------------------------
+
+_NEEDS_QUOTES = '[,"\\n]'  # what makes Python's csv writer (QUOTE_MINIMAL, "\n") quote
+
+
+def _csv_cells(array: pa.Array) -> pa.Array:
+    """Cells as the csv module writes them: quoted, quotes doubled, only where needed."""
+    needed = pc.match_substring_regex(array, _NEEDS_QUOTES)
+    if not pc.any(needed).as_py():
+        return array
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(array, '"', '""'), '"', "")
+    return pc.if_else(needed, quoted, array)
+
+
+def _safe(array: pa.Array) -> pa.Array:
+    """`spreadsheet_safe` for every cell; only cells not starting with a letter or digit
+    can need it, and only those are looked at one by one."""
+    from b12lab.render.rows import spreadsheet_safe
+
+    plain = pc.match_substring_regex(array, "^[A-Za-z0-9]")
+    empty = pc.equal(pc.utf8_length(array), 0)
+    check = pc.invert(pc.or_(plain, empty))
+    rows = np.flatnonzero(check.to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return array
+    values = array.to_pylist()
+    for row in rows.tolist():
+        values[row] = spreadsheet_safe(values[row])
+    return pa.array(values, pa.string())
+
+
+def decision_cells(decision: Decision) -> list[str]:
+    """A decision's cells in CSV_COLUMNS order from b12_status to missing, then its own
+    warnings, the guideline and the provenance."""
+    outcome = decision.outcome
+    cells = [outcome.b12_status]
+    for flag, findings in zip(outcome.flags, outcome.domain_findings, strict=True):
+        cells += [flag or "", " ".join(findings)]
+    cells += [
+        " ".join(outcome.other_findings),
+        outcome.highest_severity or "",
+        " ".join(outcome.missing),
+        "; ".join(decision.warnings),
+        decision.guideline,
+        " ".join(f"{key}={value}" for key, value in decision.provenance),
+    ]
+    return cells
+
+
+def csv_text(decided: Decided) -> str:
+    """The rows of a decided batch as CSV text, byte for byte what `csv_row` writes."""
+    from b12lab.render.rows import csv_row, spreadsheet_safe
+
+    rows = len(decided.lines)
+    if not rows:
+        return ""
+    templates = [decision_cells(d) for d in decided.decisions] or [[""] * 13]
+    template = pa.array(decided.template)
+    by_column = list(zip(*templates, strict=True))
+    taken = [
+        pa.array([spreadsheet_safe(c) for c in column], pa.string()).take(template)
+        for column in by_column
+    ]
+    own_warnings = pa.array(list(by_column[10]), pa.string()).take(template)
+    noted = decided.noted
+    warnings = _joined(
+        pc.if_else(pc.equal(noted, ""), pa.scalar(None, pa.string()), noted),
+        pc.if_else(pc.equal(own_warnings, ""), pa.scalar(None, pa.string()), own_warnings),
+    )
+    warnings = _safe(pc.fill_null(warnings, ""))
+    columns = [
+        pa.array(decided.lines).cast(pa.string()),
+        _safe(decided.patient_id),
+        decided.panel_date,
+        *taken[:10],
+        warnings,
+        taken[11],
+        taken[12],
+        pa.array([""] * rows, pa.string()),
+    ]
+    joined = pc.binary_join_element_wise(*[_csv_cells(c) for c in columns], ",")
+    joined = pc.binary_join_element_wise(joined, "", "\n")
+    text = _string_bytes(joined)
+    if not decided.errors:
+        return text.decode("utf-8")
+    offsets = _offsets(joined)
+    pieces, start = [], 0
+    for row in sorted(decided.errors):
+        pieces.append(text[start : offsets[row] - offsets[0]])
+        pieces.append(_csv_line(csv_row(decided.errors[row])))
+        start = offsets[row + 1] - offsets[0]
+    pieces.append(text[start:])
+    return b"".join(pieces).decode("utf-8")
+
+
+def _csv_line(cells: list[str]) -> bytes:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _offsets(array: pa.Array) -> np.ndarray:
+    kind = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=kind)
+    return offsets[array.offset : array.offset + len(array) + 1].astype(np.int64)
+
+
+def _string_bytes(array: pa.Array) -> bytes:
+    offsets = _offsets(array)
+    data = array.buffers()[2]
+    return data.to_pybytes()[offsets[0] : offsets[-1]] if data is not None else b""
+
+
+# --- reading a CSV export in blocks ------------------------------------------------------
+
+BLOCK = 1 << 22  # bytes per block
+
+
+def _simple(block: bytes, delimiter: bytes, width: int) -> bool:
+    """A block Arrow reads exactly as the row reader does: UTF-8, no quotes, NUL or lone
+    CR, no blank line, every line with the header's number of fields, none over-long."""
+    from b12lab.inputs.export import MAX_LINE
+
+    if not block.endswith(b"\n") or b'"' in block or b"\x00" in block:
+        return False
+    if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
+        return False
+    if block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block:
+        return False
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    data = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    if int((ends - starts).max(initial=0)) >= MAX_LINE:
+        return False
+    separators = np.concatenate(([0], np.cumsum(data == delimiter[0])))
+    per_line = separators[ends + 1] - separators[starts]
+    return bool((per_line == width - 1).all())
+
+
+def _arrow_block(block: bytes, delimiter: str, width: int) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    names = [f"c{i}" for i in range(width)]
+    return pacsv.read_csv(
+        pa.py_buffer(block),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter,
+            quote_char=False,
+            double_quote=False,
+            escape_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            null_values=[],
+        ),
+    )
+
+
+def _blank_rows(table: pa.Table) -> np.ndarray:
+    """Rows every cell of which is blank (the row reader skips them)."""
+    blank = np.ones(table.num_rows, dtype=bool)
+    for column in table.columns:
+        codes, values = _encoded(column.combine_chunks())
+        empty = np.array([v is None or not v.strip() for v in values], dtype=bool)
+        blank &= empty[codes]
+        if not blank.any():
+            break
+    return blank
+
+
+class _Held:
+    """Bytes read from the export and not yet handed on."""
+
+    def __init__(self, stream, stats):
+        self.stream = stream
+        self.stats = stats
+        self.data = bytearray()
+        self.eof = False
+
+    def fill(self, size: int) -> None:
+        while not self.eof and len(self.data) < size:
+            more = self.stream.read(max(size - len(self.data), 1 << 16))
+            if not more:
+                self.eof = True
+            else:
+                self.data += more
+
+    def take(self, size: int) -> bytes | None:
+        """The next whole lines (about `size` bytes); None at the end; b"" for a line too
+        long to hold."""
+        from b12lab.inputs.export import MAX_LINE
+
+        self.fill(size)
+        if not self.data:
+            return None
+        cut = self.data.rfind(b"\n", 0, size)
+        if cut < 0:
+            self.fill(MAX_LINE + 2)
+            cut = self.data.find(b"\n", 0, MAX_LINE + 2)
+            if cut < 0:
+                if not self.eof:
+                    return b""
+                cut = len(self.data) - 1
+        block = bytes(self.data[: cut + 1])
+        del self.data[: cut + 1]
+        self.stats.bytes_read += len(block)
+        return block
+
+
+def wide_segments(stream, header, interpreter: RowInterpreter, stats):
+    """The export after its header as ("table", table, lines) blocks for the columnar
+    path and ("row", Record) for lines only the row reader reads exactly, in order."""
+    from b12lab.batch import AUTO, DECIMAL_SAMPLE
+    from b12lab.inputs.export import ReadStats, decode_line, records
+
+    delimiter, width, line = header.delimiter, len(header.cells), header.lines
+    held = _Held(stream, stats)
+    if interpreter.policy.decimal == AUTO:
+        sample: list = []
+        scratch = ReadStats()
+
+        def sample_lines():
+            position = 0
+            while True:
+                end = held.data.find(b"\n", position)
+                if end < 0:
+                    if held.eof or len(held.data) > 64 * BLOCK:
+                        if position < len(held.data):
+                            yield from decode_line(bytes(held.data[position:]), scratch)
+                        return
+                    held.fill(len(held.data) + BLOCK)
+                    continue
+                yield from decode_line(bytes(held.data[position : end + 1]), scratch)
+                position = end + 1
+
+        for record in records(sample_lines(), delimiter, line):
+            sample.append((record.line, record.cells, record.problem))
+            if len(sample) >= DECIMAL_SAMPLE:
+                break
+        interpreter.policy = replace(
+            interpreter.policy, decimal=interpreter._decimal_mark(sample)
+        )
+    while True:
+        block = held.take(BLOCK)
+        if block is None:
+            return
+        if block == b"":  # a line longer than the bound: the row reader takes the rest
+            yield from _rest_by_rows(held, delimiter, line, stats)
+            return
+        if _simple(block, delimiter.encode(), width):
+            table = _arrow_block(block, delimiter, width)
+            lines = np.arange(line + 1, line + 1 + table.num_rows, dtype=np.int64)
+            line += table.num_rows
+            blank = _blank_rows(table)
+            if blank.any():
+                keep = np.flatnonzero(~blank)
+                table, lines = table.take(pa.array(keep)), lines[keep]
+            yield ("table", table, lines)
+            continue
+        # The row reader, from this block on, until a record ends where a block does.
+        raw_lines: list[bytes] = block.splitlines(keepends=True)
+        texts: list[str] = []
+        counted = 0
+
+        def feed():
+            nonlocal counted
+            while True:
+                if not texts:
+                    if not raw_lines:
+                        more = held.take(BLOCK)
+                        if not more:  # the end, or an over-long line for the row reader
+                            if more == b"":
+                                raw_lines.append(b"")
+                            return
+                        raw_lines.extend(more.splitlines(keepends=True))
+                    texts.extend(decode_line(raw_lines.pop(0), stats))
+                    continue
+                counted += 1
+                yield texts.pop(0)
+
+        for record in records(feed(), delimiter, line):
+            yield ("row", record)
+            if not raw_lines and not texts:
+                break
+        line += counted
+        if raw_lines == [b""]:
+            yield from _rest_by_rows(held, delimiter, line, stats)
+            return
+
+
+def _rest_by_rows(held: _Held, delimiter: str, line: int, stats):
+    """Everything still unread, through the row reader's own line handling."""
+    import io
+
+    from b12lab.inputs.export import records, text_lines
+
+    class _Chained(io.RawIOBase):
+        def __init__(self):
+            self.head = bytes(held.data)
+            held.data.clear()
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            if self.head:
+                size = min(len(buffer), len(self.head))
+                buffer[:size] = self.head[:size]
+                self.head = self.head[size:]
+                return size
+            more = held.stream.read(len(buffer))
+            buffer[: len(more)] = more
+            return len(more)
+
+    rest = io.BufferedReader(_Chained())
+    lines = text_lines(rest, stats)
+    for record in records(lines, delimiter, line):
+        yield ("row", record)
