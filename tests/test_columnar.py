@@ -1,0 +1,222 @@
+"""The columnar batch path writes exactly what the row path writes.
+
+Generated wide exports, clean and messy (quotes, blank and ragged lines,
+Windows-1252 bytes, refused cells, censored values, derived ANC and eGFR,
+therapy dates), and every shipped CSV go through both; the output, the
+--errors file and the summary must be equal byte for byte.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from conftest import TODAY
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import b12lab.batch_run as batch_run
+from b12lab.ranges import load_ranges
+from b12lab.reading.policy import ReadPolicy
+
+RANGES = load_ranges()
+ROOT = Path(__file__).resolve().parent.parent
+HEADERS = [
+    "patient_id",
+    "collected",
+    "sex",
+    "age",
+    "B12 (pg/mL)",
+    "PLT",
+    "platelets_unit",
+    "ANC",
+    "WBC",
+    "neutrophil %",
+    "Ferritin",
+    "Hemoglobin",
+    "creatinine",
+    "MMA",
+    "b12_therapy_start",
+]
+
+
+def _value(rng: random.Random, column: str) -> str:
+    roll = rng.random()
+    if roll < 0.08:
+        return rng.choice(["", "n/a", " ", "pending", "-5", "1.476", "12 parsecs"])
+    if column == "B12 (pg/mL)":
+        return rng.choice(["<100", ">1476", "<=150", str(rng.randint(90, 1200))])
+    if column == "PLT":
+        return str(rng.choice([rng.randint(5, 900), 150, 450]))
+    if column == "platelets_unit":
+        return rng.choice(["K/uL", "x10^9/L", "10*9/L", "", "furlongs"])
+    if column in ("ANC", "WBC"):
+        return f"{rng.uniform(0.2, 14):.1f}"
+    if column == "neutrophil %":
+        return f"{rng.uniform(20, 80):.0f}"
+    if column == "Ferritin":
+        return rng.choice([f"{rng.randint(3, 1500)}", f"{rng.randint(3, 900)} ng/mL", "30"])
+    if column == "Hemoglobin":
+        return rng.choice([f"{rng.uniform(6, 17):.1f} g/dL", f"{rng.randint(70, 170)} g/L"])
+    if column == "creatinine":
+        return rng.choice([f"{rng.uniform(0.5, 3):.2f} mg/dL", ""])
+    if column == "MMA":
+        return rng.choice(["", "", f"{rng.randint(100, 900)} nmol/L"])
+    if column == "b12_therapy_start":
+        return rng.choice(["", "", "", "2026-09-01", "2026-11-30", "31/02/2026"])
+    return ""
+
+
+def _export(rng: random.Random, rows: int, messy: bool) -> bytes:
+    columns = rng.sample(HEADERS[4:], rng.randint(2, len(HEADERS) - 4))
+    header = HEADERS[:4] + columns
+    lines = [",".join(header)]
+    for n in range(rows):
+        cells = [
+            f"P{rng.randint(1, 40):03d}" if rng.random() > 0.05 else "=cmd()",
+            rng.choice(["2026-08-03", "2026-10-01", "", "2026-13-01", "03/08/2026"]),
+            rng.choice(["F", "M", "", "x"]),
+            rng.choice(["", "0.5", "8", "45", "70", "abc"]),
+            *(_value(rng, c) for c in columns),
+        ]
+        line = ",".join(cells)
+        if messy:
+            roll = rng.random()
+            if roll < 0.03:
+                line = f'"{cells[0]}","a ""quoted"" id"' + line[len(cells[0]) :]
+            elif roll < 0.05:
+                line = ""
+            elif roll < 0.07:
+                line = line + ",extra"
+            elif roll < 0.08:
+                line = ",".join("" for _ in cells)
+        lines.append(line)
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    if messy and rng.random() < 0.5:
+        data = data.replace(b"P001", b"P\xe9001", 1)
+    return data
+
+
+def _run(
+    tmp_path: Path, source: Path, columnar: bool, monkeypatch, block: int | None = None, **options
+) -> tuple:
+    import b12lab.columnar as columnar_module
+
+    if not columnar:
+        monkeypatch.setattr(batch_run, "_columnar", lambda interpreter: False)
+    if block:
+        monkeypatch.setattr(columnar_module, "BLOCK", block)
+    tables = []
+    decide = columnar_module.ColumnarInterpreter.decide
+    monkeypatch.setattr(
+        columnar_module.ColumnarInterpreter,
+        "decide",
+        lambda self, table, lines: tables.append(len(lines)) or decide(self, table, lines),
+    )
+    name = "columnar" if columnar else "rows"
+    out, errors = tmp_path / f"{name}.csv", tmp_path / f"{name}.errors.csv"
+    summary = batch_run.run_batch(
+        str(source),
+        RANGES,
+        output=str(out),
+        errors_path=str(errors),
+        progress=False,
+        today=TODAY,
+        **options,
+    )
+    monkeypatch.undo()
+    if columnar:
+        RUNS.append(sum(tables))
+    return out.read_bytes(), errors.read_bytes(), summary.line(), sorted(summary.notes)
+
+
+RUNS: list[int] = []  # rows the columnar path decided, per columnar run
+
+
+def _same(tmp_path: Path, source: Path, monkeypatch, block: int | None = None, **options):
+    rows = _run(tmp_path, source, False, monkeypatch, **options)
+    columnar = _run(tmp_path, source, True, monkeypatch, block, **options)
+    assert columnar[0].decode() == rows[0].decode()
+    assert columnar[1:] == rows[1:]
+    return RUNS[-1]
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    seed=st.integers(0, 10_000),
+    rows=st.integers(1, 300),
+    messy=st.booleans(),
+    block=st.sampled_from([None, 700, 3000]),
+)
+def test_columnar_equals_rows_on_generated_exports(
+    tmp_path, monkeypatch, seed, rows, messy, block
+):
+    source = tmp_path / "export.csv"
+    source.write_bytes(_export(random.Random(seed), rows, messy))
+    decided = _same(tmp_path, source, monkeypatch, block)
+    if not messy:
+        assert decided > 0  # the columnar path itself was compared
+
+
+def test_clean_export_is_decided_by_column(tmp_path, monkeypatch):
+    source = tmp_path / "export.csv"
+    source.write_bytes(_export(random.Random(21), 800, messy=False))
+    assert _same(tmp_path, source, monkeypatch) >= 700  # blank and refused rows aside
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [ReadPolicy(decimal=","), ReadPolicy(decimal=".", strict=True), None],
+    ids=["comma", "strict", "auto"],
+)
+def test_columnar_equals_rows_under_each_policy(tmp_path, monkeypatch, policy):
+    source = tmp_path / "export.csv"
+    source.write_bytes(_export(random.Random(5), 400, messy=True))
+    _same(tmp_path, source, monkeypatch, policy=policy)
+
+
+def test_blocks_of_clean_and_messy_lines_keep_order_and_line_numbers(tmp_path, monkeypatch):
+    """Small blocks, so clean blocks and blocks for the row reader alternate."""
+    source = tmp_path / "export.csv"
+    source.write_bytes(_export(random.Random(9), 1500, messy=True))
+    rows = _run(tmp_path, source, False, monkeypatch)
+    mixed = _run(tmp_path, source, True, monkeypatch, 2048)
+    assert mixed == rows
+    assert 0 < RUNS[-1] < 1500  # both readers had blocks
+    lines = [int(row.split(",", 1)[0]) for row in mixed[0].decode().splitlines()[1:]]
+    assert lines == sorted(lines)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [p.name for p in sorted((ROOT / "examples").glob("*.csv"))]
+    + [p.name for p in sorted((ROOT.parent / "shared" / "samples").glob("*.csv"))],
+)
+def test_shipped_csv_through_both_paths(tmp_path, monkeypatch, name):
+    source = ROOT / "examples" / name
+    if not source.exists():
+        source = ROOT.parent / "shared" / "samples" / name
+    _same(tmp_path, source, monkeypatch)
+
+
+def test_one_patient_interpret_imports_no_columnar_libraries():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from b12lab.cli import main\n"
+        "sys.argv = ['b12lab', 'interpret', '--b12', '180', '--platelets', '95']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('pyarrow', 'numpy', 'duckdb') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
