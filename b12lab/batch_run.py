@@ -5,6 +5,7 @@ Memory stays flat: one line is read, one record written, at a time.
 
 from __future__ import annotations
 
+import io
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -148,6 +149,8 @@ def run_batch(
     with ExitStack() as stack:
         if source != "-":
             stack.callback(stream.close)
+        if not hasattr(stream, "peek"):  # one buffer for the header and the blocks after it
+            stream = io.BufferedReader(stream)
         lines = text_lines(stream, stats, label)
         header, rest = read_header(lines, label)
         delimiter, skipped = header.delimiter, header.lines

@@ -24,7 +24,7 @@ pyarrow and numpy are imported only here and in the table functions.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -35,7 +35,7 @@ from b12lab.batch import BatchRecord, RowInterpreter
 from b12lab.decision import MAX_DECISIONS, Decision, positions
 from b12lab.errors import InputError
 from b12lab.reading.panel import PATIENT_PARSERS
-from b12lab.reading.policy import DERIVED, Note
+from b12lab.reading.policy import Note
 from b12lab.reading.values import MISSING_TOKENS, cell_text, is_missing, measure
 
 CENSORED_BASE = 1 << 20  # a censored cell keys by its own identity, above every position
@@ -248,7 +248,8 @@ class ColumnarInterpreter:
         # Values the report quotes exactly: the inputs of a derived ANC or eGFR.
         absent = np.zeros(rows, dtype=bool)
         derive_anc = (
-            ~present.get("anc", absent) & present.get("wbc", absent)
+            ~present.get("anc", absent)
+            & present.get("wbc", absent)
             & present.get("neutrophil_pct", absent)
         )
         if derive_anc.any():
@@ -277,7 +278,7 @@ class ColumnarInterpreter:
             errors[row] = self._row_record(table, int(lines[row]), row)
         counts: dict[tuple[str, str], int] = {}
         kept = ~refused
-        for analyte, (gids, readings) in values_of.items():
+        for gids, readings in values_of.values():
             tally = np.bincount(gids[kept], minlength=len(readings))
             for reading in readings:
                 if reading.notes and tally[reading.gid]:
@@ -560,6 +561,8 @@ def _simple(block: bytes, delimiter: bytes, width: int) -> bool:
 
     if not block.endswith(b"\n") or b'"' in block or b"\x00" in block:
         return False
+    if block.startswith(b"\xef\xbb\xbf"):  # Arrow would drop a byte-order mark here
+        return False
     if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
         return False
     if block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block:
@@ -657,7 +660,7 @@ def wide_segments(stream, header, interpreter: RowInterpreter, stats):
     """The export after its header as ("table", table, lines) blocks for the columnar
     path and ("row", Record) for lines only the row reader reads exactly, in order."""
     from b12lab.batch import AUTO, DECIMAL_SAMPLE
-    from b12lab.inputs.export import ReadStats, decode_line, records
+    from b12lab.inputs.export import MAX_LINE, ReadStats, decode_line, records
 
     delimiter, width, line = header.delimiter, len(header.cells), header.lines
     held = _Held(stream, stats)
@@ -670,7 +673,9 @@ def wide_segments(stream, header, interpreter: RowInterpreter, stats):
             while True:
                 end = held.data.find(b"\n", position)
                 if end < 0:
-                    if held.eof or len(held.data) > 64 * BLOCK:
+                    if len(held.data) - position > MAX_LINE:  # an over-long line ends it
+                        return
+                    if held.eof:
                         if position < len(held.data):
                             yield from decode_line(bytes(held.data[position:]), scratch)
                         return
@@ -683,9 +688,7 @@ def wide_segments(stream, header, interpreter: RowInterpreter, stats):
             sample.append((record.line, record.cells, record.problem))
             if len(sample) >= DECIMAL_SAMPLE:
                 break
-        interpreter.policy = replace(
-            interpreter.policy, decimal=interpreter._decimal_mark(sample)
-        )
+        interpreter.policy = replace(interpreter.policy, decimal=interpreter._decimal_mark(sample))
     while True:
         block = held.take(BLOCK)
         if block is None:
@@ -704,34 +707,55 @@ def wide_segments(stream, header, interpreter: RowInterpreter, stats):
             yield ("table", table, lines)
             continue
         # The row reader, from this block on, until a record ends where a block does.
-        raw_lines: list[bytes] = block.splitlines(keepends=True)
+        raw_lines: list[bytes] = _raw_lines(block)
         texts: list[str] = []
         counted = 0
+        boundary = [False]  # the row reader ended a record and read nothing since
 
-        def feed():
+        def feed(raw_lines=raw_lines, texts=texts, boundary=boundary):
             nonlocal counted
             while True:
                 if not texts:
                     if not raw_lines:
+                        if boundary[0]:
+                            return  # a record ended where a block does
                         more = held.take(BLOCK)
                         if not more:  # the end, or an over-long line for the row reader
                             if more == b"":
                                 raw_lines.append(b"")
                             return
-                        raw_lines.extend(more.splitlines(keepends=True))
-                    texts.extend(decode_line(raw_lines.pop(0), stats))
+                        raw_lines.extend(_raw_lines(more))
+                    texts.extend(_decoded(raw_lines.pop(0), stats))
                     continue
                 counted += 1
+                boundary[0] = False
                 yield texts.pop(0)
 
         for record in records(feed(), delimiter, line):
             yield ("row", record)
-            if not raw_lines and not texts:
-                break
+            boundary[0] = not raw_lines and not texts
         line += counted
         if raw_lines == [b""]:
             yield from _rest_by_rows(held, delimiter, line, stats)
             return
+
+
+def _raw_lines(block: bytes) -> list[bytes]:
+    """The lines of a block, each with its "\\n" (only "\\n" ends a byte line)."""
+    pieces = block.split(b"\n")
+    lines = [piece + b"\n" for piece in pieces[:-1]]
+    if pieces[-1]:
+        lines.append(pieces[-1])
+    return lines
+
+
+def _decoded(raw: bytes, stats) -> list[str]:
+    """A byte line as the row reader's line source gives it (an over-long one marked)."""
+    from b12lab.inputs.export import MAX_LINE, OverlongLine, decode_line
+
+    if len(raw.rstrip(b"\n")) > MAX_LINE:
+        return [OverlongLine("")]
+    return list(decode_line(raw, stats))
 
 
 def _rest_by_rows(held: _Held, delimiter: str, line: int, stats):

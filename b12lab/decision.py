@@ -121,8 +121,10 @@ class DecisionCore:
                 parts.append(position(measurement.value, self.cuts[analyte]))
             if measurement.lab_flag or measurement.lab_reference:
                 parts.append((measurement.lab_flag, measurement.lab_reference))
-        if "anc" not in measurements and "wbc" in measurements and "neutrophil_pct" in measurements:
-            parts.append(("anc from", _exact(measurements["wbc"]), _exact(measurements["neutrophil_pct"])))
+        if "anc" not in measurements and {"wbc", "neutrophil_pct"} <= measurements.keys():
+            parts.append(
+                ("anc from", _exact(measurements["wbc"]), _exact(measurements["neutrophil_pct"]))
+            )
         if (
             "egfr" not in measurements
             and "creatinine" in measurements

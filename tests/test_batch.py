@@ -248,8 +248,23 @@ def test_a_failed_run_leaves_the_previous_output_intact(tmp_path, ranges, monkey
 
     source = SAMPLES / "wide_us.csv"
     monkeypatch.setattr(RowInterpreter, "__call__", explode)
+    monkeypatch.setattr("b12lab.batch_run._columnar", lambda interpreter: False)
     with pytest.raises(KeyboardInterrupt):
         run_batch(str(source), ranges, output=str(out), progress=False)
+    assert out.read_text() == "previous good result\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_a_failed_columnar_run_leaves_the_previous_output_intact(tmp_path, ranges, monkeypatch):
+    out = tmp_path / "out.csv"
+    out.write_text("previous good result\n")
+
+    def killed(summary, decided):  # killed after the first block was written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("b12lab.batch_run._count_decided", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(str(SAMPLES / "wide_us.csv"), ranges, output=str(out), progress=False)
     assert out.read_text() == "previous good result\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
 

@@ -72,7 +72,7 @@ def _export(rng: random.Random, rows: int, messy: bool) -> bytes:
     columns = rng.sample(HEADERS[4:], rng.randint(2, len(HEADERS) - 4))
     header = HEADERS[:4] + columns
     lines = [",".join(header)]
-    for n in range(rows):
+    for _ in range(rows):
         cells = [
             f"P{rng.randint(1, 40):03d}" if rng.random() > 0.05 else "=cmd()",
             rng.choice(["2026-08-03", "2026-10-01", "", "2026-13-01", "03/08/2026"]),
@@ -154,9 +154,7 @@ def _same(tmp_path: Path, source: Path, monkeypatch, block: int | None = None, *
     messy=st.booleans(),
     block=st.sampled_from([None, 700, 3000]),
 )
-def test_columnar_equals_rows_on_generated_exports(
-    tmp_path, monkeypatch, seed, rows, messy, block
-):
+def test_columnar_equals_rows_on_generated_exports(tmp_path, monkeypatch, seed, rows, messy, block):
     source = tmp_path / "export.csv"
     source.write_bytes(_export(random.Random(seed), rows, messy))
     decided = _same(tmp_path, source, monkeypatch, block)

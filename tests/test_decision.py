@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import replace
+from typing import ClassVar
 
 import pytest
 from conftest import TODAY
@@ -23,7 +24,7 @@ RANGES = load_ranges()
 class Recorded(float):
     """A value that notes every number it is compared with."""
 
-    log: list[tuple[str, float]] = []
+    log: ClassVar[list[tuple[str, float]]] = []
 
     def __new__(cls, value: float, analyte: str):
         number = super().__new__(cls, value)
@@ -64,9 +65,7 @@ class Recorded(float):
 def _panels(count: int, seed: int = 7):
     """Panels whose values sit at, just under and just over every cut point."""
     rng = random.Random(seed)
-    cuts = {
-        guideline: cut_points(RANGES, guideline) for guideline in ("who", "nice")
-    }
+    cuts = {guideline: cut_points(RANGES, guideline) for guideline in ("who", "nice")}
     for _ in range(count):
         guideline = rng.choice(("who", "nice"))
         measurements = {}
