@@ -303,11 +303,8 @@ def _write_records(
     CSV exports and laboratory messages share this loop, so outputs are written
     (atomically, devices in place) and counted the same way whatever the source.
     """
-    out = stack.enter_context(AtomicOutput(output, "output"))
+    out, error_writer = _outputs(stack, output, errors_path)
     writer = WRITERS[output_format](out)
-    error_writer = None
-    if errors_path:
-        error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
     for record in batch_records:
         writer.write(record)
         _count(summary, record)
@@ -319,14 +316,27 @@ def _write_records(
     out.flush()
 
 
-def _count(summary: BatchSummary, record) -> None:
-    outcome = record.outcome
-    summary.panels += 1
-    summary.statuses[outcome.b12_status] += 1
+def _outputs(stack: ExitStack, output: str | None, errors_path: str | None):
+    """The output stream and, with --errors, the rejected-cells writer (both atomic)."""
+    out = stack.enter_context(AtomicOutput(output, "output"))
+    error_writer = None
+    if errors_path:
+        error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
+    return out, error_writer
+
+
+def _tally(summary: BatchSummary, outcome, count: int = 1) -> None:
+    """`count` records with this outcome."""
     urgent = outcome.severities.count("urgent")
-    summary.urgent_findings += urgent
-    summary.urgent_panels += 1 if urgent else 0
-    summary.advisory_panels += 1 if urgent or "advisory" in outcome.severities else 0
+    summary.panels += count
+    summary.statuses[outcome.b12_status] += count
+    summary.urgent_findings += urgent * count
+    summary.urgent_panels += count if urgent else 0
+    summary.advisory_panels += count if urgent or "advisory" in outcome.severities else 0
+
+
+def _count(summary: BatchSummary, record) -> None:
+    _tally(summary, record.outcome)
     summary.panels_with_errors += 1 if record.errors else 0
     for note in record.notes:
         summary.assumptions[(note.subject, note.summary)] += 1
@@ -359,12 +369,9 @@ def _write_columnar(
     from b12lab.columnar import ColumnarInterpreter, csv_text, wide_segments
     from b12lab.render.rows import CSV_COLUMNS, csv_row
 
-    out = stack.enter_context(AtomicOutput(output, "output"))
+    out, error_writer = _outputs(stack, output, errors_path)
     rows = csv.writer(out, lineterminator="\n")
     rows.writerow(CSV_COLUMNS)
-    error_writer = None
-    if errors_path:
-        error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
     columnar = ColumnarInterpreter(interpreter)
     for segment in wide_segments(stream, header, interpreter, stats):
         if segment[0] == "table":
@@ -397,14 +404,7 @@ def _count_decided(summary: BatchSummary, decided) -> None:
     kept[list(decided.errors)] = False
     tally = np.bincount(decided.template[kept], minlength=len(decided.decisions))
     for number in np.flatnonzero(tally).tolist():
-        outcome = decided.decisions[number].outcome
-        count = int(tally[number])
-        urgent = outcome.severities.count("urgent")
-        summary.panels += count
-        summary.statuses[outcome.b12_status] += count
-        summary.urgent_findings += urgent * count
-        summary.urgent_panels += count if urgent else 0
-        summary.advisory_panels += count if urgent or "advisory" in outcome.severities else 0
+        _tally(summary, decided.decisions[number].outcome, int(tally[number]))
     for key, count in decided.note_counts.items():
         summary.assumptions[key] += count
     for record in decided.errors.values():

@@ -50,6 +50,7 @@ class CellReading:
     value: float = math.nan  # canonical; NaN when missing or refused
     censored: bool = False
     refused: bool = False
+    position: int = -1  # among the cut points; a censored cell: CENSORED_BASE + gid
     notes: tuple[Note, ...] = ()
     text: str = ""  # the notes as the warnings column joins them
 
@@ -92,19 +93,6 @@ class ColumnarInterpreter:
         self.decided: list[Decision] = []
         self.cuts = interpreter.core.cuts
         self.limit_groups: dict[tuple, tuple[int, bool]] = {}
-        by_analyte = {c.analyte: i for i, c in enumerate(self.plan.analytes)}
-        self.columns_of = by_analyte
-
-    @staticmethod
-    def suitable(interpreter: RowInterpreter) -> bool:
-        """A plan the columnar path reads exactly: wide, no analyte in two columns."""
-        plan = interpreter.plan
-        analytes = [c.analyte for c in plan.analytes]
-        return (
-            plan.layout == "wide"
-            and not interpreter.timeline
-            and len(set(analytes)) == len(analytes)
-        )
 
     # --- reading ---------------------------------------------------------------------
 
@@ -216,7 +204,7 @@ class ColumnarInterpreter:
             gids, readings = self._analyte(number, columns[spec.index], unit_column)
             values_of[spec.analyte] = (gids, readings)
             refused |= np.array([r.refused for r in readings], dtype=bool)[gids]
-            where = np.array([getattr(r, "position", -1) for r in readings], dtype=np.int64)
+            where = np.array([r.position for r in readings], dtype=np.int64)
             key_parts.append((where[gids], 2 * len(self.cuts[spec.analyte]) + 2))
             present[spec.analyte] = ~np.isnan(
                 np.array([r.value for r in readings], dtype=np.float64)
