@@ -510,7 +510,9 @@ def _long_columns(
     _tests(plan, tallies, columns, ranges, policy, unit_field=False)
     plan.skipped_tests = dict(skipped.most_common())
     if nameless:
-        plan.notes.append(f"{nameless:,} rows of the sample have no test name (each an error)")
+        plan.notes.append(
+            f"{_n(nameless, 'row')} of the sample without a test name (each an error)"
+        )
     _anc_note(plan, {t.analyte for t in plan.tests}, policy)
 
 
@@ -600,7 +602,7 @@ def _plan_messages(
     plan.skipped_tests = dict(skipped.most_common())
     if problems:
         plan.notes.append(
-            f"{len(problems):,} records of the sample cannot be read (each its own record in "
+            f"{_n(len(problems), 'record')} of the sample cannot be read (each its own record in "
             f"the output), e.g. {problems[0]}"
         )
     other = getattr(source, "skipped", None)
@@ -723,7 +725,7 @@ def _summarize(reading, tally: Tally, static, ranges: Ranges, policy: ReadPolicy
             )
     if tally.refused:
         notes.append(
-            f"{tally.refused:,} of {values:,} values would be refused (their rows marked bad), "
+            f"{tally.refused:,} of {_n(values, 'value')} would be refused (their rows marked bad), "
             f"e.g. {tally.first_refusal}"
         )
 
@@ -755,13 +757,13 @@ def _field_notes(
     if ambiguous:
         line, text = ambiguous[0]
         reading.notes.append(
-            f"{len(ambiguous):,} ambiguous slash dates (e.g. '{text}' at line {line}) are "
-            "refused: give --date-format DD/MM/YYYY or MM/DD/YYYY"
+            f"{_n(len(ambiguous), 'ambiguous slash date')} (e.g. '{text}' at line {line}): "
+            "refused; give --date-format DD/MM/YYYY or MM/DD/YYYY"
         )
     if bad:
         line, text = bad[0]
         reading.notes.append(
-            f"{len(bad):,} values cannot be read as {key.replace('_', ' ')} (e.g. '{text}' at "
+            f"{_n(len(bad), 'value')} cannot be read as {key.replace('_', ' ')} (e.g. '{text}' at "
             f"line {line}); those rows are marked bad"
         )
 
@@ -782,15 +784,15 @@ def _sample_notes(plan: ExportPlan, columns: ColumnPlan, sample: list) -> None:
     if problems:
         first = problems[0]
         plan.notes.append(
-            f"{len(problems):,} rows of the sample cannot be read as CSV (each its own bad "
+            f"{_n(len(problems), 'row')} of the sample cannot be read as CSV (each its own bad "
             f"record), e.g. line {first.line}: {first.problem}"
         )
     width = len(columns.header)
     uneven = [r for r in sample if r.cells is not None and len(r.cells) != width]
     if uneven and columns.layout == "wide":
         plan.notes.append(
-            f"{len(uneven):,} rows of the sample do not have {width} fields like the header "
-            f"(e.g. line {uneven[0].line}: {len(uneven[0].cells)}); those rows are marked bad"
+            f"{_n(len(uneven), 'row')} of the sample with a field count other than the "
+            f"header's {width} (e.g. line {uneven[0].line}: {len(uneven[0].cells)}); marked bad"
         )
     if "patient_id" not in columns.fields:
         plan.notes.append("no patient column: records carry no patient id")
@@ -802,6 +804,11 @@ def _sample_notes(plan: ExportPlan, columns: ColumnPlan, sample: list) -> None:
             plan.notes.append(
                 "rows of one panel are grouped by " + ", ".join(k.replace("_", " ") for k in keys)
             )
+
+
+def _n(count: int, noun: str) -> str:
+    """`1 row`, `2,000 rows`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _values(count: int) -> str:
