@@ -25,7 +25,13 @@ from b12lab.decision import Decision, DecisionCore, warnings
 from b12lab.model import Context, Panel, Report
 from b12lab.outcomes import Outcome
 from b12lab.ranges import Ranges, column_key
-from b12lab.reading.columns import ColumnPlan, apply_units, plan_columns
+from b12lab.reading.columns import (
+    ColumnPlan,
+    apply_units,
+    plan_columns,
+    test_analyte,
+    unit_hint,
+)
 from b12lab.reading.panel import CellError, PanelBuilder
 from b12lab.reading.policy import (
     COMMA,
@@ -185,13 +191,7 @@ class RowInterpreter:
     def _hint(
         self, column_name: str, analyte: str, unit_text: object, header_unit, given
     ) -> UnitHint | None:
-        if isinstance(unit_text, str) and unit_text.strip():
-            return UnitHint(unit_text.strip(), f"unit column of '{column_name}'")
-        if header_unit:
-            return UnitHint(header_unit, f"header '{column_name}'")
-        if given:
-            return UnitHint(given, f"--unit for '{column_name}'")
-        return None
+        return unit_hint(column_name, unit_text, header_unit, given)
 
     def _wide_row(
         self, line: int, cells: Sequence[object] | None, problem: str | None
@@ -271,9 +271,7 @@ class RowInterpreter:
         return group_panels(rows, key=key, open_panel=open_panel, add=add, window=self.window)
 
     def _test_analyte(self, test: str) -> str | None:
-        if not test:
-            return None
-        return self.plan.tests.get(column_key(test)) or self.ranges.analyte_for(test)
+        return test_analyte(self.plan, test, self.ranges)
 
     # --- interpreting --------------------------------------------------------------
 

@@ -555,6 +555,7 @@ def _write_report(report, output_format, ranges_in_force) -> None:
 
 class BatchFormat(str, Enum):
     csv = "csv"
+    text = "text"  # --plan only
     ndjson = "ndjson"
     json = "json"
     fhir_ndjson = "fhir-ndjson"
@@ -692,6 +693,15 @@ def batch(
         ),
     ] = None,
     input_format: InputFormatOption = InputFormat.auto,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Interpret nothing: read the header and the first 2,000 rows and print how "
+            "each column will be read (analyte, unit and its source, assumptions, columns "
+            "ignored). --format text (default) or json.",
+        ),
+    ] = False,
 ) -> int:
     """Interpret a whole CSV export, FHIR Bundle or NDJSON file, or HL7 v2 file: one output
     record per input panel, in input order.
@@ -703,7 +713,7 @@ def batch(
     """
     from b12lab.batch import AUTO
     from b12lab.batch_run import run_batch
-    from b12lab.output import check_targets
+    from b12lab.output import AtomicOutput, check_targets
     from b12lab.ranges import load_ranges
     from b12lab.reading.columns import parse_map, parse_units
     from b12lab.reading.fields import parse_date, parse_date_format
@@ -715,6 +725,34 @@ def batch(
     )
     ranges_in_force = load_ranges(ranges)
     today = parse_date(as_of, "--as-of") if as_of is not None else None
+    if plan:
+        from b12lab.plan import plan_export
+        from b12lab.render.plan import render_plan
+
+        if output_format not in (BatchFormat.csv, BatchFormat.text, BatchFormat.json):
+            raise B12labError(
+                f"--plan prints text or json, not {output_format.value}",
+                fix="use --plan --format text or --plan --format json",
+            )
+        export_plan = plan_export(
+            export,
+            ranges_in_force,
+            layout=layout.value,
+            mapping=parse_map(column_map or [], ranges_in_force),
+            policy=ReadPolicy(
+                decimal=decimal.value if decimal else AUTO,
+                strict=strict,
+                units=parse_units(unit or []),
+                date_order=parse_date_format(date_format),
+            ),
+            input_format=input_format.value,
+        )
+        text = render_plan(export_plan, "json" if output_format is BatchFormat.json else "text")
+        with _reader_may_leave(), AtomicOutput(output, "output") as out:
+            out.write(text)
+        return EXIT_OK
+    if output_format is BatchFormat.text:
+        raise B12labError("--format text is for --plan", fix="use csv, ndjson, json or fhir-ndjson")
     with _reader_may_leave():
         summary = run_batch(
             export,

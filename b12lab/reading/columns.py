@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from b12lab.errors import InputError
 from b12lab.ranges import Ranges, column_key
+from b12lab.reading.values import UnitHint
 
 FIELD_NAMES = {
     "patient_id": (
@@ -72,6 +73,11 @@ FIELDS = tuple(FIELD_NAMES)
 _FIELD_INDEX = {column_key(name): key for key, names in FIELD_NAMES.items() for name in names}
 _UNIT_IN_HEADER = re.compile(r"^(?P<name>.*?)\s*[\(\[](?P<unit>[^\)\]]+)[\)\]]\s*$")
 _UNIT_SUFFIXES = ("units", "unit", "uom")
+
+# Where a value without its own unit takes one from, in this order (see `unit_choice`).
+UNIT_COLUMN = "unit_column"  # the row's unit cell (wide: <analyte>_unit; long: unit)
+HEADER_UNIT = "header"  # the column header: `B12 (pg/mL)`
+UNIT_OPTION = "unit_option"  # --unit COLUMN=UNIT or --unit ANALYTE=UNIT
 
 
 @dataclass
@@ -192,6 +198,49 @@ def apply_units(plan: ColumnPlan, units: Mapping[str, str], ranges: Ranges) -> N
     checks += list(plan.analyte_units.items())
     for analyte, unit in checks:
         ranges.units.factor(analyte, unit)  # an unaccepted unit fails here, before any row
+
+
+def unit_choice(
+    unit_text: object, header_unit: str | None, given: str | None
+) -> tuple[str, str] | None:
+    """(source, unit) for a value that carries no unit of its own, or None.
+
+    The row's unit cell first, then the header's unit, then --unit. With none
+    of them the canonical unit is assumed with a warning (refused under
+    --strict) by `measure`; a unit written in the value itself beats them all.
+    """
+    if isinstance(unit_text, str) and unit_text.strip():
+        return UNIT_COLUMN, unit_text.strip()
+    if header_unit:
+        return HEADER_UNIT, header_unit
+    if given:
+        return UNIT_OPTION, given
+    return None
+
+
+_HINT_SOURCES = {
+    UNIT_COLUMN: "unit column of '{}'",
+    HEADER_UNIT: "header '{}'",
+    UNIT_OPTION: "--unit for '{}'",
+}
+
+
+def unit_hint(
+    column_name: str, unit_text: object, header_unit: str | None, given: str | None
+) -> UnitHint | None:
+    """`unit_choice` as the hint `measure` takes, its source named for messages."""
+    choice = unit_choice(unit_text, header_unit, given)
+    if choice is None:
+        return None
+    source, unit = choice
+    return UnitHint(unit, _HINT_SOURCES[source].format(column_name))
+
+
+def test_analyte(plan: ColumnPlan, test: str, ranges: Ranges) -> str | None:
+    """The analyte a long export's test name or code (or a message's code) means, if any."""
+    if not test:
+        return None
+    return plan.tests.get(column_key(test)) or ranges.analyte_for(test)
 
 
 def _unit_column_of(name: str, ranges: Ranges) -> str | None:
