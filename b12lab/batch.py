@@ -29,21 +29,19 @@ from b12lab.reading.columns import (
     ColumnPlan,
     apply_units,
     plan_columns,
+    sample_decimal_mark,
     test_analyte,
     unit_hint,
 )
 from b12lab.reading.panel import CellError, PanelBuilder
 from b12lab.reading.policy import (
-    COMMA,
     DERIVED,
     PANEL_SPLIT,
-    POINT,
     TEST_SKIPPED,
-    UNKNOWN,
     Note,
     ReadPolicy,
 )
-from b12lab.reading.values import UnitHint, decimal_evidence, is_missing
+from b12lab.reading.values import UnitHint, is_missing
 from b12lab.timeline import evaluate_panels
 
 RECENT_PATIENTS = 10_000  # how far back a reappearing patient is noticed in --timeline
@@ -139,39 +137,12 @@ class RowInterpreter:
 
     # --- the file's conventions ------------------------------------------------------
 
-    def _value_indices(self) -> list[int]:
-        if self.plan.layout == "long":
-            return [self.plan.fields["value"]]
-        return [column.index for column in self.plan.analytes]
-
     def _decimal_mark(self, sample: list[Row]) -> str | None:
-        """POINT or COMMA when the sample shows only one decimal mark, else UNKNOWN.
-
-        Numbers such as `1.476` are then read by that convention (and noted);
-        with no clear convention they are refused, naming both readings.
-        """
-        seen: dict[str, int] = {}
-        indices = self._value_indices()
-        for line, cells, _ in sample:
-            if cells is None:
-                continue
-            for index in indices:
-                if index < len(cells):
-                    mark = decimal_evidence(cells[index])
-                    if mark is not None:
-                        seen.setdefault(mark, line)
-        if len(seen) == 1:
-            mark = POINT if "." in seen else COMMA
-            self.plan.notes.append(
-                f"decimal mark: '{mark}' (the only one the values use, first at line {seen[mark]})"
-            )
-            return mark
-        if len(seen) == 2:
-            self.plan.notes.append(
-                f"the values use both '.' (line {seen['.']}) and ',' (line {seen[',']}) as "
-                "decimal marks; a value such as 1.476 is refused unless --decimal is given"
-            )
-        return UNKNOWN
+        """The decimal mark the sampled values show (noted), else UNKNOWN."""
+        found = sample_decimal_mark(self.plan, ((line, cells) for line, cells, _ in sample))
+        if found.note:
+            self.plan.notes.append(found.note)
+        return found.mark
 
     # --- reading rows ------------------------------------------------------------
 

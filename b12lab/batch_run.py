@@ -127,7 +127,7 @@ def run_batch(
         [("output", output)] + ([("errors file", errors_path)] if errors_path else []),
     )
     stream, label, size = open_export(source)
-    kind = _source_kind(stream, label, input_format)
+    _, kind = source_kind(stream, label, input_format)
     if kind != "csv":
         return run_message_batch(
             stream,
@@ -212,12 +212,12 @@ def run_batch(
     return summary
 
 
-def _source_kind(stream, label: str, input_format: str) -> str:
-    """The message format to read, or "csv" for a CSV export (the default reader)."""
+def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
+    """The first bytes of an export, and what batch reads them as: a message kind, or "csv"."""
     from b12lab.messages import head_of, input_kind, is_message
 
     try:
-        head = head_of(stream) if input_format == "auto" else b""
+        head = head_of(stream)
     except OSError as error:
         raise InputError(
             f"cannot read export {label}: {error.strerror or error}",
@@ -225,13 +225,13 @@ def _source_kind(stream, label: str, input_format: str) -> str:
         ) from None
     kind = input_kind(head, input_format)
     if is_message(kind):
-        return kind
+        return head, kind
     if input_format in ("yaml", "json"):
         raise InputError(
             f"--input-format {input_format}: batch reads exports, not a panel file",
             fix=f"use b12lab interpret {label} for one patient's panel file",
         )
-    return "csv"
+    return head, "csv"
 
 
 def run_message_batch(

@@ -4,8 +4,8 @@ The plan reads the header and a sample (the first `SAMPLE_ROWS` data rows: the
 rows the run itself looks at to find the file's decimal mark) through the same
 reading layer as the run: the columns are matched by `plan_columns` and
 `apply_units`, a value's unit source is chosen by `unit_choice`, the decimal
-mark is found with `decimal_evidence`, dates go through `parse_date`, and every
-sampled value is read by `measure`, so that what the plan says would be
+mark is found by `sample_decimal_mark` as the run finds it, dates go through
+`parse_date`, and every sampled value is read by `measure`, so that what the plan says would be
 refused is what the run refuses. Nothing is interpreted: no panel is built, no
 rule runs, and nothing is written but the plan.
 
@@ -50,16 +50,17 @@ from b12lab.reading.columns import (
     UNIT_COLUMN,
     UNIT_OPTION,
     ColumnPlan,
-    _unit_column_of,
     apply_units,
     plan_columns,
+    sample_decimal_mark,
     test_analyte,
     unit_choice,
+    unit_column_of,
     unit_hint,
 )
 from b12lab.reading.fields import parse_age, parse_date, parse_sex
 from b12lab.reading.policy import COMMA, POINT, UNKNOWN, ReadPolicy
-from b12lab.reading.values import cell_text, decimal_evidence, is_missing, measure, read_result
+from b12lab.reading.values import cell_text, is_missing, measure, read_result
 
 PLAN_VERSION = 1
 SAMPLE_ROWS = DECIMAL_SAMPLE
@@ -243,40 +244,19 @@ def plan_export(
     `mapping` and `policy` are what `b12lab batch` takes (`parse_map`,
     ReadPolicy with `decimal=AUTO` unless --decimal was given).
     """
+    from b12lab.batch_run import source_kind
     from b12lab.inputs.export import open_export
 
     policy = policy or ReadPolicy(decimal=AUTO)
     stream, label, _ = open_export(source)
     try:
-        head, kind = _source_kind(stream, label, input_format)
+        head, kind = source_kind(stream, label, input_format)
         if kind == "csv":
             return _plan_csv(stream, label, head, ranges, layout, mapping, policy)
         return _plan_messages(stream, label, kind, ranges, mapping, policy)
     finally:
         if source != "-":
             stream.close()
-
-
-def _source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
-    """The first bytes and what the run reads them as: a message kind, or "csv"."""
-    from b12lab.messages import head_of, input_kind, is_message
-
-    try:
-        head = head_of(stream)
-    except OSError as error:
-        raise InputError(
-            f"cannot read export {label}: {error.strerror or error}",
-            fix="check the file and the disk it is on",
-        ) from None
-    kind = input_kind(head if input_format == "auto" else b"", input_format)
-    if is_message(kind):
-        return head, kind
-    if input_format in ("yaml", "json"):
-        raise InputError(
-            f"--input-format {input_format}: batch reads exports, not a panel file",
-            fix=f"use b12lab interpret {label} for one patient's panel file",
-        )
-    return head, "csv"
 
 
 # --- CSV exports ---------------------------------------------------------------------
@@ -357,38 +337,17 @@ def _decimal(plan: ExportPlan, columns: ColumnPlan, rows: list, policy: ReadPoli
         if plan.decimal_mark:
             plan.notes.append(f"decimal mark: '{plan.decimal_mark}' (--decimal)")
         return policy
-    if columns.layout == "long":
-        indices = [columns.fields["value"]]
-    else:
-        indices = [column.index for column in columns.analytes]
-    seen: dict[str, tuple[int, str]] = {}
-    for line, cells in rows:
-        for index in indices:
-            if index < len(cells):
-                mark = decimal_evidence(cells[index])
-                if mark is not None and mark not in seen:
-                    seen[mark] = (line, columns.header[index].strip())
-    if len(seen) == 1:
-        mark = next(iter(seen))
-        line, column = seen[mark]
-        plan.decimal_mark, plan.decimal_source = mark, "sample"
-        plan.notes.append(
-            f"decimal mark: '{mark}' (the only one the values use, first at line {line}, "
-            f"column '{column}')"
-        )
-        return replace(policy, decimal=POINT if mark == "." else COMMA)
-    if len(seen) == 2:
-        plan.notes.append(
-            f"the values use both '.' (line {seen['.'][0]}, column '{seen['.'][1]}') and ',' "
-            f"(line {seen[','][0]}, column '{seen[','][1]}') as decimal marks; a value such as "
-            "1.476 is refused unless --decimal is given"
-        )
+    found = sample_decimal_mark(columns, rows)
+    if found.mark is not UNKNOWN:
+        plan.decimal_mark, plan.decimal_source = found.mark, "sample"
+    if found.note:
+        plan.notes.append(found.note)
     elif rows:
         plan.notes.append(
             "decimal mark: not shown by any value in the sample; a value such as 1.476 is "
             "refused unless --decimal is given"
         )
-    return replace(policy, decimal=UNKNOWN)
+    return replace(policy, decimal=found.mark)
 
 
 def _wide_columns(
@@ -445,7 +404,7 @@ def _wide_columns(
 
 def _other_column(index: int, name: str, columns: ColumnPlan, ranges: Ranges) -> ColumnReading:
     """A column no analyte or field reads: ignored, or a unit or field column already taken."""
-    unit_of = _unit_column_of(name, ranges)
+    unit_of = unit_column_of(name, ranges)
     if unit_of is not None:
         reading = ColumnReading(index + 1, name, ANALYTE_UNIT, unit_of)
         owner = [c for c in columns.analytes if c.analyte == unit_of]

@@ -8,12 +8,13 @@ COLUMN=KEY` overrides any of them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from b12lab.errors import InputError
 from b12lab.ranges import Ranges, column_key
-from b12lab.reading.values import UnitHint
+from b12lab.reading.policy import COMMA, POINT, UNKNOWN
+from b12lab.reading.values import UnitHint, decimal_evidence
 
 FIELD_NAMES = {
     "patient_id": (
@@ -102,6 +103,56 @@ class ColumnPlan:
     notes: list[str] = field(default_factory=list)
     tests: dict[str, str] = field(default_factory=dict)  # --map for long-layout test codes
     analyte_units: dict[str, str] = field(default_factory=dict)  # --unit ANALYTE=UNIT
+
+    def value_indices(self) -> list[int]:
+        """The columns that hold results: the value column of a long export, else each analyte's."""
+        if self.layout == "long":
+            return [self.fields["value"]]
+        return [column.index for column in self.analytes]
+
+
+@dataclass(frozen=True)
+class DecimalMark:
+    """The decimal mark an export's values show, and what to tell the user about it."""
+
+    mark: str | None  # POINT, COMMA or UNKNOWN
+    note: str | None  # None when the values show no mark at all
+
+
+def sample_decimal_mark(
+    plan: ColumnPlan, rows: Iterable[tuple[int, Sequence[str] | None]]
+) -> DecimalMark:
+    """POINT or COMMA when the sampled values show only one decimal mark, else UNKNOWN.
+
+    `rows` are (line number, cells). With one mark, numbers such as `1.476`
+    are read by it (and the note says so, with where it was first seen);
+    with both, or none, such numbers are refused, naming both readings.
+    """
+    seen: dict[str, tuple[int, str]] = {}
+    indices = plan.value_indices()
+    for line, cells in rows:
+        if cells is None:
+            continue
+        for index in indices:
+            if index < len(cells):
+                mark = decimal_evidence(cells[index])
+                if mark is not None and mark not in seen:
+                    seen[mark] = (line, plan.header[index].strip())
+    if len(seen) == 1:
+        ((mark, (line, column)),) = seen.items()
+        return DecimalMark(
+            POINT if mark == "." else COMMA,
+            f"decimal mark: '{mark}' (the only one the values use, first at line {line}, "
+            f"column '{column}')",
+        )
+    if len(seen) == 2:
+        return DecimalMark(
+            UNKNOWN,
+            f"the values use both '.' (line {seen['.'][0]}, column '{seen['.'][1]}') and ',' "
+            f"(line {seen[','][0]}, column '{seen[','][1]}') as decimal marks; a value such as "
+            "1.476 is refused unless --decimal is given",
+        )
+    return DecimalMark(UNKNOWN, None)
 
 
 def parse_units(entries: Sequence[str]) -> dict[str, str]:
@@ -243,7 +294,7 @@ def test_analyte(plan: ColumnPlan, test: str, ranges: Ranges) -> str | None:
     return plan.tests.get(column_key(test)) or ranges.analyte_for(test)
 
 
-def _unit_column_of(name: str, ranges: Ranges) -> str | None:
+def unit_column_of(name: str, ranges: Ranges) -> str | None:
     key = column_key(name)
     for suffix in _UNIT_SUFFIXES:
         if key.endswith(suffix) and len(key) > len(suffix):
@@ -282,7 +333,7 @@ def plan_columns(
         if header_unit is not None and target not in FIELDS:
             header_unit = _checked_header_unit(name, target, header_unit, ranges, plan.notes)
         if target is None:
-            unit_of = _unit_column_of(name, ranges)
+            unit_of = unit_column_of(name, ranges)
             if unit_of is not None:
                 unit_columns[unit_of] = index
                 continue
