@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from b12lab import __version__
 from b12lab.errors import B12labError
+from b12lab.render import REPORT_FORMATS
 
 EXIT_OK, EXIT_INPUT, EXIT_BAD_ROWS, EXIT_URGENT, EXIT_INTERNAL = 0, 2, 3, 4, 1
 
@@ -189,12 +190,10 @@ def main_options(
     """b12lab: units normalized, reference ranges checked, reasons given."""
 
 
-class ReportFormat(str, Enum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
-    fhir = "fhir"
-    cds_hooks = "cds-hooks"
+# The interpret formats come from the render registry (b12lab/render/__init__.py).
+ReportFormat = Enum(  # type: ignore[misc]
+    "ReportFormat", {name.replace("-", "_"): name for name in REPORT_FORMATS}, type=str
+)
 
 
 class PlainFormat(str, Enum):
@@ -368,10 +367,23 @@ def interpret(
         typer.Option(
             "--format",
             "-f",
-            help="text (default on a terminal), json (default in a pipe), markdown, fhir "
-            "(a FHIR R4 Bundle), cds-hooks (CDS Hooks cards).",
+            help=", ".join(f.help for f in REPORT_FORMATS.values()) + ".",
         ),
     ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE|-", help="Write the report here (default stdout)."
+        ),
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Text report: every finding's id, detail, next steps and evidence, and the "
+            "B12 cut-offs (the default fits one screen).",
+        ),
+    ] = False,
     input_format: InputFormatOption = InputFormat.auto,
     code_map: Annotated[
         list[str] | None,
@@ -398,6 +410,10 @@ def interpret(
     from b12lab.reading.trimester import parse_trimester
     from b12lab.reading.values import is_missing
 
+    if output not in (None, "-"):
+        from b12lab.output import check_targets
+
+        check_targets([("panel file", panel_file), ("ranges file", ranges)], [("report", output)])
     ranges_in_force = load_ranges(ranges)
     flag_values = {
         "b12": b12,
@@ -455,7 +471,7 @@ def interpret(
             guideline=guideline.value if guideline else None,
             as_of=as_of,
         )
-        _write_report(report, output_format, ranges_in_force)
+        _write_report(report, output_format, ranges_in_force, output=output, full=full)
         return
     if not record.panels:
         record.panels.append(RawPanel(None))
@@ -484,7 +500,7 @@ def interpret(
         ranges=ranges_in_force,
         today=parse_date(as_of, "--as-of") if as_of is not None else None,
     )
-    _write_report(report, output_format, ranges_in_force)
+    _write_report(report, output_format, ranges_in_force, output=output, full=full)
 
 
 def _read_patient_file(path: str, input_format: str, ranges_in_force):
@@ -529,28 +545,24 @@ def _interpret_messages(messages, ranges_in_force, given, *, code_map, as_of, **
     )
 
 
-def _write_report(report, output_format, ranges_in_force) -> None:
-    chosen = output_format.value if output_format else ("text" if _stdout_is_tty() else "json")
-    with _reader_may_leave():
-        if chosen == "json":
-            sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
-        elif chosen in ("fhir", "cds-hooks"):
-            from b12lab.render.cds_hooks import report_cards
-            from b12lab.render.fhir import report_bundle
+def _write_report(report, output_format, ranges_in_force, *, output=None, full=False) -> None:
+    """Render in the chosen format, then write it whole (a file only once it is complete)."""
+    import io
 
-            document = (
-                report_bundle(report, ranges_in_force) if chosen == "fhir" else report_cards(report)
-            )
-            sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-        elif chosen == "markdown":
-            from b12lab.render.markdown import render_markdown
+    from b12lab.output import AtomicOutput
+    from b12lab.render import RenderOptions, render_report
 
-            sys.stdout.write(render_markdown(report))
-        else:
-            from b12lab.render.text import render_text
-
-            render_text(report)
-        sys.stdout.flush()
+    to_stdout = output in (None, "-")
+    if output_format is not None:
+        chosen = output_format.value
+    else:
+        chosen = "text" if to_stdout and _stdout_is_tty() else "json"
+    options = RenderOptions(
+        ranges=ranges_in_force, full=full, stream=sys.stdout if to_stdout else io.StringIO()
+    )
+    document = render_report(chosen, report, options)
+    with _reader_may_leave(), AtomicOutput(output, "report") as stream:
+        stream.write(document)
 
 
 class BatchFormat(str, Enum):
