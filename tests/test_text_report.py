@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SAMPLES
+from conftest import REPO, SAMPLES
 
 NARROW = {"COLUMNS": "80", "LINES": "24"}
 WIDE = {"COLUMNS": "200"}
@@ -165,3 +165,11 @@ def test_the_report_never_overwrites_its_input(cli, tmp_path):
     assert result.exit_code == 2
     assert "same file" in result.stderr
     assert panel.read_text() == (SAMPLES / "panel.yaml").read_text()
+
+
+def test_the_readme_shows_the_text_report_as_b12lab_prints_it(cli):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("(`examples/panel.yaml`, `COLUMNS=80`):\n\n```text\n", 1)[1]
+    shown = shown.split("```", 1)[0]
+    printed = cli("interpret", SAMPLES / "panel.yaml", "--format", "text", env=NARROW).stdout
+    assert printed == shown

@@ -323,7 +323,7 @@ def render_html(report: Report, ranges) -> str:
     measurements = [
         {
             "analyte": m.analyte,
-            "input": m.input,
+            "input": escape_controls(m.input),
             "value": (m.censored or "") + format_number(m.value, m.decimals),
             "unit": m.unit,
             "flag": FLAG_LABEL.get(m.flag or "", ""),
