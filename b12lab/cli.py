@@ -544,6 +544,8 @@ def interpret(
 
     Example: b12lab interpret --b12 "180 pg/mL" --platelets "95 x10^9/L" --anc 1.1
     --ferritin "450 ng/mL" --sex female
+
+    Example: b12lab interpret examples/patient_timeline.yaml --format html -o report.html
     """
     from b12lab.api import interpret_record
     from b12lab.model import Context
