@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from b12lab import __version__
 from b12lab.errors import B12labError
+from b12lab.render import REPORT_FORMATS
 
 EXIT_OK, EXIT_INPUT, EXIT_BAD_ROWS, EXIT_URGENT, EXIT_INTERNAL = 0, 2, 3, 4, 1
 
@@ -94,9 +95,13 @@ class B12labGroup(TyperGroup):
     """Turns every error into one line on stderr and a documented exit code."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from typer.completion import completion_init
+
         from b12lab.output import Interrupted, interrupt_guard
 
+        completion_init()  # typer's bash/zsh/fish/powershell completion protocol
         _replace_closed_streams()
+        args = _completion_args(sys.argv[1:] if args is None else args)
         try:
             with interrupt_guard():
                 result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -134,7 +139,10 @@ def _usage_error(error: Exception) -> int:
     """A command-line usage error (unknown option, bad choice) as one line, exit 2."""
     ctx = getattr(error, "ctx", None)
     if type(error).__name__ == "NoArgsIsHelpError" and ctx is not None:
-        sys.stdout.write(ctx.get_help() + "\n")
+        # Rich help is printed while the error is made; plain help is its message.
+        message = error.format_message()
+        if message.strip():
+            sys.stdout.write(message + "\n")
         return EXIT_OK
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
     error_line(" ".join(error.format_message().split()) + hint)
@@ -168,6 +176,7 @@ app = typer.Typer(
     help="Interpret lab panels: what vitamin B12 status implies for platelets, neutrophils "
     "and ferritin. Decision support, not a diagnosis.",
     no_args_is_help=True,
+    add_completion=False,  # b12lab's own --install/--show-completion take the shell's name
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -179,22 +188,117 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+CURRENT_SHELL = "current"
+
+
+def _completion_shell(value: str, option: str) -> str:
+    """The shell named on the command line; the one b12lab runs in when none is named."""
+    if value == CURRENT_SHELL:
+        import shellingham
+
+        try:
+            value = shellingham.detect_shell()[0]
+        except shellingham.ShellDetectionFailure:
+            value = "an unknown shell"
+    shell = value.strip().lower()
+    if shell not in SHELLS:
+        raise B12labError(
+            f"{option}: no completion for {value}",
+            fix=f"name the shell: {option} bash (or {', '.join(SHELLS[1:])})",
+        )
+    return shell
+
+
+def _completion_names(ctx) -> tuple[str, str]:
+    prog_name = ctx.find_root().info_name or "b12lab"
+    return prog_name, "_{}_COMPLETE".format(prog_name.replace("-", "_").upper())
+
+
+def _show_completion(ctx: typer.Context, param, value: str | None) -> None:
+    if value is None or ctx.resilient_parsing:
+        return
+    from typer.completion import get_completion_script
+
+    shell = _completion_shell(value, "--show-completion")
+    prog_name, complete_var = _completion_names(ctx)
+    typer.echo(get_completion_script(prog_name=prog_name, complete_var=complete_var, shell=shell))
+    raise typer.Exit()
+
+
+def _install_completion(ctx: typer.Context, param, value: str | None) -> None:
+    if value is None or ctx.resilient_parsing:
+        return
+    from typer.completion import install
+
+    shell = _completion_shell(value, "--install-completion")
+    prog_name, complete_var = _completion_names(ctx)
+    shell, path = install(shell=shell, prog_name=prog_name, complete_var=complete_var)
+    typer.echo(f"{shell} completion installed in {path}; it takes effect in a new shell")
+    raise typer.Exit()
+
+
+def _completion_args(args: list[str]) -> list[str]:
+    """`--show-completion [SHELL]` and `--install-completion [SHELL]`: a shell named after
+    the option is its value; without one, the shell b12lab runs in."""
+    args = list(args)
+    for index, token in enumerate(args):
+        if token in ("--show-completion", "--install-completion"):
+            following = args[index + 1] if index + 1 < len(args) else None
+            if following is not None and not following.startswith("-"):
+                args[index : index + 2] = [f"{token}={following}"]
+            else:
+                args[index] = f"{token}={CURRENT_SHELL}"
+            break
+        if not token.startswith("-"):  # a command: its options are its own
+            break
+    return args
+
+
+def _complete_shells(incomplete: str) -> list[str]:
+    return [shell for shell in SHELLS if shell.startswith(incomplete.lower())]
+
+
 @app.callback()
 def main_options(
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
+    install_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--install-completion",
+            metavar="[SHELL]",
+            callback=_install_completion,
+            is_eager=True,
+            expose_value=False,
+            autocompletion=_complete_shells,
+            help="Install tab completion for SHELL (bash, zsh, fish, powershell, pwsh; "
+            "default: the shell you are in).",
+        ),
+    ] = None,
+    show_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--show-completion",
+            metavar="[SHELL]",
+            callback=_show_completion,
+            is_eager=True,
+            expose_value=False,
+            autocompletion=_complete_shells,
+            help="Print the completion script for SHELL (default: the shell you are in), "
+            "e.g. b12lab --show-completion zsh > ~/.zfunc/_b12lab",
+        ),
+    ] = None,
 ) -> None:
     """b12lab: units normalized, reference ranges checked, reasons given."""
 
 
-class ReportFormat(str, Enum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
-    fhir = "fhir"
-    cds_hooks = "cds-hooks"
+# The interpret formats come from the render registry (b12lab/render/__init__.py).
+ReportFormat = Enum(  # type: ignore[misc]
+    "ReportFormat", {name.replace("-", "_"): name for name in REPORT_FORMATS}, type=str
+)
 
 
 class PlainFormat(str, Enum):
@@ -226,6 +330,35 @@ InputFormatOption = Annotated[
         "Bundle or Observation), fhir-ndjson (bulk export) or hl7v2 (ORU^R01 messages).",
     ),
 ]
+
+
+def _complete_rule_ids(incomplete: str) -> list[tuple[str, str]]:
+    from b12lab.rules import RULES
+
+    prefix = incomplete.strip().lower()
+    return [(rule_id, rule.title) for rule_id, rule in RULES.items() if rule_id.startswith(prefix)]
+
+
+def _complete_guidelines(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """The profiles of the ranges file in force (--ranges when it is already typed)."""
+    from b12lab.ranges import load_ranges
+
+    try:
+        ranges_in_force = load_ranges(ctx.params.get("ranges"))
+    except B12labError:
+        ranges_in_force = load_ranges()
+    prefix = incomplete.strip().lower()
+    return [
+        (name, profile.title)
+        for name, profile in ranges_in_force.profiles.items()
+        if name.startswith(prefix)
+    ]
+
+
+def _complete_sexes(incomplete: str) -> list[str]:
+    from b12lab.ranges import SEXES
+
+    return [sex for sex in SEXES if sex.startswith(incomplete.strip().lower())]
 
 
 class Guideline(str, Enum):
@@ -289,7 +422,12 @@ def interpret(
         ),
     ] = None,
     sex: Annotated[
-        str | None, typer.Option(help="female or male (f/m accepted).", rich_help_panel="Patient")
+        str | None,
+        typer.Option(
+            help="female or male (f/m accepted).",
+            rich_help_panel="Patient",
+            autocompletion=_complete_sexes,
+        ),
     ] = None,
     age: Annotated[
         str | None, typer.Option(help="Age in years.", rich_help_panel="Patient")
@@ -360,18 +498,35 @@ def interpret(
     ] = None,
     ranges: RangesOption = None,
     guideline: Annotated[
-        Guideline | None,
-        typer.Option(help="B12 cut-off profile: who (default) or nice (NG239, 2024)."),
+        str | None,
+        typer.Option(
+            metavar="PROFILE",
+            help="B12 cut-off profile of the ranges file: who (default) or nice (NG239, 2024).",
+            autocompletion=_complete_guidelines,
+        ),
     ] = None,
     output_format: Annotated[
         ReportFormat | None,
         typer.Option(
             "--format",
             "-f",
-            help="text (default on a terminal), json (default in a pipe), markdown, fhir "
-            "(a FHIR R4 Bundle), cds-hooks (CDS Hooks cards).",
+            help=", ".join(f.help for f in REPORT_FORMATS.values()) + ".",
         ),
     ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE|-", help="Write the report here (default stdout)."
+        ),
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Text report: every finding's id, detail, next steps and evidence, and the "
+            "B12 cut-offs (the default fits one screen).",
+        ),
+    ] = False,
     input_format: InputFormatOption = InputFormat.auto,
     code_map: Annotated[
         list[str] | None,
@@ -389,6 +544,8 @@ def interpret(
 
     Example: b12lab interpret --b12 "180 pg/mL" --platelets "95 x10^9/L" --anc 1.1
     --ferritin "450 ng/mL" --sex female
+
+    Example: b12lab interpret examples/patient_timeline.yaml --format html -o report.html
     """
     from b12lab.api import interpret_record
     from b12lab.model import Context
@@ -398,6 +555,10 @@ def interpret(
     from b12lab.reading.trimester import parse_trimester
     from b12lab.reading.values import is_missing
 
+    if output not in (None, "-"):
+        from b12lab.output import check_targets
+
+        check_targets([("panel file", panel_file), ("ranges file", ranges)], [("report", output)])
     ranges_in_force = load_ranges(ranges)
     flag_values = {
         "b12": b12,
@@ -452,10 +613,10 @@ def interpret(
                 hypersegmented_neutrophils=hypersegmented_neutrophils,
                 pregnancy_trimester=parse_trimester(pregnancy_trimester, "--pregnancy-trimester"),
             ),
-            guideline=guideline.value if guideline else None,
+            guideline=guideline,
             as_of=as_of,
         )
-        _write_report(report, output_format, ranges_in_force)
+        _write_report(report, output_format, ranges_in_force, output=output, full=full)
         return
     if not record.panels:
         record.panels.append(RawPanel(None))
@@ -480,11 +641,11 @@ def interpret(
     )
     report = interpret_record(
         record,
-        guideline=guideline.value if guideline else None,
+        guideline=guideline,
         ranges=ranges_in_force,
         today=parse_date(as_of, "--as-of") if as_of is not None else None,
     )
-    _write_report(report, output_format, ranges_in_force)
+    _write_report(report, output_format, ranges_in_force, output=output, full=full)
 
 
 def _read_patient_file(path: str, input_format: str, ranges_in_force):
@@ -529,28 +690,24 @@ def _interpret_messages(messages, ranges_in_force, given, *, code_map, as_of, **
     )
 
 
-def _write_report(report, output_format, ranges_in_force) -> None:
-    chosen = output_format.value if output_format else ("text" if _stdout_is_tty() else "json")
-    with _reader_may_leave():
-        if chosen == "json":
-            sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
-        elif chosen in ("fhir", "cds-hooks"):
-            from b12lab.render.cds_hooks import report_cards
-            from b12lab.render.fhir import report_bundle
+def _write_report(report, output_format, ranges_in_force, *, output=None, full=False) -> None:
+    """Render in the chosen format, then write it whole (a file only once it is complete)."""
+    import io
 
-            document = (
-                report_bundle(report, ranges_in_force) if chosen == "fhir" else report_cards(report)
-            )
-            sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-        elif chosen == "markdown":
-            from b12lab.render.markdown import render_markdown
+    from b12lab.output import AtomicOutput
+    from b12lab.render import RenderOptions, render_report
 
-            sys.stdout.write(render_markdown(report))
-        else:
-            from b12lab.render.text import render_text
-
-            render_text(report)
-        sys.stdout.flush()
+    to_stdout = output in (None, "-")
+    if output_format is not None:
+        chosen = output_format.value
+    else:
+        chosen = "text" if to_stdout and _stdout_is_tty() else "json"
+    options = RenderOptions(
+        ranges=ranges_in_force, full=full, stream=sys.stdout if to_stdout else io.StringIO()
+    )
+    document = render_report(chosen, report, options)
+    with _reader_may_leave(), AtomicOutput(output, "report") as stream:
+        stream.write(document)
 
 
 class BatchFormat(str, Enum):
@@ -790,7 +947,11 @@ def batch(
 def rules(
     rule_id: Annotated[
         str | None,
-        typer.Argument(metavar="[RULE_ID]", help="A finding id, e.g. plt-high-rebound-on-therapy."),
+        typer.Argument(
+            metavar="[RULE_ID]",
+            help="A finding id, e.g. plt-high-rebound-on-therapy.",
+            autocompletion=_complete_rule_ids,
+        ),
     ] = None,
     output_format: Annotated[
         CatalogFormat, typer.Option("--format", "-f", help="text, json or csv.")
