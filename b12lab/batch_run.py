@@ -178,7 +178,7 @@ def run_batch(
 
         _write_records(
             stack,
-            interpreter(rows()),
+            interpreter(_checked(rows(), source, label, interpreter)),
             summary,
             output=output,
             output_format=output_format,
@@ -192,6 +192,15 @@ def run_batch(
     if stats.nul_lines:
         summary.notes.append(f"{stats.nul_lines} lines held NUL bytes, which were removed")
     return summary
+
+
+def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterpreter):
+    """A regular file whose rows must be grouped is read once first: already grouped?"""
+    from b12lab.grouping import CheckedRows, file_is_grouped, row_levels
+
+    levels = row_levels(interpreter.plan, interpreter.timeline)
+    grouped = file_is_grouped(source, label, levels) if levels and source != "-" else None
+    return rows if grouped is None else CheckedRows(rows, grouped)
 
 
 def _source_kind(stream, label: str, input_format: str) -> str:
