@@ -19,22 +19,27 @@ the file. Memory is bounded whatever the size of the export:
    pass reads the file for this (`file_is_grouped`); the keys that have ended
    are remembered in a fixed Bloom filter of `FILTER_BYTES`, so the check
    holds no more than that whatever the number of keys. A filter can wrongly
-   believe it has seen a key (rarely: about one key in ten million while it
-   holds under a million keys), never the reverse, so a mistake only sends a
+   believe it has seen a key (for fewer than a million keys, less than once
+   in a million), never the reverse, so a mistake only sends a
    grouped export down the out-of-core path, which gives the same records.
    The rows are then streamed: one panel (one patient with `--timeline`) is
    held at a time, beside the 2,000-row sample that finds the decimal mark.
    Rows that can be read only once (standard input, a pipe) are first
    spooled to a file in a private temporary directory while they are checked.
 2. **At most `IN_MEMORY_ROWS` rows, not grouped: ordered in memory.**
-3. **Otherwise: out of core, in DuckDB** with `SET memory_limit` (256MB by
-   default, `B12LAB_GROUP_MEMORY` to change it, at least `MIN_MEMORY`), one
-   thread and `SET temp_directory` in a private temporary directory that is
-   removed afterwards, also after an error or an interruption. Rows go in as
-   Arrow record batches of `BATCH_ROWS` (line, group keys and the row
-   itself), are sorted once per level to find each group's first row (a sort
-   spills to disk; a join or window on these rows would need memory in
-   proportion to the number of groups) and come back in that order.
+3. **Otherwise: out of core.** The rows are spooled (Arrow record batches of
+   `BATCH_ROWS`: input position, the key of each level as a 128-bit digest,
+   the row) to a private temporary directory, removed afterwards, also after
+   an error or an interruption. DuckDB, with `SET memory_limit` (256MB by
+   default, `B12LAB_GROUP_MEMORY` to change it, at least 16MB), one thread
+   and `SET temp_directory` in that directory, sorts positions and digests
+   only: once per level by (key, position), which gives each group's first
+   row, and once by (first rows, position), which gives each row its place.
+   Those sorts spill to disk; the rows themselves never pass through DuckDB
+   (sorting long rows needs memory in proportion to their width). They are
+   dealt out, in input order, to bucket files of consecutive places of about
+   a quarter of the memory limit each, and each bucket is put in order in
+   memory and handed on.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ KeyFunction = Callable[[Row], Hashable]
 
 MEMORY_ENV = "B12LAB_GROUP_MEMORY"
 DEFAULT_MEMORY = "256MB"
-MIN_MEMORY = 64 * 2**20  # DuckDB needs about 48 MiB with one thread to sort rows of this size
+MIN_MEMORY = 16 * 10**6  # DuckDB, one thread, sorting keys of 16-byte digests
 IN_MEMORY_ROWS = 10_000  # an export of at most this many rows is ordered in memory
 BATCH_ROWS = 10_000  # rows per Arrow record batch, into and out of DuckDB
 FILTER_BYTES = 8 * 2**20  # the Bloom filter of keys that have ended
@@ -101,8 +106,8 @@ def parse_memory(text: str) -> int:
     size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
     if size < MIN_MEMORY:
         raise GroupingError(
-            f"{MEMORY_ENV}={text} is below 64MiB, the least DuckDB needs to sort the rows",
-            fix=f"set {MEMORY_ENV} to 64MiB or more",
+            f"{MEMORY_ENV}={text} is below 16MB, the least DuckDB needs to sort the keys",
+            fix=f"set {MEMORY_ENV} to 16MB or more",
         )
     return size
 
@@ -190,17 +195,17 @@ class _EndedKeys:
         self.size = size * 8
         self.hashes = hashes
 
-    def _positions(self, key: str) -> Iterator[int]:
-        digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    def _positions(self, key: bytes) -> Iterator[int]:
+        digest = hashlib.blake2b(key, digest_size=16).digest()
         first = int.from_bytes(digest[:8], "little")
         step = int.from_bytes(digest[8:], "little") | 1
         return ((first + i * step) % self.size for i in range(self.hashes))
 
-    def add(self, key: str) -> None:
+    def add(self, key: bytes) -> None:
         for position in self._positions(key):
             self.bits[position >> 3] |= 1 << (position & 7)
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: bytes) -> bool:
         return all(self.bits[p >> 3] & (1 << (p & 7)) for p in self._positions(key))
 
 
@@ -208,25 +213,31 @@ class Contiguity:
     """Watches the keys of each row, level by level: does an ended key come back?"""
 
     def __init__(self, levels: int):
-        self.current: list[str | None] = [None] * levels
+        self.current: list[bytes | None] = [None] * levels
         self.ended = _EndedKeys()
         self.grouped = True
 
-    def see(self, keys: Sequence[str]) -> bool:
+    def see(self, keys: Sequence[bytes]) -> bool:
         for level, key in enumerate(keys):
             current = self.current[level]
             if key == current:
                 continue
             if current is not None:
-                self.ended.add(f"{level}:{current}")
-            if self.grouped and f"{level}:{key}" in self.ended:
+                self.ended.add(bytes([level]) + current)
+            if self.grouped and bytes([level]) + key in self.ended:
                 self.grouped = False
             self.current[level] = key
         return self.grouped
 
 
-def encoded_keys(row: Row, levels: Sequence[KeyFunction]) -> list[str]:
-    return [repr(level(row)) for level in levels]
+def encoded_keys(row: Row, levels: Sequence[KeyFunction]) -> list[bytes]:
+    """Each level's key as its 128-bit BLAKE2b digest: short and of one size, whatever the
+    cells, so that sorting keys stays within the memory limit (two different keys share
+    a digest with a probability of about 2**-128)."""
+    return [
+        hashlib.blake2b(repr(level(row)).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        for level in levels
+    ]
 
 
 def file_is_grouped(path: str, label: str, levels: Sequence[KeyFunction]) -> bool | None:
@@ -279,16 +290,14 @@ def arrange(
     rows = itertools.chain(head, rows)
     del head
     with _workspace(settings) as work:
-        if grouped is None:
-            spool, grouped = _spool(rows, levels, work)
-            if grouped:
-                yield from _replay(spool)
-                return
-            batches = _read_spool(spool)
-        else:
-            batches = _batches(rows, levels)
+        # Rows are spooled by Python before DuckDB reads them, so that an error
+        # in reading them (or an interruption) reaches the caller as it was.
+        spool, in_order = _spool(rows, levels, work)
+        if grouped is None and in_order:
+            yield from _replay(spool)
+            return
         count = [0]
-        yield from _out_of_core(batches, len(levels), settings, work, count)
+        yield from _out_of_core(spool, len(levels), settings, work, count)
         if notes is not None:
             notes.append(
                 f"the export is not grouped by {what}: its {count[0]:,} rows were grouped "
@@ -333,7 +342,8 @@ def _schema(levels: int):
     import pyarrow as pa
 
     fields = [pa.field("seq", pa.int64(), nullable=False)]
-    fields += [pa.field(f"k{i}", pa.string(), nullable=False) for i in range(levels)]
+    for i in range(levels):  # a key's digest as two 64-bit numbers
+        fields += [pa.field(f"k{i}a", pa.int64(), False), pa.field(f"k{i}b", pa.int64(), False)]
     fields.append(pa.field("row", pa.binary(), nullable=False))
     return pa.schema(fields)
 
@@ -345,14 +355,15 @@ def _batches(
     import pyarrow as pa
 
     schema = _schema(len(levels))
-    columns: list[list] = [[] for _ in range(len(levels) + 2)]
+    columns: list[list] = [[] for _ in range(2 * len(levels) + 2)]
     for seq, row in enumerate(rows):
         keys = encoded_keys(row, levels)
         if check is not None:
             check.see(keys)
         columns[0].append(seq)
-        for index, key in enumerate(keys, start=1):
-            columns[index].append(key)
+        for index, key in enumerate(keys):
+            columns[2 * index + 1].append(int.from_bytes(key[:8], "little", signed=True))
+            columns[2 * index + 2].append(int.from_bytes(key[8:], "little", signed=True))
         columns[-1].append(pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL))
         if len(columns[0]) == BATCH_ROWS:
             yield pa.record_batch(columns, schema=schema)
@@ -377,7 +388,7 @@ def _read_spool(path: str) -> Iterator:
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
-    with pa.memory_map(path) as source:
+    with pa.OSFile(path) as source:
         yield from ipc.open_stream(source)
 
 
@@ -388,19 +399,20 @@ def _replay(path: str) -> Iterator[Row]:
 
 
 def _out_of_core(
-    batches: Iterable, levels: int, settings: GroupSettings, work: str, count: list[int]
+    spool: str, levels: int, settings: GroupSettings, work: str, count: list[int]
 ) -> Iterator[Row]:
-    """Rows back from DuckDB ordered by (first row of each level's group, input position).
+    """The spooled rows in group order: DuckDB sorts the keys, buckets on disk hold the rows.
 
-    Each level is one sort by (key, position): the first row of a run of one
-    key is its group's first row. That position is written beside the row
-    (through an Arrow file in the workspace) for the next sort, and the last
-    sort orders by all of them.
+    DuckDB sees only positions and keys, never the rows themselves: each
+    level is one sort by (key, position), where the first row of a run of one
+    key is its group's first row; a last sort by (first rows..., position)
+    gives each row its place in the output. The rows are then dealt out, in
+    input order, to bucket files of consecutive places, each small enough
+    (a quarter of the memory limit) to be put in order in memory.
     """
     import duckdb
-    import pyarrow as pa
 
-    connection = duckdb.connect(os.path.join(work, "rows.duckdb"))
+    connection = duckdb.connect(os.path.join(work, "keys.duckdb"))
     try:
         for setting, value in (
             ("memory_limit", f"{settings.memory_bytes // 2**20}MiB"),
@@ -409,23 +421,27 @@ def _out_of_core(
             ("preserve_insertion_order", "false"),
         ):
             connection.execute(f"SET {setting} = '{value}'")
-        schema = _schema(levels)
-        _load(connection, "rows0", pa.RecordBatchReader.from_batches(schema, batches))
-        count[0] = connection.execute("SELECT count(*) FROM rows0").fetchall()[0][0]
-        table, firsts = "rows0", []
+        keys = ["seq", *(f"k{i}{half}" for i in range(levels) for half in "ab")]
+        _load(connection, "keys0", _columns(_read_spool(spool), keys))
+        table, firsts = "keys0", []
         for level in range(levels):
-            keep = ["seq", "row", *firsts, *(f"k{i}" for i in range(level + 1, levels))]
-            query = f"SELECT {', '.join(keep)}, k{level} FROM {table} ORDER BY k{level}, seq"
+            later = [f"k{i}{half}" for i in range(level + 1, levels) for half in "ab"]
+            keep = ["seq", *firsts, *later]
+            key = f"k{level}a, k{level}b"
+            query = f"SELECT {', '.join(keep)}, {key} FROM {table} ORDER BY {key}, seq"
             path = os.path.join(work, f"level{level}.arrow")
             _write_firsts(_reader(connection, query), f"k{level}", f"f{level}", keep, path)
             firsts.append(f"f{level}")
             connection.execute(f"DROP TABLE {table}")
-            table = f"rows{level + 1}"
+            table = f"keys{level + 1}"
             _load_file(connection, table, path)
+        path = os.path.join(work, "places.arrow")
         order = ", ".join([*firsts, "seq"])
-        for batch in _reader(connection, f"SELECT row FROM {table} ORDER BY {order}"):
-            for blob in batch.column(0).to_pylist():
-                yield pickle.loads(blob)
+        _write_places(_reader(connection, f"SELECT seq FROM {table} ORDER BY {order}"), path)
+        connection.execute(f"DROP TABLE {table}")
+        _load_file(connection, "places", path)
+        places = _reader(connection, "SELECT place FROM places ORDER BY seq")
+        buckets = _deal(_read_spool(spool), places, settings.memory_bytes // 4, work, count)
     except duckdb.OutOfMemoryException:
         raise GroupingError(
             f"grouping the rows needed more memory than {MEMORY_ENV}={settings.memory}",
@@ -438,6 +454,74 @@ def _out_of_core(
         ) from None
     finally:
         connection.close()
+    for bucket in buckets:
+        chunks = []
+        with open(bucket, "rb") as stream:
+            while True:
+                try:
+                    chunks.extend(pickle.load(stream))
+                except EOFError:
+                    break
+        os.remove(bucket)
+        chunks.sort()
+        for _, blob in chunks:
+            yield pickle.loads(blob)
+
+
+def _columns(batches: Iterable, names: list[str]):
+    """A reader of only some columns of the spooled batches (the keys, not the rows)."""
+    import pyarrow as pa
+
+    batches = iter(batches)
+    first = next(batches).select(names)
+    rest = (batch.select(names) for batch in batches)
+    return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], rest))
+
+
+def _write_places(reader, path: str) -> None:
+    """Positions in output order -> (seq, place) pairs."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    schema = pa.schema([("seq", pa.int64()), ("place", pa.int64())])
+    place = 0
+    with ipc.new_stream(path, schema) as writer:
+        for batch in reader:
+            seqs = batch.column(0)
+            places = pa.array(range(place, place + len(seqs)), pa.int64())
+            place += len(seqs)
+            writer.write_batch(pa.record_batch([seqs, places], schema=schema))
+
+
+def _deal(spool_batches: Iterable, places, bucket_bytes: int, work: str, count: list[int]):
+    """Rows (in input order) with their places (in input order) into bucket files.
+
+    A bucket holds the rows of `size` consecutive places, `size` chosen so a
+    bucket's rows take about `bucket_bytes`; the buckets in order, each put
+    in order, are the output.
+    """
+    place_batches = iter(places)
+    pending: list[int] = []
+    size = 0
+    paths: list[str] = []
+    for batch in spool_batches:
+        blobs = batch.column("row").to_pylist()
+        while len(pending) < len(blobs):
+            pending.extend(next(place_batches).column(0).to_pylist())
+        mine, pending = pending[: len(blobs)], pending[len(blobs) :]
+        if not size:  # from the first batch's rows
+            average = max(1, sum(len(b) for b in blobs) // len(blobs))
+            size = max(1_000, bucket_bytes // average)
+        by_bucket: dict[int, list[tuple[int, bytes]]] = {}
+        for place, blob in zip(mine, blobs, strict=True):
+            by_bucket.setdefault(place // size, []).append((place, blob))
+        for number, chunk in by_bucket.items():
+            while len(paths) <= number:
+                paths.append(os.path.join(work, f"bucket{len(paths)}.pickle"))
+            with open(paths[number], "ab") as stream:
+                pickle.dump(chunk, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        count[0] += len(blobs)
+    return paths
 
 
 def _reader(connection, query: str):
@@ -460,13 +544,16 @@ def _load_file(connection, table: str, path: str) -> None:
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
-    with pa.memory_map(path) as source:
+    with pa.OSFile(path) as source:
         _load(connection, table, ipc.open_stream(source))
     os.remove(path)
 
 
 def _write_firsts(reader, key: str, first: str, keep: list[str], path: str) -> None:
-    """Rows sorted by (key, seq) -> the same rows with `first`, their group's first seq."""
+    """Rows sorted by (key, seq) -> the same rows with `first`, their group's first seq.
+
+    `key` names two columns, `{key}a` and `{key}b` (the halves of a digest).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.ipc as ipc
@@ -477,9 +564,13 @@ def _write_firsts(reader, key: str, first: str, keep: list[str], path: str) -> N
         for batch in reader:
             if batch.num_rows == 0:
                 continue
-            keys, seqs = batch.column(key), batch.column("seq")
-            starts = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
-            opens = last_key is None or keys[0].as_py() != last_key
+            high, low, seqs = batch.column(f"{key}a"), batch.column(f"{key}b"), batch.column("seq")
+            size = batch.num_rows
+            starts = pc.or_(
+                pc.not_equal(high.slice(1), high.slice(0, size - 1)),
+                pc.not_equal(low.slice(1), low.slice(0, size - 1)),
+            )
+            opens = (high[0].as_py(), low[0].as_py()) != last_key
             starts = pa.concat_arrays([pa.array([opens]), starts])
             firsts = pc.if_else(starts, seqs, pa.scalar(None, pa.int64()))
             if not opens:  # the run of the last batch goes on
@@ -487,7 +578,7 @@ def _write_firsts(reader, key: str, first: str, keep: list[str], path: str) -> N
                 firsts = pc.fill_null_forward(firsts).slice(1)
             else:
                 firsts = pc.fill_null_forward(firsts)
-            last_key, last_first = keys[-1].as_py(), firsts[-1].as_py()
+            last_key, last_first = (high[-1].as_py(), low[-1].as_py()), firsts[-1].as_py()
             out = pa.RecordBatch.from_arrays(
                 [batch.column(name) for name in keep] + [firsts], names=[*keep, first]
             )
