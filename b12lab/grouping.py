@@ -70,6 +70,7 @@ IN_MEMORY_ROWS = 10_000  # an export of at most this many rows is ordered in mem
 BATCH_ROWS = 10_000  # rows per Arrow record batch, into and out of DuckDB
 FILTER_BYTES = 8 * 2**20  # the Bloom filter of keys that have ended
 FILTER_HASHES = 6
+ROW_OVERHEAD = 160  # bytes Python adds to a pickled row held for ordering (tuple, int, bytes)
 
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -497,8 +498,8 @@ def _deal(spool_batches: Iterable, places, bucket_bytes: int, work: str, count: 
     """Rows (in input order) with their places (in input order) into bucket files.
 
     A bucket holds the rows of `size` consecutive places, `size` chosen so a
-    bucket's rows take about `bucket_bytes`; the buckets in order, each put
-    in order, are the output.
+    bucket's rows take about `bucket_bytes` once read back into memory; the
+    buckets in order, each put in order, are the output.
     """
     place_batches = iter(places)
     pending: list[int] = []
@@ -509,8 +510,8 @@ def _deal(spool_batches: Iterable, places, bucket_bytes: int, work: str, count: 
         while len(pending) < len(blobs):
             pending.extend(next(place_batches).column(0).to_pylist())
         mine, pending = pending[: len(blobs)], pending[len(blobs) :]
-        if not size:  # from the first batch's rows
-            average = max(1, sum(len(b) for b in blobs) // len(blobs))
+        if not size:  # from the first batch's rows, with what Python adds to each
+            average = sum(len(b) for b in blobs) // len(blobs) + ROW_OVERHEAD
             size = max(1_000, bucket_bytes // average)
         by_bucket: dict[int, list[tuple[int, bytes]]] = {}
         for place, blob in zip(mine, blobs, strict=True):
