@@ -382,3 +382,21 @@ def test_grouping_a_permutation_equals_grouping_the_stable_sorted_rows(
     assert list(arrange(numbered, levels, settings=out_of_core)) == grouping._in_memory(
         numbered, levels
     )
+
+
+def test_one_patient_interpret_imports_neither_duckdb_nor_pyarrow():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from b12lab.cli import app\n"
+        "import b12lab.batch\n"
+        "app(['interpret', '--b12', '300'], standalone_mode=False)\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'duckdb', 'pyarrow'})\n"
+        "print('heavy:', heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "heavy: []"
