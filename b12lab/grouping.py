@@ -529,7 +529,7 @@ def _reader(connection, query: str):
     relation = connection.sql(query)
     if hasattr(relation, "to_arrow_reader"):
         return relation.to_arrow_reader(BATCH_ROWS)
-    return relation.fetch_record_batch(BATCH_ROWS)  # DuckDB before 1.4
+    return relation.record_batch(BATCH_ROWS)  # DuckDB 1.x
 
 
 def _load(connection, table: str, reader) -> None:
