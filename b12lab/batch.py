@@ -1,8 +1,9 @@
 """Streaming interpretation of lab exports: rows in, one record per panel out, in order.
 
 `RowInterpreter` is the row-stream function `b12lab batch` itself uses. It is
-pure (no I/O) and picklable together with the loaded ranges, so the same code
-can run per partition on a distributed engine:
+pure (no I/O but the private temporary files that group the rows of a large
+unsorted long export, `b12lab.grouping`) and picklable together with the
+loaded ranges, so the same code can run per partition on a distributed engine:
 
     interpreter = RowInterpreter.for_header(header, load_ranges())
     records = interpreter(rows)          # rows: lists of cells, in file order

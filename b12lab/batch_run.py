@@ -1,6 +1,8 @@
 """`b12lab batch`: an export streamed through RowInterpreter into CSV, NDJSON or JSON.
 
-Memory stays flat: one line is read, one record written, at a time.
+Memory stays flat: one line is read, one record written, at a time (rows of a
+long export or of --timeline that are not grouped are first put in group order
+in bounded memory, `b12lab.grouping`).
 """
 
 from __future__ import annotations
