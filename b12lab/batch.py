@@ -1,8 +1,9 @@
 """Streaming interpretation of lab exports: rows in, one record per panel out, in order.
 
 `RowInterpreter` is the row-stream function `b12lab batch` itself uses. It is
-pure (no I/O) and picklable together with the loaded ranges, so the same code
-can run per partition on a distributed engine:
+pure (no I/O but the private temporary files that group the rows of a large
+unsorted long export, `b12lab.grouping`) and picklable together with the
+loaded ranges, so the same code can run per partition on a distributed engine:
 
     interpreter = RowInterpreter.for_header(header, load_ranges())
     records = interpreter(rows)          # rows: lists of cells, in file order
@@ -22,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from b12lab.decision import Decision, DecisionCore, warnings
+from b12lab.grouping import CheckedRows, arrange, panel_key, row_levels
 from b12lab.model import Context, Panel, Report
 from b12lab.outcomes import Outcome
 from b12lab.ranges import Ranges, column_key
@@ -44,8 +46,8 @@ from b12lab.reading.policy import (
 from b12lab.reading.values import UnitHint, is_missing
 from b12lab.timeline import evaluate_panels
 
-RECENT_PATIENTS = 10_000  # how far back a reappearing patient is noticed in --timeline
-PANEL_WINDOW = 10_000  # long layout: rows of one panel are grouped within this many rows
+RECENT_PATIENTS = 10_000  # messages: how far back a reappearing patient is noticed in --timeline
+PANEL_WINDOW = 10_000  # messages: observations of one panel are grouped within this many
 DECIMAL_SAMPLE = 2_000  # rows looked at to find the file's decimal mark
 AUTO = "auto"  # ReadPolicy.decimal for an export: found from the file itself
 OWN_RECORD = "own record"  # PanelBuilder.extra key: a source record never merged into a timeline
@@ -120,11 +122,13 @@ class RowInterpreter:
 
     def __call__(self, rows: Iterable[Row]) -> Iterator[BatchRecord]:
         """Rows as (line number, cells, problem); cells None when the line was unreadable."""
+        grouped = rows.grouped if isinstance(rows, CheckedRows) else None
         rows = iter(rows)
         if self.policy.decimal == AUTO:
             sample = list(itertools.islice(rows, DECIMAL_SAMPLE))
             self.policy = replace(self.policy, decimal=self._decimal_mark(sample))
             rows = itertools.chain(sample, rows)
+        rows = self._grouped(rows, grouped)
         if self.plan.layout == "long":
             builders = self._long(rows)
         else:
@@ -169,6 +173,7 @@ class RowInterpreter:
     ) -> PanelBuilder:
         builder = self._builder(line)
         if cells is None:
+            builder.extra[OWN_RECORD] = True  # never merged into a timeline
             builder.errors.append(CellError(line, "", "", problem or "unreadable row"))
             return builder
         if problem:
@@ -192,33 +197,40 @@ class RowInterpreter:
             _name_notes(builder, before, column.name)
         return builder
 
+    def _grouped(self, rows: Iterator[Row], grouped: bool | None) -> Iterator[Row]:
+        """Rows of one panel (one patient with --timeline) contiguous: `b12lab.grouping`."""
+        levels = row_levels(self.plan, self.timeline)
+        if levels is None:
+            return rows
+        what = "patient"
+        if self.plan.layout == "long":
+            what += " and date" + (" (and accession)" if "accession" in self.plan.fields else "")
+        return arrange(rows, levels, grouped=grouped, notes=self.plan.notes, what=what)
+
     def _long(self, rows: Iterable[Row]) -> Iterator[PanelBuilder]:
-        """Rows of the same patient, date (and accession, when there is one) form one panel."""
+        """Rows of the same patient, date (and accession, when there is one) form one panel.
+
+        The rows arrive grouped (`_grouped`), so a panel is a run of rows with
+        one key, however far apart its rows were in the export.
+        """
         fields = self.plan.fields
         test_name = self.plan.header[fields["test"]].strip() or "test"
-
-        def key(row: Row) -> tuple:
-            line, cells, _ = row
-            if cells is None:
-                return ("unreadable", line)
-            return tuple(
-                str(_cell(cells, fields.get(name))).strip()
-                for name in ("patient_id", "date", "accession")
-            )
-
-        def open_panel(row: Row, panel_key: tuple, earlier: int | None) -> PanelBuilder:
-            builder = self._builder(row[0])
-            if earlier is not None:
-                builder.note(split_note(panel_key, earlier, self.window))
-            return builder
-
-        def add(builder: PanelBuilder, row: Row, first: bool) -> None:
+        key = panel_key(self.plan)
+        builder: PanelBuilder | None = None
+        current: Hashable = None
+        for row in rows:
             line, cells, problem = row
-            if not first:
+            row_key = key(row)
+            if builder is None or row_key != current:
+                if builder is not None:
+                    yield builder
+                builder, current = self._builder(line), row_key
+            else:
                 builder.lines.append(line)
             if cells is None:
+                builder.extra[OWN_RECORD] = True  # never merged into a timeline
                 builder.errors.append(CellError(line, "", "", problem or "unreadable row"))
-                return
+                continue
             if problem:
                 builder.errors.append(CellError(line, "", "", problem))
             self._patient_fields(builder, cells, line)
@@ -229,7 +241,7 @@ class RowInterpreter:
                     builder.note(skipped_note(test))
                 else:
                     builder.errors.append(CellError(line, test_name, "", "no test name"))
-                return
+                continue
             raw = _cell(cells, fields["value"])
             unit_text = _cell(cells, fields["unit"]) if "unit" in fields else None
             hint = self._hint(
@@ -238,8 +250,8 @@ class RowInterpreter:
             before = len(builder.notes)
             builder.add_value(analyte, raw, where=test[:40], line=line, hint=hint)
             _name_notes(builder, before, test[:40])
-
-        return group_panels(rows, key=key, open_panel=open_panel, add=add, window=self.window)
+        if builder is not None:
+            yield builder
 
     def _test_analyte(self, test: str) -> str | None:
         return test_analyte(self.plan, test, self.ranges)
@@ -279,9 +291,10 @@ class RowInterpreter:
     def _by_patient(self, builders: Iterable[PanelBuilder]) -> Iterator[BatchRecord]:
         """Consecutive panels of one patient make one timeline record.
 
-        Memory holds one patient's panels at a time, so a patient's rows must be
-        contiguous (sort the export by patient); a patient seen again after
-        others starts a new record, with a warning.
+        Memory holds one patient's panels at a time. The rows of an export
+        arrive grouped by patient (`_grouped`), so each patient is one record;
+        laboratory messages are read in their order, and there a patient seen
+        again after others starts a new record, with a warning.
         """
         group: list[PanelBuilder] = []
         recent: dict[str, None] = {}
@@ -357,7 +370,7 @@ def group_panels(
     add: Callable[[PanelBuilder, Item, bool], None],
     window: int = PANEL_WINDOW,
 ) -> Iterator[PanelBuilder]:
-    """Items (long-export rows, observations) with the same key form one panel.
+    """Items (the observations of laboratory messages) with the same key form one panel.
 
     Items of a panel need not be adjacent: a panel stays open for `window` items
     after its first one, then is written, so panels keep the order of their

@@ -1,6 +1,8 @@
 """`b12lab batch`: an export streamed through RowInterpreter into CSV, NDJSON or JSON.
 
-Memory stays flat: one line is read, one record written, at a time.
+Memory stays flat: one line is read, one record written, at a time (rows of a
+long export or of --timeline that are not grouped are first put in group order
+in bounded memory, `b12lab.grouping`).
 """
 
 from __future__ import annotations
@@ -194,7 +196,7 @@ def run_batch(
         else:
             _write_records(
                 stack,
-                interpreter(rows()),
+                interpreter(_checked(rows(), source, label, interpreter)),
                 summary,
                 output=output,
                 output_format=output_format,
@@ -210,6 +212,15 @@ def run_batch(
     if stats.nul_lines:
         summary.notes.append(f"{stats.nul_lines} lines held NUL bytes, which were removed")
     return summary
+
+
+def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterpreter):
+    """A regular file whose rows must be grouped is read once first: already grouped?"""
+    from b12lab.grouping import CheckedRows, file_is_grouped, row_levels
+
+    levels = row_levels(interpreter.plan, interpreter.timeline)
+    grouped = file_is_grouped(source, label, levels) if levels and source != "-" else None
+    return rows if grouped is None else CheckedRows(rows, grouped)
 
 
 def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:

@@ -318,20 +318,23 @@ def test_rows_of_one_panel_are_grouped_even_when_not_adjacent(cli, tmp_path):
     assert "plt-low-consistent-with-b12" in rows[0]["platelets_findings"]
 
 
-def test_a_panel_split_beyond_the_window_is_never_silent(ranges):
+def test_rows_of_one_panel_far_apart_are_still_one_panel(ranges):
     from b12lab.batch import RowInterpreter
+    from b12lab.grouping import IN_MEMORY_ROWS
 
     header = ["patient_id", "date", "test", "result", "unit"]
+    others = [(n, [f"Q{n}", "2026-11-01", "B12", "400", "pmol/L"], None) for n in range(3, 9)]
     rows = [
         (2, ["P1", "2026-11-01", "B12", "120", "pmol/L"], None),
-        (3, ["P2", "2026-11-01", "B12", "400", "pmol/L"], None),
-        (4, ["P3", "2026-11-01", "B12", "400", "pmol/L"], None),
-        (5, ["P1", "2026-11-01", "PLT", "95", "10^9/L"], None),
+        *others,
+        (9, ["P1", "2026-11-01", "PLT", "95", "10^9/L"], None),
     ]
-    interpreter = RowInterpreter.for_header(header, ranges, today=TODAY, window=2)
-    records = list(interpreter(iter(rows)))
-    assert [r.first_line for r in records] == [2, 3, 4, 5]
-    assert any("also appear at line 2" in w for w in records[3].warnings)
+    assert len(rows) < IN_MEMORY_ROWS
+    records = list(RowInterpreter.for_header(header, ranges, today=TODAY)(iter(rows)))
+    assert [r.first_line for r in records] == [2, 3, 4, 5, 6, 7, 8]
+    assert records[0].lines == (2, 9)
+    assert "plt-low-consistent-with-b12" in sum(records[0].outcome.domain_findings, ())
+    assert not any("also appear" in w for r in records for w in r.warnings)
 
 
 def test_the_same_analyte_twice_in_one_panel_is_kept_once_or_refused(cli, tmp_path):
