@@ -106,6 +106,8 @@ class RowInterpreter:
         ranges.profile(guideline)  # an unknown guideline fails before any row is read
         apply_units(plan, self.policy.units, ranges)
         self.core = DecisionCore(ranges, guideline, self.today)
+        self._readings: dict = {}  # cells read once per policy (PanelBuilder.readings)
+        self._readings_policy: ReadPolicy | None = None
 
     @classmethod
     def for_header(
@@ -151,7 +153,9 @@ class RowInterpreter:
     # --- reading rows ------------------------------------------------------------
 
     def _builder(self, line: int) -> PanelBuilder:
-        return PanelBuilder(self.ranges, self.policy, line)
+        if self._readings_policy is not self.policy:  # cells read under another policy
+            self._readings, self._readings_policy = {}, self.policy
+        return PanelBuilder(self.ranges, self.policy, line, self._readings)
 
     def _patient_fields(self, builder: PanelBuilder, cells: Sequence[object], line: int) -> None:
         for key, index in self.plan.fields.items():

@@ -5,8 +5,8 @@ distinct thing is done once:
 
 - each column is dictionary-encoded, and each distinct cell (with its unit
   cell) is read once through the reading layer, exactly as a row would read it;
-- values are placed among the decision core's cut points (one `position` per
-  distinct cell, `positions` over each new batch of them);
+- values are placed among the cut points of the limits in force (`positions`
+  over each column's distinct cells, once per limits group: sex and age band);
 - the positions, the limits group (sex and age band) and what the report
   quotes exactly form a key per row; each distinct key is decided once, on
   one of its rows read by the row path itself (`RowInterpreter._wide_row`),
@@ -32,11 +32,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from b12lab.batch import BatchRecord, RowInterpreter
-from b12lab.decision import MAX_DECISIONS, Decision, positions
+from b12lab.decision import DAYS, MAX_DECISIONS, Decision, positions
 from b12lab.errors import InputError
+from b12lab.model import Context, Panel
 from b12lab.reading.panel import PATIENT_PARSERS
 from b12lab.reading.policy import Note
 from b12lab.reading.values import MISSING_TOKENS, cell_text, is_missing, measure
+from b12lab.rules.base import therapy_days
 
 CENSORED_BASE = 1 << 20  # a censored cell keys by its own identity, above every position
 PY_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
@@ -50,7 +52,6 @@ class CellReading:
     value: float = math.nan  # canonical; NaN when missing or refused
     censored: bool = False
     refused: bool = False
-    position: int = -1  # among the cut points; a censored cell: CENSORED_BASE + gid
     notes: tuple[Note, ...] = ()
     text: str = ""  # the notes as the warnings column joins them
 
@@ -91,8 +92,8 @@ class ColumnarInterpreter:
         }
         self.decisions: dict[tuple, int] = {}
         self.decided: list[Decision] = []
-        self.cuts = interpreter.core.cuts
         self.limit_groups: dict[tuple, tuple[int, bool]] = {}
+        self.group_limits: list = []  # Limits of each group, by group number
 
     # --- reading ---------------------------------------------------------------------
 
@@ -140,21 +141,13 @@ class ColumnarInterpreter:
             inverse = codes
             keys = [(value, None) for value in values]
         gids = np.empty(len(keys), dtype=np.int64)
-        fresh = []
         for position, (raw, unit_text) in enumerate(keys):
             key = (_hashable(raw), unit_text)
             found = seen.get(key)
             if found is None:
                 found = self._read_cell(len(seen), spec, raw, unit_text)
                 seen[key] = found
-                fresh.append(found)
             gids[position] = found.gid
-        if fresh:
-            placed = positions(
-                np.array([r.value for r in fresh], dtype=np.float64), self.cuts[spec.analyte]
-            )
-            for reading, where in zip(fresh, placed.tolist(), strict=True):
-                reading.position = CENSORED_BASE + reading.gid if reading.censored else where
         readings = sorted(seen.values(), key=lambda r: r.gid)
         return gids[inverse], readings
 
@@ -189,26 +182,13 @@ class ColumnarInterpreter:
             self.decisions.clear()
             self.decided = []
         refused = np.zeros(rows, dtype=bool)
-        key_parts: list[tuple[np.ndarray, int]] = []
+        key_parts: list[tuple[np.ndarray, str]] = []  # (per-row ids, what they are)
 
         fields: dict[str, tuple[np.ndarray, list[FieldReading]]] = {}
         for key in self.field_cells:
             gids, readings = self._field(key, columns[self.plan.fields[key]])
             fields[key] = (gids, readings)
             refused |= np.array([r.refused for r in readings], dtype=bool)[gids]
-
-        values_of: dict[str, tuple[np.ndarray, list[CellReading]]] = {}
-        present: dict[str, np.ndarray] = {}
-        for number, spec in enumerate(self.plan.analytes):
-            unit_column = columns[spec.unit_index] if spec.unit_index is not None else None
-            gids, readings = self._analyte(number, columns[spec.index], unit_column)
-            values_of[spec.analyte] = (gids, readings)
-            refused |= np.array([r.refused for r in readings], dtype=bool)[gids]
-            where = np.array([r.position for r in readings], dtype=np.int64)
-            key_parts.append((where[gids], 2 * len(self.cuts[spec.analyte]) + 2))
-            present[spec.analyte] = ~np.isnan(
-                np.array([r.value for r in readings], dtype=np.float64)
-            )[gids]
 
         # Limits: sex and age (through the bands they fall in).
         zeros = np.zeros(rows, dtype=np.int64)
@@ -227,11 +207,29 @@ class ColumnarInterpreter:
         inverse = inverse.reshape(-1)
         group_ids = group_of[inverse]
         exact_age = exact_of[inverse]
-        key_parts.append((group_ids, len(self.limit_groups) + 1))
+        key_parts.append((group_ids, "limits"))
         sex_code = np.array([{None: 0, "female": 1, "male": 2}.get(s, 3) for s in sexes])
-        key_parts.append((sex_code[sex_gids], 4))
-        age_card = len(ages) + 1
-        key_parts.append((np.where(exact_age, age_gids, -1), age_card))
+        key_parts.append((sex_code[sex_gids], "sex"))
+        key_parts.append((np.where(exact_age, age_gids, -1), "age"))
+
+        values_of: dict[str, tuple[np.ndarray, list[CellReading]]] = {}
+        present: dict[str, np.ndarray] = {}
+        groups_here = np.unique(group_ids).tolist()
+        for number, spec in enumerate(self.plan.analytes):
+            unit_column = columns[spec.unit_index] if spec.unit_index is not None else None
+            gids, readings = self._analyte(number, columns[spec.index], unit_column)
+            values_of[spec.analyte] = (gids, readings)
+            refused |= np.array([r.refused for r in readings], dtype=bool)[gids]
+            values = np.array([r.value for r in readings], dtype=np.float64)
+            censored = np.array([r.censored for r in readings], dtype=bool)
+            where = np.empty(rows, dtype=np.int64)
+            for group in groups_here:  # positions among the cut points of the limits in force
+                placed = positions(values, self.group_limits[group].cut_points(spec.analyte))
+                placed[censored] = CENSORED_BASE + np.flatnonzero(censored)  # by identity
+                in_group = group_ids == group
+                where[in_group] = placed[gids[in_group]]
+            key_parts.append((where, spec.analyte))
+            present[spec.analyte] = ~np.isnan(values)[gids]
 
         # Values the report quotes exactly: the inputs of a derived ANC or eGFR.
         absent = np.zeros(rows, dtype=bool)
@@ -245,17 +243,14 @@ class ColumnarInterpreter:
                 refused |= derive_anc
             for analyte in ("wbc", "neutrophil_pct"):
                 gids = values_of[analyte][0]
-                key_parts.append((np.where(derive_anc, gids, -1), len(values_of[analyte][1]) + 1))
+                key_parts.append((np.where(derive_anc, gids, -1), f"anc from {analyte}"))
         derive_egfr = ~present.get("egfr", absent) & present.get("creatinine", absent)
         if derive_egfr.any() and self.ranges.derivations.get("egfr_from_creatinine"):
             gids = values_of["creatinine"][0]
-            key_parts.append((np.where(derive_egfr, gids, -1), len(values_of["creatinine"][1]) + 1))
-            key_parts.append((np.where(derive_egfr, age_gids, -1), age_card))
-        if "b12_therapy_start" in fields:  # days on therapy and their dates, exactly
-            for key in ("date", "b12_therapy_start"):
-                if key in fields:
-                    gids, readings = fields[key]
-                    key_parts.append((gids, len(readings) + 1))
+            key_parts.append((np.where(derive_egfr, gids, -1), "egfr from creatinine"))
+            key_parts.append((np.where(derive_egfr, age_gids, -1), "egfr from age"))
+        if "b12_therapy_start" in fields:
+            key_parts.extend(self._therapy_parts(fields, group_ids, rows))
 
         template = self._templates(table, lines, key_parts, refused)
         patient = self._patient_ids(columns, rows)
@@ -289,6 +284,32 @@ class ColumnarInterpreter:
             note_counts=counts,
         )
 
+    def _therapy_parts(self, fields, group_ids: np.ndarray, rows: int) -> list:
+        """Days on therapy placed among the day cut points, as `DecisionCore.key` places
+        them; the dates themselves only where the start is after the panel."""
+        start_gids, starts = fields["b12_therapy_start"]
+        date_gids, dates = fields["date"] if "date" in fields else (np.zeros(rows, np.int64), [])
+        pair = date_gids * (len(starts) + 1) + start_gids
+        distinct, first, inverse = np.unique(pair, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        days = np.empty(len(distinct), dtype=np.float64)
+        for position, row in enumerate(first.tolist()):
+            date = dates[date_gids[row]].value if dates else None
+            start = starts[start_gids[row]].value
+            found = therapy_days(
+                Panel(measurements={}, date=date, context=Context(b12_therapy_start=start)),
+                self.rows.today,
+            )
+            days[position] = math.nan if found is None else found
+        row_days = days[inverse]
+        where = np.full(rows, -1, dtype=np.int64)
+        for group in np.unique(group_ids).tolist():
+            in_group = group_ids == group
+            cuts = self.group_limits[group].cut_points(DAYS)
+            where[in_group] = positions(row_days[in_group], cuts)
+        before = np.where(row_days < 0, pair, -1)  # a start after the panel: quoted exactly
+        return [(where, DAYS), (before, "start after panel")]
+
     def _limits_group(self, sex: object, age: object) -> tuple[int, bool]:
         limits = self.ranges.limits(sex, age, self.rows.guideline, None)  # type: ignore[arg-type]
         found = self.limit_groups.get(limits.key)
@@ -301,13 +322,14 @@ class ColumnarInterpreter:
             )
             found = (len(self.limit_groups), exact)
             self.limit_groups[limits.key] = found
+            self.group_limits.append(limits)
         return found
 
     def _templates(
         self,
         table: pa.Table,
         lines: np.ndarray,
-        key_parts: list[tuple[np.ndarray, int]],
+        key_parts: list[tuple[np.ndarray, str]],
         refused: np.ndarray,
     ) -> np.ndarray:
         rows = table.num_rows
@@ -322,7 +344,7 @@ class ColumnarInterpreter:
             if distinct[position] == -1 and refused[row]:
                 numbers[position] = 0
                 continue
-            key = tuple(int(part[row]) for part, _ in key_parts)
+            key = tuple((name, int(part[row])) for part, name in key_parts)
             number = self.decisions.get(key)
             if number is None:
                 builder = self.rows._wide_row(int(lines[row]), _row_cells(table, row), None)
@@ -378,7 +400,7 @@ def _joined(first: pa.Array, second: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_null(first), second, pc.if_else(pc.is_null(second), first, both))
 
 
-def _combine(parts: list[tuple[np.ndarray, int]], rows: int) -> np.ndarray:
+def _combine(parts: list[tuple[np.ndarray, str]], rows: int) -> np.ndarray:
     """One int64 per row, equal exactly when every part is equal (mixed radix,
     re-coded densely whenever the product would overflow)."""
     combined = np.zeros(rows, dtype=np.int64)

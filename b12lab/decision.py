@@ -5,9 +5,9 @@ module says what its answer for one panel (without earlier panels) depends
 on, so that panels which agree on all of it are decided once:
 
 - the limits in force (sex, and the age and trimester bands they fall in),
-- each value's position among the cut points its rules compare it with
-  (`Limits.cut_points`, gathered over every band the data file holds), and
-  how it is censored,
+- each value's position among the cut points of those limits
+  (`Limits.cut_points`: every number a rule may compare it with), and how it
+  is censored,
 - the days on therapy, placed among the day cut points,
 - the context the clinician gave,
 - and, only where the report quotes them, the exact values: censored
@@ -22,7 +22,7 @@ before it can make two panels with one key decide differently.
 
 The per-panel path (`RowInterpreter`) keys each panel with `key`; the
 columnar path (`b12lab.columnar`) computes the same positions for whole
-columns with `positions`, from the same cut points.
+columns with `positions`, from the same cut points of each limits group.
 """
 
 from __future__ import annotations
@@ -98,7 +98,6 @@ class DecisionCore:
         self.ranges = ranges
         self.guideline = guideline
         self.today = today
-        self.cuts = cut_points(ranges, guideline)
         self.decided: dict[Hashable, Decision] = {}
         self._equation = ranges.derivations.get("egfr_from_creatinine")
 
@@ -118,7 +117,7 @@ class DecisionCore:
                 # The report quotes censored inputs; derived values are exact.
                 parts.append((measurement.censored, measurement.value, measurement.input))
             else:
-                parts.append(position(measurement.value, self.cuts[analyte]))
+                parts.append(position(measurement.value, limits.cut_points(analyte)))
             if measurement.lab_flag or measurement.lab_reference:
                 parts.append((measurement.lab_flag, measurement.lab_reference))
         if "anc" not in measurements and {"wbc", "neutrophil_pct"} <= measurements.keys():
@@ -142,7 +141,7 @@ class DecisionCore:
         if days is None:
             parts.append(None)
         else:
-            parts.append(position(days, self.cuts[DAYS]))
+            parts.append(position(days, limits.cut_points(DAYS)))
             if days < 0:
                 parts.append((panel.date, panel.context.b12_therapy_start))
         parts.append(replace(panel.context, b12_therapy_start=None, days_on_therapy=None))
@@ -173,21 +172,4 @@ def _exact(measurement) -> tuple:
     return (measurement.value, measurement.decimals, measurement.censored, measurement.input)
 
 
-def cut_points(ranges: Ranges, guideline: str | None) -> dict[str, tuple[float, ...]]:
-    """Every cut point of each analyte (and of "days") under the profile, over all bands.
-
-    The limits in force differ by sex, age and trimester only in their
-    reference bands, so these are the cut points of the limits without sex
-    or age, with every band's limits added.
-    """
-    base = ranges.limits(None, None, guideline)
-    cuts: dict[str, set[float]] = {}
-    for analyte in (*ranges.analytes, DAYS):
-        cuts[analyte] = set(base.cut_points(analyte)) if analyte in base._cuts else set()
-    for analyte, spec in ranges.analytes.items():
-        for band in spec.bands:
-            cuts[analyte].update(x for x in (band.low, band.high) if x is not None)
-    return {analyte: tuple(sorted(values)) for analyte, values in cuts.items()}
-
-
-__all__ = ["Decision", "DecisionCore", "cut_points", "position", "positions"]
+__all__ = ["DAYS", "Decision", "DecisionCore", "position", "positions"]

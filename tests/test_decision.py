@@ -12,7 +12,7 @@ import pytest
 from conftest import TODAY
 
 from b12lab import engine
-from b12lab.decision import DecisionCore, cut_points, position
+from b12lab.decision import DecisionCore, position
 from b12lab.model import Context, Measurement, Panel
 from b12lab.ranges import load_ranges
 from b12lab.rules import RULES_BY_DOMAIN
@@ -62,10 +62,22 @@ class Recorded(float):
     __hash__ = float.__hash__
 
 
+def _every_band_cut(guideline: str) -> dict[str, tuple[float, ...]]:
+    """Each analyte's cut points over every sex, age and trimester band of the profile."""
+    cuts: dict[str, set[float]] = {a: set() for a in RANGES.analytes}
+    for sex in (None, "female", "male"):
+        for age in (None, 0.5, 8, 15, 40, 70):
+            for trimester in (None, 1, 2, 3):
+                limits = RANGES.limits(sex, age, guideline, trimester)
+                for analyte in RANGES.analytes:
+                    cuts[analyte].update(limits.cut_points(analyte))
+    return {a: tuple(sorted(c)) for a, c in cuts.items()}
+
+
 def _panels(count: int, seed: int = 7):
     """Panels whose values sit at, just under and just over every cut point."""
     rng = random.Random(seed)
-    cuts = {guideline: cut_points(RANGES, guideline) for guideline in ("who", "nice")}
+    cuts = {guideline: _every_band_cut(guideline) for guideline in ("who", "nice")}
     for _ in range(count):
         guideline = rng.choice(("who", "nice"))
         measurements = {}
@@ -166,13 +178,13 @@ def test_panels_with_one_key_are_decided_alike():
     compared = 0
     for guideline, panel in _panels(400, seed=3):
         core = DecisionCore(RANGES, guideline, TODAY)
-        cuts = core.cuts
+        limits = RANGES.limits(panel.sex, panel.age, guideline, panel.context.pregnancy_trimester)
         moved = {}
         for analyte, m in panel.measurements.items():
             if m.censored:
                 moved[analyte] = m
                 continue
-            points = cuts[analyte]
+            points = limits.cut_points(analyte)
             where = position(m.value, points)
             if where % 2:  # exactly on a cut point: it stays there
                 moved[analyte] = m

@@ -61,14 +61,24 @@ PATIENT_PARSERS: dict[str, Callable] = {
     "age": parse_age,
     "b12_therapy_start": parse_date,
 }
+MAX_READINGS = 100_000  # distinct cells remembered per input; beyond, the memory starts again
 
 
 class PanelBuilder:
     """Collects one panel's cells; `panel()` gives the Panel, `errors` what was refused."""
 
-    def __init__(self, ranges: Ranges, policy: ReadPolicy | None = None, line: int = 0):
+    def __init__(
+        self,
+        ranges: Ranges,
+        policy: ReadPolicy | None = None,
+        line: int = 0,
+        readings: dict | None = None,
+    ):
         self.ranges = ranges
         self.policy = policy or ReadPolicy()
+        # Cells already read under this policy, shared by the builders of one input:
+        # (analyte, cell, unit hint) -> (measurement, notes) or the InputError raised.
+        self.readings = readings
         self.lines: list[int] = [line] if line else []
         self.patient_id: str | None = None
         self.fields: dict[str, object] = {}
@@ -94,11 +104,32 @@ class PanelBuilder:
         if is_missing(raw):
             return None
         try:
-            measurement, notes = measure(self.ranges, analyte, raw, hint=hint, policy=self.policy)
+            measurement, notes = self._measure(analyte, raw, hint)
         except InputError as error:
             self.errors.append(CellError(line, where, _shown(raw), str(error), error))
             return None
         return self.put(analyte, measurement, notes, where=where, line=line)
+
+    def _measure(self, analyte: str, raw: object, hint: UnitHint | None):
+        cache = self.readings
+        if cache is None or not isinstance(raw, (str, int, float)):
+            return measure(self.ranges, analyte, raw, hint=hint, policy=self.policy)
+        key = (analyte, type(raw), raw, hint)
+        found = cache.get(key)
+        if found is None:
+            try:
+                measurement, notes = measure(
+                    self.ranges, analyte, raw, hint=hint, policy=self.policy
+                )
+                found = (measurement, tuple(notes))
+            except InputError as error:
+                found = error
+            if len(cache) >= MAX_READINGS:
+                cache.clear()
+            cache[key] = found
+        if isinstance(found, InputError):
+            raise found
+        return found
 
     def put(
         self,
