@@ -377,7 +377,7 @@ def _write_columnar(
     `_write_records` would write, block by block."""
     import csv
 
-    from b12lab.columnar import ColumnarInterpreter, csv_text, wide_segments
+    from b12lab.columnar import ColumnarInterpreter, csv_text, release_unused, wide_segments
     from b12lab.render.rows import CSV_COLUMNS, csv_row
 
     out, error_writer = _outputs(stack, output, errors_path)
@@ -392,6 +392,7 @@ def _write_columnar(
             if error_writer is not None:
                 for row in sorted(decided.errors):
                     error_writer.write(decided.errors[row])
+            release_unused()  # the allocator keeps freed blocks otherwise: memory stays flat
             progress()
             continue
         record = segment[1]

@@ -91,6 +91,7 @@ class ColumnarInterpreter:
             key: {} for key in self.plan.fields if key in PATIENT_PARSERS
         }
         self.decisions: dict[tuple, int] = {}
+        self.key_names: dict[tuple, tuple] = {}
         self.decided: list[Decision] = []
         self.limit_groups: dict[tuple, tuple[int, bool]] = {}
         self.group_limits: list = []  # Limits of each group, by group number
@@ -340,15 +341,19 @@ class ColumnarInterpreter:
         combined = np.where(refused, -1, combined)
         distinct, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
         numbers = np.empty(len(distinct), dtype=np.int64)
+        # A key: which parts (one shared tuple) and their values as bytes (compact in memory).
+        names = tuple(name for _, name in key_parts)
+        names = self.key_names.setdefault(names, names)
+        matrix = np.stack([np.asarray(part, dtype=np.int64) for part, _ in key_parts], axis=1)
         for position, row in enumerate(first.tolist()):
             if distinct[position] == -1 and refused[row]:
                 numbers[position] = 0
                 continue
-            key = tuple((name, int(part[row])) for part, name in key_parts)
+            key = (names, matrix[row].tobytes())
             number = self.decisions.get(key)
             if number is None:
                 builder = self.rows._wide_row(int(lines[row]), _row_cells(table, row), None)
-                decision = self.rows.core.decide(self.rows._panel(builder))
+                decision = self.rows.core.decide_once(self.rows._panel(builder))
                 number = len(self.decided)
                 self.decided.append(decision)
                 self.decisions[key] = number
@@ -392,6 +397,11 @@ class ColumnarInterpreter:
         for part in parts[1:]:
             joined = _joined(joined, part)
         return pc.fill_null(joined, "")
+
+
+def release_unused() -> None:
+    """Give the memory Arrow freed back to the system (its allocator keeps it otherwise)."""
+    pa.default_memory_pool().release_unused()
 
 
 def _joined(first: pa.Array, second: pa.Array) -> pa.Array:
@@ -499,8 +509,12 @@ def csv_text(decided: Decided) -> str:
     rows = len(decided.lines)
     if not rows:
         return ""
-    templates = [decision_cells(d) for d in decided.decisions] or [[""] * 13]
-    template = pa.array(decided.template)
+    used, local = np.unique(decided.template, return_inverse=True)  # decisions of this batch
+    templates = [
+        decision_cells(decided.decisions[number]) if number < len(decided.decisions) else [""] * 13
+        for number in used.tolist()
+    ]
+    template = pa.array(local.reshape(-1))
     by_column = list(zip(*templates, strict=True))
     taken = [
         pa.array([spreadsheet_safe(c) for c in column], pa.string()).take(template)
@@ -561,7 +575,7 @@ def _string_bytes(array: pa.Array) -> bytes:
 
 # --- reading a CSV export in blocks ------------------------------------------------------
 
-BLOCK = 1 << 22  # bytes per block
+BLOCK = 1 << 20  # bytes per block (a block's Arrow and numpy work stays a few MiB)
 
 
 def _simple(block: bytes, delimiter: bytes, width: int) -> bool:

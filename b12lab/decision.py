@@ -39,7 +39,7 @@ from b12lab.ranges import Ranges
 from b12lab.rules.base import therapy_days
 
 DAYS = "days"
-MAX_DECISIONS = 200_000  # distinct decisions kept; beyond, the table starts again
+MAX_DECISIONS = 50_000  # distinct decisions kept (a few MiB per thousand); beyond, start again
 
 
 def warnings(noted: tuple[str, ...], decided: tuple[str, ...]) -> tuple[str, ...]:
@@ -99,6 +99,7 @@ class DecisionCore:
         self.guideline = guideline
         self.today = today
         self.decided: dict[Hashable, Decision] = {}
+        self._shared: dict[tuple, tuple] = {}  # one provenance object for every decision
         self._equation = ranges.derivations.get("egfr_from_creatinine")
 
     def key(self, panel: Panel) -> tuple:
@@ -159,9 +160,15 @@ class DecisionCore:
         if decision is None:
             if len(self.decided) >= MAX_DECISIONS:
                 self.decided.clear()  # memory stays bounded; keys are decided again
-            decision = Decision.of(self.report(replace(panel, warnings=(), errors=())))
+            decision = self.decide_once(panel)
             self.decided[key] = decision
         return decision
+
+    def decide_once(self, panel: Panel) -> Decision:
+        """The panel's decision, not remembered (for a caller that keys panels itself)."""
+        decision = Decision.of(self.report(replace(panel, warnings=(), errors=())))
+        shared = self._shared.setdefault(decision.provenance, decision.provenance)
+        return decision if shared is decision.provenance else replace(decision, provenance=shared)
 
     def report(self, panel: Panel) -> Report:
         """The full report of one panel (every detail, not cached)."""
