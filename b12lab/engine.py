@@ -18,6 +18,7 @@ from b12lab.model import (
     Panel,
     Report,
     display_decimals,
+    evolve,
     format_number,
 )
 from b12lab.ranges import SEXES, Limits, Ranges
@@ -95,9 +96,9 @@ def shown_against(panel: Panel, limits: Limits) -> Panel:
             measurement.value, measurement.decimals, limits.cut_points(analyte)
         )
         measurements[analyte] = (
-            measurement if places == measurement.decimals else replace(measurement, decimals=places)
+            measurement if places == measurement.decimals else evolve(measurement, decimals=places)
         )
-    return replace(panel, measurements=measurements)
+    return evolve(panel, measurements=measurements)
 
 
 def derive_anc(panel: Panel, ranges: Ranges) -> tuple[Panel, list[str]]:
@@ -248,7 +249,7 @@ def evaluate(
             warnings.append(disagreement)
         band = limits.reference[analyte]
         measurements.append(
-            replace(measurement, flag=flag, reference_low=band.low, reference_high=band.high)
+            evolve(measurement, flag=flag, reference_low=band.low, reference_high=band.high)
         )
     assessment, b12_warnings = assess_b12(panel, limits)
     warnings.extend(b12_warnings)

@@ -17,6 +17,19 @@ DISCLAIMER = (
 )
 
 
+def evolve(instance, **changes):
+    """`dataclasses.replace` for the frozen records of the engine's hot path, without
+    running `__init__` again (they have no `__post_init__` and no cached properties):
+    a shallow copy with `changes` set."""
+    unknown = changes.keys() - instance.__dataclass_fields__.keys()
+    if unknown:
+        raise TypeError(f"{type(instance).__name__} has no field {', '.join(sorted(unknown))}")
+    new = object.__new__(type(instance))
+    new.__dict__.update(instance.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 @dataclass(frozen=True)
 class Measurement:
     """One analyte's result, converted to the analyte's canonical unit."""

@@ -213,3 +213,18 @@ def test_decisions_stay_bounded(monkeypatch):
     for _, panel in _panels(60):
         core.decide(panel)
     assert len(core.decided) <= 5
+
+
+def test_evolve_is_replace_without_init():
+    from b12lab.model import evolve
+
+    for _, panel in _panels(30, seed=5):
+        for measurement in panel.measurements.values():
+            assert evolve(measurement, decimals=3, flag="low") == replace(
+                measurement, decimals=3, flag="low"
+            )
+        before = dict(panel.measurements)
+        assert evolve(panel, measurements={}) == replace(panel, measurements={})
+        assert panel.measurements == before  # the original is untouched
+    with pytest.raises(TypeError, match="no field"):
+        evolve(panel, measurement={})

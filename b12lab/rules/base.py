@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from b12lab.model import Measurement, Panel, format_number
+from b12lab.model import Measurement, Panel, evolve, format_number
 from b12lab.ranges import Limits
 
 LOW_FLAGS = ("low", "critical_low")
@@ -132,9 +132,9 @@ class Case:
     def restricted(self, analytes: frozenset[str]) -> Case:
         """The same case with only `analytes` visible."""
         measurements = {a: m for a, m in self.panel.measurements.items() if a in analytes}
-        return replace(
+        return evolve(
             self,
-            panel=replace(self.panel, measurements=measurements),
+            panel=evolve(self.panel, measurements=measurements),
             flags={a: f for a, f in self.flags.items() if a in analytes},
         )
 
