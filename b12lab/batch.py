@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from b12lab.decision import Decision, DecisionCore, warnings
-from b12lab.grouping import CheckedRows, arrange, panel_key, row_levels
 from b12lab.model import Context, Panel, Report
 from b12lab.outcomes import Outcome
 from b12lab.ranges import Ranges, column_key
@@ -124,6 +123,8 @@ class RowInterpreter:
 
     def __call__(self, rows: Iterable[Row]) -> Iterator[BatchRecord]:
         """Rows as (line number, cells, problem); cells None when the line was unreadable."""
+        from b12lab.grouping import CheckedRows  # not on a one-patient interpret's path
+
         grouped = rows.grouped if isinstance(rows, CheckedRows) else None
         rows = iter(rows)
         if self.policy.decimal == AUTO:
@@ -203,6 +204,8 @@ class RowInterpreter:
 
     def _grouped(self, rows: Iterator[Row], grouped: bool | None) -> Iterator[Row]:
         """Rows of one panel (one patient with --timeline) contiguous: `b12lab.grouping`."""
+        from b12lab.grouping import arrange, row_levels
+
         levels = row_levels(self.plan, self.timeline)
         if levels is None:
             return rows
@@ -218,6 +221,8 @@ class RowInterpreter:
         one key, however far apart its rows were in the export.
         """
         fields = self.plan.fields
+        from b12lab.grouping import panel_key
+
         test_name = self.plan.header[fields["test"]].strip() or "test"
         key = panel_key(self.plan)
         builder: PanelBuilder | None = None
