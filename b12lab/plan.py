@@ -39,7 +39,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from b12lab.batch import AUTO, DECIMAL_SAMPLE
 from b12lab.errors import InputError, UnitError
@@ -136,26 +136,14 @@ class ColumnReading:
     analyte: str | None = None
     unit: str | None = None
     unit_source: str | None = None
+    unit_column: str | None = None  # an analyte's `<analyte>_unit` column
     unit_sources: dict[str, int] = field(default_factory=dict)
     units_seen: dict[str, int] = field(default_factory=dict)
     empty_share: float | None = None
     notes: list[str] = field(default_factory=list)
-    unit_column: str | None = None  # an analyte's `<analyte>_unit` column
 
     def to_dict(self) -> dict:
-        return {
-            "index": self.index,
-            "header": self.header,
-            "role": self.role,
-            "analyte": self.analyte,
-            "unit": self.unit,
-            "unit_source": self.unit_source,
-            "unit_column": self.unit_column,
-            "unit_sources": self.unit_sources,
-            "units_seen": self.units_seen,
-            "empty_share": self.empty_share,
-            "notes": self.notes,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -173,17 +161,7 @@ class TestReading:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {
-            "test": self.test,
-            "analyte": self.analyte,
-            "rows": self.rows,
-            "unit": self.unit,
-            "unit_source": self.unit_source,
-            "unit_sources": self.unit_sources,
-            "units_seen": self.units_seen,
-            "empty_share": self.empty_share,
-            "notes": self.notes,
-        }
+        return asdict(self)
 
 
 @dataclass

@@ -12,6 +12,13 @@ from b12lab.model import SEVERITIES, Report
 from b12lab.render.safe import escape_controls
 
 SEPARATOR = " · "
+FLAG_LABEL = {  # a flag as the text and HTML reports print it
+    "low": "LOW",
+    "high": "HIGH",
+    "normal": "normal",
+    "critical_low": "CRIT LOW",
+    "critical_high": "CRIT HIGH",
+}
 SHORT_DISCLAIMER = "Decision support, not a diagnosis."
 
 

@@ -20,16 +20,9 @@ import re
 from dataclasses import dataclass
 
 from b12lab.model import DISCLAIMER, IMPLICATION_DOMAINS, HistoryPoint, Report, format_number
-from b12lab.render.headline import conclusion, context_parts, severity_counts
+from b12lab.render.headline import FLAG_LABEL, conclusion, context_parts, severity_counts
 from b12lab.render.safe import escape_controls
 
-FLAG_LABEL = {
-    "low": "LOW",
-    "high": "HIGH",
-    "normal": "normal",
-    "critical_low": "CRIT LOW",
-    "critical_high": "CRIT HIGH",
-}
 # Marker shapes and fills tell a flag without colour.
 MARKER = {
     "normal": ("o", "white"),

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from b12lab.model import DISCLAIMER, IMPLICATION_DOMAINS, Finding, Report, format_number
 from b12lab.render.headline import (
+    FLAG_LABEL,
     SEPARATOR,
     SHORT_DISCLAIMER,
     context_parts,
@@ -34,13 +35,6 @@ from b12lab.render.headline import (
 from b12lab.render.history import FLAG_STYLE, history_table
 from b12lab.render.safe import escape_controls
 
-FLAG_LABEL = {
-    "low": "LOW",
-    "high": "HIGH",
-    "normal": "normal",
-    "critical_low": "CRIT LOW",
-    "critical_high": "CRIT HIGH",
-}
 STATUS_STYLE = {
     "deficient": "bold red",
     "borderline": "bold yellow",
