@@ -102,6 +102,14 @@ def test_long_record_keeps_the_cells_of_its_first_row(cli, tmp_path):
     ]
 
 
+def test_a_header_name_with_a_comma_is_kept_whole(cli, tmp_path):
+    export = 'patient_id,B12,"Ward, bed"\nP1,300 pmol/L,"7, 2"\n'
+    result = cli("batch", _write(tmp_path, export), "--keep", "Ward, bed", *AS_OF)
+    assert result.exit_code == 0, result.stderr
+    (row,) = _rows(result.stdout)
+    assert row["Ward, bed"] == "7, 2"
+
+
 def test_keep_in_ndjson_is_a_kept_object(cli, tmp_path):
     export = _write(tmp_path, WIDE)
     result = cli("batch", export, "--keep", "Encounter,patient_id", "--format", "ndjson", *AS_OF)

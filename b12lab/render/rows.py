@@ -14,7 +14,21 @@ from b12lab.output_columns import (
     OutputColumns,
 )
 
-__all__ = ["CSV_COLUMNS", "CSV_COLUMNS_VERSION", "OutputColumns", "csv_row", "spreadsheet_safe"]
+__all__ = [
+    "CSV_COLUMNS",
+    "CSV_COLUMNS_VERSION",
+    "ERROR_COLUMNS",
+    "WRITERS",
+    "CsvRecords",
+    "ErrorRows",
+    "FhirNdjsonRecords",
+    "JsonArrayRecords",
+    "NdjsonRecords",
+    "OutputColumns",
+    "csv_row",
+    "record_dict",
+    "spreadsheet_safe",
+]
 NO_EXTRA = OutputColumns()
 
 # The columns every run writes, in order; a run adds its normalized values and
