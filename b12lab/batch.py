@@ -23,8 +23,9 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from b12lab.decision import Decision, DecisionCore, warnings
-from b12lab.model import Context, Panel, Report
+from b12lab.model import Context, Measurement, Panel, Report
 from b12lab.outcomes import Outcome
+from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell, output_columns
 from b12lab.ranges import Ranges, column_key
 from b12lab.reading.columns import (
     ColumnPlan,
@@ -50,6 +51,7 @@ PANEL_WINDOW = 10_000  # messages: observations of one panel are grouped within 
 DECIMAL_SAMPLE = 2_000  # rows looked at to find the file's decimal mark
 AUTO = "auto"  # ReadPolicy.decimal for an export: found from the file itself
 OWN_RECORD = "own record"  # PanelBuilder.extra key: a source record never merged into a timeline
+KEPT = "kept"  # PanelBuilder.extra key: the --keep cells of the panel's first row
 
 __all__ = ["BatchRecord", "CellError", "RowInterpreter", "interpret_rows"]
 
@@ -69,6 +71,13 @@ class BatchRecord:
     warnings: tuple[str, ...] = ()
     guideline: str = ""
     provenance: tuple[tuple[str, str], ...] = ()  # version, ranges SHA-256, profile, date
+    values: tuple[tuple[str, str], ...] = ()  # analyte -> its normalized CSV cell (`<73.8`)
+    kept: tuple[str, ...] = ()  # the --keep cells of the record's first row
+
+    def value_cells(self, analytes: Sequence[str]) -> list[str]:
+        """The normalized values of `analytes`, "" where absent or refused."""
+        found = dict(self.values)
+        return [found.get(analyte, "") for analyte in analytes]
 
     @property
     def first_line(self) -> int:
@@ -93,6 +102,7 @@ class RowInterpreter:
         full_reports: bool = True,
         timeline: bool = False,
         window: int = PANEL_WINDOW,
+        keep: Sequence[str] = (),
     ):
         self.plan = plan
         self.ranges = ranges
@@ -107,6 +117,8 @@ class RowInterpreter:
         self.core = DecisionCore(ranges, guideline, self.today)
         self._readings: dict = {}  # cells read once per policy (PanelBuilder.readings)
         self._readings_policy: ReadPolicy | None = None
+        present = [c.analyte for c in plan.analytes] if plan.layout == "wide" else None
+        self.columns: OutputColumns = output_columns(ranges, present, plan.header, keep)
 
     @classmethod
     def for_header(
@@ -158,6 +170,14 @@ class RowInterpreter:
             self._readings, self._readings_policy = {}, self.policy
         return PanelBuilder(self.ranges, self.policy, line, self._readings)
 
+    def _keep(self, builder: PanelBuilder, cells: Sequence[object] | None) -> None:
+        """The --keep cells of the panel's first row ("" for an unreadable row)."""
+        if self.columns.kept:
+            builder.extra[KEPT] = tuple(
+                kept_cell(_cell(cells, k.index)) if cells is not None else ""
+                for k in self.columns.kept
+            )
+
     def _patient_fields(self, builder: PanelBuilder, cells: Sequence[object], line: int) -> None:
         for key, index in self.plan.fields.items():
             raw = _cell(cells, index)
@@ -177,6 +197,7 @@ class RowInterpreter:
         self, line: int, cells: Sequence[object] | None, problem: str | None
     ) -> PanelBuilder:
         builder = self._builder(line)
+        self._keep(builder, cells)
         if cells is None:
             builder.extra[OWN_RECORD] = True  # never merged into a timeline
             builder.errors.append(CellError(line, "", "", problem or "unreadable row"))
@@ -234,6 +255,7 @@ class RowInterpreter:
                 if builder is not None:
                     yield builder
                 builder, current = self._builder(line), row_key
+                self._keep(builder, cells)
             else:
                 builder.lines.append(line)
             if cells is None:
@@ -295,6 +317,8 @@ class RowInterpreter:
             warnings=warnings(panel.warnings, decision.warnings),
             guideline=decision.guideline,
             provenance=decision.provenance,
+            values=_values(panel.measurements.values()),
+            kept=builder.extra.get(KEPT, ()),  # type: ignore[arg-type]
         )
 
     def _by_patient(self, builders: Iterable[PanelBuilder]) -> Iterator[BatchRecord]:
@@ -368,6 +392,8 @@ class RowInterpreter:
             warnings=report.warnings,
             guideline=report.guideline,
             provenance=tuple(report.provenance.items()),
+            values=_values(report.measurements),
+            kept=builders[0].extra.get(KEPT, ()),  # type: ignore[arg-type]
         )
 
 
@@ -431,6 +457,13 @@ def _cell(cells: Sequence[object], index: int | None) -> object:
     if index is None or index >= len(cells):
         return ""
     return cells[index]
+
+
+def _values(measurements: Iterable[Measurement]) -> tuple[tuple[str, str], ...]:
+    """Each measurement read (not derived) as its normalized CSV cell."""
+    return tuple(
+        (m.analyte, normalized_cell(m.value, m.censored)) for m in measurements if not m.derived
+    )
 
 
 def _name_notes(builder: PanelBuilder, since: int, column: str) -> None:

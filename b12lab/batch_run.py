@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -25,6 +25,7 @@ from b12lab.inputs.export import (
     text_lines,
 )
 from b12lab.output import AtomicOutput, check_targets
+from b12lab.output_columns import OutputColumns
 from b12lab.ranges import Ranges
 from b12lab.reading.policy import ReadPolicy
 from b12lab.render.rows import WRITERS, ErrorRows
@@ -123,13 +124,17 @@ def run_batch(
     policy: ReadPolicy | None = None,
     today=None,
     input_format: str = "auto",
+    keep: Sequence[str] = (),
 ) -> BatchSummary:
+    """`keep`: the --keep options (COL[,COL...]), export columns copied into every record."""
     check_targets(
         [("input export", source)],
         [("output", output)] + ([("errors file", errors_path)] if errors_path else []),
     )
     stream, label, size = open_export(source)
     _, kind = source_kind(stream, label, input_format)
+    if keep:
+        check_keep(kind, output_format)
     if kind != "csv":
         return run_message_batch(
             stream,
@@ -171,6 +176,7 @@ def run_batch(
             full_reports=output_format != "csv",
             timeline=timeline,
             today=today,
+            keep=keep,
         )
         if interpreter.plan.ignored:
             summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))
@@ -204,6 +210,7 @@ def run_batch(
                 progress=lambda: bar.update(
                     stats.bytes_read if size is not None else summary.panels
                 ),
+                columns=interpreter.columns,
             )
     summary.notes.extend(interpreter.plan.notes)  # includes what the rows showed (decimal mark)
     summary.notes.extend(summary.assumption_lines())
@@ -221,6 +228,21 @@ def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterprete
     levels = row_levels(interpreter.plan, interpreter.timeline)
     grouped = file_is_grouped(source, label, levels) if levels and source != "-" else None
     return rows if grouped is None else CheckedRows(rows, grouped)
+
+
+def check_keep(kind: str, output_format: str | None = None) -> None:
+    """--keep copies the columns of a CSV export into CSV, NDJSON or JSON records."""
+    if kind != "csv":
+        raise InputError(
+            f"--keep copies columns of a CSV export; a {kind} input has no export columns",
+            fix="drop --keep (patient ids and dates are in every record already)",
+        )
+    if output_format == "fhir-ndjson":
+        raise InputError(
+            "--keep is written to csv, ndjson and json output; a FHIR Bundle has no place "
+            "for export columns",
+            fix="use --format ndjson or csv with --keep",
+        )
 
 
 def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
@@ -288,6 +310,7 @@ def run_message_batch(
             output_format=output_format,
             errors_path=errors_path,
             progress=lambda: bar.update(summary.panels),
+            columns=interpreter.columns,
         )
     for line in (
         skipped_line(source.skipped),
@@ -308,6 +331,7 @@ def _write_records(
     output_format: str,
     errors_path: str | None,
     progress: Callable[[], None],
+    columns: OutputColumns | None = None,
 ) -> None:
     """Every record to the output (its rejected cells to --errors), counted in the summary.
 
@@ -315,7 +339,7 @@ def _write_records(
     (atomically, devices in place) and counted the same way whatever the source.
     """
     out, error_writer = _outputs(stack, output, errors_path)
-    writer = WRITERS[output_format](out)
+    writer = WRITERS[output_format](out, columns or OutputColumns())
     for record in batch_records:
         writer.write(record)
         _count(summary, record)
@@ -378,11 +402,11 @@ def _write_columnar(
     import csv
 
     from b12lab.columnar import ColumnarInterpreter, csv_text, release_unused, wide_segments
-    from b12lab.render.rows import CSV_COLUMNS, csv_row
+    from b12lab.render.rows import csv_row
 
     out, error_writer = _outputs(stack, output, errors_path)
     rows = csv.writer(out, lineterminator="\n")
-    rows.writerow(CSV_COLUMNS)
+    rows.writerow(interpreter.columns.csv_header)
     columnar = ColumnarInterpreter(interpreter)
     for segment in wide_segments(stream, header, interpreter, stats):
         if segment[0] == "table":
@@ -399,7 +423,7 @@ def _write_columnar(
         batch_record = interpreter._finish(
             interpreter._wide_row(record.line, record.cells, record.problem)
         )
-        rows.writerow(csv_row(batch_record))
+        rows.writerow(csv_row(batch_record, interpreter.columns))
         _count(summary, batch_record)
         if error_writer is not None and batch_record.cell_errors:
             error_writer.write(batch_record)

@@ -859,6 +859,16 @@ def batch(
             "ignored). --format text (default) or json.",
         ),
     ] = False,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep",
+            metavar="COL[,COL...]",
+            help="Copy these export columns (e.g. MRN, accession) unchanged into every output "
+            "record, refused ones too: CSV columns under the export's own names, a 'kept' "
+            "object in JSON. Repeatable.",
+        ),
+    ] = None,
 ) -> int:
     """Interpret a whole CSV export, FHIR Bundle or NDJSON file, or HL7 v2 file: one output
     record per input panel, in input order.
@@ -903,6 +913,7 @@ def batch(
                 date_order=parse_date_format(date_format),
             ),
             input_format=input_format.value,
+            keep=keep or [],
         )
         text = render_plan(export_plan, "json" if output_format is BatchFormat.json else "text")
         with _reader_may_leave(), AtomicOutput(output, "output") as out:
@@ -930,6 +941,7 @@ def batch(
             ),
             today=today,
             input_format=input_format.value,
+            keep=keep or [],
         )
     for note in summary.notes:
         sys.stderr.write(f"b12lab: note: {safe_line(note)}\n")

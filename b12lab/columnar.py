@@ -35,6 +35,7 @@ from b12lab.batch import BatchRecord, RowInterpreter
 from b12lab.decision import DAYS, MAX_DECISIONS, Decision, positions
 from b12lab.errors import InputError
 from b12lab.model import Context, Panel
+from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell
 from b12lab.reading.panel import PATIENT_PARSERS
 from b12lab.reading.policy import Note
 from b12lab.reading.values import MISSING_TOKENS, cell_text, is_missing, measure
@@ -54,6 +55,7 @@ class CellReading:
     refused: bool = False
     notes: tuple[Note, ...] = ()
     text: str = ""  # the notes as the warnings column joins them
+    shown: str = ""  # the normalized-value CSV cell (`normalized_cell`); "" missing or refused
 
 
 @dataclass
@@ -75,6 +77,9 @@ class Decided:
     noted: pa.Array  # the reading layer's notes per row, joined ("" when none)
     errors: dict[int, BatchRecord]  # row index -> the row path's record
     note_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    columns: OutputColumns = field(default_factory=OutputColumns)  # values and --keep to write
+    readings: dict[str, tuple[np.ndarray, list[CellReading]]] = field(default_factory=dict)
+    kept: list[pa.Array] = field(default_factory=list)  # the --keep columns of the batch
 
 
 class ColumnarInterpreter:
@@ -169,6 +174,7 @@ class ColumnarInterpreter:
             return reading
         reading.value = measurement.value
         reading.censored = bool(measurement.censored)
+        reading.shown = normalized_cell(measurement.value, measurement.censored)
         reading.notes = tuple(replace(note, subject=column.name) for note in notes)
         reading.text = "; ".join(dict.fromkeys(str(note) for note in reading.notes))
         return reading
@@ -283,6 +289,9 @@ class ColumnarInterpreter:
             noted=noted,
             errors=errors,
             note_counts=counts,
+            columns=self.rows.columns,
+            readings=values_of,
+            kept=[columns[k.index] for k in self.rows.columns.kept],
         )
 
     def _therapy_parts(self, fields, group_ids: np.ndarray, rows: int) -> list:
@@ -521,6 +530,7 @@ def csv_text(decided: Decided) -> str:
         for column in by_column
     ]
     own_warnings = pa.array(list(by_column[10]), pa.string()).take(template)
+    extra = [*_value_columns(decided, rows), *(_kept_column(c) for c in decided.kept)]
     noted = decided.noted
     warnings = _joined(
         pc.if_else(pc.equal(noted, ""), pa.scalar(None, pa.string()), noted),
@@ -535,6 +545,7 @@ def csv_text(decided: Decided) -> str:
         warnings,
         taken[11],
         taken[12],
+        *extra,
         pa.array([""] * rows, pa.string()),
     ]
     joined = pc.binary_join_element_wise(*[_csv_cells(c) for c in columns], ",")
@@ -546,10 +557,34 @@ def csv_text(decided: Decided) -> str:
     pieces, start = [], 0
     for row in sorted(decided.errors):
         pieces.append(text[start : offsets[row] - offsets[0]])
-        pieces.append(_csv_line(csv_row(decided.errors[row])))
+        pieces.append(_csv_line(csv_row(decided.errors[row], decided.columns)))
         start = offsets[row + 1] - offsets[0]
     pieces.append(text[start:])
     return b"".join(pieces).decode("utf-8")
+
+
+def _value_columns(decided: Decided, rows: int) -> list[pa.Array]:
+    """The normalized-value columns: each distinct reading's cell, formatted once when
+    read (`CellReading.shown`), made spreadsheet-safe once each, taken per row."""
+    from b12lab.render.rows import spreadsheet_safe
+
+    columns = []
+    for analyte in decided.columns.values:
+        found = decided.readings.get(analyte)
+        if found is None:
+            columns.append(pa.array([""] * rows, pa.string()))
+            continue
+        gids, readings = found
+        cells = pa.array([spreadsheet_safe(r.shown) for r in readings], pa.string())
+        columns.append(cells.take(pa.array(gids)))
+    return columns
+
+
+def _kept_column(column: pa.Array) -> pa.Array:
+    """A --keep column as `kept_cell` gives each cell, spreadsheet-safe."""
+    if not pa.types.is_string(column.type) or column.null_count:
+        column = pa.array([kept_cell(v) for v in column.to_pylist()], pa.string())
+    return _safe(column)
 
 
 def _csv_line(cells: list[str]) -> bytes:

@@ -27,9 +27,15 @@ JSON shape (additive changes keep `plan_version`):
      "ignored": ["comment"],
      "tests": [{"test": "Vitamin B12", "analyte": "b12", "rows": 2, "unit": ..., ...}],
      "skipped_tests": {"Sodium": 3},
-     "notes": ["decimal mark: '.' ..."]}
+     "notes": ["decimal mark: '.' ..."],
+     "output": {"csv_columns_version": 2,
+                "csv_columns": ["line", ..., "b12_pmol_l", ..., "MRN", "error"],
+                "values": {"b12": "b12_pmol_l"},
+                "kept": [{"index": 1, "header": "MRN", "column": "MRN"}]}}
 
-`index` is the 1-based position in the header. `role` is one of ROLES;
+`index` is the 1-based position in the header. `output` lists the CSV columns
+the run will write (b12lab.output_columns): the normalized-value column of each
+analyte and the --keep columns with the names they are written under. `role` is one of ROLES;
 `unit_source` one of UNIT_SOURCES (the source most of the sampled values take
 their unit from; `unit_sources` counts them all).
 """
@@ -38,11 +44,12 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 from b12lab.batch import AUTO, DECIMAL_SAMPLE
 from b12lab.errors import InputError, UnitError
+from b12lab.output_columns import CSV_COLUMNS_VERSION, OutputColumns, output_columns
 from b12lab.ranges import Ranges
 from b12lab.reading.columns import (
     FIELDS,
@@ -182,6 +189,7 @@ class ExportPlan:
     tests: list[TestReading] = field(default_factory=list)
     skipped_tests: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    output: OutputColumns = field(default_factory=OutputColumns)  # the CSV columns of the run
 
     def to_dict(self) -> dict:
         return {
@@ -202,6 +210,15 @@ class ExportPlan:
             "tests": [test.to_dict() for test in self.tests],
             "skipped_tests": dict(self.skipped_tests),
             "notes": list(self.notes),
+            "output": {
+                "csv_columns_version": CSV_COLUMNS_VERSION,
+                "csv_columns": list(self.output.csv_header),
+                "values": dict(zip(self.output.values, self.output.value_names, strict=True)),
+                "kept": [
+                    {"index": k.index + 1, "header": k.header, "column": k.name}
+                    for k in self.output.kept
+                ],
+            },
         }
 
 
@@ -216,22 +233,27 @@ def plan_export(
     mapping: Mapping[str, str] | None = None,
     policy: ReadPolicy | None = None,
     input_format: str = "auto",
+    keep: Sequence[str] = (),
 ) -> ExportPlan:
     """The plan for `source` (a path, or `-` for stdin); InputError where the run would refuse.
 
     `mapping` and `policy` are what `b12lab batch` takes (`parse_map`,
     ReadPolicy with `decimal=AUTO` unless --decimal was given).
     """
-    from b12lab.batch_run import source_kind
+    from b12lab.batch_run import check_keep, source_kind
     from b12lab.inputs.export import open_export
 
     policy = policy or ReadPolicy(decimal=AUTO)
     stream, label, _ = open_export(source)
     try:
         head, kind = source_kind(stream, label, input_format)
+        if keep:
+            check_keep(kind)
         if kind == "csv":
-            return _plan_csv(stream, label, head, ranges, layout, mapping, policy)
-        return _plan_messages(stream, label, kind, ranges, mapping, policy)
+            return _plan_csv(stream, label, head, ranges, layout, mapping, policy, keep)
+        plan = _plan_messages(stream, label, kind, ranges, mapping, policy)
+        plan.output = output_columns(ranges, None)
+        return plan
     finally:
         if source != "-":
             stream.close()
@@ -248,6 +270,7 @@ def _plan_csv(
     layout: str,
     mapping: Mapping[str, str] | None,
     policy: ReadPolicy,
+    keep: Sequence[str] = (),
 ) -> ExportPlan:
     from b12lab.inputs.export import ReadStats, looks_binary, read_header, records, text_lines
 
@@ -261,6 +284,8 @@ def _plan_csv(
         )
     columns = plan_columns(header.cells, ranges, layout=layout, mapping=mapping)
     apply_units(columns, policy.units, ranges)
+    present = [c.analyte for c in columns.analytes] if columns.layout == "wide" else None
+    output = output_columns(ranges, present, columns.header, keep)
     sample = list(itertools.islice(records(rest, header.delimiter, header.lines), SAMPLE_ROWS))
     plan = ExportPlan(
         source=label,
@@ -271,6 +296,7 @@ def _plan_csv(
         strict=policy.strict,
         ignored=list(columns.ignored),
         notes=list(columns.notes),
+        output=output,
     )
     rows = [(r.line, r.cells) for r in sample if r.cells is not None]
     policy = _decimal(plan, columns, rows, policy)

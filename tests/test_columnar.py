@@ -153,11 +153,16 @@ def _same(tmp_path: Path, source: Path, monkeypatch, block: int | None = None, *
     rows=st.integers(1, 300),
     messy=st.booleans(),
     block=st.sampled_from([None, 700, 3000]),
+    keep=st.booleans(),
 )
-def test_columnar_equals_rows_on_generated_exports(tmp_path, monkeypatch, seed, rows, messy, block):
+def test_columnar_equals_rows_on_generated_exports(
+    tmp_path, monkeypatch, seed, rows, messy, block, keep
+):
     source = tmp_path / "export.csv"
     source.write_bytes(_export(random.Random(seed), rows, messy))
-    decided = _same(tmp_path, source, monkeypatch, block)
+    first_analyte = source.read_bytes().split(b",", 5)[4].decode()  # --keep: export columns
+    options = {"keep": ["patient_id,sex", first_analyte]} if keep else {}
+    decided = _same(tmp_path, source, monkeypatch, block, **options)
     if not messy:
         assert decided > 0  # the columnar path itself was compared
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+from b12lab.output_columns import CSV_COLUMNS_VERSION
 from b12lab.plan import (
     ASSUMED,
     REFUSED,
@@ -99,6 +100,7 @@ def plan_text(plan: ExportPlan) -> str:
     if plan.layout != "message":
         ignored = ", ".join(_safe(name) for name in plan.ignored) or "none"
         lines.append(f"columns ignored: {ignored}")
+    lines.extend(_output_lines(plan))
     if plan.notes:
         lines.append("notes:")
         for note in plan.notes:
@@ -107,6 +109,29 @@ def plan_text(plan: ExportPlan) -> str:
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     return text.strip("\n") + "\n"
+
+
+def _output_lines(plan: ExportPlan) -> list[str]:
+    """The kept columns and the CSV columns the run will write, with their version."""
+    output = plan.output
+    lines = []
+    if output.kept:
+        kept = "; ".join(
+            f"{_safe(k.header)} (column {k.index + 1})"
+            + (f" as {_safe(k.name)}" if k.name != k.header else "")
+            for k in output.kept
+        )
+        lines.extend(_wrapped(f"kept (--keep, copied into every record): {kept}", "", "  "))
+    header = output.csv_header
+    lines.extend(
+        _wrapped(
+            f"CSV output, columns version {CSV_COLUMNS_VERSION} ({len(header)} columns): "
+            + ", ".join(_safe(name) for name in header),
+            "",
+            "  ",
+        )
+    )
+    return lines
 
 
 def _column_lines(column: ColumnReading, width: int) -> list[str]:

@@ -7,26 +7,33 @@ import json
 from typing import TextIO
 
 from b12lab.batch import BatchRecord
-
-CSV_COLUMNS = (
-    "line",
-    "patient_id",
-    "panel_date",
-    "b12_status",
-    "platelets_flag",
-    "platelets_findings",
-    "neutrophils_flag",
-    "neutrophils_findings",
-    "ferritin_flag",
-    "ferritin_findings",
-    "other_findings",
-    "highest_severity",
-    "missing",
-    "warnings",
-    "guideline",
-    "provenance",
-    "error",
+from b12lab.output_columns import (
+    BASE_COLUMNS,
+    CSV_COLUMNS_VERSION,
+    ERROR_COLUMN,
+    OutputColumns,
 )
+
+__all__ = [
+    "CSV_COLUMNS",
+    "CSV_COLUMNS_VERSION",
+    "ERROR_COLUMNS",
+    "WRITERS",
+    "CsvRecords",
+    "ErrorRows",
+    "FhirNdjsonRecords",
+    "JsonArrayRecords",
+    "NdjsonRecords",
+    "OutputColumns",
+    "csv_row",
+    "record_dict",
+    "spreadsheet_safe",
+]
+NO_EXTRA = OutputColumns()
+
+# The columns every run writes, in order; a run adds its normalized values and
+# --keep columns before `error` (`OutputColumns.csv_header`, b12lab.output_columns).
+CSV_COLUMNS = (*BASE_COLUMNS, ERROR_COLUMN)
 ERROR_COLUMNS = ("line", "column", "value", "reason")
 # Formula triggers, including the fullwidth and small forms some spreadsheets
 # fold to ASCII, and the minus sign.
@@ -53,7 +60,8 @@ def spreadsheet_safe(value: str) -> str:
     return value
 
 
-def csv_row(record: BatchRecord) -> list[str]:
+def csv_row(record: BatchRecord, columns: OutputColumns = NO_EXTRA) -> list[str]:
+    """The record's cells in `columns.csv_header` order, each spreadsheet-safe."""
     outcome = record.outcome
     row = [
         str(record.first_line),
@@ -71,36 +79,45 @@ def csv_row(record: BatchRecord) -> list[str]:
         "; ".join(record.warnings),
         record.guideline,
         " ".join(f"{key}={value}" for key, value in record.provenance),
+        *record.value_cells(columns.values),
+        *(record.kept or ("",) * len(columns.kept)),
         "; ".join(record.errors),
     ]
     return [spreadsheet_safe(cell) for cell in row]
 
 
 class CsvRecords:
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO, columns: OutputColumns = NO_EXTRA):
         self.writer = csv.writer(stream, lineterminator="\n")
-        self.writer.writerow(CSV_COLUMNS)
+        self.columns = columns
+        self.writer.writerow(columns.csv_header)
 
     def write(self, record: BatchRecord) -> None:
-        self.writer.writerow(csv_row(record))
+        self.writer.writerow(csv_row(record, self.columns))
 
     def close(self) -> None:
         pass
 
 
-def record_dict(record: BatchRecord) -> dict:
+def record_dict(record: BatchRecord, columns: OutputColumns = NO_EXTRA) -> dict:
+    """The record's report as JSON, its `lines` and, with --keep, its `kept` cells."""
     assert record.report is not None, "JSON output needs full reports"
     document = record.report.to_dict()
     document["lines"] = list(record.lines)
+    if columns.kept:
+        cells = record.kept or ("",) * len(columns.kept)
+        document["kept"] = {k.name: cell for k, cell in zip(columns.kept, cells, strict=True)}
     return document
 
 
 class NdjsonRecords:
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO, columns: OutputColumns = NO_EXTRA):
         self.stream = stream
+        self.columns = columns
 
     def write(self, record: BatchRecord) -> None:
-        self.stream.write(json.dumps(record_dict(record), ensure_ascii=False) + "\n")
+        line = json.dumps(record_dict(record, self.columns), ensure_ascii=False)
+        self.stream.write(line + "\n")
 
     def close(self) -> None:
         pass
@@ -109,14 +126,15 @@ class NdjsonRecords:
 class JsonArrayRecords:
     """One JSON array, written element by element so memory stays flat."""
 
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO, columns: OutputColumns = NO_EXTRA):
         self.stream = stream
+        self.columns = columns
         self.count = 0
         stream.write("[")
 
     def write(self, record: BatchRecord) -> None:
         self.stream.write(("," if self.count else "") + "\n")
-        self.stream.write(json.dumps(record_dict(record), ensure_ascii=False))
+        self.stream.write(json.dumps(record_dict(record, self.columns), ensure_ascii=False))
         self.count += 1
 
     def close(self) -> None:
@@ -148,7 +166,7 @@ class ErrorRows:
 class FhirNdjsonRecords:
     """One FHIR R4 Bundle per panel per line (the bulk-data NDJSON convention)."""
 
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO, columns: OutputColumns = NO_EXTRA):
         from b12lab.ranges import load_ranges
 
         self.stream = stream
