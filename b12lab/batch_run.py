@@ -129,6 +129,27 @@ def run_batch(
         [("output", output)] + ([("errors file", errors_path)] if errors_path else []),
     )
     stream, label, size = open_export(source)
+    warehouse = _warehouse_kind(stream, label, input_format)
+    if warehouse is not None:  # Parquet or Arrow IPC: b12lab.inputs.arrow
+        from b12lab.inputs.arrow import run_arrow_batch
+
+        return run_arrow_batch(
+            stream,
+            source,
+            label,
+            warehouse,
+            ranges,
+            output=output,
+            output_format=output_format,
+            layout=layout,
+            mapping=mapping,
+            guideline=guideline,
+            errors_path=errors_path,
+            progress=progress,
+            timeline=timeline,
+            policy=policy,
+            today=today,
+        )
     _, kind = source_kind(stream, label, input_format)
     if kind != "csv":
         return run_message_batch(
@@ -223,6 +244,24 @@ def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterprete
     return rows if grouped is None else CheckedRows(rows, grouped)
 
 
+def _warehouse_kind(stream, label: str, input_format: str) -> str | None:
+    """ "parquet" or "arrow" for a Parquet or Arrow IPC input (forced, content, extension)."""
+    from b12lab.messages import head_of
+
+    if input_format not in ("auto", "parquet", "arrow"):
+        return None
+    try:
+        head = head_of(stream, 8)
+    except OSError as error:
+        raise InputError(
+            f"cannot read export {label}: {error.strerror or error}",
+            fix="check the file and the disk it is on",
+        ) from None
+    from b12lab.inputs.arrow import arrow_kind
+
+    return arrow_kind(head, label, input_format)
+
+
 def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
     """The first bytes of an export, and what batch reads them as: a message kind, or "csv"."""
     from b12lab.messages import head_of, input_kind, is_message
@@ -234,6 +273,11 @@ def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
             f"cannot read export {label}: {error.strerror or error}",
             fix="check the file and the disk it is on",
         ) from None
+    if input_format in ("parquet", "arrow") or head.startswith((b"PAR1", b"ARROW1")):
+        raise InputError(  # run_batch reads these before asking; --plan reads text exports
+            f"{label} is a Parquet or Arrow file; --plan reads CSV exports and messages",
+            fix=f"run b12lab batch {label} without --plan",
+        )
     kind = input_kind(head, input_format)
     if is_message(kind):
         return head, kind
