@@ -9,10 +9,12 @@ __version__ = "0.1.0"
 __all__ = [
     "interpret",
     "interpret_batches",
+    "interpret_frame",
     "interpret_record",
     "interpret_rows",
     "interpret_table",
     "load_ranges",
+    "output_frame",
     "output_schema",
 ]
 
@@ -25,6 +27,8 @@ _EXPORTS = {
     "interpret_table": "b12lab.table",
     "interpret_batches": "b12lab.table",
     "output_schema": "b12lab.table",
+    "interpret_frame": "b12lab.table",
+    "output_frame": "b12lab.table",
 }
 
 

@@ -2,9 +2,10 @@
 
     import b12lab
     result = b12lab.interpret_table(table, today="2026-11-20")
-    # Spark:
-    schema = b12lab.output_schema()
+    # Spark (schema: pyspark.sql.pandas.types.from_arrow_schema(b12lab.output_schema())):
     df.mapInArrow(functools.partial(b12lab.interpret_batches, today="2026-11-20"), schema)
+    # Dask:
+    ddf.map_partitions(b12lab.interpret_frame, today="2026-11-20", meta=b12lab.output_frame())
 
 The input columns are read as `b12lab batch` reads a Parquet or Arrow file
 (`b12lab.inputs.arrow`): column names are the header, each row one record,
@@ -178,6 +179,19 @@ def interpret_table(table: pa.Table | pa.RecordBatch, **options) -> pa.Table:
     return pa.Table.from_batches(
         list(interpret_batches(batches, **options)), schema=output_schema(**options)
     )
+
+
+def interpret_frame(frame, **options):
+    """A pandas DataFrame in, a pandas DataFrame out: `interpret_table` for Dask's
+    `map_partitions` (meta: `output_frame()`). Needs pandas; takes the options of
+    `interpret_batches`."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return interpret_table(table, **options).to_pandas()
+
+
+def output_frame(**options):
+    """An empty DataFrame with `interpret_frame`'s columns and types (Dask's `meta`)."""
+    return output_schema(**options).empty_table().to_pandas()
 
 
 # --- inside ------------------------------------------------------------------------------

@@ -296,13 +296,15 @@ def pieces(
 
 
 def with_decimal_mark(interpreter, stream: Iterator[Piece]) -> Iterator[Piece]:
-    """Pieces, after the interpreter's decimal mark is found from the text cells of the
-    first rows (as for a CSV export); numbers stored as numbers show no mark."""
+    """The pieces, once the interpreter's decimal mark is set from the text cells of the
+    first rows (as for a CSV export; numbers stored as numbers show no mark). Eager:
+    the mark is set before the row path looks at the policy."""
+    import itertools
+
     from b12lab.batch import AUTO, DECIMAL_SAMPLE
 
     if interpreter.policy.decimal != AUTO:
-        yield from stream
-        return
+        return stream
     held: list[Piece] = []
     sample: list = []
     for piece in stream:
@@ -315,8 +317,7 @@ def with_decimal_mark(interpreter, stream: Iterator[Piece]) -> Iterator[Piece]:
         if len(sample) >= DECIMAL_SAMPLE:
             break
     interpreter.policy = replace(interpreter.policy, decimal=interpreter._decimal_mark(sample))
-    yield from held
-    yield from stream
+    return itertools.chain(held, stream)
 
 
 def columnar(interpreter) -> bool:
