@@ -116,9 +116,10 @@ def test_long_export_and_other_outputs_match_csv(cli, tmp_path, options):
         assert without_line(records(from_file)).equals(without_line(records(from_csv)))
 
 
-def test_arrow_stream_on_stdin(cli, tmp_path):
+@pytest.mark.parametrize("kind", ["arrow-stream", "arrow-file"])
+def test_arrow_ipc_on_stdin(cli, tmp_path, kind):
     sample = REPO / "examples/wide_us.csv"
-    path = write(text_table(sample), tmp_path / "stream.arrows", "arrow-stream")
+    path = write(text_table(sample), tmp_path / "export.ipc", kind)
     from_stdin = records(batch(cli, "-", input=path.read_bytes()))
     assert from_stdin.equals(records(batch(cli, path)))
     assert from_stdin.num_rows == 5
@@ -358,3 +359,19 @@ def test_importing_b12lab_imports_no_columnar_library():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert shown.strip() == "[]"
+
+
+def test_bad_cell_exits_3_and_errors_file_names_the_record(cli, tmp_path):
+    table = pa.table(
+        {"patient_id": ["E1", "E2", "E3"], "b12": ["180 pg/mL", "180 parsecs", "300 pmol/L"]}
+    )
+    path = write(table, tmp_path / "bad.parquet", "parquet")
+    errors = tmp_path / "errors.csv"
+    result = cli("batch", path, "--errors", errors, "--as-of", AS_OF)
+    assert result.exit_code == 3
+    out = records(result.stdout)
+    assert out.num_rows == 3
+    assert [bool(e) for e in out["error"].to_pylist()] == [False, True, False]
+    rejected = pacsv.read_csv(errors)
+    assert rejected["line"].to_pylist() == [2]
+    assert rejected["column"].to_pylist() == ["b12"]
