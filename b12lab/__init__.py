@@ -6,13 +6,29 @@ report.b12_status            # "deficient"
 """
 
 __version__ = "0.1.0"
-__all__ = ["interpret", "interpret_record", "interpret_rows", "load_ranges"]
+__all__ = [
+    "interpret",
+    "interpret_batches",
+    "interpret_frame",
+    "interpret_record",
+    "interpret_rows",
+    "interpret_table",
+    "load_ranges",
+    "output_frame",
+    "output_schema",
+]
 
 _EXPORTS = {
     "interpret": "b12lab.api",
     "interpret_record": "b12lab.api",
     "interpret_rows": "b12lab.batch",
     "load_ranges": "b12lab.ranges",
+    # Arrow tables and batches (pyarrow is imported only when one of these is used)
+    "interpret_table": "b12lab.table",
+    "interpret_batches": "b12lab.table",
+    "output_schema": "b12lab.table",
+    "interpret_frame": "b12lab.table",
+    "output_frame": "b12lab.table",
 }
 
 

@@ -132,6 +132,31 @@ def run_batch(
         [("output", output)] + ([("errors file", errors_path)] if errors_path else []),
     )
     stream, label, size = open_export(source)
+    warehouse = _warehouse_kind(stream, label, input_format)
+    if warehouse is not None:  # Parquet or Arrow IPC: b12lab.inputs.arrow
+        from b12lab.inputs.arrow import run_arrow_batch
+
+        if keep:
+            check_keep(warehouse, output_format)
+
+        return run_arrow_batch(
+            stream,
+            source,
+            label,
+            warehouse,
+            ranges,
+            output=output,
+            output_format=output_format,
+            layout=layout,
+            mapping=mapping,
+            guideline=guideline,
+            errors_path=errors_path,
+            progress=progress,
+            timeline=timeline,
+            policy=policy,
+            today=today,
+            keep=keep,
+        )
     _, kind = source_kind(stream, label, input_format)
     if keep:
         check_keep(kind, output_format)
@@ -231,8 +256,9 @@ def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterprete
 
 
 def check_keep(kind: str, output_format: str | None = None) -> None:
-    """--keep copies the columns of a CSV export into CSV, NDJSON or JSON records."""
-    if kind != "csv":
+    """--keep copies the columns of an export (CSV, Parquet, Arrow) into CSV, NDJSON or
+    JSON records."""
+    if kind not in ("csv", "parquet", "arrow"):
         raise InputError(
             f"--keep copies columns of a CSV export; a {kind} input has no export columns",
             fix="drop --keep (patient ids and dates are in every record already)",
@@ -245,17 +271,38 @@ def check_keep(kind: str, output_format: str | None = None) -> None:
         )
 
 
-def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
-    """The first bytes of an export, and what batch reads them as: a message kind, or "csv"."""
-    from b12lab.messages import head_of, input_kind, is_message
+def _warehouse_kind(stream, label: str, input_format: str) -> str | None:
+    """ "parquet" or "arrow" for a Parquet or Arrow IPC input (forced, content, extension)."""
+    if input_format not in ("auto", "parquet", "arrow"):
+        return None
+    from b12lab.inputs.arrow import arrow_kind
+
+    return arrow_kind(_head(stream, label), label, input_format)
+
+
+def _head(stream, label: str) -> bytes:
+    """The first bytes of an export (not consumed); one line and exit 2 when unreadable."""
+    from b12lab.messages import head_of
 
     try:
-        head = head_of(stream)
+        return head_of(stream)
     except OSError as error:
         raise InputError(
             f"cannot read export {label}: {error.strerror or error}",
             fix="check the file and the disk it is on",
         ) from None
+
+
+def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
+    """The first bytes of an export, and what batch reads them as: a message kind, or "csv"."""
+    from b12lab.messages import input_kind, is_message
+
+    head = _head(stream, label)
+    if input_format in ("parquet", "arrow") or head.startswith((b"PAR1", b"ARROW1")):
+        raise InputError(  # run_batch reads these before asking; --plan reads text exports
+            f"{label} is a Parquet or Arrow file; --plan reads CSV exports and messages",
+            fix=f"run b12lab batch {label} without --plan",
+        )
     kind = input_kind(head, input_format)
     if is_message(kind):
         return head, kind

@@ -320,6 +320,8 @@ class InputFormat(str, Enum):
     fhir = "fhir"
     fhir_ndjson = "fhir-ndjson"
     hl7v2 = "hl7v2"
+    parquet = "parquet"
+    arrow = "arrow"
 
 
 InputFormatOption = Annotated[
@@ -327,7 +329,8 @@ InputFormatOption = Annotated[
     typer.Option(
         "--input-format",
         help="What the input is: auto (from its content), yaml, json, csv, fhir (a FHIR R4 "
-        "Bundle or Observation), fhir-ndjson (bulk export) or hl7v2 (ORU^R01 messages).",
+        "Bundle or Observation), fhir-ndjson (bulk export), hl7v2 (ORU^R01 messages), or for "
+        "batch parquet or arrow (Arrow IPC file or stream).",
     ),
 ]
 
@@ -659,6 +662,11 @@ def _read_patient_file(path: str, input_format: str, ranges_in_force):
             "--input-format csv: a CSV export is read by b12lab batch",
             fix=f"use b12lab batch {path}",
         )
+    if input_format in ("parquet", "arrow"):
+        raise B12labError(
+            f"--input-format {input_format}: a Parquet or Arrow export is read by b12lab batch",
+            fix=f"use b12lab batch {path}",
+        )
     text = read_text(path)  # stdin can be read only once
     label = "standard input" if path == "-" else path
     data = text.encode("utf-8")
@@ -740,7 +748,8 @@ def batch(
         str,
         typer.Argument(
             metavar="EXPORT|-",
-            help="A lab-system CSV export, FHIR JSON or NDJSON, or HL7 v2 file; - reads stdin.",
+            help="A lab-system CSV export, Parquet or Arrow IPC file, FHIR JSON or NDJSON, or "
+            "HL7 v2 file; - reads stdin.",
         ),
     ],
     output: Annotated[

@@ -1,0 +1,454 @@
+"""Warehouse exports: Parquet and Arrow IPC (file and stream format), read in record batches.
+
+A Parquet or Arrow input is a table: its column names are the header, each
+row one record. The record number (1-based, the first row is 1) is what
+`b12lab batch` writes in the `line` column for these inputs. Cells are read
+exactly as a CSV cell would be:
+
+- a text column is read as text (`180 pg/mL`, `<50`, `n/a`);
+- a number column (integer, floating point, decimal) is a number with no
+  unit: the header (`B12 (pg/mL)`), a `<analyte>_unit` column or `--unit`
+  gives the unit, as for CSV, and without one the canonical unit is assumed
+  with a warning (an error with --strict). A stored number is exact: `1.476`
+  in a float column is one point four seven six whatever decimal mark the
+  file's text columns use;
+- date32, date64 and timestamp columns are dates (a timestamp with a time
+  zone is read as the date on the clock of that zone);
+- a null is a missing value.
+
+The text columns alone show the file's decimal mark (as in a CSV export).
+Nothing is read whole: Parquet through `ParquetFile.iter_batches`, Arrow IPC
+batch by batch. Standard input can carry an Arrow IPC stream (or file);
+Parquet needs a file, since its index is at the end.
+
+pyarrow and numpy are imported only here, in the columnar path and in the
+table functions, never on the one-patient `interpret` path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from b12lab.errors import InputError
+
+ARROW_KINDS = ("parquet", "arrow")
+KIND_NAMES = {"parquet": "Parquet", "arrow": "Arrow IPC"}
+EXTENSIONS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".arrows": "arrow",
+    ".ipc": "arrow",
+    ".feather": "arrow",
+}
+PARQUET_MAGIC = b"PAR1"
+ARROW_FILE_MAGIC = b"ARROW1"
+ARROW_STREAM_START = b"\xff\xff\xff\xff"  # the continuation marker before each IPC message
+BATCH_ROWS = 65_536  # rows per record batch read from a Parquet file
+# A number whose text could be read two ways (`1.476`): given one more digit, it is not.
+_AMBIGUOUS_NUMBER = re.compile(r"^-?[1-9]\d{0,2}\.\d{3}$")
+
+
+def arrow_kind(head: bytes, label: str, input_format: str = "auto") -> str | None:
+    """ "parquet" or "arrow" when the input is one (forced, by content or by extension)."""
+    if input_format in ARROW_KINDS:
+        return input_format
+    if input_format != "auto":
+        return None
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    if head.startswith((ARROW_FILE_MAGIC, ARROW_STREAM_START)):
+        return "arrow"
+    return EXTENSIONS.get(Path(label).suffix.lower()) if label != "standard input" else None
+
+
+def _unreadable(kind: str, label: str, error: BaseException) -> InputError:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return InputError(
+        f"export {label} is not a readable {KIND_NAMES[kind]} file ({reason[:160]})",
+        fix=f"check that the file is complete, or give --input-format "
+        f"{'arrow' if kind == 'parquet' else 'parquet'} or csv if it is another kind",
+    )
+
+
+@dataclass
+class ArrowInput:
+    """An open Parquet or Arrow input: its schema, row count when known, and batches."""
+
+    kind: str
+    label: str
+    schema: pa.Schema
+    rows: int | None
+    _batches: Iterator[pa.RecordBatch]
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The record batches; a corrupt block is an InputError, never a traceback."""
+        try:
+            yield from self._batches
+        except (pa.ArrowException, OSError, ValueError) as error:
+            raise _unreadable(self.kind, self.label, error) from None
+
+
+def open_arrow(stream, source: str, label: str, kind: str, stack: ExitStack) -> ArrowInput:
+    """The input `stream` (opened from `source`, `-` for stdin) as record batches."""
+    import pyarrow.ipc as ipc
+
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            if source == "-":
+                raise InputError(
+                    "a Parquet file cannot be read from standard input (its index is at the end)",
+                    fix="give the file's path, or send an Arrow IPC stream on standard input",
+                )
+            parquet = pq.ParquetFile(source)
+            stack.callback(parquet.close)
+            return ArrowInput(
+                kind,
+                label,
+                parquet.schema_arrow,
+                parquet.metadata.num_rows,
+                parquet.iter_batches(batch_size=BATCH_ROWS),
+            )
+        head = _peek(stream, len(ARROW_FILE_MAGIC) + 2)
+        if head.startswith(ARROW_FILE_MAGIC) and source != "-":
+            memory = pa.memory_map(source)
+            stack.callback(memory.close)
+            reader = ipc.open_file(memory)
+            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+            return ArrowInput(kind, label, reader.schema, rows, batches)
+        if head.startswith(ARROW_FILE_MAGIC):
+            stream.read(8)  # the file format is the stream format after its magic and padding
+        reader = ipc.open_stream(stream)
+        return ArrowInput(kind, label, reader.schema, None, iter(reader))
+    except InputError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise _unreadable(kind, label, error) from None
+
+
+def _peek(stream, size: int) -> bytes:
+    if hasattr(stream, "peek"):
+        return stream.peek(size)[:size]
+    position = stream.tell()
+    head = stream.read(size)
+    stream.seek(position)
+    return head
+
+
+# --- cells -----------------------------------------------------------------------------
+
+
+def number_text(value: float, exact: str | None = None) -> str:
+    """A stored number as text that every decimal-mark convention reads as that number."""
+    text = exact if exact is not None else repr(float(value))
+    return text + "0" if _AMBIGUOUS_NUMBER.match(text) else text
+
+
+def _numbers_as_text(column: pa.Array) -> pa.Array:
+    """A number column as text, each distinct number formatted once."""
+    encoded = pc.dictionary_encode(column)
+    values = encoded.dictionary
+    kind = values.type
+    if pa.types.is_integer(kind):
+        shown = [str(v) for v in values.to_pylist()]
+    elif pa.types.is_decimal(kind):
+        shown = [number_text(float(v), format(v, "f")) for v in values.to_pylist()]
+    else:
+        floats = values.to_numpy(zero_copy_only=False)
+        if pa.types.is_float64(kind):
+            shown = [number_text(v) for v in floats.tolist()]
+        else:  # a narrower float: its own shortest text (0.1, not 0.10000000149011612)
+            shown = [number_text(float(v), str(v)) for v in floats]
+    return pa.array(shown, pa.string()).take(encoded.indices)
+
+
+def _as_cells(column: pa.Array, name: str) -> tuple[pa.Array, bool]:
+    """One column as the cells the reading layer takes, and whether it was text."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        return _as_cells(column.cast(kind.value_type), name)
+    if pa.types.is_string(kind):
+        return column, True
+    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return column.cast(pa.string()), True
+    if pa.types.is_null(kind):
+        return column.cast(pa.string()), False
+    if pa.types.is_floating(kind):
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, kind), column)
+        return _numbers_as_text(column), False
+    if pa.types.is_integer(kind) or pa.types.is_decimal(kind):
+        return _numbers_as_text(column), False
+    if pa.types.is_boolean(kind):
+        return column.cast(pa.string()), False
+    if pa.types.is_date(kind):
+        return column.cast(pa.date32()), False
+    if pa.types.is_timestamp(kind):
+        if kind.tz is not None:
+            column = pc.local_timestamp(column)
+        return column.cast(pa.date32()), False
+    raise InputError(
+        f"column '{name}' holds {kind} values, which are not lab results, dates or text",
+        fix="give that column as text or numbers, or leave it out of the export",
+    )
+
+
+def cell_table(
+    table: pa.Table, used: Iterable[int] | None = None, kept: Iterable[int] = ()
+) -> tuple[pa.Table, list[bool]]:
+    """The table's columns as readable cells (header order kept), and which were text.
+
+    Columns outside `used` (those the plan ignores) become empty text columns,
+    so a column of a kind b12lab does not read costs nothing when unused; a
+    `kept` column (--keep) the plan does not read is passed on as it is.
+    """
+    wanted = set(range(table.num_columns)) if used is None else set(used)
+    kept = set(kept)
+    columns, texts = [], []
+    for index, (name, column) in enumerate(zip(table.column_names, table.columns, strict=True)):
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if index in wanted:
+            cells, text = _as_cells(column, name)
+        elif index in kept:
+            cells, text = column, False
+        else:
+            cells, text = pa.nulls(len(column), pa.string()), False
+        columns.append(cells)
+        texts.append(text)
+    names = [f"c{i}" for i in range(len(columns))]
+    return pa.Table.from_arrays(columns, names=names), texts
+
+
+def row_cells(table: pa.Table) -> Iterator[list]:
+    """Each row's cells as Python values (None for a null)."""
+    columns = [column.to_pylist() for column in table.columns]
+    for row in range(table.num_rows):
+        yield [column[row] for column in columns]
+
+
+def used_columns(plan) -> set[int]:
+    """The header positions the plan reads."""
+    used = set(plan.fields.values())
+    for column in plan.analytes:
+        used.add(column.index)
+        if column.unit_index is not None:
+            used.add(column.unit_index)
+    return used
+
+
+# --- the same core as a CSV export ------------------------------------------------------
+
+
+@dataclass
+class Piece:
+    """One batch of input rows, as cells, with their record numbers."""
+
+    cells: pa.Table
+    lines: np.ndarray
+    texts: list[bool]
+    first_position: int = 0  # of its first row among the rows read before it
+
+
+def pieces(
+    batches: Iterable,
+    names: list[str],
+    plan,
+    *,
+    line_column: str | None = None,
+    first_line: int = 1,
+    kept: Iterable[int] = (),
+) -> Iterator[Piece]:
+    """Input batches (RecordBatch or Table with the columns `names`, plus `line_column`)
+    as cell tables and record numbers: `line_column`'s values, else counted from
+    `first_line`."""
+    used = used_columns(plan)
+    line = first_line
+    for batch in batches:
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        if line_column is not None:
+            if line_column not in table.column_names:
+                raise InputError(
+                    f"the input has no column '{line_column}' to number its rows",
+                    fix="give line_column the name of a column of row numbers",
+                )
+            numbers = table.column(line_column)
+            if numbers.null_count or not pa.types.is_integer(numbers.type):
+                raise InputError(
+                    f"column '{line_column}' must hold a whole number on every row",
+                    fix="number the rows, e.g. 1, 2, 3, ...",
+                )
+            lines = numbers.to_numpy().astype(np.int64)
+            table = table.drop_columns([line_column])
+        else:
+            lines = np.arange(line, line + table.num_rows, dtype=np.int64)
+            line += table.num_rows
+        if table.column_names != names:
+            raise InputError(
+                "a batch's columns differ from the first batch's: "
+                + ", ".join(table.column_names[:8]),
+                fix="give every batch the same columns in the same order",
+            )
+        cells, texts = cell_table(table, used, kept)
+        yield Piece(cells, lines, texts)
+
+
+def with_decimal_mark(interpreter, stream: Iterator[Piece]) -> Iterator[Piece]:
+    """The pieces, once the interpreter's decimal mark is set from the text cells of the
+    first rows (as for a CSV export; numbers stored as numbers show no mark). Eager:
+    the mark is set before the row path looks at the policy."""
+    import itertools
+
+    from b12lab.batch import AUTO, DECIMAL_SAMPLE
+
+    if interpreter.policy.decimal != AUTO:
+        return stream
+    held: list[Piece] = []
+    sample: list = []
+    for piece in stream:
+        held.append(piece)
+        for line, cells in zip(piece.lines.tolist(), row_cells(piece.cells), strict=True):
+            shown = [cell if text else None for cell, text in zip(cells, piece.texts, strict=True)]
+            sample.append((line, shown, None))
+            if len(sample) >= DECIMAL_SAMPLE:
+                break
+        if len(sample) >= DECIMAL_SAMPLE:
+            break
+    interpreter.policy = replace(interpreter.policy, decimal=interpreter._decimal_mark(sample))
+    return itertools.chain(held, stream)
+
+
+def columnar(interpreter) -> bool:
+    """Whether the columnar path decides these rows (wide, one column per analyte)."""
+    from b12lab.batch_run import _columnar
+
+    return _columnar(interpreter)
+
+
+def decided_or_records(interpreter, stream: Iterator[Piece], by_columns: bool) -> Iterator:
+    """(piece, Decided) per piece on the columnar path; else (None, BatchRecord) per
+    record of the row path (rows with their Python cells)."""
+    stream = with_decimal_mark(interpreter, stream)
+    if by_columns:
+        from b12lab.columnar import ColumnarInterpreter
+
+        deciding = ColumnarInterpreter(interpreter)
+        for piece in stream:
+            yield piece, deciding.decide(piece.cells, piece.lines)
+        return
+
+    def rows():
+        for piece in stream:
+            for line, cells in zip(piece.lines.tolist(), row_cells(piece.cells), strict=True):
+                yield line, cells, None
+
+    for record in interpreter(rows()):
+        yield None, record
+
+
+def interpreter_for(
+    names: list[str],
+    ranges,
+    *,
+    layout: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    **options,
+):
+    """The RowInterpreter for a table with these column names."""
+    from b12lab.batch import RowInterpreter
+
+    return RowInterpreter.for_header(names, ranges, layout=layout, mapping=mapping, **options)
+
+
+def run_arrow_batch(
+    stream,
+    source: str,
+    label: str,
+    kind: str,
+    ranges,
+    *,
+    output: str | None = None,
+    output_format: str = "csv",
+    layout: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    guideline: str | None = None,
+    errors_path: str | None = None,
+    progress: bool = True,
+    timeline: bool = False,
+    policy=None,
+    today=None,
+    keep=(),
+):
+    """`b12lab batch` for a Parquet or Arrow IPC input: the CSV export's core and writers."""
+    from b12lab.batch import AUTO
+    from b12lab.batch_run import (
+        PROGRESS_EVERY,
+        BatchSummary,
+        _count,
+        _count_decided,
+        _outputs,
+        _Progress,
+    )
+    from b12lab.reading.policy import ReadPolicy
+    from b12lab.render.rows import WRITERS
+
+    summary = BatchSummary(noun="patient" if timeline else "panel")
+    with ExitStack() as stack:
+        if source != "-":
+            stack.callback(stream.close)
+        found = open_arrow(stream, source, label, kind, stack)
+        names = list(found.schema.names)
+        interpreter = interpreter_for(
+            names,
+            ranges,
+            layout=layout,
+            mapping=mapping,
+            guideline=guideline,
+            policy=policy or ReadPolicy(decimal=AUTO),
+            full_reports=output_format != "csv",
+            timeline=timeline,
+            today=today,
+            keep=keep,
+        )
+        if interpreter.plan.ignored:
+            summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))
+        bar = _Progress(progress, found.rows, label)
+        stack.callback(bar.stop)
+        by_columns = output_format == "csv" and columnar(interpreter)
+        out, error_writer = _outputs(stack, output, errors_path)
+        writer = WRITERS[output_format](out, interpreter.columns)  # CSV: writes the header
+        from b12lab.columnar import csv_text
+
+        read = 0
+        kept = [column.index for column in interpreter.columns.kept]
+        stream_of = pieces(found.batches(), names, interpreter.plan, kept=kept)
+        for piece, item in decided_or_records(interpreter, stream_of, by_columns):
+            if piece is not None:
+                out.write(csv_text(item))
+                _count_decided(summary, item)
+                if error_writer is not None:
+                    for row in sorted(item.errors):
+                        error_writer.write(item.errors[row])
+                read += piece.cells.num_rows
+                bar.update(read)
+                continue
+            writer.write(item)
+            _count(summary, item)
+            if error_writer is not None and item.cell_errors:
+                error_writer.write(item)
+            if summary.panels % PROGRESS_EVERY == 0:
+                bar.update(summary.panels)
+        writer.close()
+        out.flush()
+    summary.notes.extend(interpreter.plan.notes)
+    summary.notes.extend(summary.assumption_lines())
+    return summary

@@ -1,0 +1,313 @@
+"""Arrow tables in, Arrow tables out: `b12lab batch` for dataframes and clusters.
+
+    import b12lab
+    result = b12lab.interpret_table(table, today="2026-11-20")
+    # Spark (schema: pyspark.sql.pandas.types.from_arrow_schema(b12lab.output_schema())):
+    df.mapInArrow(functools.partial(b12lab.interpret_batches, today="2026-11-20"), schema)
+    # Dask:
+    ddf.map_partitions(b12lab.interpret_frame, today="2026-11-20", meta=b12lab.output_frame())
+
+The input columns are read as `b12lab batch` reads a Parquet or Arrow file
+(`b12lab.inputs.arrow`): column names are the header, each row one record,
+text cells as text, numbers as numbers with no unit, dates as dates, nulls
+missing. The records are decided by the same code as `b12lab batch` (the
+columnar path for a wide export, the row path otherwise), and the output
+table is built from the very cells `b12lab batch` writes to CSV, parsed with
+a fixed schema, so every CSV column is here, with the same text:
+
+- `line` (int64): the record number as `b12lab batch` writes it for a
+  Parquet or Arrow file (1 for the first row; for a panel of several rows, its
+  first row). Counted from `first_line` over every batch of one call, or
+  taken from the input column `line_column`, which a cluster needs so that
+  numbers run over the whole dataset rather than restart in each partition;
+- `panel_date` (date32, null when the panel has no date);
+- every other column of the batch CSV (string, "" when empty, formula
+  neutralization included, exactly the CSV cell);
+- `row` (int64): the input row number (0-based, within the rows given to
+  this call) of the record's first row: `table.take(result["row"])` gives
+  each record's input row.
+
+Both functions are pure: module-level, options are plain picklable values
+(str, bool, int, dicts of str), and the only state is a per-process cache of
+loaded ranges. So `functools.partial(interpret_batches, **options)` pickles,
+and runs per partition on Dask (`map_partitions`) or Spark (`mapInArrow`).
+A partition is decided on its own: rows of one panel (long layout) or of one
+patient (`timeline=True`) must be in the same partition; the decimal mark, when
+not given, is found from each partition's first rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import pyarrow as pa
+
+ROW = "row"
+OUTPUT_ROWS = 10_000  # records per output batch on the row path
+_TYPES = {"line": pa.int64(), "panel_date": pa.date32()}
+
+
+def output_schema(names=None, **options) -> pa.Schema:
+    """The schema of every table and batch these functions return for an input with
+    these column `names` (a list, or a pyarrow or Spark schema's names): the batch
+    CSV's columns for that input (`line` int64, `panel_date` date32, the rest
+    string; the normalized-value columns of the analytes it has, and any `keep`
+    columns), then `row` int64.
+
+    Takes the options of `interpret_batches`. Without `names`, the columns of a
+    long-layout input: a normalized-value column for every analyte.
+    """
+    return _schema(_csv_header(names, **options))
+
+
+def _schema(header: Sequence[str]) -> pa.Schema:
+    fields = [pa.field(name, _TYPES.get(name, pa.string())) for name in header]
+    return pa.schema([*fields, pa.field(ROW, pa.int64())])
+
+
+def _csv_header(
+    names,
+    *,
+    ranges: str | None = None,
+    layout: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    keep: Sequence[str] = (),
+    line_column: str | None = None,
+    **_,
+) -> tuple[str, ...]:
+    from b12lab.output_columns import output_columns
+
+    loaded = _ranges(ranges)
+    if names is None:
+        return output_columns(loaded, None).csv_header
+    names = [n for n in getattr(names, "names", names) if n != line_column]
+    return _interpreter(names, loaded, layout=layout, mapping=mapping, keep=keep).columns.csv_header
+
+
+def _interpreter(names, loaded, *, layout, mapping, **options):
+    from b12lab.inputs.arrow import interpreter_for
+    from b12lab.reading.columns import parse_map
+
+    return interpreter_for(
+        list(names),
+        loaded,
+        layout=layout,
+        mapping=parse_map([f"{k}={v}" for k, v in (mapping or {}).items()], loaded),
+        **options,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _ranges(path: str | None):
+    from b12lab.ranges import load_ranges
+
+    return load_ranges(path)
+
+
+def _policy(decimal: str, strict: bool, units: Mapping[str, str] | None, date_format):
+    from b12lab.batch import AUTO
+    from b12lab.errors import InputError
+    from b12lab.ranges import column_key
+    from b12lab.reading.fields import parse_date_format
+    from b12lab.reading.policy import ReadPolicy
+
+    if decimal not in (AUTO, ".", ","):
+        raise InputError(f"decimal '{decimal}' is not one of auto, '.', ','", fix="use '.' or ','")
+    return ReadPolicy(
+        decimal=decimal,
+        strict=strict,
+        units={column_key(key): unit.strip() for key, unit in (units or {}).items()},
+        date_order=parse_date_format(date_format),
+    )
+
+
+def _today(today) -> dt.date | None:
+    from b12lab.reading.fields import parse_date
+
+    if today is None or isinstance(today, dt.date):
+        return today
+    return parse_date(today, "today")
+
+
+def interpret_batches(
+    batches: Iterable,
+    *,
+    ranges: str | None = None,
+    guideline: str | None = None,
+    today: dt.date | str | None = None,
+    layout: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+    decimal: str = "auto",
+    date_format: str | None = None,
+    strict: bool = False,
+    timeline: bool = False,
+    line_column: str | None = None,
+    first_line: int = 1,
+    keep: Sequence[str] = (),
+) -> Iterator[pa.RecordBatch]:
+    """Record batches (or tables) of lab rows in, record batches of `output_schema()` out.
+
+    Options mirror `b12lab batch`: `ranges` (a lab's overlay file, as --ranges),
+    `guideline` ("who" or "nice"), `today` (as --as-of; a date or ISO text),
+    `layout` ("auto", "wide", "long"), `mapping` ({COLUMN: KEY}, as --map),
+    `units` ({COLUMN or analyte: UNIT}, as --unit), `decimal` ("auto", ".", ","),
+    `date_format` ("DD/MM/YYYY" or "MM/DD/YYYY"), `strict`, `timeline`, `keep`
+    (input columns copied into every record, as --keep). Bad input
+    (an unknown guideline, a --map key) raises `b12lab.errors.InputError`; a bad
+    cell never does: its record carries the error, as in the batch CSV.
+    """
+    from b12lab.inputs.arrow import columnar, decided_or_records, pieces
+
+    loaded = _ranges(ranges)
+    batches = iter(batches)
+    first = next(batches, None)
+    if first is None:
+        return
+    names = [name for name in first.schema.names if name != line_column]
+    interpreter = _interpreter(
+        names,
+        loaded,
+        layout=layout,
+        mapping=mapping,
+        guideline=guideline,
+        policy=_policy(decimal, strict, units, date_format),
+        full_reports=False,
+        timeline=timeline,
+        today=_today(today),
+        keep=keep,
+    )
+    schema = _schema(interpreter.columns.csv_header)
+    by_columns = columnar(interpreter)
+    stream = pieces(
+        _chained(first, batches),
+        names,
+        interpreter.plan,
+        line_column=line_column,
+        first_line=first_line,
+        kept=[column.index for column in interpreter.columns.kept],
+    )
+    positions = _Positions(line_column is None, first_line)
+    pending: list[tuple[str, list[int]]] = []  # (csv text, rows) not yet handed on
+    pending_records = 0
+    for piece, item in decided_or_records(interpreter, _noting(stream, positions), by_columns):
+        if piece is not None:
+            from b12lab.columnar import csv_text
+
+            rows = positions.rows_of(piece)
+            yield from _batches(csv_text(item), rows, schema)
+            continue
+        pending.append((_csv_line(item, interpreter.columns), [positions.row_of(item.first_line)]))
+        pending_records += 1
+        if pending_records >= OUTPUT_ROWS:
+            yield from _flush(pending, schema)
+            pending, pending_records = [], 0
+    if pending:
+        yield from _flush(pending, schema)
+
+
+def interpret_table(table: pa.Table | pa.RecordBatch, **options) -> pa.Table:
+    """A whole table at once: `interpret_batches` over its record batches, one table out.
+
+    Takes the options of `interpret_batches`."""
+    if isinstance(table, pa.RecordBatch):
+        batches = [table]
+    else:
+        batches = table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+    return pa.Table.from_batches(
+        list(interpret_batches(batches, **options)), schema=output_schema(table.schema, **options)
+    )
+
+
+def interpret_frame(frame, **options):
+    """A pandas DataFrame in, a pandas DataFrame out: `interpret_table` for Dask's
+    `map_partitions` (meta: `output_frame()`). Needs pandas; takes the options of
+    `interpret_batches`."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return interpret_table(table, **options).to_pandas()
+
+
+def output_frame(names=None, **options):
+    """An empty DataFrame with `interpret_frame`'s columns and types for an input with
+    these column names (Dask's `meta`)."""
+    return output_schema(names, **options).empty_table().to_pandas()
+
+
+# --- inside ------------------------------------------------------------------------------
+
+
+def _chained(first, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
+
+
+class _Positions:
+    """Input row positions of the rows given so far (0-based within one call)."""
+
+    def __init__(self, counted: bool, first_line: int):
+        self.counted = counted
+        self.first_line = first_line
+        self.seen = 0
+        self.by_line: dict[int, int] = {}
+
+    def note(self, piece) -> None:
+        piece.first_position = self.seen
+        if not self.counted:
+            for offset, line in enumerate(piece.lines.tolist()):
+                self.by_line.setdefault(line, self.seen + offset)
+        self.seen += piece.cells.num_rows
+
+    def rows_of(self, piece) -> list[int]:
+        return list(range(piece.first_position, piece.first_position + piece.cells.num_rows))
+
+    def row_of(self, line: int) -> int:
+        return line - self.first_line if self.counted else self.by_line.get(line, -1)
+
+
+def _noting(stream, positions: _Positions):
+    for piece in stream:
+        positions.note(piece)
+        yield piece
+
+
+def _csv_line(record, columns) -> str:
+    import csv
+
+    from b12lab.render.rows import csv_row
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(csv_row(record, columns))
+    return buffer.getvalue()
+
+
+def _flush(pending: list[tuple[str, list[int]]], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    text = "".join(piece for piece, _ in pending)
+    rows = [row for _, numbers in pending for row in numbers]
+    yield from _batches(text, rows, schema)
+
+
+def _batches(text: str, rows: list[int], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """CSV text as `b12lab batch` writes it (no header), read back with the fixed schema."""
+    import pyarrow.csv as pacsv
+
+    if not rows:
+        return
+    columns = schema.names[:-1]
+    table = pacsv.read_csv(
+        io.BytesIO(text.encode("utf-8")),
+        read_options=pacsv.ReadOptions(column_names=columns, block_size=1 << 26),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={field.name: field.type for field in schema if field.name != ROW},
+            null_values=[""],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    if table.num_rows != len(rows):
+        raise RuntimeError(f"{table.num_rows} CSV records for {len(rows)} input records")
+    table = table.append_column(pa.field(ROW, pa.int64()), pa.array(rows, pa.int64()))
+    yield from table.cast(schema).to_batches()
