@@ -132,50 +132,31 @@ def run_batch(
         [("output", output)] + ([("errors file", errors_path)] if errors_path else []),
     )
     stream, label, size = open_export(source)
+    shared = dict(  # what every kind of input takes
+        output=output,
+        output_format=output_format,
+        mapping=mapping,
+        guideline=guideline,
+        errors_path=errors_path,
+        progress=progress,
+        timeline=timeline,
+        policy=policy,
+        today=today,
+    )
     warehouse = _warehouse_kind(stream, label, input_format)
     if warehouse is not None:  # Parquet or Arrow IPC: b12lab.inputs.arrow
         from b12lab.inputs.arrow import run_arrow_batch
 
         if keep:
             check_keep(warehouse, output_format)
-
         return run_arrow_batch(
-            stream,
-            source,
-            label,
-            warehouse,
-            ranges,
-            output=output,
-            output_format=output_format,
-            layout=layout,
-            mapping=mapping,
-            guideline=guideline,
-            errors_path=errors_path,
-            progress=progress,
-            timeline=timeline,
-            policy=policy,
-            today=today,
-            keep=keep,
+            stream, source, label, warehouse, ranges, layout=layout, keep=keep, **shared
         )
     _, kind = source_kind(stream, label, input_format)
     if keep:
         check_keep(kind, output_format)
     if kind != "csv":
-        return run_message_batch(
-            stream,
-            label,
-            kind,
-            ranges,
-            output=output,
-            output_format=output_format,
-            mapping=mapping,
-            guideline=guideline,
-            errors_path=errors_path,
-            progress=progress,
-            timeline=timeline,
-            policy=policy,
-            today=today,
-        )
+        return run_message_batch(stream, label, kind, ranges, **shared)
     summary = BatchSummary(noun="patient" if timeline else "panel")
     stats = ReadStats()
     with ExitStack() as stack:
@@ -191,20 +172,19 @@ def run_batch(
                 f"export {label} is not a CSV text file (binary data?)",
                 fix="give a CSV export; spreadsheets need 'Save as CSV' first",
             )
-        interpreter = RowInterpreter.for_header(
+        interpreter = export_interpreter(
             header.cells,
             ranges,
+            summary,
             layout=layout,
             mapping=mapping,
             guideline=guideline,
-            policy=policy or ReadPolicy(decimal=AUTO),
-            full_reports=output_format != "csv",
+            policy=policy,
+            output_format=output_format,
             timeline=timeline,
             today=today,
             keep=keep,
         )
-        if interpreter.plan.ignored:
-            summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))
         bar = _Progress(progress, size, label)
         stack.callback(bar.stop)
 
@@ -244,6 +224,29 @@ def run_batch(
     if stats.nul_lines:
         summary.notes.append(f"{stats.nul_lines} lines held NUL bytes, which were removed")
     return summary
+
+
+def export_interpreter(
+    header: Sequence[str],
+    ranges: Ranges,
+    summary: BatchSummary,
+    *,
+    policy: ReadPolicy | None,
+    output_format: str,
+    **options,
+) -> RowInterpreter:
+    """The interpreter of an export with this header (CSV, Parquet, Arrow), its unused
+    columns noted in the summary."""
+    interpreter = RowInterpreter.for_header(
+        header,
+        ranges,
+        policy=policy or ReadPolicy(decimal=AUTO),
+        full_reports=output_format != "csv",
+        **options,
+    )
+    if interpreter.plan.ignored:
+        summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))
+    return interpreter
 
 
 def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterpreter):

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from b12lab.errors import InputError
+from b12lab.messages import head_of
 
 ARROW_KINDS = ("parquet", "arrow")
 KIND_NAMES = {"parquet": "Parquet", "arrow": "Arrow IPC"}
@@ -119,7 +120,7 @@ def open_arrow(stream, source: str, label: str, kind: str, stack: ExitStack) -> 
                 parquet.metadata.num_rows,
                 parquet.iter_batches(batch_size=BATCH_ROWS),
             )
-        head = _peek(stream, len(ARROW_FILE_MAGIC) + 2)
+        head = head_of(stream, len(ARROW_FILE_MAGIC) + 2)
         if head.startswith(ARROW_FILE_MAGIC) and source != "-":
             memory = pa.memory_map(source)
             stack.callback(memory.close)
@@ -135,15 +136,6 @@ def open_arrow(stream, source: str, label: str, kind: str, stack: ExitStack) -> 
         raise
     except (pa.ArrowException, OSError, ValueError) as error:
         raise _unreadable(kind, label, error) from None
-
-
-def _peek(stream, size: int) -> bytes:
-    if hasattr(stream, "peek"):
-        return stream.peek(size)[:size]
-    position = stream.tell()
-    head = stream.read(size)
-    stream.seek(position)
-    return head
 
 
 # --- cells -----------------------------------------------------------------------------
@@ -389,7 +381,6 @@ def run_arrow_batch(
     keep=(),
 ):
     """`b12lab batch` for a Parquet or Arrow IPC input: the CSV export's core and writers."""
-    from b12lab.batch import AUTO
     from b12lab.batch_run import (
         PROGRESS_EVERY,
         BatchSummary,
@@ -397,8 +388,8 @@ def run_arrow_batch(
         _count_decided,
         _outputs,
         _Progress,
+        export_interpreter,
     )
-    from b12lab.reading.policy import ReadPolicy
     from b12lab.render.rows import WRITERS
 
     summary = BatchSummary(noun="patient" if timeline else "panel")
@@ -407,20 +398,19 @@ def run_arrow_batch(
             stack.callback(stream.close)
         found = open_arrow(stream, source, label, kind, stack)
         names = list(found.schema.names)
-        interpreter = interpreter_for(
+        interpreter = export_interpreter(
             names,
             ranges,
+            summary,
             layout=layout,
             mapping=mapping,
             guideline=guideline,
-            policy=policy or ReadPolicy(decimal=AUTO),
-            full_reports=output_format != "csv",
+            policy=policy,
+            output_format=output_format,
             timeline=timeline,
             today=today,
             keep=keep,
         )
-        if interpreter.plan.ignored:
-            summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))
         bar = _Progress(progress, found.rows, label)
         stack.callback(bar.stop)
         by_columns = output_format == "csv" and columnar(interpreter)
