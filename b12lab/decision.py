@@ -12,8 +12,8 @@ on, so that panels which agree on all of it are decided once:
 - the context the clinician gave,
 - and, only where the report quotes them, the exact values: censored
   inputs, the inputs of a derived ANC or eGFR, the age when no interval
-  applies to it, the dates of a therapy start after the panel, the
-  laboratory's own flag and range.
+  applies to it, the dates of a therapy start after the panel, and a value
+  that carries the laboratory's own flag or range (with them).
 
 Rules compare values only with declared cut points. That is checked, not
 trusted: a test runs every rule on values that record each comparison
@@ -120,7 +120,8 @@ class DecisionCore:
             else:
                 parts.append(position(measurement.value, limits.cut_points(analyte)))
             if measurement.lab_flag or measurement.lab_reference:
-                parts.append((measurement.lab_flag, measurement.lab_reference))
+                # A disagreement with the laboratory's flag quotes the value as given.
+                parts.append((measurement.lab_flag, measurement.lab_reference, measurement.input))
         if "anc" not in measurements and {"wbc", "neutrophil_pct"} <= measurements.keys():
             parts.append(
                 ("anc from", _exact(measurements["wbc"]), _exact(measurements["neutrophil_pct"]))

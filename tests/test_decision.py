@@ -87,6 +87,7 @@ def _panels(count: int, seed: int = 7):
             points = cuts[guideline][analyte] or (spec.plausible_low + 1,)
             value = rng.choice(points) * rng.choice((0.97, 1.0, 1.03))
             censored = rng.choice((None, None, None, None, "<", ">"))
+            lab = rng.random() < 0.15  # a message's own flag and range (HL7 OBX-8, FHIR)
             measurements[analyte] = Measurement(
                 analyte=analyte,
                 value=value,
@@ -94,6 +95,8 @@ def _panels(count: int, seed: int = 7):
                 input=f"{censored or ''}{value}",
                 censored=censored,
                 decimals=spec.decimals,
+                lab_flag=rng.choice(("L", "N", "H")) if lab else None,
+                lab_reference=rng.choice((None, "10-20")) if lab else None,
             )
         date = TODAY - dt.timedelta(days=rng.randint(0, 400))
         start = rng.choice((None, date - dt.timedelta(days=rng.randint(-20, 200))))
@@ -197,12 +200,29 @@ def test_panels_with_one_key_are_decided_alike():
             moved[analyte] = replace(m, value=value, input=str(value))
         other = replace(panel, measurements=moved)
         if core.key(other) != core.key(panel):
-            continue  # a derived value moved with its inputs
+            continue  # a derived value moved with its inputs, or a quoted one moved
         first = core.decide(panel)
         fresh = DecisionCore(RANGES, guideline, TODAY)
         assert fresh.decide(other) == first
         compared += 1
-    assert compared > 200
+    assert compared > 120
+
+
+def test_a_value_the_laboratory_flagged_is_quoted_as_given():
+    """Two values on one side of every cut point, each with the laboratory's flag N:
+    the disagreement each report states quotes its own value."""
+    core = DecisionCore(RANGES, "who", TODAY)
+
+    def panel(text: str) -> Panel:
+        value = float(text)
+        measurement = Measurement(
+            analyte="platelets", value=value, unit="10^9/L", input=text, decimals=0, lab_flag="N"
+        )
+        return Panel(measurements={"platelets": measurement}, sex="female", age=40)
+
+    first, second = core.decide(panel("95")), core.decide(panel("96"))
+    assert any("flags 95 as N" in w for w in first.warnings)
+    assert any("flags 96 as N" in w for w in second.warnings)
 
 
 def test_decisions_stay_bounded(monkeypatch):
