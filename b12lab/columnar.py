@@ -24,6 +24,7 @@ pyarrow and numpy are imported only here and in the table functions.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -80,6 +81,7 @@ class Decided:
     columns: OutputColumns = field(default_factory=OutputColumns)  # values and --keep to write
     readings: dict[str, tuple[np.ndarray, list[CellReading]]] = field(default_factory=dict)
     kept: list[pa.Array] = field(default_factory=list)  # the --keep columns of the batch
+    fragments: list = field(default_factory=list)  # per decision, its CSV cells (csv_text)
 
 
 class ColumnarInterpreter:
@@ -98,6 +100,7 @@ class ColumnarInterpreter:
         self.decisions: dict[tuple, int] = {}
         self.key_names: dict[tuple, tuple] = {}
         self.decided: list[Decision] = []
+        self.fragments: list = []  # per decision, its CSV cells once written (`csv_text`)
         self.limit_groups: dict[tuple, tuple[int, bool]] = {}
         self.group_limits: list = []  # Limits of each group, by group number
 
@@ -188,6 +191,7 @@ class ColumnarInterpreter:
         if len(self.decided) >= MAX_DECISIONS:  # memory stays bounded; keys decided again
             self.decisions.clear()
             self.decided = []
+            self.fragments = []
         refused = np.zeros(rows, dtype=bool)
         key_parts: list[tuple[np.ndarray, str]] = []  # (per-row ids, what they are)
 
@@ -286,6 +290,7 @@ class ColumnarInterpreter:
             panel_date=dates,
             template=template,
             decisions=self.decided,
+            fragments=self.fragments,
             noted=noted,
             errors=errors,
             note_counts=counts,
@@ -324,13 +329,7 @@ class ColumnarInterpreter:
         limits = self.ranges.limits(sex, age, self.rows.guideline, None)  # type: ignore[arg-type]
         found = self.limit_groups.get(limits.key)
         if found is None:
-            exact = any(
-                band.low is None
-                and band.high is None
-                and any(b.low or b.high for b in self.ranges.analytes[a].bands)
-                for a, band in limits.reference.items()
-            )
-            found = (len(self.limit_groups), exact)
+            found = (len(self.limit_groups), bool(limits.unbanded))
             self.limit_groups[limits.key] = found
             self.group_limits.append(limits)
         return found
@@ -354,6 +353,7 @@ class ColumnarInterpreter:
         names = tuple(name for _, name in key_parts)
         names = self.key_names.setdefault(names, names)
         matrix = np.stack([np.asarray(part, dtype=np.int64) for part, _ in key_parts], axis=1)
+        new: list[tuple[int, int, tuple]] = []  # (position, row, key) of keys not yet decided
         for position, row in enumerate(first.tolist()):
             if distinct[position] == -1 and refused[row]:
                 numbers[position] = 0
@@ -361,11 +361,17 @@ class ColumnarInterpreter:
             key = (names, matrix[row].tobytes())
             number = self.decisions.get(key)
             if number is None:
-                builder = self.rows._wide_row(int(lines[row]), _row_cells(table, row), None)
-                decision = self.rows.core.decide_once(self.rows._panel(builder))
-                number = len(self.decided)
-                self.decided.append(decision)
-                self.decisions[key] = number
+                new.append((position, row, key))
+            else:
+                numbers[position] = number
+        # Each new key is decided once, from its first row read as the row path reads it.
+        cells = _rows_cells(table, [row for _, row, _ in new])
+        for (position, row, key), row_cells in zip(new, cells, strict=True):
+            builder = self.rows._wide_row(int(lines[row]), row_cells, None)
+            decision = self.rows.core.decide_once(self.rows._panel(builder))
+            number = len(self.decided)
+            self.decided.append(decision)
+            self.decisions[key] = number
             numbers[position] = number
         return numbers[inverse.reshape(-1)]
 
@@ -462,6 +468,14 @@ def _row_cells(table: pa.Table, row: int) -> list:
     return [column[row].as_py() for column in table.columns]
 
 
+def _rows_cells(table: pa.Table, rows: list[int]) -> list[list]:
+    """`_row_cells` of many rows at once."""
+    if not rows:
+        return []
+    taken = table.take(pa.array(rows, pa.int64()))
+    return [list(cells) for cells in zip(*(c.to_pylist() for c in taken.columns), strict=True)]
+
+
 # --- CSV output ------------------------------------------------------------------------
 
 _NEEDS_QUOTES = '[,"\\n]'  # what makes Python's csv writer (QUOTE_MINIMAL, "\n") quote
@@ -513,42 +527,37 @@ def decision_cells(decision: Decision) -> list[str]:
 
 def csv_text(decided: Decided) -> str:
     """The rows of a decided batch as CSV text, byte for byte what `csv_row` writes."""
-    from b12lab.render.rows import csv_row, spreadsheet_safe
+    from b12lab.render.rows import csv_row
 
     rows = len(decided.lines)
     if not rows:
         return ""
     used, local = np.unique(decided.template, return_inverse=True)  # decisions of this batch
-    templates = [
-        decision_cells(decided.decisions[number]) if number < len(decided.decisions) else [""] * 13
-        for number in used.tolist()
-    ]
+    used = used.tolist()
+    fragments = _fragments(decided, used)
     template = pa.array(local.reshape(-1))
-    by_column = list(zip(*templates, strict=True))
-    taken = [
-        pa.array([spreadsheet_safe(c) for c in column], pa.string()).take(template)
-        for column in by_column
-    ]
-    own_warnings = pa.array(list(by_column[10]), pa.string()).take(template)
-    extra = [*_value_columns(decided, rows), *(_kept_column(c) for c in decided.kept)]
+    before, own_warnings, after = (
+        pa.array([fragments[n][part] for n in used], pa.string()).take(template)
+        for part in range(3)
+    )
     noted = decided.noted
     warnings = _joined(
         pc.if_else(pc.equal(noted, ""), pa.scalar(None, pa.string()), noted),
         pc.if_else(pc.equal(own_warnings, ""), pa.scalar(None, pa.string()), own_warnings),
     )
-    warnings = _safe(pc.fill_null(warnings, ""))
+    warnings = _csv_cells(_safe(pc.fill_null(warnings, "")))
     columns = [
         pa.array(decided.lines).cast(pa.string()),
-        _safe(decided.patient_id),
-        decided.panel_date,
-        *taken[:10],
+        _csv_cells(_safe(decided.patient_id)),
+        _csv_cells(decided.panel_date),
+        before,
         warnings,
-        taken[11],
-        taken[12],
-        *extra,
+        after,
+        *_value_columns(decided, rows),
+        *(_csv_cells(_kept_column(c)) for c in decided.kept),
         pa.array([""] * rows, pa.string()),
     ]
-    joined = pc.binary_join_element_wise(*[_csv_cells(c) for c in columns], ",")
+    joined = pc.binary_join_element_wise(*columns, ",")
     joined = pc.binary_join_element_wise(joined, "", "\n")
     text = _string_bytes(joined)
     if not decided.errors:
@@ -563,9 +572,36 @@ def csv_text(decided: Decided) -> str:
     return b"".join(pieces).decode("utf-8")
 
 
+EMPTY_FRAGMENTS = (",".join([""] * 10), "", ",")  # a row without a decision (refused)
+
+
+def _fragments(decided: Decided, used: list[int]) -> dict[int, tuple[str, str, str]]:
+    """Each used decision's CSV cells, once per decision: the columns before `warnings`
+    (safe, quoted and joined), its own warnings (joined with the row's notes later), and
+    the columns after."""
+    from b12lab.render.rows import spreadsheet_safe
+
+    fragments, decisions = decided.fragments, decided.decisions
+    while len(fragments) < len(decisions):
+        fragments.append(None)
+    new = [n for n in used if n < len(decisions) and fragments[n] is None]
+    if new:
+        by_column = list(zip(*(decision_cells(decisions[n]) for n in new), strict=True))
+        cells = [
+            _csv_cells(pa.array([spreadsheet_safe(c) for c in column], pa.string()))
+            for column in by_column
+        ]
+        before = pc.binary_join_element_wise(*cells[:10], ",").to_pylist()
+        after = pc.binary_join_element_wise(*cells[11:], ",").to_pylist()
+        for n, first, own, last in zip(new, before, by_column[10], after, strict=True):
+            fragments[n] = (first, sys.intern(own), sys.intern(last))  # most share these
+    return {n: fragments[n] if n < len(decisions) else EMPTY_FRAGMENTS for n in used}
+
+
 def _value_columns(decided: Decided, rows: int) -> list[pa.Array]:
-    """The normalized-value columns: each distinct reading's cell, formatted once when
-    read (`CellReading.shown`), made spreadsheet-safe once each, taken per row."""
+    """The normalized-value columns as CSV cells: each distinct reading's cell, formatted
+    once when read (`CellReading.shown`), made spreadsheet-safe and quoted once each,
+    taken per row."""
     from b12lab.render.rows import spreadsheet_safe
 
     columns = []
@@ -576,7 +612,7 @@ def _value_columns(decided: Decided, rows: int) -> list[pa.Array]:
             continue
         gids, readings = found
         cells = pa.array([spreadsheet_safe(r.shown) for r in readings], pa.string())
-        columns.append(cells.take(pa.array(gids)))
+        columns.append(_csv_cells(cells).take(pa.array(gids)))
     return columns
 
 

@@ -30,10 +30,10 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left
 from collections.abc import Hashable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from b12lab.engine import evaluate
-from b12lab.model import Panel, Report
+from b12lab.model import Panel, Report, evolve
 from b12lab.outcomes import Outcome
 from b12lab.ranges import Ranges
 from b12lab.rules.base import therapy_days
@@ -132,12 +132,7 @@ class DecisionCore:
             and self._equation is not None
         ):
             parts.append(("egfr from", _exact(measurements["creatinine"]), panel.age))
-        if any(
-            limits.reference[a].low is None
-            and limits.reference[a].high is None
-            and any(b.low or b.high for b in ranges.analytes[a].bands)
-            for a in measurements
-        ):
+        if not limits.unbanded.isdisjoint(measurements):
             parts.append(("age", panel.age))
         days = therapy_days(panel, self.today)
         if days is None:
@@ -146,7 +141,7 @@ class DecisionCore:
             parts.append(position(days, limits.cut_points(DAYS)))
             if days < 0:
                 parts.append((panel.date, panel.context.b12_therapy_start))
-        parts.append(replace(panel.context, b12_therapy_start=None, days_on_therapy=None))
+        parts.append(evolve(panel.context, b12_therapy_start=None, days_on_therapy=None))
         return tuple(parts)
 
     def decide(self, panel: Panel) -> Decision:
@@ -167,9 +162,9 @@ class DecisionCore:
 
     def decide_once(self, panel: Panel) -> Decision:
         """The panel's decision, not remembered (for a caller that keys panels itself)."""
-        decision = Decision.of(self.report(replace(panel, warnings=(), errors=())))
+        decision = Decision.of(self.report(evolve(panel, warnings=(), errors=())))
         shared = self._shared.setdefault(decision.provenance, decision.provenance)
-        return decision if shared is decision.provenance else replace(decision, provenance=shared)
+        return decision if shared is decision.provenance else evolve(decision, provenance=shared)
 
     def report(self, panel: Panel) -> Report:
         """The full report of one panel (every detail, not cached)."""

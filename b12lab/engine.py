@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left
 from dataclasses import replace
+from functools import lru_cache
 
 from b12lab.model import (
     DOMAINS,
@@ -166,15 +167,21 @@ def derive_egfr(panel: Panel, ranges: Ranges) -> tuple[Panel, list[str]]:
     return replace(panel, measurements={**panel.measurements, "egfr": egfr}), [note]
 
 
+@lru_cache(maxsize=1024)
+def _sex_dependent(ranges: Ranges, age: float | None, trimester: int | None) -> frozenset[str]:
+    """Analytes whose interval at this age (and trimester) differs between the sexes."""
+    return frozenset(
+        analyte
+        for analyte, spec in ranges.analytes.items()
+        if spec.sex_dependent and len({spec.band(s, age, trimester) for s in (None, *SEXES)}) > 1
+    )
+
+
 def _context_warnings(panel: Panel, ranges: Ranges, today: dt.date) -> list[str]:
     warnings = []
     trimester = panel.context.pregnancy_trimester
-    sex_dependent = [
-        a
-        for a in panel.measurements
-        if ranges.analytes[a].sex_dependent
-        and len({ranges.analytes[a].band(s, panel.age, trimester) for s in (None, *SEXES)}) > 1
-    ]
+    by_sex = _sex_dependent(ranges, panel.age, trimester)
+    sex_dependent = [a for a in panel.measurements if a in by_sex]
     if panel.sex is None and sex_dependent:
         warnings.append(
             f"sex not given: {', '.join(sex_dependent)} judged against the widest adult "
@@ -187,11 +194,9 @@ def _context_warnings(panel: Panel, ranges: Ranges, today: dt.date) -> list[str]
             f"B12 therapy start {start.isoformat()} is after the panel date "
             f"{panel_date.isoformat()}: this panel counts as before therapy"
         )
-    limits = ranges.limits(panel.sex, panel.age, None, panel.context.pregnancy_trimester)
+    unbanded = ranges.limits(panel.sex, panel.age, None, trimester).unbanded
     for analyte in panel.measurements:
-        band = limits.reference[analyte]
-        spec = ranges.analytes[analyte]
-        if band.low is None and band.high is None and any(b.low or b.high for b in spec.bands):
+        if analyte in unbanded:
             warnings.append(
                 f"{analyte}: no reference interval for age {format_number(panel.age or 0, 2)} "
                 "years in the ranges in force, so it is not flagged (adult limits do not "
@@ -208,14 +213,19 @@ def _context_warnings(panel: Panel, ranges: Ranges, today: dt.date) -> list[str]
 
 def provenance(ranges: Ranges, guideline: str, today: dt.date) -> dict[str, str]:
     """What a report needs to be repeated exactly."""
+    return dict(_provenance(ranges, guideline, today))
+
+
+@lru_cache(maxsize=64)
+def _provenance(ranges: Ranges, guideline: str, today: dt.date) -> tuple[tuple[str, str], ...]:
     from b12lab import __version__
 
-    return {
-        "b12lab_version": __version__,
-        "ranges_sha256": ranges.sha256,
-        "guideline": guideline,
-        "evaluated_on": today.isoformat(),
-    }
+    return (
+        ("b12lab_version", __version__),
+        ("ranges_sha256", ranges.sha256),
+        ("guideline", guideline),
+        ("evaluated_on", today.isoformat()),
+    )
 
 
 def evaluate(

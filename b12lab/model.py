@@ -21,12 +21,13 @@ def evolve(instance, **changes):
     """`dataclasses.replace` for the frozen records of the engine's hot path, without
     running `__init__` again (they have no `__post_init__` and no cached properties):
     a shallow copy with `changes` set."""
-    unknown = changes.keys() - instance.__dataclass_fields__.keys()
-    if unknown:
-        raise TypeError(f"{type(instance).__name__} has no field {', '.join(sorted(unknown))}")
+    if not changes.keys() <= instance.__dataclass_fields__.keys():
+        unknown = sorted(changes.keys() - instance.__dataclass_fields__.keys())
+        raise TypeError(f"{type(instance).__name__} has no field {', '.join(unknown)}")
     new = object.__new__(type(instance))
-    new.__dict__.update(instance.__dict__)
-    new.__dict__.update(changes)
+    fields = new.__dict__
+    fields.update(instance.__dict__)
+    fields.update(changes)
     return new
 
 
@@ -228,6 +229,9 @@ def display_decimals(value: float, decimals: int, cuts: tuple[float, ...], most:
     Ferritin 29.6 against a limit of 30 is shown as 29.6, never as "30" beside
     the flag LOW; 200 stays 200.
     """
+    plain = float(value)
+    if round(plain, decimals) == plain:  # shown as it is
+        return decimals
     for places in range(decimals, most + 1):
         shown = round(value, places)
         if all((shown > cut) - (shown < cut) == (value > cut) - (value < cut) for cut in cuts):

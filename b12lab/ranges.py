@@ -207,6 +207,18 @@ class Limits:
         return self.thresholds[key].value
 
     @cached_property
+    def unbanded(self) -> frozenset[str]:
+        """Analytes with no reference interval here, though the data file gives one at
+        other ages: they are not flagged, and the report says so, quoting the age."""
+        return frozenset(
+            analyte
+            for analyte, band in self.reference.items()
+            if band.low is None
+            and band.high is None
+            and any(b.low or b.high for b in self.analytes[analyte].bands)
+        )
+
+    @cached_property
     def key(self) -> tuple:
         """Equal keys mean equal limits (two ages in the same band share one)."""
         return (self.profile.name, tuple((a, b.low, b.high) for a, b in self.reference.items()))
