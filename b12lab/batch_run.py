@@ -412,12 +412,23 @@ def _outputs(stack: ExitStack, output: str | None, errors_path: str | None):
 
 def _tally(summary: BatchSummary, outcome, count: int = 1) -> None:
     """`count` records with this outcome."""
+    _add(summary, _counted_as(outcome), count)
+
+
+def _counted_as(outcome) -> tuple[str, int, bool]:
+    """What the summary counts of an outcome: B12 status, urgent findings, and whether
+    the panel has an urgent or advisory finding."""
     urgent = outcome.severities.count("urgent")
+    return outcome.b12_status, urgent, bool(urgent) or "advisory" in outcome.severities
+
+
+def _add(summary: BatchSummary, counted: tuple[str, int, bool], count: int) -> None:
+    status, urgent, advisory = counted
     summary.panels += count
-    summary.statuses[outcome.b12_status] += count
+    summary.statuses[status] += count
     summary.urgent_findings += urgent * count
     summary.urgent_panels += count if urgent else 0
-    summary.advisory_panels += count if urgent or "advisory" in outcome.severities else 0
+    summary.advisory_panels += count if advisory else 0
 
 
 def _count(summary: BatchSummary, record) -> None:
@@ -488,9 +499,15 @@ def _count_decided(summary: BatchSummary, decided) -> None:
 
     kept = np.ones(len(decided.lines), dtype=bool)
     kept[list(decided.errors)] = False
-    tally = np.bincount(decided.template[kept], minlength=len(decided.decisions))
-    for number in np.flatnonzero(tally).tolist():
-        _tally(summary, decided.decisions[number].outcome, int(tally[number]))
+    # Decisions the summary counts alike are tallied together.
+    kinds, of = decided.counted
+    while len(of) < len(decided.decisions):
+        counted = _counted_as(decided.decisions[len(of)].outcome)
+        of.append(kinds.setdefault(counted, len(kinds)))
+    tally = np.bincount(np.asarray(of, np.int64)[decided.template[kept]], minlength=len(kinds))
+    for counted, count in zip(kinds, tally.tolist(), strict=True):
+        if count:
+            _add(summary, counted, count)
     for key, count in decided.note_counts.items():
         summary.assumptions[key] += count
     for record in decided.errors.values():

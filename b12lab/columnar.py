@@ -82,6 +82,8 @@ class Decided:
     readings: dict[str, tuple[np.ndarray, list[CellReading]]] = field(default_factory=dict)
     kept: list[pa.Array] = field(default_factory=list)  # the --keep columns of the batch
     fragments: list = field(default_factory=list)  # per decision, its CSV cells (csv_text)
+    # What the summary counts: each kind of decision, and each decision's kind.
+    counted: tuple[dict, list] = field(default_factory=lambda: ({}, []))
 
 
 class ColumnarInterpreter:
@@ -101,6 +103,7 @@ class ColumnarInterpreter:
         self.key_names: dict[tuple, tuple] = {}
         self.decided: list[Decision] = []
         self.fragments: list = []  # per decision, its CSV cells once written (`csv_text`)
+        self.counted: tuple[dict, list] = ({}, [])  # what the summary counts of each
         self.limit_groups: dict[tuple, tuple[int, bool]] = {}
         self.group_limits: list = []  # Limits of each group, by group number
 
@@ -192,6 +195,7 @@ class ColumnarInterpreter:
             self.decisions.clear()
             self.decided = []
             self.fragments = []
+            self.counted = ({}, [])
         refused = np.zeros(rows, dtype=bool)
         key_parts: list[tuple[np.ndarray, str]] = []  # (per-row ids, what they are)
 
@@ -291,6 +295,7 @@ class ColumnarInterpreter:
             template=template,
             decisions=self.decided,
             fragments=self.fragments,
+            counted=self.counted,
             noted=noted,
             errors=errors,
             note_counts=counts,
@@ -401,17 +406,24 @@ class ColumnarInterpreter:
         return pa.array(shown, pa.string()).take(pa.array(codes))
 
     def _noted(self, values_of, rows: int) -> pa.Array:
-        parts = []
-        for gids, readings in values_of.values():
-            texts = [r.text or None for r in readings]
-            if any(texts):
-                parts.append(pa.array(texts, pa.string()).take(pa.array(gids)))
+        """Each row's reading notes, in column order, joined with "; " ("" when none).
+
+        Rows share few combinations of notes: each is joined once, then taken per row.
+        """
+        texts: dict[str, int] = {"": 0}
+        parts: list[tuple[np.ndarray, str]] = []
+        for analyte, (gids, readings) in values_of.items():
+            ids = np.array([texts.setdefault(r.text, len(texts)) for r in readings], np.int64)
+            if ids.any():
+                parts.append((ids[gids], analyte))
         if not parts:
             return pa.array([""] * rows, pa.string())
-        joined = parts[0]
-        for part in parts[1:]:
-            joined = _joined(joined, part)
-        return pc.fill_null(joined, "")
+        _, first, inverse = np.unique(_combine(parts, rows), return_index=True, return_inverse=True)
+        by_id = list(texts)
+        joined = [
+            "; ".join(by_id[ids[row]] for ids, _ in parts if ids[row]) for row in first.tolist()
+        ]
+        return pa.array(joined, pa.string()).take(pa.array(inverse.reshape(-1)))
 
 
 def release_unused() -> None:
