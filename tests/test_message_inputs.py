@@ -319,6 +319,25 @@ def test_batch_json_carries_the_laboratorys_flag(cli):
     assert (platelets["lab_reference"], platelets["lab_flag"]) == ("150-450", "L")
 
 
+def test_batch_csv_quotes_each_value_the_laboratory_flagged_differently(cli, write):
+    """Two patients' platelets on one side of every cut point, each flagged N by the
+    laboratory: each row's warning quotes its own value."""
+    messages = "".join(
+        oru(
+            f"PID|1||P-{n}||X^Y||19700101|F",
+            f"OBR|1||A-{n}|CBC^Blood count^L|||20261102",
+            f"OBX|1|NM|777-3^Platelets^LN||{value}|10*9/L|150-450|N|||F",
+            n=n,
+        )
+        for n, value in ((1, "95"), (2, "96"))
+    )
+    result = cli("batch", write("two.hl7", messages))
+    assert result.exit_code == 0, result.stderr
+    warnings = [row["warnings"] for row in csv_rows(result.stdout)]
+    assert "flags 95 10*9/L as N" in warnings[0] and "flags 96" not in warnings[0]
+    assert "flags 96 10*9/L as N" in warnings[1]
+
+
 def test_batch_fail_on_urgent_exits_4(cli):
     assert cli("batch", ORU, "--fail-on", "urgent").exit_code == 4
     assert cli("batch", BULK, "--fail-on", "urgent").exit_code == 0
