@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -480,12 +480,12 @@ def _row_cells(table: pa.Table, row: int) -> list:
     return [column[row].as_py() for column in table.columns]
 
 
-def _rows_cells(table: pa.Table, rows: list[int]) -> list[list]:
-    """`_row_cells` of many rows at once."""
-    if not rows:
-        return []
-    taken = table.take(pa.array(rows, pa.int64()))
-    return [list(cells) for cells in zip(*(c.to_pylist() for c in taken.columns), strict=True)]
+def _rows_cells(table: pa.Table, rows: list[int], chunk: int = 512) -> Iterator[list]:
+    """`_row_cells` of many rows, taken `chunk` rows at a time."""
+    for start in range(0, len(rows), chunk):
+        taken = table.take(pa.array(rows[start : start + chunk], pa.int64()))
+        for cells in zip(*(c.to_pylist() for c in taken.columns), strict=True):
+            yield list(cells)
 
 
 # --- CSV output ------------------------------------------------------------------------
