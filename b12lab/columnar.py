@@ -81,7 +81,7 @@ class Decided:
     columns: OutputColumns = field(default_factory=OutputColumns)  # values and --keep to write
     readings: dict[str, tuple[np.ndarray, list[CellReading]]] = field(default_factory=dict)
     kept: list[pa.Array] = field(default_factory=list)  # the --keep columns of the batch
-    fragments: list = field(default_factory=list)  # per decision, its CSV cells (csv_text)
+    fragments: dict = field(default_factory=dict)  # decision -> its CSV cells (csv_text)
     # What the summary counts: each kind of decision, and each decision's kind.
     counted: tuple[dict, list] = field(default_factory=lambda: ({}, []))
 
@@ -102,7 +102,7 @@ class ColumnarInterpreter:
         self.decisions: dict[tuple, int] = {}
         self.key_names: dict[tuple, tuple] = {}
         self.decided: list[Decision] = []
-        self.fragments: list = []  # per decision, its CSV cells once written (`csv_text`)
+        self.fragments: dict = {}  # decision -> its CSV cells once written (`csv_text`)
         self.counted: tuple[dict, list] = ({}, [])  # what the summary counts of each
         self.limit_groups: dict[tuple, tuple[int, bool]] = {}
         self.group_limits: list = []  # Limits of each group, by group number
@@ -194,7 +194,7 @@ class ColumnarInterpreter:
         if len(self.decided) >= MAX_DECISIONS:  # memory stays bounded; keys decided again
             self.decisions.clear()
             self.decided = []
-            self.fragments = []
+            self.fragments = {}
             self.counted = ({}, [])
         refused = np.zeros(rows, dtype=bool)
         key_parts: list[tuple[np.ndarray, str]] = []  # (per-row ids, what they are)
@@ -381,7 +381,8 @@ class ColumnarInterpreter:
         return numbers[inverse.reshape(-1)]
 
     def _row_record(self, table: pa.Table, line: int, row: int) -> BatchRecord:
-        return self.rows._finish(self.rows._wide_row(line, _row_cells(table, row), None))
+        cells = next(_rows_cells(table, [row]))
+        return self.rows._finish(self.rows._wide_row(line, cells, None))
 
     def _patient_ids(self, columns: Sequence[pa.Array], rows: int) -> pa.Array:
         index = self.plan.fields.get("patient_id")
@@ -476,12 +477,8 @@ def _iso_dates(found, rows: int) -> pa.Array:
     return pa.array(shown, pa.string()).take(pa.array(gids))
 
 
-def _row_cells(table: pa.Table, row: int) -> list:
-    return [column[row].as_py() for column in table.columns]
-
-
 def _rows_cells(table: pa.Table, rows: list[int], chunk: int = 512) -> Iterator[list]:
-    """`_row_cells` of many rows, taken `chunk` rows at a time."""
+    """The Python cells of each of `rows`, taken `chunk` rows at a time."""
     for start in range(0, len(rows), chunk):
         taken = table.take(pa.array(rows[start : start + chunk], pa.int64()))
         for cells in zip(*(c.to_pylist() for c in taken.columns), strict=True):
@@ -594,9 +591,7 @@ def _fragments(decided: Decided, used: list[int]) -> dict[int, tuple[str, str, s
     from b12lab.render.rows import spreadsheet_safe
 
     fragments, decisions = decided.fragments, decided.decisions
-    while len(fragments) < len(decisions):
-        fragments.append(None)
-    new = [n for n in used if n < len(decisions) and fragments[n] is None]
+    new = [n for n in used if n < len(decisions) and n not in fragments]
     if new:
         by_column = list(zip(*(decision_cells(decisions[n]) for n in new), strict=True))
         cells = [
@@ -607,7 +602,7 @@ def _fragments(decided: Decided, used: list[int]) -> dict[int, tuple[str, str, s
         after = pc.binary_join_element_wise(*cells[11:], ",").to_pylist()
         for n, first, own, last in zip(new, before, by_column[10], after, strict=True):
             fragments[n] = (first, sys.intern(own), sys.intern(last))  # most share these
-    return {n: fragments[n] if n < len(decisions) else EMPTY_FRAGMENTS for n in used}
+    return {n: fragments.get(n, EMPTY_FRAGMENTS) for n in used}
 
 
 def _value_columns(decided: Decided, rows: int) -> list[pa.Array]:
