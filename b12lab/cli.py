@@ -804,8 +804,8 @@ def batch(
         bool,
         typer.Option(
             "--timeline",
-            help="One report per patient over all their dated panels (rows of a patient "
-            "must be contiguous).",
+            help="One report per patient over all their dated panels (rows in any order: "
+            "an export not grouped by patient is grouped out of core).",
         ),
     ] = False,
     progress: Annotated[

@@ -1,0 +1,124 @@
+"""Where the time of a columnar `b12lab batch` goes, next to a csv.reader -> csv.writer copy.
+
+Generates the same wide export as `throughput.py` (default 1M rows) and, in
+one process:
+
+- times the plain pass-through copy (twice, the faster kept);
+- runs `b12lab batch` to CSV with timers around the engine (each distinct
+  decision), the reading of each representative row, and the writing of
+  each block's CSV text;
+- times writing the finished output once more with nothing left to decide:
+  its 25 columns, read back as Arrow strings, joined and written as the
+  columnar path writes (no quoting, so it is a lower bound);
+- prints each part as a ratio of the copy time.
+
+A part at or above 1.0 is, on its own, as slow as the whole copy: the batch
+cannot reach the throughput target until that part shrinks.
+
+    python benchmarks/breakdown.py [--rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from throughput import generate, passthrough  # noqa: E402
+
+
+def timed(owner, name: str, totals: dict, counts: dict, label: str) -> None:
+    """Wrap owner.name so each call adds its wall time to totals[label]."""
+    inner = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            totals[label] += time.perf_counter() - start
+            counts[label] += 1
+
+    setattr(owner, name, wrapper)
+
+
+def run_instrumented(source: Path, target: Path) -> tuple[float, dict, dict]:
+    from b12lab import batch_run, columnar
+    from b12lab.batch import RowInterpreter
+    from b12lab.decision import DecisionCore
+    from b12lab.ranges import load_ranges
+
+    totals: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    timed(DecisionCore, "decide_once", totals, counts, "engine (each distinct decision)")
+    timed(RowInterpreter, "_wide_row", totals, counts, "reading representative rows")
+    timed(columnar, "csv_text", totals, counts, "writing CSV text")
+    ranges = load_ranges()
+    start = time.perf_counter()
+    batch_run.run_batch(str(source), ranges, output=str(target), progress=False)
+    return time.perf_counter() - start, totals, counts
+
+
+def write_floor(output: Path) -> float:
+    """Join and write the finished output's columns (already known) as Arrow strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pa_csv
+
+    with output.open(encoding="utf-8") as handle:
+        names = handle.readline().rstrip("\n").split(",")
+    table = pa_csv.read_csv(
+        output,
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=False,
+        ),
+    )
+    start = time.perf_counter()
+    with open(output.with_suffix(".floor"), "wb") as handle:
+        for batch in table.to_batches(max_chunksize=1 << 16):
+            joined = pc.binary_join_element_wise(*batch.columns, ",")
+            joined = pc.binary_join_element_wise(joined, "", "\n")
+            handle.write(memoryview(joined.buffers()[2])[: _end(joined)])
+    return time.perf_counter() - start
+
+
+def _end(array) -> int:
+    import numpy as np
+
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)
+    return int(offsets[array.offset + len(array)])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        source, output = Path(folder) / "export.csv", Path(folder) / "out.csv"
+        generate(source, args.rows)
+        copy = passthrough(source, Path(folder) / "copy.csv")
+        total, totals, counts = run_instrumented(source, output)
+        copy = min(copy, passthrough(source, Path(folder) / "copy.csv"))
+        floor = write_floor(output)
+        size_in, size_out = source.stat().st_size, output.stat().st_size
+    print(f"{args.rows:,} rows; output {size_out / size_in:.1f}x the input's bytes")
+    print(f"csv.reader -> csv.writer copy: {copy:.2f} s (ratio 1.0 = this time)")
+    print(f"b12lab batch, whole run: {total:.2f} s = {total / copy:.2f}x the copy")
+    for label, seconds in totals.items():
+        each = 1e6 * seconds / max(counts[label], 1)
+        print(
+            f"  {label}: {seconds:.2f} s = {seconds / copy:.2f}x the copy "
+            f"({counts[label]:,} calls, {each:.0f} us each)"
+        )
+    print(f"writing the finished output alone (lower bound): {floor:.2f} s = {floor / copy:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
