@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import generate, passthrough  # noqa: E402
+from throughput import generate, passthrough
 
 
 def timed(owner, name: str, totals: dict, counts: dict, label: str) -> None:
