@@ -4,18 +4,20 @@ Generates the same wide export as `throughput.py` (default 1M rows) and, in
 one process:
 
 - times the plain pass-through copy (twice, the faster kept);
-- runs `b12lab batch` to CSV with timers around the engine (each distinct
-  decision), the reading of each representative row, and the writing of
-  each block's CSV text;
+- runs `b12lab batch` to CSV with timers around the engine (once per
+  distinct decision), the row reader (once per decision's representative
+  row) and the writing of each block's CSV text;
 - times writing the finished output once more with nothing left to decide:
   its 25 columns, read back as Arrow strings, joined and written as the
   columnar path writes (no quoting, so it is a lower bound);
-- prints each part as a ratio of the copy time.
+- runs `b12lab batch --format ndjson` over the first rows (default 100k)
+  with timers around the engine and the writing of each JSON record;
+- prints each part as a ratio of the copy time (of as many rows).
 
 A part at or above 1.0 is, on its own, as slow as the whole copy: the batch
 cannot reach the throughput target until that part shrinks.
 
-    python benchmarks/breakdown.py [--rows 1000000]
+    python benchmarks/breakdown.py [--rows 1000000] [--ndjson-rows 100000]
 """
 
 from __future__ import annotations
@@ -47,21 +49,39 @@ def timed(owner, name: str, totals: dict, counts: dict, label: str) -> None:
     setattr(owner, name, wrapper)
 
 
-def run_instrumented(source: Path, target: Path) -> tuple[float, dict, dict]:
-    from b12lab import batch_run, columnar
-    from b12lab.batch import RowInterpreter
-    from b12lab.decision import DecisionCore
+def run_instrumented(
+    source: Path, target: Path, output_format: str = "csv"
+) -> tuple[float, dict, dict]:
+    """One in-process `b12lab batch` run, with timers around its main parts (removed after)."""
+    from b12lab import batch, batch_run, columnar, decision
     from b12lab.ranges import load_ranges
+    from b12lab.render import rows
 
     totals: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
-    timed(DecisionCore, "decide_once", totals, counts, "engine (each distinct decision)")
-    timed(RowInterpreter, "_wide_row", totals, counts, "reading representative rows")
-    timed(columnar, "csv_text", totals, counts, "writing CSV text")
-    ranges = load_ranges()
-    start = time.perf_counter()
-    batch_run.run_batch(str(source), ranges, output=str(target), progress=False)
-    return time.perf_counter() - start, totals, counts
+    wrapped = [
+        (decision.DecisionCore, "report", "engine (a full report)"),
+        (batch.RowInterpreter, "_wide_row", "reading a row as a panel"),
+        (columnar, "csv_text", "writing CSV text"),
+        (rows.NdjsonRecords, "write", "writing each JSON record"),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]
+    for owner, name, label in wrapped:
+        timed(owner, name, totals, counts, label)
+    try:
+        start = time.perf_counter()
+        batch_run.run_batch(
+            str(source),
+            load_ranges(),
+            output=str(target),
+            output_format=output_format,
+            progress=False,
+        )
+        elapsed = time.perf_counter() - start
+    finally:
+        for owner, name, inner in saved:
+            setattr(owner, name, inner)
+    return elapsed, totals, counts
 
 
 def write_floor(output: Path) -> float:
@@ -95,9 +115,20 @@ def _end(array) -> int:
     return int(offsets[array.offset + len(array)])
 
 
+def report(title: str, copy: float, total: float, totals: dict, counts: dict) -> None:
+    print(f"{title}: {total:.2f} s = {total / copy:.2f}x the copy")
+    for label, seconds in totals.items():
+        each = 1e6 * seconds / max(counts[label], 1)
+        print(
+            f"  {label}: {seconds:.2f} s = {seconds / copy:.2f}x the copy "
+            f"({counts[label]:,} calls, {each:.0f} us each)"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--ndjson-rows", type=int, default=100_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         source, output = Path(folder) / "export.csv", Path(folder) / "out.csv"
@@ -107,17 +138,24 @@ def main() -> int:
         copy = min(copy, passthrough(source, Path(folder) / "copy.csv"))
         floor = write_floor(output)
         size_in, size_out = source.stat().st_size, output.stat().st_size
-    print(f"{args.rows:,} rows; output {size_out / size_in:.1f}x the input's bytes")
+        small = Path(folder) / "small.csv"
+        generate(small, args.ndjson_rows)
+        small_copy = min(passthrough(small, Path(folder) / "copy.csv") for _ in range(2))
+        ndjson = run_instrumented(small, Path(folder) / "out.ndjson", "ndjson")
+    print(f"{args.rows:,} rows; CSV output {size_out / size_in:.1f}x the input's bytes")
     print(f"csv.reader -> csv.writer copy: {copy:.2f} s (ratio 1.0 = this time)")
-    print(f"b12lab batch, whole run: {total:.2f} s = {total / copy:.2f}x the copy")
-    for label, seconds in totals.items():
-        each = 1e6 * seconds / max(counts[label], 1)
-        print(
-            f"  {label}: {seconds:.2f} s = {seconds / copy:.2f}x the copy "
-            f"({counts[label]:,} calls, {each:.0f} us each)"
-        )
+    report("b12lab batch to CSV, whole run", copy, total, *called(totals, counts))
     print(f"writing the finished output alone (lower bound): {floor:.2f} s = {floor / copy:.2f}x")
+    print(
+        f"\n{args.ndjson_rows:,} rows; copy {small_copy:.2f} s (target 0.25: at most 4x the copy)"
+    )
+    report("b12lab batch to NDJSON, whole run", small_copy, ndjson[0], *called(*ndjson[1:]))
     return 0
+
+
+def called(totals: dict, counts: dict) -> tuple[dict, dict]:
+    """The parts a run called (a CSV run writes no JSON record, an NDJSON run no CSV text)."""
+    return {k: v for k, v in totals.items() if counts[k]}, counts
 
 
 if __name__ == "__main__":
