@@ -23,6 +23,7 @@ pyarrow and numpy are imported only here and in the table functions.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from collections.abc import Iterator, Sequence
@@ -769,14 +770,17 @@ def wide_segments(stream, header, interpreter: RowInterpreter, stats):
     if interpreter.policy.decimal == AUTO:
         sample: list = []
         scratch = ReadStats()
+        overlong = False
 
         def sample_lines():
+            nonlocal overlong
             position = 0
             while True:
                 end = held.data.find(b"\n", position)
+                if (end if end >= 0 else len(held.data)) - position > MAX_LINE:
+                    overlong = True  # the row reader skips it and samples on: so must we
+                    return
                 if end < 0:
-                    if len(held.data) - position > MAX_LINE:  # an over-long line ends it
-                        return
                     if held.eof:
                         if position < len(held.data):
                             yield from decode_line(bytes(held.data[position:]), scratch)
@@ -790,6 +794,18 @@ def wide_segments(stream, header, interpreter: RowInterpreter, stats):
             sample.append((record.line, record.cells, record.problem))
             if len(sample) >= DECIMAL_SAMPLE:
                 break
+        if overlong:
+            # A line too long to hold comes before the sample is complete: the row
+            # reader reads the whole export and finds the decimal mark as it does.
+            rows = _rest_by_rows(held, delimiter, line, stats)
+            first = list(itertools.islice(rows, DECIMAL_SAMPLE))
+            sample = [(r.line, r.cells, r.problem) for _, r in first]
+            interpreter.policy = replace(
+                interpreter.policy, decimal=interpreter._decimal_mark(sample)
+            )
+            yield from first
+            yield from rows
+            return
         interpreter.policy = replace(interpreter.policy, decimal=interpreter._decimal_mark(sample))
     while True:
         block = held.take(BLOCK)

@@ -196,6 +196,23 @@ def test_blocks_of_clean_and_messy_lines_keep_order_and_line_numbers(tmp_path, m
     assert lines == sorted(lines)
 
 
+@pytest.mark.parametrize("long_line", [1_100_000, 2_200_000], ids=["held", "too-long-to-hold"])
+def test_a_line_too_long_to_read_does_not_change_the_decimal_mark(tmp_path, monkeypatch, long_line):
+    """The row reader skips an over-long line and finds the decimal mark in the rows
+    after it; the columnar path must find the same mark, not stop at that line."""
+    source = tmp_path / "export.csv"
+    source.write_text(
+        "patient_id;platelets\n" + "X" * long_line + ";2.5\nA;1,5\nB;1.200\n",
+        encoding="utf-8",
+    )
+    _same(tmp_path, source, monkeypatch)
+    out, _, _, notes = _run(tmp_path, source, True, monkeypatch)
+    assert any("decimal mark: ','" in note for note in notes)
+    lines = out.decode().splitlines()
+    assert lines[1].startswith("2,") and "longer than" in lines[1]
+    assert lines[3].startswith("4,B,") and "plt-extreme-high" in lines[3]  # 1.200 is 1200
+
+
 @pytest.mark.parametrize(
     "name",
     [p.name for p in sorted((ROOT / "examples").glob("*.csv"))]
