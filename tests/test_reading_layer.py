@@ -68,6 +68,36 @@ def test_unit_option_by_analyte_key_in_a_long_export(cli, tmp_path):
     assert csv_rows(result.stdout)[0]["b12_status"] == "borderline"
 
 
+def test_a_unit_column_that_disagrees_with_the_header_is_said_or_refused(cli, tmp_path):
+    text = "MRN,Vit B12 (pg/mL),B12_unit\nA1,180,pmol/L\nA2,180,ng/L\nA3,180,\n"
+    path = write(tmp_path, "f.csv", text)
+    result = cli("batch", path)
+    assert result.exit_code == 0, result.stderr
+    conflict, same_unit, header_only = csv_rows(result.stdout)
+    assert conflict["b12_status"] == "borderline"  # the unit column's pmol/L, said so
+    assert "'pmol/L' from the unit column" in conflict["warnings"]
+    assert "not 'pg/mL' from the header" in conflict["warnings"]
+    for row in (same_unit, header_only):  # ng/L is pg/mL: no conflict
+        assert row["b12_status"] == "deficient"  # 180 pg/mL = 132.8 pmol/L
+        assert "unit" not in row["warnings"]
+    assert "units disagree" in result.stderr
+    strict = cli("batch", path, "--strict")
+    assert strict.exit_code == 3
+    rows = csv_rows(strict.stdout)
+    assert "units disagree" in rows[0]["error"] and rows[0]["b12_status"] == "unknown"
+    assert rows[1]["b12_status"] == rows[2]["b12_status"] == "deficient"
+
+
+def test_a_unit_option_the_header_overrides_is_said(cli, tmp_path):
+    path = write(tmp_path, "f.csv", "patient_id,B12 (pg/mL),b12_unit\nA,180,\n")
+    result = cli("batch", path, "--unit", "b12=pmol/L")
+    assert result.exit_code == 0, result.stderr
+    row = csv_rows(result.stdout)[0]
+    assert row["b12_status"] == "deficient"  # the header's pg/mL
+    assert "not 'pmol/L' from the --unit" in row["warnings"]
+    assert cli("batch", path, "--unit", "b12=pmol/L", "--strict").exit_code == 3
+
+
 @pytest.mark.parametrize(
     ("option", "words"),
     [("B12=parsecs", "parsecs"), ("Nope=pg/mL", "neither a lab column"), ("B12", "KEY=UNIT")],

@@ -279,12 +279,19 @@ _HINT_SOURCES = {
 def unit_hint(
     column_name: str, unit_text: object, header_unit: str | None, given: str | None
 ) -> UnitHint | None:
-    """`unit_choice` as the hint `measure` takes, its source named for messages."""
+    """`unit_choice` as the hint `measure` takes, its source named for messages, with
+    the units of lower precedence also given (`measure` notes the ones that disagree)."""
     choice = unit_choice(unit_text, header_unit, given)
     if choice is None:
         return None
     source, unit = choice
-    return UnitHint(unit, _HINT_SOURCES[source].format(column_name))
+    given_units = [(UNIT_COLUMN, unit_text), (HEADER_UNIT, header_unit), (UNIT_OPTION, given)]
+    overridden = tuple(
+        (other.strip(), _HINT_SOURCES[kind].format(column_name))
+        for kind, other in given_units
+        if kind != source and isinstance(other, str) and other.strip()
+    )
+    return UnitHint(unit, _HINT_SOURCES[source].format(column_name), overridden)
 
 
 def test_analyte(plan: ColumnPlan, test: str, ranges: Ranges) -> str | None:

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from b12lab.errors import ImplausibleValueError, InputError
+from b12lab.errors import ImplausibleValueError, InputError, UnitError
 from b12lab.model import Measurement, format_number
 from b12lab.ranges import Ranges
 from b12lab.reading.policy import (
@@ -289,6 +289,8 @@ class UnitHint:
 
     unit: str
     source: str  # "unit column 'B12_unit'", "header 'B12 (pg/mL)'", "--unit b12=pg/mL"
+    # Units also given for the value, in an order of precedence below `unit`: (unit, source).
+    overridden: tuple[tuple[str, str], ...] = ()
 
 
 def measure(
@@ -353,6 +355,22 @@ def measure(
         if policy.strict:
             raise _strict(analyte, text, note, "make the value's unit and the column's agree")
         notes.append(note)
+    for other, source in hint.overridden if hint and unit else ():
+        if _factor(ranges, analyte, other) == factor:
+            continue
+        if reading.unit:
+            used, kind = f"the value's own unit '{reading.unit}'", "the value's own"
+        else:
+            used, kind = f"'{hint_unit}' from the {hint.source}", f"the {_kind(hint.source)}'s"
+        note = Note(
+            UNIT_CONFLICT,
+            analyte,
+            f"units disagree: {kind} used, not the {_kind(source)}'s",
+            f"{analyte}: {used} used, not '{other}' from the {source}",
+        )
+        if policy.strict:
+            raise _strict(analyte, text, note, "make the units the export gives agree")
+        notes.append(note)
     value = to_canonical(reading.number, factor)
     shown_input = text if reading.unit or unit is None else f"{text} {unit}"
     _check_plausible(ranges, analyte, reading, unit, value)
@@ -379,6 +397,20 @@ def measure(
         decimals=spec.decimals,
     )
     return measurement, notes
+
+
+def _kind(source: str) -> str:
+    """ "header" for "header 'B12 (pg/mL)'", "unit column" for "unit column of 'B12'"."""
+    name = source.split(" '", 1)[0]
+    return name.removesuffix(" of").removesuffix(" for")
+
+
+def _factor(ranges: Ranges, analyte: str, unit: str) -> float | None:
+    """The unit's factor to the canonical unit, None when the analyte does not take it."""
+    try:
+        return ranges.units.factor(analyte, unit)
+    except UnitError:
+        return None
 
 
 def _strict(analyte: str, text: str, note: Note, fix: str) -> InputError:
