@@ -74,6 +74,9 @@ def test_implausible_values_name_the_likely_unit_mistake(ranges, analyte, text, 
         ("b12", "abc", "not a number"),
         ("platelets", "1,2,3", "decimal comma"),
         ("b12", "1" * 200, "characters long"),
+        ("platelets", "1 200", "space or an apostrophe between its digits"),
+        ("platelets", "1'200", "space or an apostrophe between its digits"),
+        ("b12", "1 476 pg/mL", "space or an apostrophe between its digits"),
     ],
 )
 def test_values_that_lie_are_rejected_with_a_reason(ranges, analyte, text, words):

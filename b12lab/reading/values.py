@@ -83,6 +83,9 @@ _GROUPED = {
 # One separator followed by exactly three digits, after a first group that is not 0:
 # `1.476` and `1,476` could each be a decimal or a thousands group.
 _AMBIGUOUS = re.compile(r"^[1-9]\d{0,2}[.,]\d{3}$")
+# `1 200` or `1'200`: a number whose thousands are grouped by a space or an apostrophe
+# would otherwise read as 1 with the "unit" 200.
+_SPACE_GROUPED = (re.compile(r"^[+-]?\d{1,3}$"), re.compile(r"^['’]?\d{3}(?:$|[\s'’/])"))
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,15 @@ def read_result(text: str, analyte: str, *, decimal: str | None = TYPED) -> Read
             field=analyte,
             value=text,
             fix="write a number with an optional unit, e.g. '180 pg/mL' or '<50'",
+        )
+    if _SPACE_GROUPED[0].match(match.group("number")) and _SPACE_GROUPED[1].match(
+        match.group("unit")
+    ):
+        raise InputError(
+            f"{analyte} value '{text.strip()}' has a space or an apostrophe between its digits",
+            field=analyte,
+            value=text,
+            fix="write the number without a thousands separator, e.g. '1200'",
         )
     number_text, note = _decimal_point(
         _ascii_digits(match.group("number")), decimal, analyte, text.strip()
