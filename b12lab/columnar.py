@@ -595,8 +595,17 @@ def _fragments(decided: Decided, used: list[int]) -> dict[int, tuple[str, str, s
     new = [n for n in used if n < len(decisions) and n not in fragments]
     if new:
         by_column = list(zip(*(decision_cells(decisions[n]) for n in new), strict=True))
+        safe: dict[str, str] = {}  # decisions share most cells: each text made safe once
         cells = [
-            _csv_cells(pa.array([spreadsheet_safe(c) for c in column], pa.string()))
+            _csv_cells(
+                pa.array(
+                    [
+                        safe[c] if c in safe else safe.setdefault(c, spreadsheet_safe(c))
+                        for c in column
+                    ],
+                    pa.string(),
+                )
+            )
             for column in by_column
         ]
         before = pc.binary_join_element_wise(*cells[:10], ",").to_pylist()
