@@ -67,6 +67,21 @@ def test_corrected_result_replaces_the_preliminary_one(sample):
     assert [(p.value, p.where) for p in platelets] == [("26", "message 2, OBX 3")]
 
 
+def test_a_correction_replaces_only_the_result_of_its_own_order():
+    items = read(
+        MSH,
+        "PID|1||PAT-A^^^LAB^MR||A^A||19700101|F",
+        "OBR|1|P1|F1|CBC|||202610010800",
+        "OBX|1|NM|777-3^Platelets^LN||15|10*9/L|150-450|LL|||F",
+        "PID|2||PAT-B^^^LAB^MR||B^B||19800101|M",
+        "OBR|1|P2|F2|CBC|||202610020800",
+        "OBX|1|NM|777-3^Platelets^LN||310|10*9/L|150-450||||F",
+        "OBX|2|NM|777-3^Platelets^LN||300|10*9/L|150-450||||C",
+    )
+    kept = [(i.patient_id, i.value) for i in observations(items)]
+    assert kept == [("PAT-A", "15"), ("PAT-B", "300")]  # PAT-A's critical 15 is not lost
+
+
 def test_sample_record_count(sample):
     assert len(sample) == 10
     assert all(isinstance(item, Observation) for item in sample)

@@ -238,18 +238,29 @@ def _results(message: Any, number: int, lines: list[int]) -> Iterator[_Result | 
 
 
 def _latest_results(results: list[_Result | SourceProblem]) -> Iterator[Record]:
-    """A corrected (C) result replaces every other result of its code in the message."""
-    corrected: dict[str, int] = {}
+    """A corrected (C) result replaces the other results of its code in its own order:
+    the same patient, order (OBR) and collection time. Other patients' and other
+    orders' results of that code are kept."""
+    corrected: dict[tuple, int] = {}
     for index, item in enumerate(results):
         if isinstance(item, _Result) and item.status == "C":
-            corrected[item.observation.code] = index
+            corrected[_correction_key(item.observation)] = index
     for index, item in enumerate(results):
         if isinstance(item, SourceProblem):
             yield item
             continue
-        latest = corrected.get(item.observation.code)
+        latest = corrected.get(_correction_key(item.observation))
         if latest is None or latest == index:
             yield item.observation
+
+
+def _correction_key(observation: Observation) -> tuple:
+    return (
+        observation.patient_id,
+        observation.group,
+        observation.collected,
+        observation.code,
+    )
 
 
 def _obx_code(segment: Any) -> tuple[str | None, str | None]:
