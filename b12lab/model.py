@@ -227,14 +227,17 @@ def display_decimals(value: float, decimals: int, cuts: tuple[float, ...], most:
     """Enough decimals that the shown value lies on the same side of every cut-off.
 
     Ferritin 29.6 against a limit of 30 is shown as 29.6, never as "30" beside
-    the flag LOW; 200 stays 200.
+    the flag LOW; 200 stays 200. Zero counts as a cut-off: a platelet count of
+    0.4 is shown as 0.4, never as 0.
     """
     plain = float(value)
     if round(plain, decimals) == plain:  # shown as it is
         return decimals
     for places in range(decimals, most + 1):
         shown = round(value, places)
-        if all((shown > cut) - (shown < cut) == (value > cut) - (value < cut) for cut in cuts):
+        if all(
+            (shown > cut) - (shown < cut) == (value > cut) - (value < cut) for cut in (0.0, *cuts)
+        ):
             return places
     return most
 

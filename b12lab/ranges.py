@@ -236,11 +236,12 @@ class Limits:
             cuts.setdefault(THRESHOLD_KEYS[key], set()).add(threshold.value)
         for key, analyte in PROFILE_KEYS.items():
             cuts[analyte].add(getattr(self.profile, key).value)
-        cuts["days"].add(0.0)
+        for values in cuts.values():
+            values.add(0.0)  # days before therapy; a result above zero never shown as 0
         return {analyte: tuple(sorted(values)) for analyte, values in cuts.items()}
 
     def cut_points(self, analyte: str) -> tuple[float, ...]:
-        """Every limit the data file attaches to `analyte` (or "days"), sorted.
+        """Every limit the data file attaches to `analyte` (or "days"), and zero, sorted.
 
         Rules compare values only with these, so a value's position among them
         decides every comparison a rule can make.

@@ -84,7 +84,10 @@ def _panels(count: int, seed: int = 7):
         for analyte, spec in RANGES.analytes.items():
             if rng.random() < 0.35:
                 continue
-            points = cuts[guideline][analyte] or (spec.plausible_low + 1,)
+            # Zero is a cut point too, but no result the reader accepts is zero.
+            points = tuple(p for p in cuts[guideline][analyte] if p > 0) or (
+                spec.plausible_low + 1,
+            )
             value = rng.choice(points) * rng.choice((0.97, 1.0, 1.03))
             censored = rng.choice((None, None, None, None, "<", ">"))
             lab = rng.random() < 0.15  # a message's own flag and range (HL7 OBX-8, FHIR)

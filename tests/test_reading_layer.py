@@ -389,6 +389,22 @@ def test_a_value_near_its_limit_is_shown_on_the_side_of_its_flag(cli, fmt):
         assert (ferritin["value"], ferritin["flag"]) == (29.6, "low")
 
 
+@pytest.mark.parametrize("fmt", ["json", "fhir"])
+def test_a_value_below_one_is_never_shown_as_zero(cli, fmt):
+    result = cli("interpret", "--platelets", "0.4", "--ferritin", "0.4 ng/mL", "-f", fmt)
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    if fmt == "json":
+        values = {m["analyte"]: m["value"] for m in document["measurements"]}
+    else:
+        values = {
+            e["resource"]["code"]["coding"][0]["code"]: e["resource"]["valueQuantity"]["value"]
+            for e in document["entry"]
+            if e["resource"]["resourceType"] == "Observation"
+        }
+    assert sorted(values.values()) == [0.4, 0.4]
+
+
 # --- Python API --------------------------------------------------------------------------
 
 
