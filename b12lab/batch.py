@@ -227,7 +227,7 @@ class RowInterpreter:
         """Rows of one panel (one patient with --timeline) contiguous: `b12lab.grouping`."""
         from b12lab.grouping import arrange, row_levels
 
-        levels = row_levels(self.plan, self.timeline)
+        levels = row_levels(self.plan, self.timeline, self.policy.date_order)
         if levels is None:
             return rows
         what = "patient"
@@ -245,7 +245,7 @@ class RowInterpreter:
         from b12lab.grouping import panel_key
 
         test_name = self.plan.header[fields["test"]].strip() or "test"
-        key = panel_key(self.plan)
+        key = panel_key(self.plan, self.policy.date_order)
         builder: PanelBuilder | None = None
         current: Hashable = None
         for row in rows:

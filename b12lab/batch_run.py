@@ -253,7 +253,7 @@ def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterprete
     """A regular file whose rows must be grouped is read once first: already grouped?"""
     from b12lab.grouping import CheckedRows, file_is_grouped, row_levels
 
-    levels = row_levels(interpreter.plan, interpreter.timeline)
+    levels = row_levels(interpreter.plan, interpreter.timeline, interpreter.policy.date_order)
     grouped = file_is_grouped(source, label, levels) if levels and source != "-" else None
     return rows if grouped is None else CheckedRows(rows, grouped)
 

@@ -53,6 +53,7 @@ import tempfile
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from b12lab.errors import B12labError
@@ -141,8 +142,12 @@ def patient_key(raw: object) -> str:
         return str(raw)
 
 
-def panel_key(plan: ColumnPlan) -> KeyFunction:
-    """Long layout: patient, date and accession (when there is one) make a panel."""
+def panel_key(plan: ColumnPlan, date_order: str | None = None) -> KeyFunction:
+    """Long layout: patient, date and accession (when there is one) make a panel.
+
+    The date is the day the panel reader reads (`2026-01-05`, `05.01.2026` and
+    `2026-01-05T08:00` are one panel); a date it cannot read keeps its text.
+    """
     fields = plan.fields
     patient, date, accession = (fields.get(k) for k in ("patient_id", "date", "accession"))
 
@@ -150,9 +155,36 @@ def panel_key(plan: ColumnPlan) -> KeyFunction:
         line, cells, _ = row
         if cells is None:
             return (None, line)  # an unreadable line: a group of its own
-        return (patient_key(_cell(cells, patient)), _text(cells, date), _text(cells, accession))
+        return (
+            patient_key(_cell(cells, patient)),
+            _date_key(_cell(cells, date), date_order),
+            _text(cells, accession),
+        )
 
     return key
+
+
+def _date_key(raw: object, order: str | None) -> object:
+    if isinstance(raw, str):
+        return _date_text_key(raw.strip(), order)
+    return _parsed_date(raw, order)
+
+
+@lru_cache(maxsize=8192)
+def _date_text_key(text: str, order: str | None) -> object:
+    return _parsed_date(text, order)
+
+
+def _parsed_date(raw: object, order: str | None) -> object:
+    from b12lab.reading.fields import parse_date
+    from b12lab.reading.values import is_missing
+
+    if raw is None or is_missing(raw):
+        return ""
+    try:
+        return parse_date(raw, "date", order) or ""
+    except B12labError:  # the panel's reading names the problem
+        return ("not a date", str(raw).strip())
 
 
 def patient_level(plan: ColumnPlan) -> KeyFunction:
@@ -167,11 +199,13 @@ def patient_level(plan: ColumnPlan) -> KeyFunction:
     return key
 
 
-def row_levels(plan: ColumnPlan, timeline: bool) -> list[KeyFunction] | None:
+def row_levels(
+    plan: ColumnPlan, timeline: bool, date_order: str | None = None
+) -> list[KeyFunction] | None:
     """The keys that group rows, coarsest first; None when every row is its own record."""
     levels = [patient_level(plan)] if timeline else []
     if plan.layout == "long":
-        levels.append(panel_key(plan))
+        levels.append(panel_key(plan, date_order))
     return levels or None
 
 

@@ -151,6 +151,24 @@ def test_a_panel_spread_over_more_than_10000_rows_is_one_panel(cli, tmp_path):
     assert not any("also appear" in w or "split" in w for w in records[0]["warnings"])
 
 
+def test_one_day_written_in_different_ways_is_one_panel(cli, tmp_path):
+    rows = [
+        "P1,2026-01-05,B12,100,pg/mL",
+        "P2,2026-01-05,B12,400,pmol/L",
+        "P1,05.01.2026,PLT,40,10^9/L",
+        "P1,2026-01-05T08:00:00,ANC,0.4,10^9/L",
+        "P1,20260105,Hb,7.0,g/dL",
+        "P1,2026-01-06,Ferritin,40,ug/L",
+    ]
+    records = ndjson(cli("batch", export(tmp_path / "dates.csv", rows), "--format", "ndjson"))
+    assert [(r["patient_id"], r["panel_date"], r["lines"]) for r in records] == [
+        ("P1", "2026-01-05", [2, 4, 5, 6]),
+        ("P2", "2026-01-05", [3]),
+        ("P1", "2026-01-06", [7]),
+    ]
+    assert "plt-low-consistent-with-b12" in [f["id"] for f in records[0]["findings"]]
+
+
 def test_timeline_on_a_shuffled_long_export_is_one_record_per_patient(cli, exports):
     _, shuffled_csv, _ = exports
     records = ndjson(cli("batch", shuffled_csv, "--timeline", "--format", "ndjson"))
