@@ -185,7 +185,7 @@ class RowInterpreter:
             if key == "patient_id":
                 if builder.patient_id is None:
                     builder.set_patient_id(raw)
-            elif key in ("date", "sex", "age", "b12_therapy_start") and key not in builder.fields:
+            elif key in ("date", "sex", "age", "b12_therapy_start"):
                 builder.set_field(key, raw, where=name, line=line)
 
     def _hint(

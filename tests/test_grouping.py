@@ -169,6 +169,24 @@ def test_one_day_written_in_different_ways_is_one_panel(cli, tmp_path):
     assert "plt-low-consistent-with-b12" in [f["id"] for f in records[0]["findings"]]
 
 
+def test_rows_of_one_panel_that_disagree_on_sex_or_age_are_an_error_of_the_panel(cli, tmp_path):
+    path = tmp_path / "sex.csv"
+    path.write_text(
+        "patient_id,date,sex,age,test,value,unit\n"
+        "A,2026-01-05,F,40,Hb,12.5,g/dL\n"
+        "A,2026-01-05,M,40,PLT,200,10^9/L\n"
+        "A,2026-01-05,F,41,B12,300,pmol/L\n",
+        encoding="utf-8",
+    )
+    result = cli("batch", path, "--format", "ndjson")
+    assert result.exit_code == 3
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert record["b12_status"] == "normal"  # the panel is still read
+    errors = " ".join(record["errors"])
+    assert "sex 'M' differs from the sex female" in errors
+    assert "age '41' differs from the age 40" in errors
+
+
 def test_timeline_on_a_shuffled_long_export_is_one_record_per_patient(cli, exports):
     _, shuffled_csv, _ = exports
     records = ndjson(cli("batch", shuffled_csv, "--timeline", "--format", "ndjson"))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from b12lab.errors import InputError
-from b12lab.model import Context, Measurement, Panel
+from b12lab.model import Context, Measurement, Panel, format_number
 from b12lab.ranges import Ranges
 from b12lab.reading.fields import parse_age, parse_date, parse_sex
 from b12lab.reading.policy import Note, ReadPolicy
@@ -183,7 +183,11 @@ class PanelBuilder:
             self.patient_id = text
 
     def set_field(self, key: str, raw: object, *, where: str, line: int = 0) -> None:
-        """A patient or panel field (date, sex, age, therapy start), parsed by its one parser."""
+        """A patient or panel field (date, sex, age, therapy start), parsed by its one parser.
+
+        Given again for the same panel (another row of a long export), it must agree:
+        a different value is an error of the panel, and the first one is kept.
+        """
         if raw is None or (isinstance(raw, str) and is_missing(raw)):
             return
         parse = PATIENT_PARSERS[key]
@@ -195,8 +199,23 @@ class PanelBuilder:
         except InputError as error:
             self.errors.append(CellError(line, where, _shown(raw), str(error), error))
             return
-        if value is not None:
+        if value is None:
+            return
+        first = self.fields.get(key)
+        if first is None:
             self.fields[key] = value
+        elif first != value:
+            if isinstance(first, dt.date):
+                shown = first.isoformat()
+            elif isinstance(first, float):
+                shown = format_number(first, 2)
+            else:
+                shown = str(first)
+            reason = (
+                f"{key} '{_shown(raw)}' differs from the {key} {shown} given earlier for this "
+                "panel (that one is used); make the rows of one panel agree"
+            )
+            self.errors.append(CellError(line, where, _shown(raw), reason))
 
     def note(self, note: Note) -> None:
         self.notes.append(note)
