@@ -42,6 +42,7 @@ import datetime as dt
 import functools
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from numbers import Integral
 
 import pyarrow as pa
 
@@ -162,6 +163,16 @@ def interpret_batches(
     """
     from b12lab.inputs.arrow import columnar, decided_or_records, pieces
 
+    _check_options(
+        layout=layout,
+        mapping=mapping,
+        units=units,
+        strict=strict,
+        timeline=timeline,
+        line_column=line_column,
+        first_line=first_line,
+        keep=keep,
+    )
     loaded = _ranges(ranges)
     batches = iter(batches)
     first = next(batches, None)
@@ -209,10 +220,46 @@ def interpret_batches(
         yield from _flush(pending, schema)
 
 
+def _check_options(
+    *, layout, mapping, units, strict, timeline, line_column, first_line, keep
+) -> None:
+    """Each option of the right kind, or an InputError naming it (as the CLI refuses
+    a bad flag before reading any row)."""
+    from b12lab.errors import InputError
+
+    def refuse(name: str, value: object, expected: str, example: str) -> InputError:
+        return InputError(f"{name}={value!r}: expected {expected}", fix=f"e.g. {name}={example}")
+
+    if layout not in ("auto", "wide", "long"):
+        raise refuse("layout", layout, "'auto', 'wide' or 'long'", "'long'")
+    for name, value in (("strict", strict), ("timeline", timeline)):
+        if not isinstance(value, bool):
+            raise refuse(name, value, "True or False", "True")
+    for name, value, example in (
+        ("mapping", mapping, "{'Vit B12': 'b12'}"),
+        ("units", units, "{'B12': 'pg/mL'}"),
+    ):
+        if value is not None and not (
+            isinstance(value, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            raise refuse(name, value, "a dict of texts", example)
+    if isinstance(keep, str) or not all(isinstance(name, str) for name in keep or ()):
+        raise refuse("keep", keep, "a list of column names", "['patient_id']")
+    if line_column is not None and not isinstance(line_column, str):
+        raise refuse("line_column", line_column, "a column name", "'line'")
+    if isinstance(first_line, bool) or not isinstance(first_line, Integral) or first_line < 1:
+        raise refuse("first_line", first_line, "a whole number of at least 1", "2")
+
+
 def interpret_table(table: pa.Table | pa.RecordBatch, **options) -> pa.Table:
     """A whole table at once: `interpret_batches` over its record batches, one table out.
 
     Takes the options of `interpret_batches`."""
+    if not isinstance(table, (pa.Table, pa.RecordBatch)):
+        raise TypeError(
+            f"interpret_table takes a pyarrow Table or RecordBatch, not {type(table).__name__}"
+        )
     if isinstance(table, pa.RecordBatch):
         batches = [table]
     else:

@@ -401,3 +401,30 @@ def test_table_schema_follows_the_input_columns_and_keep(cli, tmp_path):
     path = write(table, tmp_path / "export.parquet", "parquet")
     expected = records(batch(cli, path, "--keep", "patient_id"))
     assert result.drop_columns(["row"]).equals(expected)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("layout", "tall"),
+        ("strict", "no"),
+        ("timeline", 1),
+        ("first_line", -5),
+        ("first_line", 2.5),
+        ("mapping", ["Vit B12=b12"]),
+        ("units", "b12=pg/mL"),
+        ("keep", "patient_id"),
+        ("line_column", 3),
+    ],
+)
+def test_a_bad_option_is_an_input_error_naming_it(option, value):
+    from b12lab.errors import InputError
+
+    table = text_table(REPO / "examples/wide_us.csv")
+    with pytest.raises(InputError, match=f"^{option}="):
+        b12lab.interpret_table(table, today=AS_OF, **{option: value})
+
+
+def test_what_is_not_a_table_is_a_type_error():
+    with pytest.raises(TypeError, match="Table or RecordBatch"):
+        b12lab.interpret_table([{"B12": "300"}])
