@@ -74,6 +74,7 @@ _COUNT = r"(?:[x*]\s*)?10\s*(?:\^|\*\*|\*|e|E)\s*-?\d{1,2}"
 _TERM = r"(?:[fpnumcdkMG]?(?:g|mol|L|l|m)|cells?)(?:\^?-?[1-3])?"
 _UNIT_GRAMMAR = re.compile(rf"^(?:{_COUNT}\s*)?(?:{_TERM})?(?:\s*[/*·]\s*{_TERM}|\s+{_TERM})*$")
 CANONICAL_DIGITS = 10
+FACTOR_DIGITS = 14  # well above CANONICAL_DIGITS, well below float's last-digit error
 
 
 def to_canonical(number: float, factor: float) -> float:
@@ -228,13 +229,19 @@ def pint_factor(basis: UnitBasis, expression: str) -> float:
         source = registry.Quantity(float(source), "dimensionless")
     ratio = source / canonical
     if ratio.dimensionless:
-        return float(ratio.to("dimensionless").magnitude)
+        return _exact(ratio.to("dimensionless").magnitude)
     if basis.molar_mass:
         molar_mass = registry.Quantity(basis.molar_mass, "gram / mole")
         for candidate in (ratio / molar_mass, ratio * molar_mass):
             if candidate.dimensionless:
-                return float(candidate.to("dimensionless").magnitude)
+                return _exact(candidate.to("dimensionless").magnitude)
     raise IncompatibleUnit(expression)
+
+
+def _exact(magnitude: float) -> float:
+    """The factor without pint's last-digit error: um3 is 1 fL, not 0.9999999999999997
+    (so a unit of the same scale is recognised as such), /mm3 is 0.001 10^9/L."""
+    return float(f"{float(magnitude):.{FACTOR_DIGITS}g}")
 
 
 def build_table(bases: Mapping[str, UnitBasis]) -> dict:

@@ -63,7 +63,7 @@ def test_wide_example_names_each_analyte_column_with_its_unit_source(cli):
         "anc": "unit_column",
         "ferritin": "unit_column",
         "hemoglobin": "unit_column",
-        "mcv": "assumed",
+        "mcv": "single_scale",  # fL and um3 are one scale: nothing to assume
         "crp": "assumed",
     }
     assert analytes["b12"]["unit_column"] == "b12_unit"

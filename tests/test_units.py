@@ -136,3 +136,18 @@ def test_converting_to_canonical_and_back_returns_the_input(analyte, value):
         there = value * units.factor(analyte, spelling)
         back = there / units.factor(analyte, spelling)
         assert math.isclose(back, value, rel_tol=1e-12)
+
+
+def test_a_unit_of_the_canonical_scale_has_the_factor_one_exactly(ranges):
+    assert ranges.units.factor("mcv", "um3") == 1.0
+    assert ranges.units.one_scale("mcv")  # so an MCV without unit is not "assumed"
+
+
+def test_an_mcv_without_unit_raises_no_assumed_unit_warning(cli, tmp_path):
+    path = tmp_path / "mcv.csv"
+    path.write_text("patient_id,MCV,B12\nP1,92,300\n", encoding="utf-8")
+    result = cli("batch", path)
+    assert result.exit_code == 0, result.stderr
+    warnings = result.stdout.splitlines()[1]
+    assert "b12: no unit given" in warnings
+    assert "mcv: no unit" not in warnings
