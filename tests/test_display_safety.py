@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -35,7 +36,8 @@ def test_escape_sequences_in_a_patient_id_never_reach_the_terminal(cli, output_f
     assert result.exit_code == 0
     for raw in ("\x1b", "\x07", "\u202e", "\x9b"):
         assert raw not in result.stdout
-    assert "P1\\x1b[2J" in result.stdout
+    # Markdown also escapes the bracket, which would otherwise start a link.
+    assert ("P1\\x1b\\[2J" if output_format == "markdown" else "P1\\x1b[2J") in result.stdout
 
 
 def test_header_names_and_values_on_stderr_are_escaped(cli, tmp_path):
@@ -97,3 +99,12 @@ def test_every_csv_written_neutralizes_disguised_formulas(cli, tmp_path):
     assert [r["patient_id"] for r in output_rows] == ["'\ufeff=cmd", "'＝1+1"]
     error_rows = list(csv.DictReader(io.StringIO(errors.read_text(encoding="utf-8"))))
     assert [r["value"] for r in error_rows] == ["'\u200b=2+2"]
+
+
+def test_markdown_shows_html_and_links_from_the_input_as_text(cli):
+    hostile = "<script>alert(1)</script>[x](javascript:alert(1))"
+    result = cli("interpret", "--b12", "300", "--patient-id", hostile, "-f", "markdown")
+    assert result.exit_code == 0
+    assert "<script>" not in result.stdout
+    assert not re.search(r"(?<!\\)\]\(", result.stdout)  # no link is formed
+    assert "\\<script\\>alert(1)\\</script\\>\\[x\\](javascript:alert(1))" in result.stdout

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 from b12lab.model import DISCLAIMER, IMPLICATION_DOMAINS, Report, format_number
 from b12lab.render.safe import escape_controls
 
+_ACTIVE = re.compile(r"([\\`*_\[\]<>|#&!])")  # what Markdown or HTML would act on
+
 
 def _cell(text: str) -> str:
-    return escape_controls(text.replace("|", "\\|").replace("\n", " "))
+    """Text from the input (or quoting it) as plain Markdown text: a patient id such as
+    `<script>` or `[x](javascript:...)` is shown, never run or linked."""
+    return escape_controls(_ACTIVE.sub(r"\\\1", text.replace("\n", " ")))
 
 
 def render_markdown(report: Report) -> str:
     lines = [
-        f"## b12lab report: patient {escape_controls(report.patient_id or '-')}, panel "
+        f"## b12lab report: patient {_cell(report.patient_id or '-')}, panel "
         f"{report.panel_date.isoformat() if report.panel_date else '-'}",
         "",
         f"Guideline profile: **{report.guideline.upper()}** ({report.guideline_title})",
@@ -35,7 +41,7 @@ def render_markdown(report: Report) -> str:
     for domain in IMPLICATION_DOMAINS:
         implication = report.implications[domain]
         flag = f" ({implication.flag})" if implication.flag else ""
-        lines.append(f"- **{domain.capitalize()}**{flag}: {implication.summary}")
+        lines.append(f"- **{domain.capitalize()}**{flag}: {_cell(implication.summary)}")
     lines.append("")
     if report.history:
         lines += ["### Course over time", ""]
@@ -54,14 +60,14 @@ def render_markdown(report: Report) -> str:
         lines.append("None.")
     for finding in report.findings:
         lines.append(f"- **{finding.severity.upper()}**: {finding.title} (`{finding.id}`)  ")
-        lines.append(f"  {finding.detail}")
+        lines.append(f"  {_cell(finding.detail)}")
         for step in finding.next_steps:
-            lines.append(f"  - {step}")
+            lines.append(f"  - {_cell(step)}")
     lines.append("")
     if report.missing:
         lines += [f"**Would sharpen the picture:** {', '.join(report.missing)}", ""]
     if report.warnings:
-        lines += ["Notes:", *[f"- {escape_controls(w)}" for w in report.warnings], ""]
+        lines += ["Notes:", *[f"- {_cell(w)}" for w in report.warnings], ""]
     lines.append(f"_{DISCLAIMER}_")
     if report.provenance:
         p = report.provenance
