@@ -361,3 +361,92 @@ def test_a_whole_file_that_is_not_fhir_json_is_one_input_error(data, message):
 
 def test_bundle_with_no_entries_yields_nothing():
     assert list(read_fhir_json('{"resourceType": "Bundle", "type": "searchset"}')) == []
+
+
+# --- values that are there but cannot be read ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"valueQuantity": {"value": float("nan"), "code": "pg/mL"}}, "value is NaN"),
+        ({"valueQuantity": {"value": float("inf"), "code": "pg/mL"}}, "value is Infinity"),
+        ({"valueQuantity": {"value": float("-inf"), "code": "pg/mL"}}, "value is -Infinity"),
+        ({"valueQuantity": {"value": True, "code": "pg/mL"}}, "value is true, not a number"),
+        ({"valueQuantity": {"value": [1], "code": "pg/mL"}}, "value is a list, not a number"),
+        ({"valueQuantity": {"value": {"a": 1}}}, "value is an object, not a number"),
+        ({"valueQuantity": "oops"}, "valueQuantity is the text 'oops'"),
+        ({"valueQuantity": {"value": 95, "comparator": ["<"]}}, "comparator is a list"),
+        ({"valueQuantity": {"value": 95, "code": {"x": 1}}}, "valueQuantity.code is an object"),
+        ({"valueQuantity": None, "valueInteger": float("nan")}, "valueInteger is NaN"),
+        ({"valueQuantity": None, "valueString": ["<50"]}, "valueString is a list"),
+        ({"valueQuantity": None, "valueCodeableConcept": "POS"}, "valueCodeableConcept is"),
+    ],
+)
+def test_a_value_that_cannot_be_read_is_a_problem_naming_the_resource(fields, reason):
+    resource = observation(id="obs-9", subject={"reference": "Patient/p1"}, **fields)
+    resource = {key: value for key, value in resource.items() if value is not None}
+    data = (json.dumps(resource) + "\n" + json.dumps(observation()) + "\n").encode()
+    found = list(read_fhir_ndjson(io.BytesIO(data)))
+    assert [type(i).__name__ for i in found] == ["SourceProblem", "Observation"]
+    problem = found[0]
+    assert (problem.where, problem.line, problem.patient_id) == ("line 1", 1, "p1")
+    assert problem.reason.startswith("Observation 'obs-9' (777-3): ")
+    assert reason in problem.reason
+    assert "; send " in problem.reason  # the fix
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": resource}]}
+    (in_bundle,) = read_fhir_json(json.dumps(bundle))
+    assert isinstance(in_bundle, SourceProblem) and in_bundle.where == "entry 1"
+
+
+def test_a_malformed_value_of_a_result_that_is_absent_anyway_is_not_a_problem():
+    resource = observation(status="cancelled", valueQuantity={"value": float("nan")})
+    item = one(resource)
+    assert isinstance(item, Observation)
+    assert (item.value, item.absent_reason) == (None, "cancelled")
+
+
+def test_a_value_of_null_is_no_value_not_a_problem():
+    item = one(observation(valueQuantity={"value": None, "code": "pg/mL"}))
+    assert isinstance(item, Observation)
+    assert (item.value, item.unit) == (None, "pg/mL")
+
+
+def test_a_reference_range_bound_that_is_not_a_finite_number_is_left_out():
+    text = json.dumps(
+        observation(referenceRange=[{"low": {"value": 150}, "high": {"value": float("nan")}}])
+    ).replace('"low": {"value": 150}', '"low": {"value": ' + "9" * 400 + "}")
+    item = one(json.loads(text))
+    assert item.lab_reference is None
+    item = one(observation(referenceRange=[{"low": {"value": 150}, "high": {"value": 1e400}}]))
+    assert item.lab_reference == ">=150"
+
+
+def test_ndjson_from_a_pipe_resolves_a_patient_given_after_its_observations():
+    lines = [
+        json.dumps(observation(subject={"reference": "Patient/p1"})),
+        json.dumps(
+            {
+                "resourceType": "Patient",
+                "id": "p1",
+                "identifier": [{"value": "MRN-7"}],
+                "gender": "male",
+                "birthDate": "1970-01-01",
+            }
+        ),
+    ]
+
+    class Pipe(io.BytesIO):
+        def seekable(self):
+            return False
+
+    (item,) = read_fhir_ndjson(Pipe("\n".join(lines).encode()))
+    assert (item.patient_id, item.sex, item.birth_date) == ("MRN-7", "male", "1970-01-01")
+
+
+@pytest.mark.parametrize("line", ['"not a resource"', '"line is not valid JSON"', "null", "42"])
+def test_an_ndjson_line_of_another_json_type_is_not_a_json_object(line):
+    data = f"{line}\n{json.dumps(observation())}\n".encode()
+    found = list(read_fhir_ndjson(io.BytesIO(data)))
+    assert [type(i).__name__ for i in found] == ["SourceProblem", "Observation"]
+    assert found[0].reason == "resource is not a JSON object"

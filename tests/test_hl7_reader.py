@@ -217,3 +217,47 @@ def test_latin1_text_is_read():
     data = "\r".join([MSH, "PID|1||P-1||Müller^Jörg||19650312|M", OBR, GOOD[3]]).encode("latin-1")
     found = list(read_hl7(data))
     assert found[0].patient_id == "P-1"
+
+
+@pytest.mark.parametrize(
+    "obx",
+    [
+        "OBX|1|NM|2276-4^Ferritin^LN||1,5|ug/L|||||F",
+        "OBX|1|NM|2276-4^Ferritin^LN||1,500|ug/L|||||F",
+        "OBX|1|SN|2276-4^Ferritin^LN||<^1,5|ug/L|||||F",
+    ],
+)
+def test_a_comma_in_an_hl7_number_is_a_problem_not_a_decimal_mark(obx):
+    found = read(MSH, PID, OBR, obx, "OBX|2|NM|777-3^PLT^LN||95||||||F")
+    assert [type(i).__name__ for i in found] == ["SourceProblem", "Observation"]
+    problem = found[0]
+    assert (problem.where, problem.patient_id) == ("message 1, OBX 1", "P-1")
+    assert problem.reason.startswith("message 1, OBX 1 (2276-4): OBX-5 '1,5")
+    assert "is not an HL7 number" in problem.reason
+    assert "decimal point" in problem.reason
+
+
+@pytest.mark.parametrize(
+    ("obx", "value"),
+    [
+        ("OBX|1|NM|2276-4^Ferritin^LN||1.5|ug/L|||||F", "1.5"),
+        ("OBX|1|SN|2276-4^Ferritin^LN||<^1.5|ug/L|||||F", "1.5"),
+        ("OBX|1|ST|2276-4^Ferritin^LN||1,5|ug/L|||||F", "1,5"),  # text: the reading layer's job
+        ("OBX|1|NM|2276-4^Ferritin^LN||1,5|ug/L|||||X", None),  # cancelled: no value either way
+    ],
+)
+def test_a_decimal_point_in_an_hl7_number_is_read(obx, value):
+    (item,) = read(MSH, PID, OBR, obx)
+    assert isinstance(item, Observation)
+    assert item.value == value
+
+
+def test_a_correction_that_cannot_be_read_still_replaces_the_result_it_corrects():
+    found = read(
+        MSH,
+        PID,
+        OBR,
+        "OBX|1|NM|2276-4^Ferritin^LN||12|ug/L|||||F",
+        "OBX|2|NM|2276-4^Ferritin^LN||1,5|ug/L|||||C",
+    )
+    assert [(type(i).__name__, i.where) for i in found] == [("SourceProblem", "message 1, OBX 2")]

@@ -477,3 +477,118 @@ def test_a_birth_date_after_collection_is_a_row_error(cli, write):
     result = cli("batch", path)
     assert result.exit_code == 3
     assert "after the collection date" in csv_rows(result.stdout)[0]["error"]
+
+
+# --- values that cannot be read, and standard input ---------------------------------
+
+
+def test_a_nan_b12_value_is_refused_naming_it_not_read_as_missing(cli, write):
+    path = write(
+        "nan.ndjson",
+        ndjson(
+            observation("2132-9", float("nan"), "pg/mL", id="b12-1"),
+            observation("777-3", 95, "10*9/L"),
+        ),
+    )
+    assert "NaN" in path.read_text()  # as Python's json writes it, and reads it back
+    result = cli("interpret", path)
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert "line 1: Observation 'b12-1' (2132-9): valueQuantity.value is NaN" in line
+    assert "send the result as a JSON number" in line
+    result = cli("batch", path, "--as-of", "2026-11-20")
+    assert result.exit_code == 3
+    rows = csv_rows(result.stdout)
+    assert [(r["line"], bool(r["error"])) for r in rows] == [("1", True), ("2", False)]
+    assert "valueQuantity.value is NaN" in rows[0]["error"]
+    assert rows[0]["patient_id"] == "p1"
+
+
+@pytest.mark.parametrize(
+    ("quantity", "reason"),
+    [
+        ({"value": True}, "valueQuantity.value is true, not a number"),
+        ({"value": [1]}, "valueQuantity.value is a list, not a number"),
+        ({"value": {"a": 1}}, "valueQuantity.value is an object, not a number"),
+        ("oops", "valueQuantity is the text 'oops'"),
+        ({"value": float("-inf")}, "valueQuantity.value is -Infinity"),
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_an_unreadable_record(cli, write, quantity, reason):
+    path = write(
+        "typed.ndjson",
+        ndjson(observation("2132-9", 300, "pg/mL"), observation("777-3", valueQuantity=quantity)),
+    )
+    result = cli("batch", path, "--as-of", "2026-11-20")
+    assert result.exit_code == 3
+    rows = csv_rows(result.stdout)
+    assert [(r["line"], r["b12_status"], bool(r["error"])) for r in rows] == [
+        ("1", "normal", False),
+        ("2", "unknown", True),
+    ]
+    assert rows[1]["error"].startswith("line 2: Observation (777-3): " + reason)
+    assert "no value in the source" not in result.output
+
+
+def test_batch_reads_ndjson_from_a_pipe_as_it_reads_the_file(write, tmp_path):
+    import subprocess
+    import sys
+
+    patient = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "identifier": [{"value": "MRN-7"}],
+        "gender": "male",
+        "birthDate": "1970-01-01",
+    }
+    path = write(
+        "late_patient.ndjson",
+        ndjson(observation("718-7", 12.5, "g/dL"), observation("2132-9", 400, "pg/mL"), patient),
+    )
+    command = [sys.executable, "-m", "b12lab", "batch", "--as-of", "2026-11-20", "--no-progress"]
+    by_path = subprocess.run([*command, str(path)], capture_output=True, check=False)
+    piped = subprocess.run(
+        [*command, "-"], input=path.read_bytes(), capture_output=True, check=False
+    )
+    assert (by_path.returncode, piped.returncode) == (0, 0), piped.stderr
+    assert piped.stdout == by_path.stdout
+    (row,) = csv_rows(piped.stdout.decode())
+    assert row["patient_id"] == "MRN-7"
+    assert "anemia-present" in row["other_findings"]
+    assert "sex not given" not in row["warnings"]
+
+
+@pytest.mark.parametrize("value", ["1,5", "1,500"])
+def test_an_hl7_nm_value_with_a_comma_is_refused(cli, write, value):
+    path = write(
+        "comma.hl7",
+        oru(
+            "PID|1||P-1||X^Y||19700101|F",
+            "OBR|1||A-1|X|||202611020800",
+            "OBX|1|NM|2132-9^B12^LN||300|pg/mL|||||F",
+            f"OBX|2|NM|2276-4^Ferritin^LN||{value}|ug/L|||||F",
+        ),
+    )
+    result = cli("interpret", path)
+    assert result.exit_code == 2
+    assert f"OBX 2 (2276-4): OBX-5 '{value}' is not an HL7 number" in one_clear_line(result)
+    result = cli("batch", path, "--as-of", "2026-11-20")
+    assert result.exit_code == 3
+    rows = csv_rows(result.stdout)
+    assert [bool(r["error"]) for r in rows] == [False, True]
+    assert rows[0]["ferritin_ug_l"] == ""
+    assert "decimal point" in rows[1]["error"] and rows[1]["patient_id"] == "P-1"
+
+
+def test_an_hl7_nm_value_with_a_decimal_point_is_read(cli, write):
+    path = write(
+        "point.hl7",
+        oru(
+            "PID|1||P-1||X^Y||19700101|F",
+            "OBR|1||A-1|X|||202611020800",
+            "OBX|1|NM|2276-4^Ferritin^LN||1.5|ug/L|||||F",
+        ),
+    )
+    result = cli("batch", path, "--as-of", "2026-11-20")
+    assert result.exit_code == 0, result.stderr
+    assert csv_rows(result.stdout)[0]["ferritin_ug_l"] == "1.5"

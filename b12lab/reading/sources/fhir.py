@@ -10,8 +10,12 @@ Specimen, Practitioner, ...) are skipped and counted in `skipped`.
 from __future__ import annotations
 
 import json
+import math
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -120,9 +124,10 @@ def read_fhir_json(data: bytes | str, label: str = "input") -> FhirRecords:
 def read_fhir_ndjson(stream: IO[bytes], label: str = "input") -> FhirRecords:
     """Bulk-export NDJSON (one resource per line), streamed line by line.
 
-    When the stream can seek, a first pass gathers Patients and DiagnosticReports
-    so that every Observation gets its patient's sex and birth date whatever the
-    order of the lines; from a pipe, only those seen earlier in the stream count.
+    A first pass gathers Patients and DiagnosticReports so that every Observation
+    gets its patient's sex and birth date whatever the order of the lines. A
+    stream that cannot seek (a pipe, standard input) is first copied to an
+    anonymous temporary file, so that it reads exactly as the same file would.
     """
     return FhirRecords(lambda skipped: _ndjson_records(stream, label, skipped))
 
@@ -205,28 +210,47 @@ def _single_records(resource: dict, skipped: Counter) -> Iterator[Record]:
 
 
 def _ndjson_records(stream: IO[bytes], label: str, skipped: Counter) -> Iterator[Record]:
+    if _seekable(stream):
+        yield from _indexed_ndjson_records(stream, label, skipped)
+        return
+    with _spooled(stream, label) as copy:
+        yield from _indexed_ndjson_records(copy, label, skipped)
+
+
+def _indexed_ndjson_records(stream: IO[bytes], label: str, skipped: Counter) -> Iterator[Record]:
     index = _Index()
-    seekable = _seekable(stream)
-    if seekable:
-        start = stream.tell()
-        for _number, line in _ndjson_lines(stream, label):
-            if isinstance(line, bytes) and (b'"Patient"' in line or b'"DiagnosticReport"' in line):
-                resource = _json_line(line)
-                if isinstance(resource, dict):
-                    index.add(resource, None)
-        stream.seek(start)
+    start = stream.tell()
+    for _number, line in _ndjson_lines(stream, label):
+        if isinstance(line, bytes) and (b'"Patient"' in line or b'"DiagnosticReport"' in line):
+            resource, _reason = _json_line(line)
+            if isinstance(resource, dict):
+                index.add(resource, None)
+    stream.seek(start)
     for number, line in _ndjson_lines(stream, label):
         where = f"line {number}"
         if isinstance(line, str):  # the reason the line could not be read
             yield SourceProblem(where, number, line)
             continue
-        resource = _json_line(line)
-        if isinstance(resource, str):
-            yield SourceProblem(where, number, resource)
+        resource, reason = _json_line(line)
+        if reason is not None:
+            yield SourceProblem(where, number, reason)
             continue
-        if not seekable and isinstance(resource, dict):
-            index.add(resource, None)
         yield from _resource_records(resource, where, number, index, None, skipped)
+
+
+@contextmanager
+def _spooled(stream: IO[bytes], label: str) -> Iterator[IO[bytes]]:
+    """A private, seekable copy of a stream that can be read only once, removed afterwards."""
+    with tempfile.TemporaryFile() as copy:
+        try:
+            shutil.copyfileobj(stream, copy, 1 << 20)
+            copy.seek(0)
+        except OSError as error:
+            raise InputError(
+                f"cannot copy {label} to a temporary file: {error.strerror or error}",
+                fix="free space in the temporary directory (TMPDIR), or give the file's path",
+            ) from None
+        yield copy
 
 
 def _seekable(stream: IO[bytes]) -> bool:
@@ -264,14 +288,14 @@ def _ndjson_lines(stream: IO[bytes], label: str) -> Iterator[tuple[int, bytes | 
             yield number, line
 
 
-def _json_line(line: bytes) -> Any:
-    """The parsed line, or a reason text when it is not JSON."""
+def _json_line(line: bytes) -> tuple[Any, str | None]:
+    """The parsed line and None, or None and the reason it is not JSON."""
     try:
-        return json.loads(line.decode("utf-8"))
+        return json.loads(line.decode("utf-8")), None
     except UnicodeDecodeError as error:
-        return f"line is not UTF-8 (byte {error.start})"
+        return None, f"line is not UTF-8 (byte {error.start})"
     except ValueError as error:
-        return f"line is not valid JSON ({str(error).split(':')[0]})"
+        return None, f"line is not valid JSON ({str(error).split(':')[0]})"
 
 
 # --- resources -----------------------------------------------------------------
@@ -312,8 +336,19 @@ def _observation(
         return SourceProblem(
             where, number, "Observation has no code (code.coding or code.text)", patient.patient_id
         )
-    value, unit, comparator = _value(resource)
     absent = _absent_reason(resource)
+    try:
+        value, unit, comparator = _value(resource)
+    except _Unreadable as problem:
+        if absent is None:
+            name = _text(resource.get("id"))
+            return SourceProblem(
+                where,
+                number,
+                f"Observation{f' {name[:40]!r}' if name else ''} ({code[:40]}): {problem}",
+                patient.patient_id,
+            )
+        value, unit, comparator = None, None, None  # no result either way: the reason says why
     if absent is not None:
         value, comparator = None, None
     return Observation(
@@ -350,17 +385,29 @@ def _code(concept: Any) -> tuple[str | None, str | None]:
     return _text(concept.get("text")), None
 
 
+class _Unreadable(ValueError):
+    """An Observation value that is there but cannot be read as sent (its reason and fix)."""
+
+
+_VALUE_FIX = "send the result as a JSON number, or a dataAbsentReason when there is none"
+
+
 def _value(resource: Mapping[str, Any]) -> tuple[Any, str | None, str | None]:
+    """The value as sent, its unit and comparator; raises _Unreadable for a malformed one."""
     quantity = resource.get("valueQuantity")
-    if isinstance(quantity, dict):
-        value = quantity.get("value")
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            value = None
-        unit = _text(quantity.get("code")) or _text(quantity.get("unit"))
-        return value, unit, _text(quantity.get("comparator"))
+    if quantity is not None:
+        if not isinstance(quantity, dict):
+            raise _Unreadable(
+                f"valueQuantity is {_shown(quantity)}, not an object with a value and a unit; "
+                + _VALUE_FIX
+            )
+        value = _number(quantity.get("value"), "valueQuantity.value", _VALUE_FIX)
+        unit = _quantity_text(quantity, "code") or _quantity_text(quantity, "unit")
+        return value, unit, _quantity_text(quantity, "comparator")
     for key in ("valueString", "valueInteger"):
-        if key in resource and not isinstance(resource[key], (dict, list, bool)):
-            return resource[key], None, None
+        if resource.get(key) is not None:
+            fix = f"send {key} as {'text' if key == 'valueString' else 'a whole number'}"
+            return _number(resource[key], key, fix), None, None
     concept = resource.get("valueCodeableConcept")
     if isinstance(concept, dict):
         text = _text(concept.get("text"))
@@ -368,7 +415,52 @@ def _value(resource: Mapping[str, Any]) -> tuple[Any, str | None, str | None]:
             if isinstance(coding, dict):
                 text = text or _text(coding.get("display")) or _text(coding.get("code"))
         return text, None, None
+    if concept is not None:
+        raise _Unreadable(
+            f"valueCodeableConcept is {_shown(concept)}, not an object; send the coded "
+            "result as an object with its coding or text"
+        )
     return None, None, None
+
+
+def _number(value: Any, path: str, fix: str) -> Any:
+    """A value as sent (a JSON number or text), or None; anything else is _Unreadable."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        raise _Unreadable(f"{path} is NaN, which is not a number; {fix}")
+    if isinstance(value, float) and math.isinf(value):
+        sign = "-" if value < 0 else ""
+        raise _Unreadable(
+            f"{path} is {sign}Infinity, or a number too large to read such as {sign}1e400; {fix}"
+        )
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    raise _Unreadable(f"{path} is {_shown(value)}, not a number; {fix}")
+
+
+def _quantity_text(quantity: Mapping[str, Any], key: str) -> str | None:
+    """valueQuantity.code, .unit or .comparator; a list, an object or true/false is _Unreadable."""
+    value = quantity.get(key)
+    if isinstance(value, (dict, list, bool)):
+        raise _Unreadable(
+            f"valueQuantity.{key} is {_shown(value)}, not text; send the "
+            + ("comparator as '<', '<=', '>=' or '>'" if key == "comparator" else "unit as text")
+        )
+    return _text(value)
+
+
+def _shown(value: Any) -> str:
+    """A JSON value named for a message: 'true', 'a list', 'an object', the text 'oops'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    return f"the number {value!r}"[:60]
 
 
 def _absent_reason(resource: Mapping[str, Any]) -> str | None:
@@ -421,7 +513,13 @@ def _simple_quantity(node: Any) -> tuple[str | None, str | None]:
     value = node.get("value")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None, None
-    return f"{value:g}", _text(node.get("code")) or _text(node.get("unit"))
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float: no bound a laboratory prints
+        return None, None
+    if not math.isfinite(number):
+        return None, None
+    return f"{number:g}", _text(node.get("code")) or _text(node.get("unit"))
 
 
 def _lab_flag(interpretations: Any) -> str | None:

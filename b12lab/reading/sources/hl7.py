@@ -58,6 +58,7 @@ class Hl7Records:
 class _Result:
     observation: Observation
     status: str
+    problem: SourceProblem | None = None  # a result that is there but cannot be read
 
 
 def read_hl7(data: bytes | str, label: str = "input") -> Hl7Records:
@@ -215,8 +216,13 @@ def _results(message: Any, number: int, lines: list[int]) -> Iterator[_Result | 
                 continue
             value, comparator = _obx_value(segment)
             absent = NO_RESULT_STATUS.get(status)
+            problem = None
             if absent is not None:
                 value, comparator = None, None
+            else:
+                reason = _numeric_problem(segment)
+                if reason is not None:
+                    problem = SourceProblem(where, line, f"{where} ({code}): {reason}", patient_id)
             observation = Observation(
                 where=where,
                 line=line,
@@ -234,7 +240,7 @@ def _results(message: Any, number: int, lines: list[int]) -> Iterator[_Result | 
                 absent_reason=absent,
                 code_system=system,
             )
-            yield _Result(observation, status)
+            yield _Result(observation, status, problem)
 
 
 def _latest_results(results: list[_Result | SourceProblem]) -> Iterator[Record]:
@@ -251,7 +257,7 @@ def _latest_results(results: list[_Result | SourceProblem]) -> Iterator[Record]:
             continue
         latest = corrected.get(_correction_key(item.observation))
         if latest is None or latest == index:
-            yield item.observation
+            yield item.problem or item.observation
 
 
 def _correction_key(observation: Observation) -> tuple:
@@ -288,6 +294,30 @@ def _obx_value(segment: Any) -> tuple[str | None, str | None]:
     if value_type in ("CE", "CWE", "CNE"):
         return (_field(segment, 5, component=2) or _field(segment, 5, component=1)) or None, None
     return _field(segment, 5, component=1) or None, None
+
+
+def _numeric_problem(segment: Any) -> str | None:
+    """Why an NM value, or an SN value's numbers, cannot be read as an HL7 number.
+
+    The HL7 NM data type is an optional sign, digits and an optional decimal
+    point: a comma there is neither a decimal mark nor a thousands separator
+    the standard allows, and `1,5` and `1,500` would each be a guess.
+    """
+    value_type = _field(segment, 2, component=1).upper()
+    if value_type == "NM":
+        numbers = [_field(segment, 5, component=1)]
+    elif value_type == "SN":
+        numbers = [_field(segment, 5, component=i) for i in (2, 4)]
+    else:
+        return None
+    for number in numbers:
+        if "," in number:
+            return (
+                f"OBX-5 '{number[:40]}' is not an HL7 number (value type {value_type} takes "
+                "a decimal point and no comma); send it with a decimal point, e.g. 1.5, and "
+                "no thousands separator"
+            )
+    return None
 
 
 def _field(segment: Any, number: int, component: int = 1) -> str:
