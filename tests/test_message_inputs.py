@@ -592,3 +592,35 @@ def test_an_hl7_nm_value_with_a_decimal_point_is_read(cli, write):
     result = cli("batch", path, "--as-of", "2026-11-20")
     assert result.exit_code == 0, result.stderr
     assert csv_rows(result.stdout)[0]["ferritin_ug_l"] == "1.5"
+
+
+def test_a_fhir_unit_text_that_disagrees_with_its_ucum_code_is_said(cli, write):
+    b12 = observation("2132-9", 180, "pmol/L")
+    b12["valueQuantity"]["unit"] = "pg/mL"  # 180 pg/mL would be deficient
+    plt = observation("777-3", 180, "10*9/L")
+    plt["valueQuantity"]["unit"] = "x10E9/L"  # the same unit, spelled otherwise
+    ferritin = observation("2276-4", 40, "ng/mL")
+    ferritin["valueQuantity"]["unit"] = "nanograms per millilitre"  # a description
+    path = write("units.ndjson", ndjson(b12, plt, ferritin))
+    result = cli("batch", path, "--as-of", "2026-11-20")
+    assert result.exit_code == 0, result.stderr
+    (row,) = csv_rows(result.stdout)
+    assert row["b12_status"] == "borderline"  # the UCUM code's pmol/L
+    assert "not 'pg/mL' from the unit text" in row["warnings"]
+    assert "x10E9" not in row["warnings"] and "nanograms" not in row["warnings"]
+    strict = cli("batch", path, "--as-of", "2026-11-20", "--strict")
+    assert strict.exit_code == 3
+    assert "units disagree" in csv_rows(strict.stdout)[0]["error"]
+
+
+def test_an_hl7_unit_text_that_disagrees_with_its_identifier_is_said(cli, write):
+    message = oru(
+        "PID|1||P-1^^^LAB^MR||Doe^Jo||19650312|M",
+        "OBR|1|P1|F1|CBC|||202611020745",
+        "OBX|1|NM|2132-9^B12^LN||180|pmol/L^pg/mL^UCUM|||||F",
+    )
+    result = cli("batch", write("units.hl7", message), "--as-of", "2026-11-20")
+    assert result.exit_code == 0, result.stderr
+    (row,) = csv_rows(result.stdout)
+    assert row["b12_status"] == "borderline"
+    assert "not 'pg/mL' from the unit text" in row["warnings"]

@@ -23,6 +23,7 @@ class Observation:
     code: str  # LOINC code, local code or test name; matched like a CSV column name
     value: object = None  # text or number as sent; None when the source had no value
     unit: str | None = None
+    unit_text: str | None = None  # a second unit sent beside `unit` (FHIR unit, HL7 OBX-6.2)
     comparator: str | None = None  # "<", "<=", ">", ">=" given apart from the value
     patient_id: str | None = None
     collected: str | None = None  # collection date or timestamp text

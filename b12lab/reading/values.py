@@ -368,8 +368,9 @@ def measure(
             raise _strict(analyte, text, note, "make the value's unit and the column's agree")
         notes.append(note)
     for other, source in hint.overridden if hint and unit else ():
-        if _factor(ranges, analyte, other) == factor:
-            continue
+        other_factor = _factor(ranges, analyte, other)
+        if other_factor is None or other_factor == factor:
+            continue  # agrees, or is a description rather than a unit
         if reading.unit:
             used, kind = f"the value's own unit '{reading.unit}'", "the value's own"
         else:

@@ -357,6 +357,7 @@ def _observation(
         code=code,
         value=value,
         unit=unit,
+        unit_text=_second_unit(resource, unit) if value is not None else None,
         comparator=comparator,
         patient_id=patient.patient_id,
         collected=_collected(resource),
@@ -421,6 +422,13 @@ def _value(resource: Mapping[str, Any]) -> tuple[Any, str | None, str | None]:
             "result as an object with its coding or text"
         )
     return None, None, None
+
+
+def _second_unit(resource: Mapping[str, Any], unit: str | None) -> str | None:
+    """valueQuantity.unit when it differs from the UCUM code that is read as the unit."""
+    quantity = resource.get("valueQuantity")
+    text = _text(quantity.get("unit")) if isinstance(quantity, dict) else None
+    return text if text and unit and text.strip() != unit.strip() else None
 
 
 def _number(value: Any, path: str, fix: str) -> Any:

@@ -229,6 +229,7 @@ def _results(message: Any, number: int, lines: list[int]) -> Iterator[_Result | 
                 code=code,
                 value=value,
                 unit=_field(segment, 6, component=1) or _field(segment, 6, component=2) or None,
+                unit_text=_second_unit(segment),
                 comparator=comparator,
                 patient_id=patient_id,
                 collected=collected or _hl7_time(_field(segment, 14, component=1)),
@@ -294,6 +295,12 @@ def _obx_value(segment: Any) -> tuple[str | None, str | None]:
     if value_type in ("CE", "CWE", "CNE"):
         return (_field(segment, 5, component=2) or _field(segment, 5, component=1)) or None, None
     return _field(segment, 5, component=1) or None, None
+
+
+def _second_unit(segment: Any) -> str | None:
+    """OBX-6's text (component 2) when it differs from its identifier, read as the unit."""
+    identifier, text = _field(segment, 6, component=1), _field(segment, 6, component=2)
+    return text if identifier and text and text.strip() != identifier.strip() else None
 
 
 def _numeric_problem(segment: Any) -> str | None:
