@@ -42,7 +42,7 @@ from b12lab.ranges import Ranges
 from b12lab.reading.fields import parse_date
 from b12lab.reading.observation import Observation, SourceProblem
 from b12lab.reading.panel import CellError, PanelBuilder
-from b12lab.reading.policy import NO_RESULT, POINT, TEST_SKIPPED, Note
+from b12lab.reading.policy import NO_RESULT, POINT, PROVISIONAL, TEST_SKIPPED, Note
 
 Record = Observation | SourceProblem
 
@@ -220,6 +220,16 @@ class ObservationInterpreter(RowInterpreter):
             analyte, raw, where=f"{where} ({code})" if where else code, line=line, hint=hint
         )
         _name_notes(builder, before, code)
+        if measurement is not None and record.provisional:
+            builder.note(
+                Note(
+                    PROVISIONAL,
+                    code,
+                    "result not final",
+                    f"{analyte} ({record.where}): the laboratory has not made this result final "
+                    f"({record.provisional}); it may still change",
+                )
+            )
         if (
             measurement is not None
             and (record.lab_reference or record.lab_flag)

@@ -624,3 +624,22 @@ def test_an_hl7_unit_text_that_disagrees_with_its_identifier_is_said(cli, write)
     (row,) = csv_rows(result.stdout)
     assert row["b12_status"] == "borderline"
     assert "not 'pg/mL' from the unit text" in row["warnings"]
+
+
+def test_a_preliminary_result_is_read_and_said_to_be_not_final(cli, write):
+    fhir = ndjson(observation("777-3", 95, "10*9/L", status="preliminary"))
+    result = cli("batch", write("prelim.ndjson", fhir), "--as-of", "2026-11-20")
+    assert result.exit_code == 0, result.stderr
+    (row,) = csv_rows(result.stdout)
+    assert row["platelets_flag"] == "low"
+    assert "not made this result final (FHIR status 'preliminary')" in row["warnings"]
+    message = oru(
+        "PID|1||P-1^^^LAB^MR||Doe^Jo||19650312|M",
+        "OBR|1|P1|F1|CBC|||202611020745",
+        "OBX|1|NM|777-3^PLT^LN||95|10*9/L|||||P",
+        "OBX|2|NM|2132-9^B12^LN||300|pmol/L|||||F",
+    )
+    result = cli("batch", write("prelim.hl7", message), "--as-of", "2026-11-20")
+    (row,) = csv_rows(result.stdout)
+    assert "platelets (message 1, OBX 1): the laboratory has not made" in row["warnings"]
+    assert "b12 (message 1" not in row["warnings"]  # a final result has no such note

@@ -33,6 +33,7 @@ class Observation:
     lab_reference: str | None = None  # the laboratory's own interval as printed: "150-450"
     lab_flag: str | None = None  # the laboratory's own flag: "L", "H", "LL", "HH", "N", "A"
     absent_reason: str | None = None  # why there is no usable value (cancelled, not done, ...)
+    provisional: str | None = None  # why the value may still change ("FHIR status 'preliminary'")
     code_system: str | None = None  # "http://loinc.org", "LN", a local system, or None
 
 

@@ -30,6 +30,7 @@ CENSORED = "censored"
 TEST_SKIPPED = "test skipped"
 PANEL_SPLIT = "panel split"
 NO_RESULT = "no result"
+PROVISIONAL = "provisional"  # the laboratory marks the result preliminary or unverified
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ UCUM = "http://unitsofmeasure.org"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 MAX_LINE_BYTES = 8 * 1024 * 1024  # an NDJSON line longer than this is refused, not read
 RESULT_STATUSES = {"preliminary", "final", "amended", "corrected", "unknown"}
+PROVISIONAL_STATUSES = {"preliminary"}  # a result the laboratory may still change
 NO_RESULT_STATUSES = {
     "cancelled": "cancelled",
     "entered-in-error": "entered in error",
@@ -367,6 +368,11 @@ def _observation(
         lab_reference=_lab_reference(resource.get("referenceRange")),
         lab_flag=_lab_flag(resource.get("interpretation")),
         absent_reason=absent,
+        provisional=(
+            f"FHIR status '{resource.get('status')}'"
+            if resource.get("status") in PROVISIONAL_STATUSES and absent is None
+            else None
+        ),
         code_system=system,
     )
 

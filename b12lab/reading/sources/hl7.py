@@ -29,6 +29,11 @@ NO_RESULT_STATUS = {  # OBX-11 codes that carry no usable result
     "I": "pending (OBX-11 I: specimen in laboratory)",
     "N": "not asked (OBX-11 N)",
 }
+PROVISIONAL_STATUS = {  # OBX-11 codes of a result that may still change
+    "P": "preliminary (OBX-11 P)",
+    "R": "entered, not verified (OBX-11 R)",
+    "S": "partial (OBX-11 S)",
+}
 COMPARATORS = {"<", ">", "<=", ">="}
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _TIMESTAMP = re.compile(
@@ -239,6 +244,7 @@ def _results(message: Any, number: int, lines: list[int]) -> Iterator[_Result | 
                 lab_reference=_field(segment, 7, component=1) or None,
                 lab_flag=_first_repetition(segment, 8),
                 absent_reason=absent,
+                provisional=PROVISIONAL_STATUS.get(status),
                 code_system=system,
             )
             yield _Result(observation, status, problem)
