@@ -153,8 +153,10 @@ def test_after_repletion_low_ferritin_is_the_falling_finding_not_plain_iron_defi
         ({"b12": "180"}, True),
         ({"b12": "180", "mma": "0.6"}, False),
         ({"b12": "100"}, False),
+        ({"b12": "180", "holotc": "80"}, True),  # a normal holoTC does not exclude
+        ({"b12": "180", "mma": "0.2"}, False),  # MMA not raised: B12 not low
     ],
-    ids=["not-measured", "borderline", "confirmed", "deficient"],
+    ids=["not-measured", "borderline", "confirmed", "deficient", "holotc-normal", "mma-normal"],
 )
 def test_neuro_symptoms_with_b12_not_excluded_is_urgent(values, fires):
     report = report_for({"platelets": "200", **values}, neuro_symptoms=True)

@@ -83,10 +83,10 @@ def functional_markers(panel: Panel, limits: Limits) -> tuple[list[str], list[st
         confirm.append("homocysteine")
     elif folate_ok and at_most(hcy, limits.high("homocysteine")):
         exclude.append("homocysteine")
+    # A low holoTC confirms; a normal one does not exclude a deficiency: only MMA or
+    # homocysteine measured and not raised make a borderline B12 "not low".
     if below(holotc, limits.profile.holotc_deficient_below.value):
         confirm.append("holotc")
-    elif at_least(holotc, limits.profile.holotc_indeterminate_below.value):
-        exclude.append("holotc")
     return confirm, exclude
 
 
