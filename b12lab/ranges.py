@@ -198,10 +198,12 @@ class Limits:
         return self.reference[analyte].high
 
     def critical_low(self, analyte: str) -> float | None:
-        return self.analytes[analyte].critical_low
+        """The critical limit, none where no interval applies at this age (an adult
+        critical limit is not one for an infant)."""
+        return None if analyte in self.unbanded else self.analytes[analyte].critical_low
 
     def critical_high(self, analyte: str) -> float | None:
-        return self.analytes[analyte].critical_high
+        return None if analyte in self.unbanded else self.analytes[analyte].critical_high
 
     def threshold(self, key: str) -> float:
         return self.thresholds[key].value

@@ -380,3 +380,14 @@ def test_rules_command_lists_the_new_rules_with_sources(cli):
     for rule_id in NEW_IDS:
         assert rules[rule_id]["sources"], rule_id
         assert all(rules[rule_id]["sources"].values()), rule_id
+
+
+def test_an_infant_value_without_an_interval_is_not_judged_by_adult_critical_limits():
+    infant = report_for({"b12": "400", "hemoglobin": "65 g/L"}, sex="female", age=0.3)
+    (hemoglobin,) = [m for m in infant.measurements if m.analyte == "hemoglobin"]
+    assert hemoglobin.flag == "normal"  # not flagged: no interval at this age
+    assert "anemia-present" not in finding_ids(infant)
+    assert any("no reference interval for age" in w for w in infant.warnings)
+    adult = report_for({"b12": "400", "hemoglobin": "65 g/L"}, sex="female", age=40)
+    (hemoglobin,) = [m for m in adult.measurements if m.analyte == "hemoglobin"]
+    assert hemoglobin.flag == "critical_low"
