@@ -260,13 +260,20 @@ def unit_choice(
     of them the canonical unit is assumed with a warning (refused under
     --strict) by `measure`; a unit written in the value itself beats them all.
     """
-    if isinstance(unit_text, str) and unit_text.strip():
-        return UNIT_COLUMN, unit_text.strip()
-    if header_unit:
-        return HEADER_UNIT, header_unit
-    if given:
-        return UNIT_OPTION, given
-    return None
+    units = _given_units(unit_text, header_unit, given)
+    return units[0] if units else None
+
+
+def _given_units(
+    unit_text: object, header_unit: str | None, given: str | None
+) -> list[tuple[str, str]]:
+    """(source, unit) of each unit given apart from the value, in order of precedence."""
+    candidates = ((UNIT_COLUMN, unit_text), (HEADER_UNIT, header_unit), (UNIT_OPTION, given))
+    return [
+        (source, text.strip())
+        for source, text in candidates
+        if isinstance(text, str) and text.strip()
+    ]
 
 
 _HINT_SOURCES = {
@@ -281,16 +288,11 @@ def unit_hint(
 ) -> UnitHint | None:
     """`unit_choice` as the hint `measure` takes, its source named for messages, with
     the units of lower precedence also given (`measure` notes the ones that disagree)."""
-    choice = unit_choice(unit_text, header_unit, given)
-    if choice is None:
+    units = _given_units(unit_text, header_unit, given)
+    if not units:
         return None
-    source, unit = choice
-    given_units = [(UNIT_COLUMN, unit_text), (HEADER_UNIT, header_unit), (UNIT_OPTION, given)]
-    overridden = tuple(
-        (other.strip(), _HINT_SOURCES[kind].format(column_name))
-        for kind, other in given_units
-        if kind != source and isinstance(other, str) and other.strip()
-    )
+    (source, unit), *others = units
+    overridden = tuple((other, _HINT_SOURCES[kind].format(column_name)) for kind, other in others)
     return UnitHint(unit, _HINT_SOURCES[source].format(column_name), overridden)
 
 
