@@ -141,3 +141,12 @@ def test_the_documentation_site_builds_with_warnings_as_errors(tmp_path):
     for option in ("--b12", "--guideline", "--fail-on", "--plan", "--keep", "--as-of"):
         assert option in reference
     assert "cli-reference" not in reference  # the marker was replaced
+
+
+def test_the_readme_links_to_files_that_exist_and_stays_a_front_page():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)\)", readme)
+    local = [target for target in targets if "://" not in target]
+    assert "docs/usage.md" in local
+    assert [target for target in local if not (REPO / target).exists()] == []
+    assert len(readme.splitlines()) <= 250
