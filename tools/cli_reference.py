@@ -25,6 +25,8 @@ def _text(value: str) -> str:
 
 
 def _default(param: Any) -> str:
+    if isinstance(param.default, bool) and getattr(param, "secondary_opts", None):
+        return f"`{(param.opts if param.default else param.secondary_opts)[0]}`"
     if getattr(param, "is_flag", False) and not param.default:
         return ""
     if param.default is None or param.default == () or isinstance(param.default, bool):
