@@ -177,12 +177,14 @@ def assess_for_rules(
 
 
 def _markers_to_add(case: Case) -> tuple[str, ...]:
+    if case.egfr_low:  # MMA and homocysteine rise with falling eGFR: holoTC decides
+        return tuple(a for a in ("holotc",) if not case.has_any(a))
     wanted = list(FUNCTIONAL_MARKERS)
     if case.limits.profile.name == "nice":
         wanted.append("holotc")
     if case.has("homocysteine") and not case.has("folate"):
         wanted.append("folate")
-    return tuple(a for a in wanted if not case.has(a))
+    return tuple(a for a in wanted if not case.has_any(a))
 
 
 def _b12_evidence(case: Case) -> dict[str, str]:
@@ -262,6 +264,14 @@ def b12_borderline(case: Case) -> Fired | Missing | None:
         f"({profile.name.upper()}); whether B12 is low is undetermined until a functional "
         "marker is measured.",
         _b12_evidence(case),
+        next_steps=(
+            (
+                f"With eGFR {case.shown('egfr')} below the renal threshold, MMA and homocysteine "
+                "rise with falling kidney function: measure holotranscobalamin instead.",
+            )
+            if case.egfr_low
+            else ()
+        ),
         missing=to_add,
     )
 
