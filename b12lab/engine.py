@@ -25,7 +25,7 @@ from b12lab.model import (
 from b12lab.ranges import SEXES, Limits, Ranges
 from b12lab.rules import DOMAIN_READS, RULES_BY_DOMAIN, Case, Fired, Missing
 from b12lab.rules.b12 import assess_b12, assess_for_rules
-from b12lab.rules.base import Step, above, at_least, at_most, at_or_above, below
+from b12lab.rules.base import AskTests, Step, above, at_least, at_most, at_or_above, below
 from b12lab.rules.implications import implications
 
 ALWAYS_WANTED = ("b12", "platelets", "anc", "ferritin")
@@ -345,7 +345,7 @@ def _steps_for_panel(
     already given is dropped or replaced by its rewording."""
     steps = []
     for step in static:
-        text = step.for_panel(case) if isinstance(step, Step) else step
+        text = step.for_panel(case) if isinstance(step, (Step, AskTests)) else step
         if text:
             steps.append(text)
     return tuple(dict.fromkeys((*steps, *added)))

@@ -28,6 +28,10 @@ def white_cells_low(case: Case) -> tuple[str, bool] | None:
     return None
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _grade(case: Case) -> str:
     """The CTCAE v5 word for a low ANC's grade (grade 1 mild, 2 moderate, 3 severe,
     4 life-threatening), with the grade, so that the word never pairs with another grade."""
@@ -67,7 +71,7 @@ def neut_low_consistent(case: Case) -> Fired | Missing | None:
     if not case.b12.low or case.persisting(analyte):
         return None
     return Fired(
-        f"{_grade(case).capitalize()}: {analyte.upper()} {case.shown(analyte)} is below "
+        f"{_sentence(_grade(case))}: {analyte.upper()} {case.shown(analyte)} is below "
         f"{case.limit(analyte, case.limits.low(analyte))} with B12 {case.b12.status} "
         f"({case.b12_shown}).",
         _graded(
@@ -111,7 +115,7 @@ def neut_low_not_explained(case: Case) -> Fired | Missing | None:
         return None
     note, steps, folate = folate_first(case, "the neutropenia")
     return Fired(
-        f"{_grade(case).capitalize()}: ANC {case.shown('anc')} is low while B12 is "
+        f"{_sentence(_grade(case))}: ANC {case.shown('anc')} is low while B12 is "
         f"{case.b12.status} ({case.b12_shown}).{note}",
         _graded(
             case,
@@ -151,7 +155,7 @@ def neut_severe(case: Case) -> Fired | Missing | None:
     )
     if below(anc, critical):
         return Fired(
-            f"{_grade(case).capitalize()}: ANC {case.shown('anc')} is below "
+            f"{_sentence(_grade(case))}: ANC {case.shown('anc')} is below "
             f"{case.limit('anc', critical)}.",
             evidence,
         )
