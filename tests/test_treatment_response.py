@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import TODAY, finding_ids, report_for
+from conftest import TODAY, finding_ids, one_clear_line, report_for
 
 from b12lab.api import interpret_record
 from b12lab.model import Context
@@ -334,3 +334,34 @@ def test_a_test_from_the_history_is_not_asked_for_again():
     for f in report.findings:
         for step in f.next_steps:
             assert "Check CRP" not in step
+
+
+# --- alcohol use from the command line and the panel file ---------------------------------
+
+
+def _ids(document):
+    return [f["id"] for f in document["findings"]]
+
+
+def test_alcohol_stopped_flag_and_panel_file(cli, tmp_path):
+    stopped = cli.json("interpret", "--platelets", "600", "--alcohol-stopped", "-f", "json")
+    assert "plt-high-alcohol-recovery" in _ids(stopped)
+    current = cli.json("interpret", "--platelets", "600", "--alcohol-use", "-f", "json")
+    assert "plt-high-alcohol-recovery" not in _ids(current)
+    path = tmp_path / "p.yaml"
+    path.write_text("context:\n  alcohol_use: stopped\nplatelets: 600\n")
+    assert "plt-high-alcohol-recovery" in _ids(cli.json("interpret", path, "-f", "json"))
+    path.write_text("context:\n  alcohol_use: current\nplatelets: 120\n")
+    assert "plt-low-alcohol" in _ids(cli.json("interpret", path, "-f", "json"))
+
+
+def test_alcohol_use_refused_with_the_fix(cli, tmp_path):
+    both = cli("interpret", "--platelets", "600", "--alcohol-use", "--alcohol-stopped")
+    assert both.exit_code == 2
+    assert "--alcohol-stopped" in one_clear_line(both)
+    path = tmp_path / "p.yaml"
+    path.write_text("context:\n  alcohol_use: sometimes\nplatelets: 600\n")
+    bad = cli("interpret", path)
+    assert bad.exit_code == 2
+    line = one_clear_line(bad)
+    assert "sometimes" in line and "stopped" in line
