@@ -177,10 +177,8 @@ def assess_for_rules(
 
 
 def _markers_to_add(case: Case) -> tuple[str, ...]:
-    if case.egfr_low:  # MMA and homocysteine rise with falling eGFR: holoTC decides
-        return tuple(a for a in ("holotc",) if not case.has_any(a))
     wanted = list(FUNCTIONAL_MARKERS)
-    if case.limits.profile.name == "nice":
+    if case.limits.profile.name == "nice" or case.egfr_low:  # holoTC decides with a low eGFR
         wanted.append("holotc")
     if case.has("homocysteine") and not case.has("folate"):
         wanted.append("folate")

@@ -451,7 +451,16 @@ def b12_unresolved(case: Case) -> Missing:
         return Missing(())
     if case.b12.status == "unknown":
         return Missing(("b12",))
-    return Missing(next_b12_markers(case))
+    return Missing(undetermined_b12_missing(case))
+
+
+def undetermined_b12_missing(case: Case) -> tuple[str, ...]:
+    """What `missing` lists for an undetermined B12: MMA and homocysteine when not given,
+    and holoTC under `nice` or with eGFR below the renal threshold (where it decides)."""
+    wanted = ["mma", "homocysteine"]
+    if case.limits.profile.name == "nice" or case.egfr_low:
+        wanted.append("holotc")
+    return tuple(a for a in wanted if not case.has_any(a))
 
 
 def folate_first(case: Case, what: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
