@@ -174,3 +174,62 @@ def test_no_panel_produces_a_contradictory_pair(
     ids = {f.id for f in report.findings}
     found = [sorted(pair) for pair in CONTRADICTORY if pair <= ids]
     assert not found, f"contradictory findings {found} for {latest} (earlier {earlier})"
+
+
+# What a next step that asks for tests calls each analyte.
+ASKED_AS = {
+    "b12": ("serum B12", "Measure B12"),
+    "folate": ("folate",),
+    "mma": ("MMA", "methylmalonic"),
+    "homocysteine": ("homocysteine",),
+    "holotc": ("holotranscobalamin",),
+    "ferritin": ("ferritin",),
+    "tsat": ("transferrin saturation",),
+    "crp": ("CRP",),
+    "egfr": ("renal function", "eGFR"),
+}
+ASKING = ("Measure ", "Send ", "Check ")
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    latest=panel_values,
+    earlier=st.one_of(st.none(), panel_values),
+    start_days_ago=st.sampled_from([None, 10, 43, 60]),
+    flags=st.tuples(st.booleans(), st.booleans()),
+    guideline=st.sampled_from(["who", "nice"]),
+)
+def test_no_next_step_asks_for_a_test_the_panel_or_its_history_has(
+    latest, earlier, start_days_ago, flags, guideline
+):
+    neuro, hypersegmented = flags
+    start = None if start_days_ago is None else TODAY - dt.timedelta(days=start_days_ago)
+    panels = [RawPanel(TODAY, dict(latest))]
+    if earlier is not None:
+        panels.insert(0, RawPanel(TODAY - dt.timedelta(days=70), dict(earlier)))
+    record = PatientRecord(
+        patient_id="STEPS",
+        sex="female",
+        age=40,
+        context=Context(
+            b12_therapy_start=start,
+            neuro_symptoms=neuro,
+            hypersegmented_neutrophils=hypersegmented,
+        ),
+        panels=panels,
+    )
+    report = interpret_record(record, guideline=guideline, ranges=RANGES, today=TODAY)
+    given = {m.analyte for m in report.measurements} | set(earlier or ())
+    for finding in report.findings:
+        for step in finding.next_steps:
+            if not step.startswith(ASKING) or step.startswith(("Check that", "Check adherence")):
+                continue
+            asked = step.split(":")[0].split(";")[0]
+            for analyte in given & ASKED_AS.keys():
+                for words in ASKED_AS[analyte]:
+                    assert words not in asked, (finding.id, step, analyte)

@@ -393,11 +393,6 @@ def b12_neuro_parenteral(case: Case) -> Fired | Missing | None:
     "treated without waiting for confirmation: nerve damage can become permanent while "
     "tests are pending.",
     next_steps=(
-        Step(
-            "Measure serum B12 now (with MMA or homocysteine if it is borderline).",
-            asks=("b12",),
-            given="",
-        ),
         "Do not delay B12 replacement for the result: start intramuscular B12 after the "
         "sample is taken, and seek specialist advice the same day.",
         "Do not give folic acid alone before B12.",
@@ -411,6 +406,13 @@ def neuro_not_excluded(case: Case) -> Fired | Missing | None:
     steps: tuple[str, ...] = ()
     if b12.status == "unknown":
         reason = "B12 was not measured"
+        markers = next_b12_markers(case)
+        with_markers = (
+            " (with " + " or ".join(MARKER_NAMES[m] for m in markers) + " if it is borderline)"
+            if markers
+            else ""
+        )
+        steps = (f"Measure serum B12 now{with_markers}.",)
     elif b12.undetermined:
         reason = f"B12 {case.shown('b12')} is borderline and not yet confirmed either way"
         markers = next_b12_markers(case)
