@@ -391,6 +391,11 @@ NEW_IDS = [
     "hb-recovering-on-therapy",
     "plt-low-alcohol",
     "mma-renal-caveat",
+    "folate-deficiency",
+    "macrocytosis-not-b12-or-folate",
+    "b12-low-in-pregnancy",
+    "cytopenia-persisting-on-therapy",
+    "cytopenias-persisting-on-therapy",
 ]
 
 

@@ -335,7 +335,7 @@ def plt_high_iron(case: Case) -> Fired | Missing | None:
     says="Stopping heavy drinking can be followed by a temporary platelet rebound; alcohol "
     "also depletes B12 and suppresses platelets while drinking continues.",
     next_steps=("Recheck the count after a few weeks of abstinence.",),
-    sources=("fink-1983-alcohol", "lindenbaum-1968-alcohol"),
+    sources=("fink-1983-alcohol", "cowan-1971-alcohol"),
 )
 def plt_high_alcohol(case: Case) -> Fired | Missing | None:
     if not case.is_high("platelets") or not case.panel.context.alcohol_stopped:
@@ -388,7 +388,7 @@ def plt_extreme_high(case: Case) -> Fired | Missing | None:
         "Ask about the amount and the last drink; check liver enzymes and look for splenomegaly.",
         "Recheck the count after a few weeks of abstinence and B12 repletion.",
     ),
-    sources=("lindenbaum-1968-alcohol", "stabler-2013-b12"),
+    sources=("cowan-1971-alcohol", "stabler-2013-b12"),
 )
 def plt_low_alcohol(case: Case) -> Fired | Missing | None:
     if not case.is_low("platelets") or not case.panel.context.alcohol_use:
