@@ -310,9 +310,8 @@ def _persisting(case: Case, lines: list[str]) -> Fired:
         )
     basis = "B12 repleted" if case.b12.repleted else f"B12 {case.b12.status}"
     return Fired(
-        f"Day {days} of B12 therapy ({basis}, {case.b12_shown}): still low: "
-        + "; ".join(parts)
-        + ".",
+        f"Day {days} of B12 therapy ({basis}, {case.b12_shown}), still low past the "
+        "recovery window: " + "; ".join(parts) + ".",
         evidence,
     )
 
