@@ -151,7 +151,7 @@ def neut_severe(case: Case) -> Fired | Missing | None:
     critical = case.limits.critical_low("anc")
     anc = case.get("anc")
     evidence = _graded(
-        case, {"anc": case.shown("anc"), "severe_below": case.limit("anc", critical)}
+        case, {"anc": case.shown("anc"), "critical_below": case.limit("anc", critical)}
     )
     if below(anc, critical):
         return Fired(
