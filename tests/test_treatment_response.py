@@ -365,3 +365,9 @@ def test_alcohol_use_refused_with_the_fix(cli, tmp_path):
     assert bad.exit_code == 2
     line = one_clear_line(bad)
     assert "sometimes" in line and "stopped" in line
+
+
+def test_a_pre_therapy_b12_is_not_called_still_deficient_on_therapy():
+    report = timeline((-3, {"b12": "81"}), (10, {"platelets": "95"}))
+    steps = " ".join(finding(report, "b12-deficient").next_steps)
+    assert "still deficient on therapy" not in steps

@@ -34,7 +34,8 @@ class Missing:
 
 class Step(str):
     """A next step that asks for tests: dropped, or replaced by `given`, once the panel
-    or its history has them; `on_therapy` replaces it on B12 therapy ("" drops it).
+    or its history has them; `on_therapy` replaces it when the panel's B12 was measured on
+    B12 therapy ("" drops it).
 
     It is a plain string everywhere else (catalogue, JSON).
     """
@@ -59,7 +60,7 @@ class Step(str):
 
     def for_panel(self, case: Case) -> str | None:
         """The step as it reads for this panel: None when every test it asks for is given."""
-        if self.on_therapy is not None and case.on_therapy:
+        if self.on_therapy is not None and case.b12_measured_on_therapy:
             return self.on_therapy or None
         if self.asks and all(case.has_any(a) for a in self.asks):
             return self.given
@@ -219,6 +220,15 @@ class Case:
     def on_therapy(self) -> bool:
         days = self.days_on_therapy
         return days is not None and days >= 0
+
+    @property
+    def b12_measured_on_therapy(self) -> bool:
+        """The panel's B12 was measured on or after the therapy start."""
+        b12 = self.get("b12")
+        start = therapy_start(self.panel, self.today)
+        if not self.on_therapy or b12 is None or start is None:
+            return False
+        return (b12.carried_from or self.panel_date) >= start
 
     @property
     def b12_treated_low(self) -> bool:
