@@ -7,7 +7,9 @@ findings that fired; it never decides anything the rules did not.
 from __future__ import annotations
 
 from b12lab.model import Implication
-from b12lab.rules.base import MARKER_NAMES, Case, next_b12_markers
+from b12lab.rules.base import Case, next_b12_markers
+
+SHORT_NAMES = {"mma": "MMA", "homocysteine": "homocysteine", "holotc": "holoTC"}
 
 
 def _hinge(case: Case, what: str) -> str:
@@ -20,7 +22,7 @@ def _hinge(case: Case, what: str) -> str:
     if case.b12.status == "unknown":
         return f"B12 was not measured, so whether B12 deficiency explains {what} is open."
     markers = next_b12_markers(case)
-    confirm = " (" + " or ".join(MARKER_NAMES[m] for m in markers) + ")" if markers else ""
+    confirm = " (" + " or ".join(SHORT_NAMES[m] for m in markers) + ")" if markers else ""
     return (
         f"B12 is borderline, so whether it explains {what} hinges on confirming B12 status"
         f"{confirm}."
