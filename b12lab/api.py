@@ -9,7 +9,7 @@ from dataclasses import replace
 from b12lab.errors import InputError
 from b12lab.model import Context, Report
 from b12lab.ranges import Ranges, load_ranges
-from b12lab.reading.fields import parse_age, parse_date, parse_sex
+from b12lab.reading.fields import parse_age, parse_alcohol, parse_date, parse_sex
 from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, build_panel
 from b12lab.reading.trimester import check_pregnancy, parse_trimester
 from b12lab.timeline import evaluate_panels
@@ -24,7 +24,7 @@ def interpret(
     patient_id: str | None = None,
     b12_therapy_start: dt.date | str | None = None,
     days_on_therapy: int | None = None,
-    alcohol_use: bool = False,
+    alcohol_use: bool | str = False,
     neuro_symptoms: bool = False,
     hypersegmented_neutrophils: bool = False,
     pregnancy_trimester: int | str | None = None,
@@ -38,10 +38,12 @@ def interpret(
     Keys may be analyte keys, aliases or LOINC codes. Raises InputError
     (or a subclass) for any value that cannot be used. `as_of` (or `today`)
     fixes the evaluation date: the default panel date and the days on therapy.
+    `alcohol_use` is True or "current" (heavy use now) or "stopped" (recently stopped).
     """
     if as_of is not None:
         today = parse_date(as_of, "as_of")
     ranges = ranges or load_ranges()
+    alcohol_current, alcohol_stopped = parse_alcohol(alcohol_use)
     record = PatientRecord(
         patient_id=patient_id,
         sex=parse_sex(sex),
@@ -49,7 +51,8 @@ def interpret(
         context=Context(
             b12_therapy_start=parse_date(b12_therapy_start, "b12_therapy_start"),
             days_on_therapy=days_on_therapy,
-            alcohol_use=alcohol_use,
+            alcohol_use=alcohol_current,
+            alcohol_stopped=alcohol_stopped,
             neuro_symptoms=neuro_symptoms,
             hypersegmented_neutrophils=hypersegmented_neutrophils,
             pregnancy_trimester=parse_trimester(pregnancy_trimester),

@@ -461,7 +461,15 @@ def interpret(
         bool,
         typer.Option(
             "--alcohol-use",
-            help="Heavy alcohol use (current or recent).",
+            help="Heavy alcohol use now (current).",
+            rich_help_panel="Context",
+        ),
+    ] = False,
+    alcohol_stopped: Annotated[
+        bool,
+        typer.Option(
+            "--alcohol-stopped",
+            help="Heavy alcohol use recently stopped (a platelet rebound belongs to stopping).",
             rich_help_panel="Context",
         ),
     ] = False,
@@ -562,6 +570,12 @@ def interpret(
         from b12lab.output import check_targets
 
         check_targets([("panel file", panel_file), ("ranges file", ranges)], [("report", output)])
+    if alcohol_use and alcohol_stopped:
+        raise B12labError(
+            "--alcohol-use and --alcohol-stopped were both given",
+            fix="give --alcohol-use for heavy drinking now or --alcohol-stopped for heavy "
+            "drinking recently stopped, not both",
+        )
     ranges_in_force = load_ranges(ranges)
     flag_values = {
         "b12": b12,
@@ -612,6 +626,7 @@ def interpret(
                 b12_therapy_start=parse_date(b12_therapy_start, "--b12-therapy-start"),
                 days_on_therapy=parse_days(days_on_therapy, "--days-on-therapy"),
                 alcohol_use=alcohol_use,
+                alcohol_stopped=alcohol_stopped,
                 neuro_symptoms=neuro_symptoms,
                 hypersegmented_neutrophils=hypersegmented_neutrophils,
                 pregnancy_trimester=parse_trimester(pregnancy_trimester, "--pregnancy-trimester"),
@@ -634,7 +649,8 @@ def interpret(
     context_changes = {
         "b12_therapy_start": parse_date(b12_therapy_start, "--b12-therapy-start"),
         "days_on_therapy": parse_days(days_on_therapy, "--days-on-therapy"),
-        "alcohol_use": alcohol_use or None,
+        "alcohol_use": True if alcohol_use else False if alcohol_stopped else None,
+        "alcohol_stopped": True if alcohol_stopped else False if alcohol_use else None,
         "neuro_symptoms": neuro_symptoms or None,
         "hypersegmented_neutrophils": hypersegmented_neutrophils or None,
         "pregnancy_trimester": parse_trimester(pregnancy_trimester, "--pregnancy-trimester"),

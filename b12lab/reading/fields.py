@@ -205,6 +205,32 @@ def parse_flag(value: object, field: str) -> bool:
     )
 
 
+ALCOHOL_CURRENT = {"current"}
+ALCOHOL_STOPPED = {"stopped"}
+
+
+def parse_alcohol(value: object, field: str = "alcohol_use") -> tuple[bool, bool]:
+    """Alcohol use as (current, stopped): true/yes/current is heavy use now, stopped is
+    heavy use recently stopped, false/no/blank is neither."""
+    if isinstance(value, str) and value.strip().casefold() in ALCOHOL_CURRENT:
+        return True, False
+    if isinstance(value, str) and value.strip().casefold() in ALCOHOL_STOPPED:
+        return False, True
+    if (
+        value is None
+        or isinstance(value, bool)
+        or str(value).strip().casefold() in (TRUE_WORDS | FALSE_WORDS)
+    ):
+        return parse_flag(value, field), False
+    raise InputError(
+        f"{field} '{str(value)[:30]}' is not current, stopped, yes or no",
+        field=field,
+        value=str(value),
+        fix="use current (or true) for heavy use now, stopped for heavy use recently stopped, "
+        "or false",
+    )
+
+
 def parse_days(value: object, field: str = "days_on_therapy") -> int | None:
     if _blank(value):
         return None

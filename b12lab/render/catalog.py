@@ -206,6 +206,16 @@ def ranges_dict(ranges: Ranges) -> dict[str, Any]:
                     "holotc_indeterminate_below",
                 )
             },
+            **(
+                {
+                    "minimum_age": {
+                        "value": p.minimum_age.value,
+                        "source": p.minimum_age.source,
+                    }
+                }
+                if p.minimum_age is not None
+                else {}
+            ),
         }
         for name, p in ranges.profiles.items()
     }
@@ -237,7 +247,12 @@ def ranges_text(ranges: Ranges) -> str:
             f"holoTC deficient < {format_number(profile.holotc_deficient_below.value, 1)}, "
             "indeterminate < "
             f"{format_number(profile.holotc_indeterminate_below.value, 1)} pmol/L"
-            f"  [{profile.b12_deficient_below.source}]"
+            + (
+                f"; aged {format_number(profile.minimum_age.value, 0)} and over"
+                if profile.minimum_age is not None
+                else ""
+            )
+            + f"  [{profile.b12_deficient_below.source}]"
         )
     lines.append("")
     lines.append("Thresholds")

@@ -17,7 +17,14 @@ from b12lab.errors import InputError
 from b12lab.inputs.yaml_text import load_yaml
 from b12lab.model import Context, Panel
 from b12lab.ranges import Ranges
-from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_flag, parse_sex
+from b12lab.reading.fields import (
+    parse_age,
+    parse_alcohol,
+    parse_date,
+    parse_days,
+    parse_flag,
+    parse_sex,
+)
 from b12lab.reading.panel import PanelBuilder
 from b12lab.reading.policy import NO_RESULT, Note, ReadPolicy
 from b12lab.reading.trimester import parse_trimester
@@ -25,8 +32,14 @@ from b12lab.reading.values import is_missing
 
 MAX_PANEL_FILE_BYTES = 5_000_000
 PATIENT_KEYS = ("patient_id", "sex", "age", "context", "panels", "date")
-CONTEXT_FLAGS = ("alcohol_use", "neuro_symptoms", "hypersegmented_neutrophils")
-CONTEXT_KEYS = ("b12_therapy_start", "days_on_therapy", "pregnancy_trimester", *CONTEXT_FLAGS)
+CONTEXT_FLAGS = ("neuro_symptoms", "hypersegmented_neutrophils")
+CONTEXT_KEYS = (
+    "b12_therapy_start",
+    "days_on_therapy",
+    "pregnancy_trimester",
+    "alcohol_use",
+    *CONTEXT_FLAGS,
+)
 
 
 @dataclass
@@ -150,6 +163,7 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
                 f"unknown context key '{str(key)[:40]}' in {label}",
                 fix="use " + ", ".join(CONTEXT_KEYS),
             )
+    alcohol_current, alcohol_stopped = parse_alcohol(context.get("alcohol_use"))
     record = PatientRecord(
         patient_id=_identifier(document.get("patient_id")),
         sex=parse_sex(document.get("sex")),
@@ -158,6 +172,8 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
             b12_therapy_start=parse_date(context.get("b12_therapy_start"), "b12_therapy_start"),
             days_on_therapy=parse_days(context.get("days_on_therapy")),
             pregnancy_trimester=parse_trimester(context.get("pregnancy_trimester")),
+            alcohol_use=alcohol_current,
+            alcohol_stopped=alcohol_stopped,
             **{flag: parse_flag(context.get(flag), flag) for flag in CONTEXT_FLAGS},
         ),
     )
