@@ -24,7 +24,7 @@ from b12lab.inputs.export import (
     records,
     text_lines,
 )
-from b12lab.output import AtomicOutput, check_targets
+from b12lab.output import AtomicOutput, check_interrupted, check_targets
 from b12lab.output_columns import OutputColumns
 from b12lab.ranges import Ranges
 from b12lab.reading.policy import ReadPolicy
@@ -89,11 +89,13 @@ class _Progress:
                 MofNCompleteColumn() if total is None else TimeRemainingColumn(),
                 console=Console(stderr=True),
                 transient=True,
+                redirect_stdout=False,  # the data on stdout is never the display's
             )
             self.task = self.bar.add_task(label, total=total)
             self.bar.start()
 
     def update(self, done: int) -> None:
+        check_interrupted()  # a signal whose exception a library swallowed stops the run here
         if self.bar is not None:
             self.bar.update(self.task, completed=done)
 

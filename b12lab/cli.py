@@ -97,7 +97,7 @@ class B12labGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         from typer.completion import completion_init
 
-        from b12lab.output import Interrupted, interrupt_guard
+        from b12lab.output import Interrupted, interrupt_guard, pending_signal
 
         completion_init()  # typer's bash/zsh/fish/powershell completion protocol
         _replace_closed_streams()
@@ -107,11 +107,13 @@ class B12labGroup(TyperGroup):
                 result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else EXIT_OK
         except Interrupted as interruption:
-            error_line(interruption.message())
-            code = interruption.exit_code
+            code = _interrupted(interruption)
         except B12labError as error:
-            error_line(str(error))
-            code = error.exit_code
+            if pending_signal() is not None:  # the signal's exception surfaced as another
+                code = _interrupted(Interrupted(pending_signal()))
+            else:
+                error_line(str(error))
+                code = error.exit_code
         except BrokenPipeError:
             _silence_stdout()
             code = EXIT_OK
@@ -125,14 +127,25 @@ class B12labGroup(TyperGroup):
             error_line("interrupted by SIGINT")
             code = 130
         except Exception as error:
-            if hasattr(error, "format_message") and hasattr(error, "exit_code"):
+            if pending_signal() is not None:  # e.g. an import the signal cut short
+                code = _interrupted(Interrupted(pending_signal()))
+            elif hasattr(error, "format_message") and hasattr(error, "exit_code"):
                 code = _usage_error(error)
             else:  # a bug: still one line, never a traceback
                 error_line(f"internal error ({type(error).__name__}: {error}); please report it")
                 code = EXIT_INTERNAL
+        else:
+            if pending_signal() is not None:  # a library swallowed the signal's exception
+                code = _interrupted(Interrupted(pending_signal()))
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _interrupted(interruption) -> int:
+    """`interrupted by SIGINT; out.csv left as it was`, and 128 + the signal's number."""
+    error_line(interruption.message())
+    return interruption.exit_code
 
 
 def _usage_error(error: Exception) -> int:
