@@ -711,6 +711,37 @@ def _interpret_messages(messages, ranges_in_force, given, *, code_map, as_of, **
     )
 
 
+REPORT_EXTENSIONS = {
+    ".html": "html",
+    ".htm": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".json": "json",
+    ".txt": "text",
+}
+BATCH_EXTENSIONS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json"}
+
+
+def format_for_file(path: str, extensions: dict[str, str], default: str) -> str:
+    """The format an output file's extension names (-o report.html: html); for another
+    extension the default, said on stderr."""
+    import os
+    from pathlib import PurePath
+
+    suffix = PurePath(path).suffix.lower()
+    if suffix in extensions:
+        return extensions[suffix]
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/stdout, a FIFO: no name
+        return default
+    known = ", ".join(sorted(extensions))
+    what = f"extension '{suffix}'" if suffix else "no extension"
+    sys.stderr.write(
+        f"b12lab: note: {safe_line(path)} has {safe_line(what)}: writing {default} "
+        f"(the format follows {known}; --format chooses another)\n"
+    )
+    return default
+
+
 def _write_report(report, output_format, ranges_in_force, *, output=None, full=False) -> None:
     """Render in the chosen format, then write it whole (a file only once it is complete)."""
     import io
@@ -721,8 +752,10 @@ def _write_report(report, output_format, ranges_in_force, *, output=None, full=F
     to_stdout = output in (None, "-")
     if output_format is not None:
         chosen = output_format.value
+    elif to_stdout:
+        chosen = "text" if _stdout_is_tty() else "json"
     else:
-        chosen = "text" if to_stdout and _stdout_is_tty() else "json"
+        chosen = format_for_file(output, REPORT_EXTENSIONS, "json")
     options = RenderOptions(
         ranges=ranges_in_force, full=full, stream=sys.stdout if to_stdout else io.StringIO()
     )
@@ -770,14 +803,14 @@ def batch(
         typer.Option("--output", "-o", metavar="OUT|-", help="Where to write (default stdout)."),
     ] = None,
     output_format: Annotated[
-        BatchFormat,
+        BatchFormat | None,
         typer.Option(
             "--format",
             "-f",
             help="csv (one row per panel), ndjson, json, or fhir-ndjson (one FHIR Bundle per "
             "panel per line).",
         ),
-    ] = BatchFormat.csv,
+    ] = None,
     layout: Annotated[
         Layout,
         typer.Option(
@@ -914,11 +947,17 @@ def batch(
     )
     ranges_in_force = load_ranges(ranges)
     today = parse_date(as_of, "--as-of") if as_of is not None else None
+    if output_format is None and plan:
+        output_format = BatchFormat.text
+    elif output_format is None:
+        output_format = BatchFormat.csv
+        if output not in (None, "-"):
+            output_format = BatchFormat(format_for_file(output, BATCH_EXTENSIONS, "csv"))
     if plan:
         from b12lab.plan import plan_export
         from b12lab.render.plan import render_plan
 
-        if output_format not in (BatchFormat.csv, BatchFormat.text, BatchFormat.json):
+        if output_format not in (BatchFormat.text, BatchFormat.json):
             raise B12labError(
                 f"--plan prints text or json, not {output_format.value}",
                 fix="use --plan --format text or --plan --format json",
