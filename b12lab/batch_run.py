@@ -243,7 +243,7 @@ def export_interpreter(
         header,
         ranges,
         policy=policy or ReadPolicy(decimal=AUTO),
-        full_reports=output_format != "csv",
+        full_reports=output_format not in ("csv", "text"),
         **options,
     )
     if interpreter.plan.ignored:
@@ -268,10 +268,11 @@ def check_keep(kind: str, output_format: str | None = None) -> None:
             f"--keep copies columns of a CSV export; a {kind} input has no export columns",
             fix="drop --keep (patient ids and dates are in every record already)",
         )
-    if output_format == "fhir-ndjson":
+    if output_format in ("fhir-ndjson", "text"):
         raise InputError(
-            "--keep is written to csv, ndjson and json output; a FHIR Bundle has no place "
-            "for export columns",
+            "--keep is written to csv, ndjson and json output; "
+            + ("a FHIR Bundle" if output_format == "fhir-ndjson" else "the text table")
+            + " has no place for export columns",
             fix="use --format ndjson or csv with --keep",
         )
 
@@ -348,7 +349,7 @@ def run_message_batch(
             mapping=mapping,
             guideline=guideline,
             policy=policy or ReadPolicy(decimal=AUTO),
-            full_reports=output_format != "csv",
+            full_reports=output_format not in ("csv", "text"),
             timeline=timeline,
             today=today,
         )

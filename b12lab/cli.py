@@ -276,7 +276,7 @@ def _complete_shells(incomplete: str) -> list[str]:
 def main_options(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
     install_completion: Annotated[
         str | None,
@@ -459,6 +459,16 @@ def interpret(
             rich_help_panel="Patient",
         ),
     ] = None,
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            "--date-format",
+            metavar="LAYOUT",
+            help="Order of slash dates: DD/MM/YYYY or MM/DD/YYYY (03/04/2026 is refused "
+            "without it).",
+            rich_help_panel="Patient",
+        ),
+    ] = None,
     b12_therapy_start: Annotated[
         str | None,
         typer.Option(help="Date B12 replacement started (YYYY-MM-DD).", rich_help_panel="Context"),
@@ -566,7 +576,8 @@ def interpret(
     from b12lab.api import interpret_record
     from b12lab.model import Context
     from b12lab.ranges import load_ranges
-    from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_sex
+    from b12lab.reading.fields import parse_age, parse_date_format, parse_days, parse_sex
+    from b12lab.reading.fields import parse_date as parse_any_date
     from b12lab.reading.sources.panel_file import PatientRecord, RawPanel
     from b12lab.reading.trimester import parse_trimester
     from b12lab.reading.values import is_missing
@@ -576,6 +587,11 @@ def interpret(
 
         check_targets([("panel file", panel_file), ("ranges file", ranges)], [("report", output)])
     ranges_in_force = load_ranges(ranges)
+    date_order = parse_date_format(date_format)
+
+    def parse_date(value, field):
+        return parse_any_date(value, field, date_order)
+
     flag_values = {
         "b12": b12,
         "platelets": platelets,
@@ -609,7 +625,9 @@ def interpret(
         )
     record, messages = PatientRecord(), None
     if panel_file:
-        record, messages = _read_patient_file(panel_file, input_format.value, ranges_in_force)
+        record, messages = _read_patient_file(
+            panel_file, input_format.value, ranges_in_force, date_order
+        )
     if messages is not None:
         report = _interpret_messages(
             messages,
@@ -631,6 +649,7 @@ def interpret(
             ),
             guideline=guideline,
             as_of=as_of,
+            date_order=date_order,
         )
         _write_report(report, output_format, ranges_in_force, output=output, full=full)
         return
@@ -664,7 +683,7 @@ def interpret(
     _write_report(report, output_format, ranges_in_force, output=output, full=full)
 
 
-def _read_patient_file(path: str, input_format: str, ranges_in_force):
+def _read_patient_file(path: str, input_format: str, ranges_in_force, date_order=None):
     """(panel-file record, None) for YAML or JSON; (None, (data, label, kind)) for FHIR or HL7."""
     from b12lab.inputs.yaml_text import load_yaml
     from b12lab.messages import input_kind, is_message
@@ -686,10 +705,13 @@ def _read_patient_file(path: str, input_format: str, ranges_in_force):
     kind = input_kind(data[:65536], input_format)
     if is_message(kind):
         return None, (data, label, kind)
-    return record_from_document(load_yaml(text, label, typed=False), ranges_in_force, label), None
+    document = load_yaml(text, label, typed=False)
+    return record_from_document(document, ranges_in_force, label, date_order), None
 
 
-def _interpret_messages(messages, ranges_in_force, given, *, code_map, as_of, **rest):
+def _interpret_messages(
+    messages, ranges_in_force, given, *, code_map, as_of, date_order=None, **rest
+):
     from b12lab.messages import interpret_messages, read_observations
     from b12lab.reading.columns import parse_map
     from b12lab.reading.fields import parse_age, parse_date, parse_sex
@@ -700,7 +722,7 @@ def _interpret_messages(messages, ranges_in_force, given, *, code_map, as_of, **
         ranges_in_force,
         label=label,
         overrides=given,
-        date=parse_date(rest["date"], "--date") if rest["date"] is not None else None,
+        date=parse_date(rest["date"], "--date", date_order) if rest["date"] is not None else None,
         patient_id=rest["patient_id"],
         sex=parse_sex(rest["sex"], "--sex"),
         age=parse_age(rest["age"], "--age") if rest["age"] is not None else None,
@@ -719,7 +741,13 @@ REPORT_EXTENSIONS = {
     ".json": "json",
     ".txt": "text",
 }
-BATCH_EXTENSIONS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json"}
+BATCH_EXTENSIONS = {
+    ".csv": "csv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+    ".txt": "text",
+}
 
 
 def format_for_file(path: str, extensions: dict[str, str], default: str) -> str:
@@ -766,7 +794,7 @@ def _write_report(report, output_format, ranges_in_force, *, output=None, full=F
 
 class BatchFormat(str, Enum):
     csv = "csv"
-    text = "text"  # --plan only
+    text = "text"
     ndjson = "ndjson"
     json = "json"
     fhir_ndjson = "fhir-ndjson"
@@ -807,8 +835,8 @@ def batch(
         typer.Option(
             "--format",
             "-f",
-            help="csv (one row per panel), ndjson, json, or fhir-ndjson (one FHIR Bundle per "
-            "panel per line).",
+            help="csv (one row per panel; default), ndjson, json, fhir-ndjson (one FHIR "
+            "Bundle per line), or text (a table to read).",
         ),
     ] = None,
     layout: Annotated[
@@ -980,8 +1008,6 @@ def batch(
         with _reader_may_leave(), AtomicOutput(output, "output") as out:
             out.write(text)
         return EXIT_OK
-    if output_format is BatchFormat.text:
-        raise B12labError("--format text is for --plan", fix="use csv, ndjson, json or fhir-ndjson")
     with _reader_may_leave():
         summary = run_batch(
             export,
