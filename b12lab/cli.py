@@ -287,8 +287,7 @@ def main_options(
             is_eager=True,
             expose_value=False,
             autocompletion=_complete_shells,
-            help="Install tab completion for SHELL (bash, zsh, fish, powershell, pwsh; "
-            "default: the shell you are in).",
+            help="Install tab completion.",
         ),
     ] = None,
     show_completion: Annotated[
@@ -300,8 +299,7 @@ def main_options(
             is_eager=True,
             expose_value=False,
             autocompletion=_complete_shells,
-            help="Print the completion script for SHELL (default: the shell you are in), "
-            "e.g. b12lab --show-completion zsh > ~/.zfunc/_b12lab",
+            help="Print the completion script.",
         ),
     ] = None,
 ) -> None:
@@ -335,17 +333,6 @@ class InputFormat(str, Enum):
     hl7v2 = "hl7v2"
     parquet = "parquet"
     arrow = "arrow"
-
-
-InputFormatOption = Annotated[
-    InputFormat,
-    typer.Option(
-        "--input-format",
-        help="What the input is: auto (from its content), yaml, json, csv, fhir (a FHIR R4 "
-        "Bundle or Observation), fhir-ndjson (bulk export), hl7v2 (ORU^R01 messages), or for "
-        "batch parquet or arrow (Arrow IPC file or stream).",
-    ),
-]
 
 
 def _complete_rule_ids(incomplete: str) -> list[tuple[str, str]]:
@@ -382,16 +369,31 @@ class Guideline(str, Enum):
     nice = "nice"
 
 
-RangesOption = Annotated[
-    str | None,
-    typer.Option(
-        "--ranges", metavar="FILE", help="A laboratory's ranges file, overlaid on the defaults."
-    ),
-]
+# Help panels: every command groups its options the same way, one line of help each.
+INPUT, READING, CLINICAL, OUTPUT = "Input", "Units and reading", "Clinical context", "Output"
+LAB_VALUES = "Lab values (unit optional)"
+
+
+def _option(*names: str, help: str, panel: str, metavar: str | None = None, **extra):
+    """An option with one line of help in its panel; a default worth knowing is in the help."""
+    return typer.Option(
+        *names, help=help, rich_help_panel=panel, metavar=metavar, show_default=False, **extra
+    )
 
 
 def _value(help_text: str) -> object:
-    return typer.Option(help=help_text, rich_help_panel="Lab values (unit optional)")
+    return _option(help=help_text, panel=LAB_VALUES, metavar="VALUE")
+
+
+RangesOption = Annotated[
+    str | None,
+    _option(
+        "--ranges",
+        help="A laboratory's ranges file (overlay).",
+        panel=READING,
+        metavar="FILE",
+    ),
+]
 
 
 def _stdout_is_tty() -> bool:
@@ -401,18 +403,24 @@ def _stdout_is_tty() -> bool:
         return False
 
 
-@app.command(no_args_is_help=False)
+@app.command(
+    no_args_is_help=False,
+    epilog="Examples:\n\n"
+    "b12lab interpret --b12 '180 pg/mL' --platelets 95 --anc 1.1 --sex female\n\n"
+    "b12lab interpret examples/panel.yaml -o report.html",
+)
 def interpret(
     panel_file: Annotated[
         str | None,
         typer.Argument(
-            metavar="[PANEL.yaml|-]", help="A patient panel file (YAML or JSON); - reads stdin."
+            metavar="[PANEL|-]",
+            help="YAML, JSON, FHIR or HL7 v2 file; - is stdin.",
+            rich_help_panel=INPUT,
+            show_default=False,
         ),
     ] = None,
-    b12: Annotated[str | None, _value("Vitamin B12, e.g. '180 pg/mL' or 133 (pmol/L).")] = None,
-    platelets: Annotated[
-        str | None, _value("Platelet count, e.g. '95 x10^9/L', '95 K/uL'.")
-    ] = None,
+    b12: Annotated[str | None, _value("B12, e.g. '180 pg/mL' or 133 (pmol/L).")] = None,
+    platelets: Annotated[str | None, _value("Platelets, e.g. '95 x10^9/L' or '95 K/uL'.")] = None,
     anc: Annotated[str | None, _value("Absolute neutrophil count (10^9/L).")] = None,
     ferritin: Annotated[str | None, _value("Ferritin, e.g. '450 ng/mL' (ug/L).")] = None,
     folate: Annotated[str | None, _value("Serum folate (nmol/L; ng/mL accepted).")] = None,
@@ -422,156 +430,134 @@ def interpret(
     hemoglobin: Annotated[str | None, _value("Hemoglobin (g/L; g/dL, mmol/L accepted).")] = None,
     mcv: Annotated[str | None, _value("Mean corpuscular volume (fL).")] = None,
     wbc: Annotated[str | None, _value("White cell count (10^9/L).")] = None,
-    neutrophil_pct: Annotated[
-        str | None,
-        _value("Neutrophils as % of white cells (ANC is derived from WBC when not given)."),
-    ] = None,
+    neutrophil_pct: Annotated[str | None, _value("% of white cells; with --wbc gives ANC.")] = None,
     crp: Annotated[str | None, _value("C-reactive protein (mg/L).")] = None,
     tsat: Annotated[str | None, _value("Transferrin saturation (%).")] = None,
-    egfr: Annotated[
-        str | None, _value("Estimated GFR (mL/min/1.73m2); below 60 MMA alone does not confirm.")
-    ] = None,
+    egfr: Annotated[str | None, _value("Estimated GFR (mL/min/1.73m2).")] = None,
     creatinine: Annotated[
-        str | None,
-        _value(
-            "Serum creatinine (umol/L; mg/dL accepted); eGFR is derived from it when not given."
-        ),
+        str | None, _value("Serum creatinine (umol/L; mg/dL); gives eGFR.")
     ] = None,
     sex: Annotated[
         str | None,
-        typer.Option(
+        _option(
             help="female or male (f/m accepted).",
-            rich_help_panel="Patient",
+            panel=CLINICAL,
+            metavar="SEX",
             autocompletion=_complete_sexes,
         ),
     ] = None,
-    age: Annotated[
-        str | None, typer.Option(help="Age in years.", rich_help_panel="Patient")
-    ] = None,
+    age: Annotated[str | None, _option(help="Age in years.", panel=CLINICAL, metavar="YEARS")] = (
+        None
+    ),
     patient_id: Annotated[
-        str | None,
-        typer.Option(help="Patient identifier for the report.", rich_help_panel="Patient"),
+        str | None, _option(help="Patient identifier.", panel=CLINICAL, metavar="ID")
     ] = None,
     date: Annotated[
         str | None,
-        typer.Option(
-            help="Collection date of the panel (YYYY-MM-DD; default today).",
-            rich_help_panel="Patient",
-        ),
+        _option(help="Collection date; default today.", panel=CLINICAL, metavar="DATE"),
     ] = None,
     date_format: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--date-format",
+            help="Slash dates: DD/MM/YYYY or MM/DD/YYYY.",
+            panel=READING,
             metavar="LAYOUT",
-            help="Order of slash dates: DD/MM/YYYY or MM/DD/YYYY (03/04/2026 is refused "
-            "without it).",
-            rich_help_panel="Patient",
         ),
     ] = None,
     b12_therapy_start: Annotated[
         str | None,
-        typer.Option(help="Date B12 replacement started (YYYY-MM-DD).", rich_help_panel="Context"),
+        _option(help="Date B12 replacement started.", panel=CLINICAL, metavar="DATE"),
     ] = None,
     days_on_therapy: Annotated[
         str | None,
-        typer.Option(
-            help="Days since B12 replacement started, when the start date is unknown.",
-            rich_help_panel="Context",
-        ),
+        _option(help="Days on B12 replacement.", panel=CLINICAL, metavar="DAYS"),
     ] = None,
     alcohol_use: Annotated[
-        bool,
-        typer.Option(
-            "--alcohol-use",
-            help="Heavy alcohol use (current or recent).",
-            rich_help_panel="Context",
-        ),
+        bool, _option("--alcohol-use", help="Heavy alcohol use (recent).", panel=CLINICAL)
     ] = False,
     neuro_symptoms: Annotated[
         bool,
-        typer.Option(
-            "--neuro-symptoms",
-            help="Neurological symptoms (paresthesia, ataxia, cognitive change).",
-            rich_help_panel="Context",
-        ),
+        _option("--neuro-symptoms", help="Neurological symptoms.", panel=CLINICAL),
     ] = False,
     hypersegmented_neutrophils: Annotated[
         bool,
-        typer.Option(
+        _option(
             "--hypersegmented-neutrophils",
-            help="Hypersegmented neutrophils on the blood film.",
-            rich_help_panel="Context",
+            help="Seen on the blood film.",
+            panel=CLINICAL,
         ),
     ] = False,
     pregnancy_trimester: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--pregnancy-trimester",
+            help="Pregnant, in this trimester.",
+            panel=CLINICAL,
             metavar="1|2|3",
-            help="Pregnant, in this trimester (hemoglobin judged by the pregnancy cut-off).",
-            rich_help_panel="Patient",
         ),
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option(
-            "--as-of",
-            metavar="DATE",
-            help="Evaluate as on this date (default panel date, days on therapy), so that a "
-            "run can be repeated exactly.",
-        ),
+        _option("--as-of", help="Evaluate as on DATE.", panel=CLINICAL, metavar="DATE"),
     ] = None,
     ranges: RangesOption = None,
     guideline: Annotated[
         str | None,
-        typer.Option(
+        _option(
+            help="who (default) or nice cut-offs.",
+            panel=CLINICAL,
             metavar="PROFILE",
-            help="B12 cut-off profile of the ranges file: who (default) or nice (NG239, 2024).",
             autocompletion=_complete_guidelines,
         ),
     ] = None,
     output_format: Annotated[
         ReportFormat | None,
-        typer.Option(
+        _option(
             "--format",
             "-f",
-            help=", ".join(f.help for f in REPORT_FORMATS.values()) + ".",
+            help=", ".join(REPORT_FORMATS) + ".",
+            panel=OUTPUT,
+            metavar="FORMAT",
         ),
     ] = None,
     output: Annotated[
         str | None,
-        typer.Option(
-            "--output", "-o", metavar="FILE|-", help="Write the report here (default stdout)."
+        _option(
+            "--output",
+            "-o",
+            help="Write here; its extension sets the format.",
+            panel=OUTPUT,
+            metavar="FILE",
         ),
     ] = None,
     full: Annotated[
         bool,
-        typer.Option(
-            "--full",
-            help="Text report: every finding's id, detail, next steps and evidence, and the "
-            "B12 cut-offs (the default fits one screen).",
-        ),
+        _option("--full", help="Text: every detail, next step and cut-off.", panel=OUTPUT),
     ] = False,
-    input_format: InputFormatOption = InputFormat.auto,
+    input_format: Annotated[
+        InputFormat,
+        _option(
+            "--input-format",
+            help="auto/yaml/json/fhir/fhir-ndjson/hl7v2",
+            panel=READING,
+            metavar="FORMAT",
+        ),
+    ] = InputFormat.auto,
     code_map: Annotated[
         list[str] | None,
-        typer.Option(
+        _option(
             "--map",
-            metavar="CODE=ANALYTE",
-            help="Read a FHIR or HL7 input's local test CODE as ANALYTE. Repeatable.",
+            help="Read a FHIR/HL7 test CODE as KEY.",
+            panel=READING,
+            metavar="CODE=KEY",
         ),
     ] = None,
 ) -> None:
     """Interpret one patient's panel from flags and/or a panel file.
 
-    The file may also be a FHIR R4 Bundle, Observation or NDJSON file, or HL7 v2
-    ORU^R01 messages, of one patient (found from the content, or --input-format).
-
-    Example: b12lab interpret --b12 "180 pg/mL" --platelets "95 x10^9/L" --anc 1.1
-    --ferritin "450 ng/mL" --sex female
-
-    Example: b12lab interpret examples/patient_timeline.yaml --format html -o report.html
+    The report is text on a terminal, JSON in a pipe, or what -o's extension or
+    --format names.
     """
     from b12lab.api import interpret_record
     from b12lab.model import Context
@@ -816,150 +802,146 @@ class FailOn(str, Enum):
     urgent = "urgent"
 
 
-@app.command()
+@app.command(
+    epilog="Examples:\n\n"
+    "b12lab batch examples/wide_us.csv -o results.csv --errors rejected.csv\n\n"
+    "b12lab batch examples/long_lis.csv --plan",
+)
 def batch(
     export: Annotated[
         str,
         typer.Argument(
             metavar="EXPORT|-",
-            help="A lab-system CSV export, Parquet or Arrow IPC file, FHIR JSON or NDJSON, or "
-            "HL7 v2 file; - reads stdin.",
+            help="CSV, Parquet, Arrow, FHIR or HL7 v2; - is stdin.",
+            rich_help_panel=INPUT,
+            show_default=False,
         ),
     ],
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", metavar="OUT|-", help="Where to write (default stdout)."),
+        _option(
+            "--output",
+            "-o",
+            help="Write here; its extension sets the format.",
+            panel=OUTPUT,
+            metavar="OUT",
+        ),
     ] = None,
     output_format: Annotated[
         BatchFormat | None,
-        typer.Option(
+        _option(
             "--format",
             "-f",
-            help="csv (one row per panel; default), ndjson, json, fhir-ndjson (one FHIR "
-            "Bundle per line), or text (a table to read).",
+            help="csv (default), ndjson, json, fhir-ndjson, text.",
+            panel=OUTPUT,
+            metavar="FORMAT",
         ),
     ] = None,
     layout: Annotated[
         Layout,
-        typer.Option(
-            help="wide: one row per panel; long: one row per observation; auto detects.",
-        ),
+        _option(help="wide, long, or auto (detected).", panel=READING, metavar="LAYOUT"),
     ] = Layout.auto,
     column_map: Annotated[
         list[str] | None,
-        typer.Option(
+        _option(
             "--map",
-            metavar="COLUMN=KEY",
-            help="Read COLUMN as KEY (an analyte key, or patient_id, date, sex, age, test, value, "
-            "unit). Repeatable.",
+            help="Read COLUMN as KEY (analyte or field).",
+            panel=READING,
+            metavar="COL=KEY",
         ),
     ] = None,
     ranges: RangesOption = None,
     guideline: Annotated[
-        Guideline | None, typer.Option(help="B12 cut-off profile: who (default) or nice.")
+        Guideline | None,
+        _option(help="who (default) or nice cut-offs.", panel=CLINICAL, metavar="PROFILE"),
     ] = None,
     errors: Annotated[
         str | None,
-        typer.Option(
-            "--errors",
-            metavar="ERRORS.csv",
-            help="Also write every rejected cell (line, column, value, reason) here.",
+        _option(
+            "--errors", help="Also write every rejected cell here.", panel=OUTPUT, metavar="FILE"
         ),
     ] = None,
     fail_on: Annotated[
         FailOn | None,
-        typer.Option(
+        _option(
             "--fail-on",
-            help="Exit 4 when any panel has a finding of this severity or higher "
-            "(advisory or urgent).",
+            help="Exit 4 on a finding of LEVEL (advisory/urgent).",
+            panel=OUTPUT,
+            metavar="LEVEL",
         ),
     ] = None,
     timeline: Annotated[
         bool,
-        typer.Option(
-            "--timeline",
-            help="One report per patient over all their dated panels (rows in any order: "
-            "an export not grouped by patient is grouped out of core).",
-        ),
+        _option("--timeline", help="One report per patient over all their panels.", panel=CLINICAL),
     ] = False,
     progress: Annotated[
         bool,
-        typer.Option(
-            "--progress/--no-progress",
-            help="Progress bar on stderr (only on a terminal).",
+        _option(
+            "--progress/--no-progress", help="Progress on stderr at a terminal.", panel="Options"
         ),
     ] = True,
     unit: Annotated[
         list[str] | None,
-        typer.Option(
+        _option(
             "--unit",
+            help="Unit of a column whose values carry none.",
+            panel=READING,
             metavar="KEY=UNIT",
-            help="The unit of a column (or analyte) whose values carry none, e.g. "
-            "--unit B12=pg/mL. Repeatable. Without it such values are read in the canonical "
-            "unit, with a warning.",
         ),
     ] = None,
     strict: Annotated[
         bool,
-        typer.Option(
-            "--strict",
-            help="Refuse every assumption (a unit assumed, a separator read by the file's "
-            "convention, a derived ANC) as a row error instead of a warning.",
-        ),
+        _option("--strict", help="Refuse every assumption as a row error.", panel=READING),
     ] = False,
     date_format: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--date-format",
+            help="Slash dates: DD/MM/YYYY or MM/DD/YYYY.",
+            panel=READING,
             metavar="LAYOUT",
-            help="Day/month order of slash dates: DD/MM/YYYY or MM/DD/YYYY (ambiguous dates "
-            "such as 03/04/2026 are refused without it).",
         ),
     ] = None,
     decimal: Annotated[
         Decimal | None,
-        typer.Option(
+        _option(
             "--decimal",
-            help="The export's decimal mark ('.' or ','), when its values do not make it "
-            "clear; decides numbers such as 1.476.",
+            help="The export's decimal mark, '.' or ','.",
+            panel=READING,
+            metavar="MARK",
         ),
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option(
-            "--as-of",
-            metavar="DATE",
-            help="Evaluate as on this date (undated panels, days on therapy).",
-        ),
+        _option("--as-of", help="Evaluate as on DATE.", panel=CLINICAL, metavar="DATE"),
     ] = None,
-    input_format: InputFormatOption = InputFormat.auto,
+    input_format: Annotated[
+        InputFormat,
+        _option(
+            "--input-format",
+            help="auto/csv/parquet/arrow/fhir/fhir-ndjson/hl7v2",
+            panel=READING,
+            metavar="FORMAT",
+        ),
+    ] = InputFormat.auto,
     plan: Annotated[
         bool,
-        typer.Option(
-            "--plan",
-            help="Interpret nothing: read the header and the first 2,000 rows and print how "
-            "each column will be read (analyte, unit and its source, assumptions, columns "
-            "ignored). --format text (default) or json.",
-        ),
+        _option("--plan", help="Only show how each column will be read.", panel=READING),
     ] = False,
     keep: Annotated[
         list[str] | None,
-        typer.Option(
+        _option(
             "--keep",
-            metavar="COL[,COL...]",
-            help="Copy these export columns (e.g. MRN, accession) unchanged into every output "
-            "record, refused ones too: CSV columns under the export's own names, a 'kept' "
-            "object in JSON. Repeatable.",
+            help="Copy these export columns into every record.",
+            panel=OUTPUT,
+            metavar="COL,...",
         ),
     ] = None,
 ) -> int:
-    """Interpret a whole CSV export, FHIR Bundle or NDJSON file, or HL7 v2 file: one output
-    record per input panel, in input order.
+    """Interpret a whole export: one record per panel, in input order.
 
-    Bad cells are reported in their own record (and in --errors), never dropped;
-    the run goes on and exits 3.
-
-    Example: b12lab batch export.csv -o results.csv --errors rejected.csv
+    A bad cell gets its own record (and a row in --errors), never dropped; the
+    run goes on and exits 3.
     """
     from b12lab.batch import AUTO
     from b12lab.batch_run import run_batch
@@ -1042,7 +1024,7 @@ def batch(
     return EXIT_OK
 
 
-@app.command()
+@app.command(epilog="Example: b12lab rules fer-may-mask-iron-deficiency")
 def rules(
     rule_id: Annotated[
         str | None,
@@ -1053,13 +1035,13 @@ def rules(
         ),
     ] = None,
     output_format: Annotated[
-        CatalogFormat, typer.Option("--format", "-f", help="text, json or csv.")
+        CatalogFormat,
+        _option(
+            "--format", "-f", help="text (default), json or csv.", panel=OUTPUT, metavar="FORMAT"
+        ),
     ] = CatalogFormat.text,
 ) -> None:
-    """List the rule catalogue, or explain one rule with its trigger and sources.
-
-    Example: b12lab rules fer-may-mask-iron-deficiency
-    """
+    """List the rules, or explain one with its trigger and sources."""
     import difflib
 
     from b12lab.ranges import load_ranges
@@ -1093,17 +1075,17 @@ def rules(
         _console().print(catalog.rule_detail(rule, ranges_in_force))
 
 
-@app.command("ranges")
+@app.command("ranges", epilog="Example: b12lab ranges --ranges examples/lab_overlay.yaml")
 def ranges_command(
     ranges: RangesOption = None,
     output_format: Annotated[
-        CatalogFormat, typer.Option("--format", "-f", help="text, json or csv.")
+        CatalogFormat,
+        _option(
+            "--format", "-f", help="text (default), json or csv.", panel=OUTPUT, metavar="FORMAT"
+        ),
     ] = CatalogFormat.text,
 ) -> None:
-    """Show the reference ranges in force; with --ranges, validate a laboratory's file.
-
-    Example: b12lab ranges --ranges my_lab.yaml
-    """
+    """Show the reference ranges; --ranges checks a laboratory's file."""
     from b12lab.ranges import load_ranges
     from b12lab.render import catalog
 
@@ -1118,24 +1100,44 @@ def ranges_command(
         sys.stderr.write(f"b12lab: {safe_line(ranges)} is valid and overlays the defaults\n")
 
 
-@app.command()
+@app.command(
+    epilog="Examples:\n\n"
+    "b12lab convert 300 pg/mL --to pmol/L\n\n"
+    "b12lab convert '45 ng/dL' --to ug/L --analyte ferritin"
+)
 def convert(
     value: Annotated[
-        str, typer.Argument(help="A value, optionally with its unit: 300 or '300 pg/mL'.")
+        str,
+        typer.Argument(
+            help="A value, with its unit: 300 or '300 pg/mL'.",
+            rich_help_panel=INPUT,
+            show_default=False,
+        ),
     ],
-    unit: Annotated[str | None, typer.Argument(help="The value's unit, if not in VALUE.")] = None,
+    unit: Annotated[
+        str | None,
+        typer.Argument(
+            help="The value's unit, if not in VALUE.", rich_help_panel=INPUT, show_default=False
+        ),
+    ] = None,
     to: Annotated[
-        str | None, typer.Option("--to", help="Target unit (default: canonical).")
+        str | None,
+        _option("--to", help="Target unit (default: canonical).", panel=READING, metavar="UNIT"),
     ] = None,
     analyte: Annotated[
-        str | None, typer.Option(help="Analyte key (needed when the units alone do not say which).")
+        str | None,
+        _option(help="Analyte key, when the unit fits several.", panel=READING, metavar="KEY"),
     ] = None,
     ranges: RangesOption = None,
-    output_format: Annotated[PlainFormat, typer.Option("--format", "-f")] = PlainFormat.text,
+    output_format: Annotated[
+        PlainFormat,
+        _option("--format", "-f", help="text (default) or json.", panel=OUTPUT, metavar="FORMAT"),
+    ] = PlainFormat.text,
 ) -> None:
     """Convert a value between units of one analyte.
 
-    Example: b12lab convert 300 pg/mL --to pmol/L --analyte b12
+    The value is read as interpret reads it; the analyte, when not given, is the
+    one the units name.
     """
     from b12lab.convert import convert_value
     from b12lab.ranges import load_ranges
