@@ -1056,7 +1056,7 @@ def rules(
         elif output_format is CatalogFormat.csv:
             sys.stdout.write(catalog.rules_csv(ranges_in_force, catalog.ordered_rules()))
         else:
-            sys.stdout.write(catalog.rules_text())
+            sys.stdout.write(catalog.rules_text(_terminal_width()))
         return
     rule = RULES.get(rule_id.strip().lower())
     if rule is None:
@@ -1072,7 +1072,7 @@ def rules(
     elif output_format is CatalogFormat.csv:
         sys.stdout.write(catalog.rules_csv(ranges_in_force, [rule]))
     else:
-        _console().print(catalog.rule_detail(rule, ranges_in_force))
+        sys.stdout.write(catalog.rule_detail(rule, ranges_in_force, _screen_width()))
 
 
 @app.command("ranges", epilog="Example: b12lab ranges --ranges examples/lab_overlay.yaml")
@@ -1095,7 +1095,7 @@ def ranges_command(
     elif output_format is CatalogFormat.csv:
         sys.stdout.write(catalog.ranges_csv(ranges_in_force))
     else:
-        sys.stdout.write(catalog.ranges_text(ranges_in_force))
+        sys.stdout.write(catalog.ranges_text(ranges_in_force, _terminal_width()))
     if ranges:
         sys.stderr.write(f"b12lab: {safe_line(ranges)} is valid and overlays the defaults\n")
 
@@ -1150,10 +1150,17 @@ def convert(
         sys.stdout.write(f"{text}\n")
 
 
-def _console():
-    from b12lab.render.text import make_console
+def _screen_width() -> int:
+    """The terminal's width (COLUMNS when set; 80 when there is none)."""
+    import shutil
 
-    return make_console()
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def _terminal_width() -> int | None:
+    """The width to wrap a table to: the terminal's, when stdout is one; else none, so
+    that a program reading it gets one line per row."""
+    return _screen_width() if _stdout_is_tty() else None
 
 
 def main() -> None:

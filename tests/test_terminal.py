@@ -199,3 +199,13 @@ def test_no_color_keeps_the_progress_display_colorless(tmp_path, big_export):
     )
     assert status == 0, screen
     assert "b12lab batch" in screen and not color_codes(screen)
+
+
+@pytest.mark.parametrize("command", ["ranges", "rules", "rules plt-critical-low"])
+def test_catalogs_wrap_to_the_terminal_width(tmp_path, command):
+    status, screen = at_terminal(f"{B12LAB} {command}", tmp_path, env=environment(COLUMNS=None))
+    lines = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen).replace("\r\n", "\n").split("\n")
+    assert status == 0, screen
+    assert max(len(line) for line in lines) <= 80
+    assert all(line == line.rstrip() for line in lines)
+    assert any(line.startswith("    ") for line in lines)  # continued under a hanging indent
