@@ -396,6 +396,20 @@ RangesOption = Annotated[
 ]
 
 
+def _say_stdin_is_read(what: str) -> None:
+    """At a terminal, `-` waits for typed input: say so, and how to end it."""
+    try:
+        typed = sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        typed = False
+    if typed:
+        sys.stderr.write(
+            f"b12lab: reading the {what} from standard input until Ctrl-D "
+            "(Ctrl-C stops; give a file name to read a file)\n"
+        )
+        sys.stderr.flush()
+
+
 def _stdout_is_tty() -> bool:
     try:
         return sys.stdout.isatty()
@@ -610,6 +624,8 @@ def interpret(
             "(see 'b12lab interpret --help')",
         )
     record, messages = PatientRecord(), None
+    if panel_file == "-":
+        _say_stdin_is_read("panel")
     if panel_file:
         record, messages = _read_patient_file(
             panel_file, input_format.value, ranges_in_force, date_order
@@ -951,6 +967,8 @@ def batch(
     from b12lab.reading.fields import parse_date, parse_date_format
     from b12lab.reading.policy import ReadPolicy
 
+    if export == "-":
+        _say_stdin_is_read("export")
     check_targets(
         [("input export", export), ("ranges file", ranges)],
         [("output", output)] + ([("errors file", errors)] if errors else []),

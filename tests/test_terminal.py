@@ -209,3 +209,65 @@ def test_catalogs_wrap_to_the_terminal_width(tmp_path, command):
     assert max(len(line) for line in lines) <= 80
     assert all(line == line.rstrip() for line in lines)
     assert any(line.startswith("    ") for line in lines)  # continued under a hanging indent
+
+
+def test_batch_from_a_terminal_says_it_reads_until_ctrl_d(tmp_path):
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "b12lab", "batch", "-", "--format", "ndjson"],
+        cwd=str(tmp_path),
+        env=environment(),
+        encoding="utf-8",
+        dimensions=(24, 80),
+        timeout=60,
+    )
+    child.expect("standard input until Ctrl-D")
+    child.sendline("patient_id,b12")
+    child.sendline("A,180 pg/mL")
+    child.sendeof()
+    child.expect('"b12_status": "deficient"')
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+
+
+def test_from_a_pipe_the_progress_counts_rows(tmp_path, big_export):
+    status, screen = at_terminal(f"cat {big_export} | {B12LAB} batch - -o out.csv", tmp_path)
+    assert status == 0, screen
+    assert "Ctrl-D" not in screen  # a pipe is not typed
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    assert re.search(r"b12lab batch reading .* [0-9][0-9,]* rows", plain), plain[-2000:]
+    assert "%" not in plain and "/?" not in plain
+
+
+@pytest.fixture(scope="module")
+def unsorted_export(tmp_path_factory) -> Path:
+    """An export whose patients' rows are spread through it: --timeline must group them."""
+    lines = (EXAMPLES / "wide_us.csv").read_text().splitlines()
+    header, rows = lines[0], [line for line in lines[1:] if line.split(",")[4]]
+    path = tmp_path_factory.mktemp("unsorted") / "unsorted.csv"
+    with path.open("w") as out:
+        out.write(header + "\n")
+        for number in range(24_000):
+            row = rows[number % len(rows)].split(",")
+            row[0] = f"P{number % 3000:05d}"
+            row[1] = f"2026-{1 + number // 3000:02d}-01"
+            out.write(",".join(row) + "\n")
+    return path
+
+
+def test_each_phase_of_an_out_of_core_run_shows_its_own_progress(tmp_path, unsorted_export):
+    status, screen = at_terminal(
+        f"{B12LAB} batch {unsorted_export} --timeline -f ndjson -o out.ndjson", tmp_path
+    )
+    assert status == 0, screen
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    order, at = [], 0
+    for phase in ("checking the row order", "reading", "grouping 24,000 rows", "writing"):
+        at = plain.find(f"b12lab batch {phase}", at)
+        order.append(at)
+    assert -1 not in order, plain[-3000:]  # each phase in turn, on a line of its own
+    writing = plain[order[-1] :]
+    shown = [int(n) for n in re.findall(r"writing [━╺╸]+\s+([0-9]+)%", writing)]
+    assert any(0 < n < 100 for n in shown), writing[:1500]  # it moves: it is not stuck
+    assert len((tmp_path / "out.ndjson").read_text().splitlines()) == 3000
