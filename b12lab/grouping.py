@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from b12lab import phases
 from b12lab.errors import B12labError
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ ROW_OVERHEAD = 160  # bytes Python adds to a pickled row held for ordering (tupl
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)\s*$", re.IGNORECASE)
+
+
+PROGRESS_EVERY = 2000  # rows between two updates of the progress display
 
 
 class GroupingError(B12labError):
@@ -286,11 +290,15 @@ def file_is_grouped(path: str, label: str, levels: Sequence[KeyFunction]) -> boo
     if not os.path.isfile(path):
         return None
     check = Contiguity(len(levels))
+    stats = ReadStats()
+    phases.phase("checking the row order", os.path.getsize(path), lambda: stats.bytes_read)
     with open(path, "rb") as stream:
-        header, rest = read_header(text_lines(stream, ReadStats(), label), label)
-        for record in records(rest, header.delimiter, header.lines):
+        header, rest = read_header(text_lines(stream, stats, label), label)
+        for number, record in enumerate(records(rest, header.delimiter, header.lines)):
             if not check.see(encoded_keys((record.line, record.cells, record.problem), levels)):
                 return False
+            if number % PROGRESS_EVERY == 0:
+                phases.tick()
     return True
 
 
@@ -327,12 +335,19 @@ def arrange(
     with _workspace(settings) as work:
         # Rows are spooled by Python before DuckDB reads them, so that an error
         # in reading them (or an interruption) reaches the caller as it was.
-        spool, in_order = _spool(rows, levels, work)
+        spooled = [0]
+        spool, in_order = _spool(rows, levels, work, spooled)
         if grouped is None and in_order:
-            yield from _replay(spool)
+            written = [0]
+            phases.phase("writing", spooled[0], lambda: written[0])
+            for row in _replay(spool):
+                written[0] += 1
+                if written[0] % PROGRESS_EVERY == 0:
+                    phases.tick()
+                yield row
             return
         count = [0]
-        yield from _out_of_core(spool, len(levels), settings, work, count)
+        yield from _out_of_core(spool, len(levels), settings, work, count, spooled[0])
         if notes is not None:
             notes.append(
                 f"the export is not grouped by {what}: its {count[0]:,} rows were grouped "
@@ -407,8 +422,11 @@ def _batches(
         yield pa.record_batch(columns, schema=schema)
 
 
-def _spool(rows: Iterable[Row], levels: Sequence[KeyFunction], work: str) -> tuple[str, bool]:
-    """Rows that can be read only once, written to an Arrow file while they are checked."""
+def _spool(
+    rows: Iterable[Row], levels: Sequence[KeyFunction], work: str, count: list[int]
+) -> tuple[str, bool]:
+    """Rows that can be read only once, written to an Arrow file while they are checked
+    (`count` gets how many)."""
     import pyarrow.ipc as ipc
 
     path = os.path.join(work, "spool.arrow")
@@ -416,6 +434,8 @@ def _spool(rows: Iterable[Row], levels: Sequence[KeyFunction], work: str) -> tup
     with ipc.new_stream(path, _schema(len(levels))) as writer:
         for batch in _batches(rows, levels, check):
             writer.write_batch(batch)
+            count[0] += batch.num_rows
+            phases.tick()  # the reading phase: how far the input has been read
     return path, check.grouped
 
 
@@ -434,7 +454,7 @@ def _replay(path: str) -> Iterator[Row]:
 
 
 def _out_of_core(
-    spool: str, levels: int, settings: GroupSettings, work: str, count: list[int]
+    spool: str, levels: int, settings: GroupSettings, work: str, count: list[int], rows: int
 ) -> Iterator[Row]:
     """The spooled rows in group order: DuckDB sorts the keys, buckets on disk hold the rows.
 
@@ -447,6 +467,8 @@ def _out_of_core(
     """
     import duckdb
 
+    steps = levels + 3  # load the keys, one sort per level, the places, dealing the rows
+    phases.phase(f"grouping {rows:,} rows", steps)
     connection = duckdb.connect(os.path.join(work, "keys.duckdb"))
     try:
         for setting, value in (
@@ -458,8 +480,10 @@ def _out_of_core(
             connection.execute(f"SET {setting} = '{value}'")
         keys = ["seq", *(f"k{i}{half}" for i in range(levels) for half in "ab")]
         _load(connection, "keys0", _columns(_read_spool(spool), keys))
+        phases.tick(1)
         table, firsts = "keys0", []
         for level in range(levels):
+            phases.tick(level + 1)
             later = [f"k{i}{half}" for i in range(level + 1, levels) for half in "ab"]
             keep = ["seq", *firsts, *later]
             key = f"k{level}a, k{level}b"
@@ -470,13 +494,16 @@ def _out_of_core(
             connection.execute(f"DROP TABLE {table}")
             table = f"keys{level + 1}"
             _load_file(connection, table, path)
+        phases.tick(levels + 1)
         path = os.path.join(work, "places.arrow")
         order = ", ".join([*firsts, "seq"])
         _write_places(_reader(connection, f"SELECT seq FROM {table} ORDER BY {order}"), path)
         connection.execute(f"DROP TABLE {table}")
         _load_file(connection, "places", path)
         places = _reader(connection, "SELECT place FROM places ORDER BY seq")
+        phases.tick(levels + 2)
         buckets = _deal(_read_spool(spool), places, settings.memory_bytes // 4, work, count)
+        phases.tick(steps)
     except duckdb.OutOfMemoryException:
         raise GroupingError(
             f"grouping the rows needed more memory than {MEMORY_ENV}={settings.memory}",
@@ -489,6 +516,8 @@ def _out_of_core(
         ) from None
     finally:
         connection.close()
+    written = [0]
+    phases.phase("writing", rows, lambda: written[0])
     for bucket in buckets:
         chunks = []
         with open(bucket, "rb") as stream:
@@ -500,6 +529,9 @@ def _out_of_core(
         os.remove(bucket)
         chunks.sort()
         for _, blob in chunks:
+            written[0] += 1
+            if written[0] % PROGRESS_EVERY == 0:
+                phases.tick()
             yield pickle.loads(blob)
 
 

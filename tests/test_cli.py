@@ -107,14 +107,14 @@ def test_text_report_has_every_section_and_no_color_off_a_terminal(cli):
         "Platelets",
         "Neutrophils",
         "Ferritin",
-        "URGENT",
+        "1 urgent: Pancytopenia",
         "would sharpen: folate",
         "not a diagnosis",
         "148-664",
     ):
         assert needle in text
     assert "\x1b[" not in text
-    assert text.index("URGENT") < text.index("ADVISORY") < text.index("INFO")
+    assert text.index("1 urgent") < text.index("ADVISORY") < text.index("INFO")
 
 
 def test_text_report_says_when_a_unit_was_assumed(cli):

@@ -131,8 +131,14 @@ def _analyte_key(key: object, ranges: Ranges, where: str) -> str:
     return analyte
 
 
-def _raw_panel(node: Mapping, ranges: Ranges, where: str, skip: tuple[str, ...] = ()) -> RawPanel:
-    panel = RawPanel(date=parse_date(node.get("date"), f"date in {where}"))
+def _raw_panel(
+    node: Mapping,
+    ranges: Ranges,
+    where: str,
+    skip: tuple[str, ...] = (),
+    date_order: str | None = None,
+) -> RawPanel:
+    panel = RawPanel(date=parse_date(node.get("date"), f"date in {where}", date_order))
     for key, value in node.items():
         if key in skip or key == "date":
             continue
@@ -141,7 +147,10 @@ def _raw_panel(node: Mapping, ranges: Ranges, where: str, skip: tuple[str, ...] 
     return panel
 
 
-def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRecord:
+def record_from_document(
+    document: Any, ranges: Ranges, label: str, date_order: str | None = None
+) -> PatientRecord:
+    """`date_order`: the --date-format for slash dates ("dmy" or "mdy")."""
     if document is None:
         raise InputError(
             f"{label} is empty", fix="write the patient's values, e.g. 'b12: 180 pg/mL'"
@@ -169,7 +178,9 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
         sex=parse_sex(document.get("sex")),
         age=parse_age(document.get("age")),
         context=Context(
-            b12_therapy_start=parse_date(context.get("b12_therapy_start"), "b12_therapy_start"),
+            b12_therapy_start=parse_date(
+                context.get("b12_therapy_start"), "b12_therapy_start", date_order
+            ),
             days_on_therapy=parse_days(context.get("days_on_therapy")),
             pregnancy_trimester=parse_trimester(context.get("pregnancy_trimester")),
             alcohol_use=alcohol_current,
@@ -177,7 +188,7 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
             **{flag: parse_flag(context.get(flag), flag) for flag in CONTEXT_FLAGS},
         ),
     )
-    flat = _raw_panel(document, ranges, label, skip=PATIENT_KEYS)
+    flat = _raw_panel(document, ranges, label, skip=PATIENT_KEYS, date_order=date_order)
     panels = document.get("panels")
     if panels is None:
         record.panels.append(flat)
@@ -198,7 +209,9 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
                 f"panel {index} in {label} must be a mapping",
                 fix="write 'date:' and the values of that panel",
             )
-        record.panels.append(_raw_panel(node, ranges, f"panel {index} of {label}"))
+        record.panels.append(
+            _raw_panel(node, ranges, f"panel {index} of {label}", date_order=date_order)
+        )
     return record
 
 
