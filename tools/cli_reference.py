@@ -87,7 +87,8 @@ def _command(path: str, command: Any, parent: Any) -> list[str]:
         default_panel = "Arguments" if param.param_type_name == "argument" else "Options"
         panel = getattr(param, "rich_help_panel", None) or default_panel
         panels.setdefault(panel, []).append(param)
-    order = sorted(panels, key=lambda name: (name != "Arguments", name != "Options"))
+    # The panels in the app's order; the generic "Options" (--help, mostly) last.
+    order = sorted(panels, key=lambda name: (name != "Arguments", name == "Options"))
     for panel in order:
         lines += [f"**{_text(panel)}**", "", *_rows(panels[panel], ctx), ""]
     if command.epilog:
