@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 from b12lab.errors import InputError, RangesError
-from b12lab.units import UnitBasis, UnitCatalog, spelling_key, to_canonical
+from b12lab.units import CountGrammar, UnitBasis, UnitCatalog, spelling_key, to_canonical
 
 PACKAGED_RANGES = Path(__file__).with_name("reference_ranges.yaml")
 # The default file, parsed and with pint's unit factors, keyed by the YAML's
@@ -59,6 +59,7 @@ ANALYTE_KEYS = {
     "molar_mass",
     "units",
     "unit_set",
+    "count_units",
     "aliases",
     "loinc",
     "ucum",
@@ -82,6 +83,7 @@ TOP_KEYS = {
     "version",
     "sources",
     "unit_sets",
+    "count_units",
     "guideline_profiles",
     "default_guideline",
     "thresholds",
@@ -155,6 +157,7 @@ class AnalyteSpec:
     critical_source: str | None
     ucum: str = ""  # UCUM code of the canonical unit
     ucum_codes: tuple[tuple[str, str], ...] = ()  # accepted spelling -> UCUM code
+    counts: CountGrammar | None = None  # count units read as prefix over volume
 
     def ucum_for(self, spelling: str) -> str | None:
         """The UCUM code of an accepted spelling of this analyte's unit."""
@@ -321,7 +324,7 @@ class Ranges:
         from b12lab.units import UnitBasis
 
         for key, spec in self.analytes.items():
-            basis = UnitBasis(spec.pint, spec.molar_mass, spec.spellings)
+            basis = UnitBasis(spec.pint, spec.molar_mass, spec.spellings, spec.counts)
             entry = unit_table.get(key)
             if entry is not None and entry.get("basis") == basis.as_json():
                 continue
@@ -332,7 +335,7 @@ class Ranges:
 
     def unit_bases(self) -> dict[str, UnitBasis]:
         return {
-            key: UnitBasis(spec.pint, spec.molar_mass, spec.spellings)
+            key: UnitBasis(spec.pint, spec.molar_mass, spec.spellings, spec.counts)
             for key, spec in self.analytes.items()
         }
 
@@ -769,7 +772,44 @@ def _analytes(document: Mapping[str, Any], origin: tuple[str, ...]) -> dict[str,
         if key not in THRESHOLD_KEYS:
             raise RangesError(f"thresholds.{key}", "unknown threshold", source=origin[-1])
     unit_sets = _mapping(document.get("unit_sets") or {}, "unit_sets", origin)
-    return {key: _analyte(key, node, unit_sets, origin) for key, node in analytes.items()}
+    counts = _count_grammar(document.get("count_units"), origin)
+    found = {key: _analyte(key, node, unit_sets, origin) for key, node in analytes.items()}
+    for key, node in analytes.items():
+        wanted = node.get("count_units", False)
+        if not isinstance(wanted, bool):
+            raise RangesError(
+                f"analytes.{key}.count_units", "expected true or false", source=origin[-1]
+            )
+        if wanted:
+            if counts is None:
+                raise RangesError(
+                    f"analytes.{key}.count_units", "no count_units section", source=origin[-1]
+                )
+            found[key] = replace(found[key], counts=counts)
+    return found
+
+
+def _count_grammar(node: Any, origin: tuple[str, ...]) -> CountGrammar | None:
+    """The `count_units` section: prefixes, counted words and volumes."""
+    if node is None:
+        return None
+    node = _mapping(node, "count_units", origin)
+    _only(node, {"source", "prefixes", "counted", "volumes"}, "count_units", origin)
+    parts = {}
+    for part in ("prefixes", "volumes"):
+        mapping = _mapping(node.get(part), f"count_units.{part}", origin)
+        for spelling, expression in mapping.items():
+            if not isinstance(expression, str) or not expression.strip():
+                raise RangesError(
+                    f"count_units.{part}.{spelling}",
+                    "expected a pint expression",
+                    source=origin[-1],
+                )
+        parts[part] = tuple((str(s), str(e)) for s, e in mapping.items())
+    counted = node.get("counted") or []
+    if not isinstance(counted, list) or not all(isinstance(w, str) for w in counted):
+        raise RangesError("count_units.counted", "expected a list of words", source=origin[-1])
+    return CountGrammar(parts["prefixes"], tuple(counted), parts["volumes"])
 
 
 def _analyte(key: str, node: Any, unit_sets: Mapping, origin: tuple[str, ...]) -> AnalyteSpec:

@@ -1,0 +1,139 @@
+"""What laboratory systems really send: UCUM units, count spellings, LOINC codes,
+dates from the report, near-miss names and bare numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import one_clear_line
+
+MSH = "MSH|^~\\&|LIS|LAB|EHR|WARD|20261102||ORU^R01|M1|P|2.5.1"
+PID = "PID|1||P-1^^^LAB^MR||Doe^Jo||19650312|M"
+OBR = "OBR|1|PLACER-1|FILLER-1|CBC^Blood count^L|||202611020745"
+
+
+def hl7(*segments: str) -> str:
+    return "\r".join((MSH, PID, *segments)) + "\r"
+
+
+def ndjson(result) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def values(record: dict) -> dict[str, float]:
+    return {m["analyte"]: m["value"] for m in record["measurements"]}
+
+
+# --- UCUM read as UCUM ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("analyte", "unit", "factor"),
+    [
+        ("platelets", "{cells}/uL", 1e-3),
+        ("wbc", "{cells}/uL", 1e-3),
+        ("platelets", "{Platelets}/uL", 1e-3),
+        ("platelets", "10*3/{cells}/uL", 1.0),
+        ("anc", "10*3/uL", 1.0),
+        ("neutrophil_pct", "%{WBCs}", 1.0),
+        ("neutrophil_pct", "{#}/100{WBCs}", 1.0),
+        ("hemoglobin", "g/dl", 10.0),
+        ("ferritin", "ug/dL", 10.0),
+        ("folate", "ug/L", 1e-9 / 1e-3 / 441.4 * 1e9),
+    ],
+)
+def test_ucum_units_convert(ranges, analyte, unit, factor):
+    assert ranges.units.factor(analyte, unit) == pytest.approx(factor, rel=1e-9)
+
+
+def test_ucum_number_that_is_not_a_power_of_ten_is_refused(cli):
+    # UCUM reads `10.3/uL` as 30 per microlitre: a slip that lost its superscript.
+    result = cli("interpret", "--platelets", "210 10.3/uL")
+    assert result.exit_code == 2
+    assert "10.3/uL" in one_clear_line(result)
+
+
+def test_hl7_cells_per_microlitre_with_ucum_coding_is_read(cli):
+    message = hl7(
+        OBR,
+        "OBX|1|NM|777-3^Platelets^LN||210000|{cells}/uL^cells per microliter^UCUM|"
+        "150000-450000||||F",
+        "OBX|2|NM|6690-2^Leukocytes^LN||105600|{cells}/uL^cells per microliter^UCUM|"
+        "4500-11000|HH|||F",
+    )
+    result = cli("batch", "-", "--format", "ndjson", input=message)
+    assert result.exit_code == 0, result.output
+    (record,) = ndjson(result)
+    assert values(record) == {"platelets": 210, "wbc": 105.6}
+    assert not record["errors"]
+
+
+def test_fhir_value_quantity_with_ucum_annotation_is_read(cli):
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-11-02",
+        "valueQuantity": {
+            "value": 210000,
+            "unit": "cells/uL",
+            "system": "http://unitsofmeasure.org",
+            "code": "{cells}/uL",
+        },
+    }
+    result = cli("batch", "-", "--format", "ndjson", input=json.dumps(observation) + "\n")
+    assert result.exit_code == 0, result.output
+    (record,) = ndjson(result)
+    assert values(record) == {"platelets": 210}
+
+
+# --- Count spellings as a grammar ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("210 k/cumm", 210),
+        ("210 thou/cmm", 210),
+        ("210 x10E9/L", 210),
+        ("210 10^3/mcL", 210),
+        ("210 K/cu mm", 210),
+        ("210 Giga/L", 210),
+        ("210 bil/L", 210),
+        ("210 10³/µL", 210),
+        ("210000 cells/cmm", 210),
+        ("0.21 10^3/nL", 210),
+    ],
+)
+def test_count_spellings_read_without_a_list_entry(cli, text, expected):
+    document = cli.json("interpret", "--platelets", text, "-f", "json")
+    assert values(document) == {"platelets": expected}
+
+
+def test_count_grammar_lives_in_the_data_file(ranges):
+    grammar = ranges.analytes["wbc"].counts
+    assert grammar is not None
+    assert "cumm" in dict(grammar.volumes) and "thou" in dict(grammar.prefixes)
+    assert ranges.analytes["b12"].counts is None
+
+
+def test_count_prefix_over_a_mass_is_still_refused(cli):
+    result = cli("interpret", "--platelets", "210 k/mg")
+    assert result.exit_code == 2
+    assert "k/mg" in one_clear_line(result)
+
+
+def test_interpret_imports_no_unit_parser_for_a_listed_spelling():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from b12lab import interpret\n"
+        "interpret({'b12': '180 pg/mL', 'platelets': '95 k/cumm'})\n"
+        "print(sorted(m for m in ('pint', 'ucumvert', 'lark', 'numpy') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
