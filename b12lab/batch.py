@@ -39,6 +39,7 @@ from b12lab.reading.panel import CellError, PanelBuilder
 from b12lab.reading.policy import (
     DERIVED,
     PANEL_SPLIT,
+    TEST_NOT_READ,
     TEST_SKIPPED,
     Note,
     ReadPolicy,
@@ -269,7 +270,7 @@ class RowInterpreter:
             analyte = self._test_analyte(test)
             if analyte is None:
                 if test:
-                    builder.note(skipped_note(test))
+                    builder.note(unread_test_note(self.ranges, test))
                 else:
                     builder.errors.append(CellError(line, test_name, "", "no test name"))
                 continue
@@ -451,6 +452,44 @@ def split_note(key: Sequence[object], earlier: int, window: int) -> Note:
 def skipped_note(test: str) -> Note:
     """A test that is not an analyte: counted in the summary, not an error."""
     return Note(TEST_SKIPPED, test[:40], "not an analyte", f"test '{test[:40]}' skipped")
+
+
+def unread_test_note(ranges: Ranges, test: str, display: str | None = None) -> Note:
+    """Why a test is not read, naming the analyte it resembles when it resembles one.
+
+    A LOINC code the data file deliberately leaves out, a code b12lab does not
+    know whose display text names an analyte, and a name that nearly spells an
+    analyte each get a note of their own in the panel's record; any other test
+    is only counted.
+    """
+    shown = test[:40]
+    excluded = ranges.excluded_codes.get(column_key(test))
+    if excluded is not None:
+        analyte, why = excluded
+        return Note(
+            TEST_NOT_READ,
+            shown,
+            f"not read as {analyte}",
+            f"test '{shown}' not read as {analyte}: {why}",
+        )
+    named = ranges.analyte_named_in(display) if display else None
+    if named is not None:
+        return Note(
+            TEST_NOT_READ,
+            shown,
+            f"names {named}, code unknown",
+            f"test '{shown}' ('{display[:60]}') names {named}, but b12lab does not know "
+            f"the code '{shown}' as {named}; not read (if it is, add --map '{shown}={named}')",
+        )
+    close = ranges.close_analyte(test) or (ranges.close_analyte(display) if display else None)
+    if close is not None:
+        return Note(
+            TEST_NOT_READ,
+            shown,
+            f"did you mean {close}?",
+            f"test '{shown}' not read: did you mean {close}? (add --map '{shown}={close}')",
+        )
+    return skipped_note(test)
 
 
 def _cell(cells: Sequence[object], index: int | None) -> object:

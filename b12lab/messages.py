@@ -33,8 +33,8 @@ from b12lab.batch import (
     RowInterpreter,
     _name_notes,
     group_panels,
-    skipped_note,
     split_note,
+    unread_test_note,
 )
 from b12lab.errors import InputError
 from b12lab.model import Context, Report
@@ -42,7 +42,14 @@ from b12lab.ranges import Ranges
 from b12lab.reading.fields import parse_date
 from b12lab.reading.observation import Observation, SourceProblem
 from b12lab.reading.panel import CellError, PanelBuilder
-from b12lab.reading.policy import NO_RESULT, POINT, PROVISIONAL, TEST_SKIPPED, Note
+from b12lab.reading.policy import (
+    NO_RESULT,
+    POINT,
+    PROVISIONAL,
+    TEST_NOT_READ,
+    TEST_SKIPPED,
+    Note,
+)
 
 Record = Observation | SourceProblem
 
@@ -154,7 +161,11 @@ class ObservationInterpreter(RowInterpreter):
             records, key=self._key, open_panel=self._open, add=self._add, window=self.window
         )
         for builder in grouped:
-            if builder.extra.get(_READ) or builder.errors:
+            if (
+                builder.extra.get(_READ)
+                or builder.errors
+                or any(note.kind == TEST_NOT_READ for note in builder.notes)
+            ):
                 yield builder
                 continue
             for note in builder.notes:
@@ -192,7 +203,7 @@ class ObservationInterpreter(RowInterpreter):
         code = record.code.strip()[:40]
         analyte = self._test_analyte(record.code.strip())
         if analyte is None:
-            builder.note(skipped_note(code))
+            builder.note(unread_test_note(self.ranges, code, record.display))
             return
         builder.extra[_READ] = True
         if record.absent_reason or record.value is None:
@@ -366,6 +377,8 @@ def interpret_messages(
         ranges, mapping=mapping, guideline=guideline, today=today
     )
     builders = list(interpreter.panels(records))
+    unread = [n for b in builders for n in b.notes if n.kind == TEST_NOT_READ]
+    builders = [b for b in builders if b.extra.get(_READ) or b.errors]
     for builder in builders:
         if builder.extra.get(OWN_RECORD):
             raise InputError(
@@ -382,7 +395,8 @@ def interpret_messages(
     if not builders:
         if not overrides:
             raise InputError(
-                f"{label} holds no result of a test b12lab reads",
+                f"{label} holds no result of a test b12lab reads"
+                + (f" ({unread[0].message})" if unread else ""),
                 fix="give Observations or OBX segments with LOINC codes of b12lab's analytes "
                 "(or map local codes with --map CODE=ANALYTE)",
             )

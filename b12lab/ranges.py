@@ -62,6 +62,7 @@ ANALYTE_KEYS = {
     "count_units",
     "aliases",
     "loinc",
+    "loinc_excluded",
     "ucum",
     "plausible",
     "reference",
@@ -158,6 +159,9 @@ class AnalyteSpec:
     ucum: str = ""  # UCUM code of the canonical unit
     ucum_codes: tuple[tuple[str, str], ...] = ()  # accepted spelling -> UCUM code
     counts: CountGrammar | None = None  # count units read as prefix over volume
+    loinc_names: tuple[tuple[str, str], ...] = ()  # LOINC code -> long common name
+    # Codes that look close but measure something else: code -> "long name: why not read".
+    loinc_excluded: tuple[tuple[str, str], ...] = ()
 
     def ucum_for(self, spelling: str) -> str | None:
         """The UCUM code of an accepted spelling of this analyte's unit."""
@@ -346,6 +350,62 @@ class Ranges:
             for name in (key, *spec.aliases, *spec.loinc):
                 index[column_key(name)] = key
         return index
+
+    @cached_property
+    def excluded_codes(self) -> dict[str, tuple[str, str]]:
+        """LOINC codes deliberately not read: code -> (the analyte it resembles, why)."""
+        return {
+            column_key(code): (key, why)
+            for key, spec in self.analytes.items()
+            for code, why in spec.loinc_excluded
+        }
+
+    @cached_property
+    def _long_names(self) -> dict[str, str]:
+        return {
+            name.casefold(): key
+            for key, spec in self.analytes.items()
+            for _, name in spec.loinc_names
+        }
+
+    def analyte_named_in(self, text: str) -> str | None:
+        """The analyte a test's display text names (`Hemoglobin [Mass/volume] in Blood`):
+        a LOINC long name b12lab lists, or an analyte's key or alias at its start."""
+        text = text.strip()
+        found = self._long_names.get(text.casefold()) or self.analyte_for(text)
+        if found:
+            return found
+        folded = text.casefold()
+        best = None
+        for name, key in self._names_longest_first:
+            if folded.startswith(name) and not folded[len(name) :].lstrip()[:1].isalnum():
+                best = key
+                break
+        return best
+
+    @cached_property
+    def _names_longest_first(self) -> tuple[tuple[str, str], ...]:
+        names = {
+            name.casefold(): key
+            for key, spec in self.analytes.items()
+            for name in (key, *spec.aliases)
+            if len(name) >= 3
+        }
+        return tuple(sorted(names.items(), key=lambda item: -len(item[0])))
+
+    def close_analyte(self, name: str) -> str | None:
+        """The analyte whose key or alias `name` nearly spells (`Platlet count`, `feritin`)."""
+        import difflib
+
+        key = column_key(name)
+        if len(key) < 4 or not key.isascii():
+            return None
+        match = difflib.get_close_matches(key, self._close_names, n=1, cutoff=0.9)
+        return self._alias_index[match[0]] if match else None
+
+    @cached_property
+    def _close_names(self) -> list[str]:
+        return [name for name in self._alias_index if len(name) >= 4 and not name[0].isdigit()]
 
     def analyte_for(self, name: str) -> str | None:
         """The analyte key a column name, test name, alias or LOINC code means."""
@@ -873,7 +933,9 @@ def _analyte(key: str, node: Any, unit_sets: Mapping, origin: tuple[str, ...]) -
         molar_mass=molar_mass,
         spellings=tuple((str(s), str(e)) for s, e in spellings.items()),
         aliases=_strings(node.get("aliases"), f"{path}.aliases", origin),
-        loinc=_strings(node.get("loinc"), f"{path}.loinc", origin),
+        loinc=_codes(node.get("loinc"), f"{path}.loinc", origin),
+        loinc_names=_named_codes(node.get("loinc"), f"{path}.loinc", origin),
+        loinc_excluded=_named_codes(node.get("loinc_excluded"), f"{path}.loinc_excluded", origin),
         plausible_low=plausible_low,
         plausible_high=plausible_high,
         bands=bands,
@@ -943,6 +1005,23 @@ def _derivations(
             )
         found[name] = values
     return found
+
+
+def _codes(node: Any, path: str, origin: tuple[str, ...]) -> tuple[str, ...]:
+    """LOINC codes, listed or as a mapping of code to long common name."""
+    if isinstance(node, Mapping):
+        return tuple(code for code, _ in _named_codes(node, path, origin))
+    return _strings(node, path, origin)
+
+
+def _named_codes(node: Any, path: str, origin: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    if node is None or isinstance(node, list):
+        return ()
+    node = _mapping(node, path, origin)
+    for code, name in node.items():
+        if not isinstance(name, str) or not name.strip():
+            raise RangesError(f"{path}.{code}", "expected the code's long name", source=origin[-1])
+    return tuple((str(code), str(name)) for code, name in node.items())
 
 
 def _strings(node: Any, path: str, origin: tuple[str, ...]) -> tuple[str, ...]:

@@ -137,3 +137,63 @@ def test_interpret_imports_no_unit_parser_for_a_listed_spelling():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- Every LOINC code that means an analyte -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "analyte"),
+    [
+        ("30428-7", "mcv"),
+        ("20509-6", "hemoglobin"),
+        ("26511-6", "neutrophil_pct"),
+        ("23761-0", "neutrophil_pct"),
+        ("778-1", "platelets"),
+        ("753-4", "anc"),
+        ("804-5", "wbc"),
+        ("20567-4", "ferritin"),
+    ],
+)
+def test_more_loinc_codes_of_an_analyte_are_read(ranges, code, analyte):
+    assert ranges.analyte_for(code) == analyte
+    assert dict(ranges.analytes[analyte].loinc_names)[code]  # its long name is cited
+
+
+def test_loinc_codes_that_only_look_close_are_named_and_left_out(ranges):
+    assert ranges.analyte_for("2282-2") is None  # red-cell folate
+    assert ranges.analyte_for("30313-1") is None  # arterial (blood-gas) hemoglobin
+    assert ranges.excluded_codes["22822"][0] == "folate"
+
+
+def test_a_message_names_every_test_it_did_not_read_but_resembles(cli):
+    message = hl7(
+        OBR,
+        "OBX|1|NM|30428-7^MCV^LN||88|fL|||||F",
+        "OBX|2|NM|20509-6^Hgb calc^LN||9.5|g/dL|||||F",
+        "OBX|3|NM|30313-1^Hgb arterial^LN||13.3|g/dL|||||F",
+        "OBX|4|NM|99999-9^Hemoglobin [Mass/volume] in Blood^LN||13.3|g/dL|||||F",
+        "OBX|5|NM|PLTC^Platlet count^L||210|10*3/uL|||||F",
+    )
+    result = cli("batch", "-", "--format", "ndjson", input=message)
+    assert result.exit_code == 0, result.output
+    (record,) = ndjson(result)
+    assert values(record) == {"mcv": 88, "hemoglobin": 95}
+    warnings = " | ".join(record["warnings"])
+    assert "'30313-1' not read as hemoglobin" in warnings
+    assert "'99999-9'" in warnings and "names hemoglobin" in warnings
+    assert "did you mean platelets?" in warnings
+
+
+def test_a_long_export_names_a_misspelt_test(cli, tmp_path):
+    export = tmp_path / "long.csv"
+    export.write_text(
+        "patient_id,date,test,value,unit\n"
+        "P1,2026-11-02,B12,180,pg/mL\n"
+        "P1,2026-11-02,Platlet count,95,10^9/L\n",
+        encoding="utf-8",
+    )
+    result = cli("batch", export, "--format", "ndjson")
+    assert result.exit_code == 0, result.output
+    (record,) = ndjson(result)
+    assert any("did you mean platelets?" in w for w in record["warnings"])

@@ -28,6 +28,9 @@ DERIVED = "derived"
 UNIT_CONFLICT = "unit conflict"
 CENSORED = "censored"
 TEST_SKIPPED = "test skipped"
+# A test not read although it resembles an analyte (a close-but-different LOINC code,
+# a display text naming an analyte, a name that nearly spells one): said in every record.
+TEST_NOT_READ = "test not read"
 PANEL_SPLIT = "panel split"
 NO_RESULT = "no result"
 PROVISIONAL = "provisional"  # the laboratory marks the result preliminary or unverified

@@ -374,7 +374,21 @@ def _observation(
             else None
         ),
         code_system=system,
+        display=_display(resource.get("code")),
     )
+
+
+def _display(concept: Any) -> str | None:
+    """The test's name as sent: code.text, else the first coding's display."""
+    if not isinstance(concept, dict):
+        return None
+    text = _text(concept.get("text"))
+    if text:
+        return text
+    for coding in _list(concept.get("coding")):
+        if isinstance(coding, dict) and _text(coding.get("display")):
+            return _text(coding["display"])
+    return None
 
 
 def _code(concept: Any) -> tuple[str | None, str | None]:
