@@ -37,12 +37,13 @@ from b12lab.batch import (
     unread_test_note,
 )
 from b12lab.errors import InputError
-from b12lab.model import Context, Report
+from b12lab.model import Context, Panel, Report
 from b12lab.ranges import Ranges
 from b12lab.reading.fields import parse_date
 from b12lab.reading.observation import Observation, SourceProblem
 from b12lab.reading.panel import CellError, PanelBuilder
 from b12lab.reading.policy import (
+    NO_DATE,
     NO_RESULT,
     POINT,
     PROVISIONAL,
@@ -171,6 +172,15 @@ class ObservationInterpreter(RowInterpreter):
             for note in builder.notes:
                 if note.kind == TEST_SKIPPED:
                     self.skipped_tests[note.subject] += 1
+
+    def _panel(self, builder: PanelBuilder) -> Panel:
+        if (
+            builder.date is None
+            and builder.measurements
+            and not any(note.kind == NO_DATE for note in builder.notes)
+        ):
+            builder.note(undated_note(builder))
+        return super()._panel(builder)
 
     # --- grouping ------------------------------------------------------------------
 
@@ -371,6 +381,7 @@ def interpret_messages(
     from b12lab.reading.trimester import check_pregnancy
     from b12lab.timeline import evaluate_panels
 
+    as_of_given = today is not None
     today = today or dt.date.today()
     context = context or Context()
     interpreter = ObservationInterpreter.for_messages(
@@ -430,6 +441,15 @@ def interpret_messages(
     skipped += sorted(set(interpreter.skipped_tests) - set(skipped))
     panels = []
     for builder in builders:
+        if builder.date is None and builder.measurements:
+            builder.note(
+                undated_note(
+                    builder,
+                    f"; the report is dated {today.isoformat()} ("
+                    + ("--as-of" if as_of_given else "the run date")
+                    + "): give the collection date with --date",
+                )
+            )
         kept = tuple(dict.fromkeys(str(n) for n in builder.notes if n.kind != TEST_SKIPPED))
         panels.append(builder.panel(context, date=builder.date or today, warnings=kept))
     if skipped:
@@ -440,3 +460,17 @@ def interpret_messages(
     if report.errors:
         raise InputError(report.errors[0], fix="keep one result per analyte and date")
     return report
+
+
+def undated_note(
+    builder: PanelBuilder, consequence: str = "; the results are read undated"
+) -> Note:
+    """Results with no collection date in the source, nor in the report or panel holding them."""
+    analytes = ", ".join(sorted(builder.measurements))
+    return Note(
+        NO_DATE,
+        "date",
+        "no collection date",
+        f"no collection date in the source for {analytes} (not on the results, their panel "
+        f"or their report){consequence}",
+    )

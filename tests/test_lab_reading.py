@@ -197,3 +197,82 @@ def test_a_long_export_names_a_misspelt_test(cli, tmp_path):
     assert result.exit_code == 0, result.output
     (record,) = ndjson(result)
     assert any("did you mean platelets?" in w for w in record["warnings"])
+
+
+# --- Context from the report ----------------------------------------------------------
+
+REAL = __import__("pathlib").Path(__file__).parent / "fixtures" / "real"
+
+
+@pytest.mark.parametrize(
+    ("name", "date"),
+    [
+        # 17 results with no date of their own, held by DiagnosticReport 101.
+        ("fhir_r4_diagnosticreport-example.json", "2011-03-04"),
+        # Results held by panels (hasMember) that the report holds.
+        ("fhir_r4_diagnosticreport-example-ghp.json", "2015-08-16"),
+    ],
+)
+def test_results_are_dated_by_the_panel_or_report_that_holds_them(cli, name, date):
+    result = cli("batch", REAL / name, "--format", "ndjson")
+    assert result.exit_code == 0, result.output
+    records = [r for r in ndjson(result) if r["measurements"]]
+    assert [r["panel_date"] for r in records] == [date]
+    assert not any("no collection date" in w for w in records[0]["warnings"])
+
+
+def _member_bundle(with_report: bool) -> dict:
+    result = {
+        "resourceType": "Observation",
+        "id": "plt",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+        "subject": {"reference": "Patient/p1"},
+        "valueQuantity": {"value": 95, "system": "http://unitsofmeasure.org", "code": "10*9/L"},
+    }
+    panel = {
+        "resourceType": "Observation",
+        "id": "cbc",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "58410-2"}]},
+        "subject": {"reference": "Patient/p1"},
+        "hasMember": [{"reference": "Observation/plt"}],
+    }
+    entries = [{"resource": result}, {"resource": panel}]
+    if with_report:
+        report = {
+            "resourceType": "DiagnosticReport",
+            "id": "r1",
+            "status": "final",
+            "code": {"text": "CBC"},
+            "effectiveDateTime": "2026-10-01T08:00:00Z",
+            "result": [{"reference": "Observation/cbc"}],
+        }
+        entries.append({"resource": report})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def test_a_result_in_a_panel_in_a_report_takes_the_report_date(cli):
+    bundle = json.dumps(_member_bundle(with_report=True))
+    result = cli("batch", "-", "--format", "ndjson", input=bundle)
+    (record,) = ndjson(result)
+    assert record["panel_date"] == "2026-10-01"
+
+
+def test_a_result_with_no_date_anywhere_is_read_with_a_warning(cli):
+    bundle = json.dumps(_member_bundle(with_report=False))
+    result = cli("batch", "-", "--format", "ndjson", input=bundle)
+    (record,) = ndjson(result)
+    assert record["panel_date"] is None
+    assert any("no collection date" in w and "platelets" in w for w in record["warnings"])
+    csv_out = cli("batch", "-", "--format", "csv", input=bundle)
+    assert "no collection date in the source for platelets" in csv_out.stdout
+
+
+def test_interpret_says_it_dated_an_undated_panel_with_the_run_date(cli):
+    bundle = json.dumps(_member_bundle(with_report=False))
+    document = cli.json("interpret", "-", "--as-of", "2026-11-20", "-f", "json", input=bundle)
+    assert document["panel_date"] == "2026-11-20"
+    assert any("no collection date" in w and "--as-of" in w for w in document["warnings"])
+    text = cli("interpret", "-", "-f", "text", input=bundle)
+    assert "no collection date" in text.stdout

@@ -28,6 +28,7 @@ DERIVED = "derived"
 UNIT_CONFLICT = "unit conflict"
 CENSORED = "censored"
 TEST_SKIPPED = "test skipped"
+NO_DATE = "no date"  # no collection date anywhere in the source for a panel's results
 # A test not read although it resembles an analyte (a close-but-different LOINC code,
 # a display text naming an analyte, a name that nearly spells one): said in every record.
 TEST_NOT_READ = "test not read"

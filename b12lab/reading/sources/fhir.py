@@ -66,6 +66,10 @@ class _Index:
     def __init__(self) -> None:
         self.patients: dict[str, _PatientFacts] = {}
         self.groups: dict[str, str] = {}
+        # Results dated only by what holds them: reference -> the holder's date, or
+        # the holder's own references when it has no date of its own (a panel in a report).
+        self.dates: dict[str, str] = {}
+        self.holders: dict[str, list[str]] = {}
 
     def add(self, resource: Mapping[str, Any], full_url: str | None) -> None:
         kind = resource.get("resourceType")
@@ -80,10 +84,34 @@ class _Index:
                 self.patients[key] = facts
         elif kind == "DiagnosticReport":
             report_id = _text(resource.get("id")) or (full_url or "").rsplit(":", 1)[-1] or None
-            for reference in _list(resource.get("result")):
-                target = reference.get("reference") if isinstance(reference, dict) else None
-                if isinstance(target, str) and report_id:
+            for target in _references(resource.get("result")):
+                if report_id:
                     self.groups.setdefault(target, report_id)
+            self._holds(resource, keys, "result")
+        elif kind == "Observation" and resource.get("hasMember"):
+            self._holds(resource, keys, "hasMember")
+
+    def _holds(self, holder: Mapping[str, Any], keys: list[str], field: str) -> None:
+        """Remember the date (or the references) of a report or panel for its results."""
+        date = _effective(holder) or _text(holder.get("issued"))
+        for target in _references(holder.get(field)):
+            for form in dict.fromkeys((target, _relative(target))):
+                if date:
+                    self.dates.setdefault(form, date)
+                elif keys:
+                    self.holders.setdefault(form, keys)
+
+    def date(self, resource: Mapping[str, Any], full_url: str | None) -> str | None:
+        """The date of the panel or report that holds a result without its own."""
+        keys = _reference_keys(resource, full_url)
+        for _depth in range(4):
+            found = next((self.dates[k] for k in keys if k in self.dates), None)
+            if found:
+                return found
+            keys = next((self.holders[k] for k in keys if k in self.holders), [])
+            if not keys:
+                return None
+        return None
 
     def patient(self, subject: Any) -> _PatientFacts:
         if not isinstance(subject, dict):
@@ -222,7 +250,9 @@ def _indexed_ndjson_records(stream: IO[bytes], label: str, skipped: Counter) -> 
     index = _Index()
     start = stream.tell()
     for _number, line in _ndjson_lines(stream, label):
-        if isinstance(line, bytes) and (b'"Patient"' in line or b'"DiagnosticReport"' in line):
+        if isinstance(line, bytes) and (
+            b'"Patient"' in line or b'"DiagnosticReport"' in line or b'"hasMember"' in line
+        ):
             resource, _reason = _json_line(line)
             if isinstance(resource, dict):
                 index.add(resource, None)
@@ -361,7 +391,7 @@ def _observation(
         unit_text=_second_unit(resource, unit) if value is not None else None,
         comparator=comparator,
         patient_id=patient.patient_id,
-        collected=_collected(resource),
+        collected=_collected(resource, index, full_url),
         sex=patient.sex,
         birth_date=patient.birth_date,
         group=index.group(resource, full_url),
@@ -504,14 +534,27 @@ def _absent_reason(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _collected(resource: Mapping[str, Any]) -> str | None:
+def _effective(resource: Mapping[str, Any]) -> str | None:
     period = resource.get("effectivePeriod")
     return (
         _text(resource.get("effectiveDateTime"))
         or _text(resource.get("effectiveInstant"))
         or (_text(period.get("start")) if isinstance(period, dict) else None)
-        or _text(resource.get("issued"))
     )
+
+
+def _collected(resource: Mapping[str, Any], index: _Index, full_url: str | None) -> str | None:
+    """The result's own collection time, else that of the panel (`hasMember`) or
+    DiagnosticReport holding it, else the time the result was issued."""
+    return _effective(resource) or index.date(resource, full_url) or _text(resource.get("issued"))
+
+
+def _references(node: Any) -> list[str]:
+    return [
+        item["reference"]
+        for item in _list(node)
+        if isinstance(item, dict) and isinstance(item.get("reference"), str) and item["reference"]
+    ]
 
 
 def _lab_reference(ranges: Any) -> str | None:
