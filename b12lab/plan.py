@@ -423,7 +423,11 @@ def _other_column(index: int, name: str, columns: ColumnPlan, ranges: Ranges) ->
             reading.notes.append(f"not used: no {unit_of} column")
         return reading
     if (name or f"(column {index + 1})") in columns.ignored:
-        return ColumnReading(index + 1, name, IGNORED)
+        reading = ColumnReading(index + 1, name, IGNORED)
+        close = ranges.close_analyte(name) if name else None
+        if close is not None:
+            reading.notes.append(f"did you mean {close}? (--map '{name[:40]}={close}')")
+        return reading
     reading = ColumnReading(index + 1, name, UNUSED)
     reading.notes.append("not used: another column already gives this field")
     return reading

@@ -276,3 +276,41 @@ def test_interpret_says_it_dated_an_undated_panel_with_the_run_date(cli):
     assert any("no collection date" in w and "--as-of" in w for w in document["warnings"])
     text = cli("interpret", "-", "-f", "text", input=bundle)
     assert "no collection date" in text.stdout
+
+
+# --- Did you mean -----------------------------------------------------------------------
+
+
+def test_a_misspelt_panel_key_is_refused_with_did_you_mean(cli, tmp_path):
+    panel = tmp_path / "panel.yaml"
+    panel.write_text("sex: female\nb12: 180 pg/mL\nferitin: 45 ng/mL\n", encoding="utf-8")
+    result = cli("interpret", panel)
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert "'feritin'" in line and "did you mean ferritin?" in line
+
+
+def test_a_misspelt_column_header_is_named_in_the_plan_and_the_notes(cli, tmp_path):
+    export = tmp_path / "wide.csv"
+    export.write_text(
+        "patient_id,date,B12,Platlet count\nP1,2026-11-02,180 pg/mL,95\n", encoding="utf-8"
+    )
+    plan = cli("batch", export, "--plan")
+    assert "did you mean platelets?" in plan.stdout
+    run = cli("batch", export, "-o", tmp_path / "out.csv")
+    assert run.exit_code == 0
+    assert "'Platlet count' ignored: did you mean platelets?" in run.stderr
+
+
+@pytest.mark.parametrize("separator", [",", "\t", ";"])
+def test_interpret_on_an_export_points_to_batch(cli, tmp_path, separator):
+    export = tmp_path / "export.txt"
+    rows = [
+        ["patient", "date", "test", "value", "unit"],
+        ["P1", "2026-11-02", "B12", "180", "pg/mL"],
+    ]
+    export.write_text("\n".join(separator.join(r) for r in rows) + "\n", encoding="utf-8")
+    result = cli("interpret", export)
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert "b12lab batch" in line and "YAML" not in line
