@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from b12lab.decision import Decision, DecisionCore, warnings
+from b12lab.errors import AmbiguousValueError, InputError
 from b12lab.model import Context, Measurement, Panel, Report
 from b12lab.outcomes import Outcome
 from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell, output_columns
@@ -39,12 +40,19 @@ from b12lab.reading.panel import CellError, PanelBuilder
 from b12lab.reading.policy import (
     DERIVED,
     PANEL_SPLIT,
+    POINT,
     TEST_NOT_READ,
     TEST_SKIPPED,
     Note,
     ReadPolicy,
 )
-from b12lab.reading.values import UnitHint, is_missing
+from b12lab.reading.values import (
+    UnitHint,
+    bare_number_problem,
+    cell_text,
+    is_missing,
+    read_result,
+)
 from b12lab.timeline import evaluate_panels
 
 RECENT_PATIENTS = 10_000  # messages: how far back a reappearing patient is noticed in --timeline
@@ -108,7 +116,7 @@ class RowInterpreter:
         self.plan = plan
         self.ranges = ranges
         self.guideline = guideline
-        self.policy = policy or ReadPolicy(decimal=AUTO)
+        self.policy = replace(policy or ReadPolicy(decimal=AUTO), guideline=guideline)
         self.today = today or dt.date.today()
         self.full_reports = full_reports
         self.timeline = timeline
@@ -140,10 +148,12 @@ class RowInterpreter:
 
         grouped = rows.grouped if isinstance(rows, CheckedRows) else None
         rows = iter(rows)
+        sample = list(itertools.islice(rows, DECIMAL_SAMPLE))
         if self.policy.decimal == AUTO:
-            sample = list(itertools.islice(rows, DECIMAL_SAMPLE))
             self.policy = replace(self.policy, decimal=self._decimal_mark(sample))
-            rows = itertools.chain(sample, rows)
+        if self.plan.layout != "long":
+            self._check_bare_columns(sample)
+        rows = itertools.chain(sample, rows)
         rows = self._grouped(rows, grouped)
         if self.plan.layout == "long":
             builders = self._long(rows)
@@ -163,6 +173,46 @@ class RowInterpreter:
         if found.note:
             self.plan.notes.append(found.note)
         return found.mark
+
+    def _check_bare_columns(self, sample: list[Row]) -> None:
+        """A column whose values carry no unit, and that two common units would read
+        with different conclusions, stops the run before any row is written."""
+        for column in self.plan.analytes:
+            if column.unit_index is not None or column.header_unit or column.given_unit:
+                continue
+            if self.plan.analyte_units.get(column.analyte):
+                continue
+            width = len(self.plan.header)
+            for line, cells, problem in sample:
+                if cells is None or problem or len(cells) != width:
+                    continue  # a malformed row is its own error record, not the column's
+                raw = _cell(cells, column.index)
+                if is_missing(raw):
+                    continue
+                try:
+                    reading = read_result(
+                        cell_text(raw, column.analyte).strip(), column.analyte, decimal=POINT
+                    )
+                except InputError:
+                    continue
+                if reading.unit:
+                    continue
+                problem = bare_number_problem(
+                    self.ranges,
+                    column.analyte,
+                    reading.number,
+                    reading.censored,
+                    self.policy.guideline,
+                )
+                if problem is not None:
+                    name = column.name.strip()
+                    raise AmbiguousValueError(
+                        f"column '{name}' has values without a unit that read apart "
+                        f"(line {line}: {problem})",
+                        field=column.analyte,
+                        fix=f"give the column's unit with --unit '{name}=UNIT' "
+                        "(or write the unit in the cells, a unit column or the header)",
+                    )
 
     # --- reading rows ------------------------------------------------------------
 

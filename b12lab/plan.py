@@ -48,7 +48,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 from b12lab.batch import AUTO, DECIMAL_SAMPLE
-from b12lab.errors import InputError, UnitError
+from b12lab.errors import AmbiguousValueError, InputError, UnitError
 from b12lab.output_columns import CSV_COLUMNS_VERSION, OutputColumns, output_columns
 from b12lab.ranges import Ranges
 from b12lab.reading.columns import (
@@ -131,6 +131,7 @@ class Tally:
     units: Counter = field(default_factory=Counter)  # unit as written -> values
     refused: int = 0  # values `measure` refuses (the run marks their rows bad)
     first_refusal: str | None = None
+    ambiguous: str | None = None  # a value without a unit that two units read apart
 
 
 @dataclass
@@ -610,6 +611,9 @@ def _tally_value(
         tally.units[unit] += 1
     try:
         measure(ranges, analyte, raw, hint=unit_hint(*hint_args), policy=policy)
+    except AmbiguousValueError as error:
+        if tally.ambiguous is None:
+            tally.ambiguous = f"line {line}: {error.message}" if line else error.message
     except InputError as error:
         if source != REFUSED:
             tally.refused += 1
@@ -668,6 +672,8 @@ def _summarize(reading, tally: Tally, static, ranges: Ranges, policy: ReadPolicy
         )
     if not values:
         pass  # the unit line says what a value would take
+    elif source == ASSUMED and tally.ambiguous:
+        pass  # the note below says why the run stops
     elif source == ASSUMED:
         notes.append(f"no unit anywhere: read as {canonical} (the canonical unit), with a warning")
     elif source == REFUSED:
@@ -690,6 +696,12 @@ def _summarize(reading, tally: Tally, static, ranges: Ranges, policy: ReadPolicy
                 f"unit '{unit_text}' ({count:,} {'value' if count == 1 else 'values'}) is not "
                 f"one {analyte} accepts"
             )
+    if tally.ambiguous:
+        name = (getattr(reading, "header", "") or analyte).strip()
+        notes.append(
+            f"values without a unit read apart in two common units: the run stops before any "
+            f"row; give the unit with --unit '{name}=UNIT' (e.g. {tally.ambiguous})"
+        )
     if tally.refused:
         notes.append(
             f"{tally.refused:,} of {_n(values, 'value')} would be refused (their rows marked bad), "

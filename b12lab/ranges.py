@@ -65,6 +65,8 @@ ANALYTE_KEYS = {
     "loinc_excluded",
     "ucum",
     "plausible",
+    "reported",
+    "common_units",
     "reference",
     "critical",
 }
@@ -162,6 +164,12 @@ class AnalyteSpec:
     loinc_names: tuple[tuple[str, str], ...] = ()  # LOINC code -> long common name
     # Codes that look close but measure something else: code -> "long name: why not read".
     loinc_excluded: tuple[tuple[str, str], ...] = ()
+    # The range laboratories report (canonical unit) and the units a number without
+    # one could be in; see `reported` and `common_units` in reference_ranges.yaml.
+    reported_low: float | None = None
+    reported_high: float | None = None
+    reported_source: str | None = None
+    common_units: tuple[str, ...] = ()
 
     def ucum_for(self, spelling: str) -> str | None:
         """The UCUM code of an accepted spelling of this analyte's unit."""
@@ -407,6 +415,20 @@ class Ranges:
     def _close_names(self) -> list[str]:
         return [name for name in self._alias_index if len(name) >= 4 and not name[0].isdigit()]
 
+    def conclusion_cuts(self, analyte: str, guideline: str | None = None) -> tuple[float, ...]:
+        """Every limit a profile compares `analyte` with, for either sex (adults)."""
+        found = self._conclusion_cuts.get((analyte, guideline))
+        if found is None:
+            cuts: set[float] = set()
+            for sex in (None, "female", "male"):
+                cuts.update(self.limits(sex, None, guideline).cut_points(analyte))
+            found = self._conclusion_cuts[(analyte, guideline)] = tuple(sorted(cuts))
+        return found
+
+    @cached_property
+    def _conclusion_cuts(self) -> dict[tuple, tuple[float, ...]]:
+        return {}
+
     def analyte_for(self, name: str) -> str | None:
         """The analyte key a column name, test name, alias or LOINC code means."""
         return self._alias_index.get(column_key(name))
@@ -530,6 +552,11 @@ class Ranges:
             (f"analytes.{key}.critical.source", spec.critical_source)
             for key, spec in self.analytes.items()
             if spec.critical_source is not None
+        ]
+        named += [
+            (f"analytes.{key}.reported.source", spec.reported_source)
+            for key, spec in self.analytes.items()
+            if spec.reported_source is not None
         ]
         named += [(f"thresholds.{key}.source", t.source) for key, t in self.thresholds.items()]
         named += [
@@ -908,6 +935,23 @@ def _analyte(key: str, node: Any, unit_sets: Mapping, origin: tuple[str, ...]) -
     plausible_high = _number(plausible.get("high"), f"{path}.plausible.high", origin)
     if plausible_low >= plausible_high:
         raise RangesError(f"{path}.plausible.low", "is not below high", source=origin[-1])
+    reported_low = reported_high = reported_source = None
+    if node.get("reported") is not None:
+        reported = _mapping(node["reported"], f"{path}.reported", origin)
+        _only(reported, {"low", "high", "source"}, f"{path}.reported", origin)
+        reported_low = _number(reported.get("low"), f"{path}.reported.low", origin)
+        reported_high = _number(reported.get("high"), f"{path}.reported.high", origin)
+        if not plausible_low <= reported_low < reported_high <= plausible_high:
+            raise RangesError(
+                f"{path}.reported", "must lie within the plausible bounds", source=origin[-1]
+            )
+        reported_source = str(reported.get("source", ""))
+    common_units = _strings(node.get("common_units"), f"{path}.common_units", origin)
+    for unit in common_units:
+        if spelling_key(unit) not in {spelling_key(str(s)) for s in spellings}:
+            raise RangesError(
+                f"{path}.common_units", f"'{unit}' is not an accepted unit", source=origin[-1]
+            )
     bands = _bands(node["reference"], f"{path}.reference", origin)
     critical_low = critical_high = critical_source = None
     if node.get("critical") is not None:
@@ -934,6 +978,10 @@ def _analyte(key: str, node: Any, unit_sets: Mapping, origin: tuple[str, ...]) -
         spellings=tuple((str(s), str(e)) for s, e in spellings.items()),
         aliases=_strings(node.get("aliases"), f"{path}.aliases", origin),
         loinc=_codes(node.get("loinc"), f"{path}.loinc", origin),
+        reported_low=reported_low,
+        reported_high=reported_high,
+        reported_source=reported_source,
+        common_units=common_units or tuple(str(s) for s in spellings),
         loinc_names=_named_codes(node.get("loinc"), f"{path}.loinc", origin),
         loinc_excluded=_named_codes(node.get("loinc_excluded"), f"{path}.loinc_excluded", origin),
         plausible_low=plausible_low,

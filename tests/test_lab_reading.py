@@ -314,3 +314,87 @@ def test_interpret_on_an_export_points_to_batch(cli, tmp_path, separator):
     assert result.exit_code == 2
     line = one_clear_line(result)
     assert "b12lab batch" in line and "YAML" not in line
+
+
+# --- No bare number changes a conclusion unseen ----------------------------------------
+
+
+def test_a_bare_b12_that_reads_apart_in_pg_ml_is_refused_naming_both_readings(cli):
+    result = cli("interpret", "--b12", "180")
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert "180 pg/mL = 132.8 pmol/L is deficient" in line
+    assert "180 pmol/L is borderline" in line
+    assert "write the unit" in line
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--b12", "400"),  # 400 pg/mL = 295 pmol/L: normal either way
+        ("--b12", "100"),  # deficient either way
+        ("--platelets", "95"),  # 95 /uL = 0.095 10^9/L is no count a laboratory reports
+        ("--anc", "1.1"),
+        ("--ferritin", "450"),  # ug/L and ng/mL are one scale
+        ("--hemoglobin", "98"),
+        ("--crp", "40"),  # 40 mg/L and 40 mg/dL are both high
+    ],
+)
+def test_a_bare_number_that_cannot_read_apart_is_read_with_a_warning(cli, flag, value):
+    document = cli.json("interpret", flag, value, "-f", "json")
+    assert len(document["measurements"]) == 1
+    assert any("no unit given" in w for w in document["warnings"]) or flag == "--mcv"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "words"),
+    [
+        ("--crp", "3", "3 mg/dL = 30 mg/L is high, 3 mg/L is normal"),
+        ("--folate", "5", "5 ng/mL = 11.3 nmol/L is normal, 5 nmol/L is low"),
+        ("--hemoglobin", "12", "12 g/L is not a value laboratories report"),
+        ("--platelets", "1200", "1200 /uL = 1.2 10^9/L"),
+    ],
+)
+def test_other_bare_numbers_that_read_apart_are_refused(cli, flag, value, words):
+    result = cli("interpret", flag, value)
+    assert result.exit_code == 2
+    assert words in one_clear_line(result)
+
+
+def test_the_guideline_in_force_decides_whether_a_bare_number_reads_apart(cli):
+    # 300 pg/mL = 221.3 pmol/L: normal by WHO like 300 pmol/L; NICE calls it borderline.
+    assert cli("interpret", "--b12", "300", "-f", "json").exit_code == 0
+    nice = cli("interpret", "--b12", "300", "--guideline", "nice")
+    assert nice.exit_code == 2
+    assert "300 pg/mL = 221.3 pmol/L is borderline" in one_clear_line(nice)
+
+
+def test_a_value_no_laboratory_reports_is_refused_naming_the_likely_unit(cli):
+    result = cli("interpret", "--ferritin", "45 ng/dl")
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert "45 ng/dl = 0.45 ug/L is not a plausible result" in line
+    assert "did you mean 45 ng/mL (= 45 ug/L)?" in line
+
+
+def test_reported_ranges_come_from_the_data_file(ranges):
+    ferritin = ranges.analytes["ferritin"]
+    assert (ferritin.reported_low, ferritin.reported_source) == (0.5, "lab-measuring-range")
+    assert ranges.analytes["b12"].common_units == ("pmol/L", "pg/mL", "ng/L")
+
+
+def test_an_ambiguous_column_stops_the_batch_before_any_row(cli, tmp_path):
+    export = tmp_path / "wide.csv"
+    export.write_text("patient_id,date,B12\nP1,2026-11-02,180\nP2,2026-11-02,400\n")
+    out = tmp_path / "out.csv"
+    result = cli("batch", export, "-o", out)
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert "column 'B12'" in line and "--unit 'B12=UNIT'" in line
+    assert not out.exists()
+    plan = cli("batch", export, "--plan")
+    assert plan.exit_code == 0
+    assert "the run stops before any row" in " ".join(plan.stdout.split())
+    given = cli("batch", export, "--unit", "B12=pg/mL", "-o", out)
+    assert given.exit_code == 0
+    assert "deficient" in out.read_text()

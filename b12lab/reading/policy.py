@@ -67,6 +67,17 @@ class ReadPolicy:
     strict: bool = False
     units: Mapping[str, str] = field(default_factory=dict)
     date_order: str | None = None
+    # The guideline profile in force: a number without a unit is judged ambiguous by
+    # the conclusions this profile draws (None: the default profile).
+    guideline: str | None = None
 
     def __hash__(self) -> int:
-        return hash((self.decimal, self.strict, tuple(sorted(self.units.items())), self.date_order))
+        return hash(
+            (
+                self.decimal,
+                self.strict,
+                tuple(sorted(self.units.items())),
+                self.date_order,
+                self.guideline,
+            )
+        )
