@@ -18,6 +18,7 @@ What is checked for each file:
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import re
@@ -307,8 +308,8 @@ BY_NAME = {m.name: m for m in MATERIAL}
 
 
 def test_the_corpus_is_what_the_readme_lists():
-    on_disk = sorted(p.name for p in REAL.iterdir() if p.suffix in {".hl7", ".json"})
-    assert on_disk == sorted(BY_NAME)
+    on_disk = sorted(p.name for p in REAL.iterdir() if p.suffix in {".hl7", ".json", ".csv"})
+    assert on_disk == sorted([*BY_NAME, SYNTHEA])
     readme = (REAL / "README.md").read_text(encoding="utf-8")
     for name in on_disk:
         assert f"`{name}`" in readme
@@ -625,3 +626,97 @@ def test_the_nist_wbc_of_105_6_is_high_as_the_laboratory_says():
     _, records = batch("nist_lri_cbc.hl7")
     [(_, wbc)] = measured(records, "wbc")
     assert wbc["flag"] in {"high", "critical_high"}
+
+
+# --- a long CSV export: Synthea's observations.csv ------------------------------------
+
+SYNTHEA = "synthea_observations.csv"
+# LOINC code -> analyte, canonical unit, factor from the file's unit, b12lab's reporting step
+SYNTHEA_ANALYTES = {
+    "718-7": ("hemoglobin", "g/L", 10.0, 0.5),  # g/dL -> g/L
+    "777-3": ("platelets", "10^9/L", 1.0, 0.5),  # 10*3/uL is 10^9/L
+    "6690-2": ("wbc", "10^9/L", 1.0, 0.05),  # 10*3/uL
+    "787-2": ("mcv", "fL", 1.0, 0.5),
+    "38483-4": ("creatinine", "umol/L", 10_000 / 113.12, 0.5),  # mg/dL -> umol/L
+    # GFR/1.73 sq M.predicted written "mL/min": the code itself is per 1.73 m2
+    "33914-3": ("egfr", "mL/min/1.73m2", 1.0, 0.5),
+}
+
+
+def synthea_rows() -> list[tuple[int, dict]]:
+    with (REAL / SYNTHEA).open(newline="", encoding="utf-8") as handle:
+        return list(enumerate(csv.DictReader(handle), start=2))
+
+
+SYNTHEA_VALUES = [
+    pytest.param(line, row, id=f"line {line}:{SYNTHEA_ANALYTES[row['CODE']][0]}")
+    for line, row in synthea_rows()
+    if row["CODE"] in SYNTHEA_ANALYTES
+]
+
+
+def test_the_synthea_export_holds_33_analyte_values_in_14_panels():
+    """What the README says of the file, counted from the file itself."""
+    rows = [row for _, row in synthea_rows() if row["CODE"] in SYNTHEA_ANALYTES]
+    assert len(rows) == 33
+    assert len({(row["PATIENT"], row["DATE"][:10]) for row in rows}) == 14
+
+
+@pytest.mark.parametrize(("line", "row"), SYNTHEA_VALUES)
+def test_each_value_of_the_synthea_export_is_read(line, row):
+    analyte, unit, factor, step = SYNTHEA_ANALYTES[row["CODE"]]
+    _, records = batch(SYNTHEA)
+    panel = [
+        r
+        for r in records
+        if r["patient_id"] == row["PATIENT"] and r["panel_date"] == row["DATE"][:10]
+    ]
+    assert len(panel) == 1, f"{len(panel)} records for one panel"
+    found = [m for m in panel[0]["measurements"] if m["analyte"] == analyte]
+    assert found, f"line {line}: {analyte} {row['VALUE']} {row['UNITS']} not read: {panel[0]}"
+    measurement = found[0]
+    assert measurement["value"] == pytest.approx(float(row["VALUE"]) * factor, abs=step)
+    assert measurement["unit"] == unit
+    assert measurement["censored"] is None
+    assert measurement.get("lab_flag") is None  # the export carries no laboratory flag
+
+
+def test_batch_writes_one_record_per_panel_of_the_synthea_export():
+    _, records = batch(SYNTHEA)
+    panels = {
+        (row["PATIENT"], row["DATE"][:10])
+        for _, row in synthea_rows()
+        if row["CODE"] in SYNTHEA_ANALYTES
+    }
+    with_results = [
+        (r["patient_id"], r["panel_date"]) for r in records if r["measurements"] or r["errors"]
+    ]
+    assert sorted(with_results) == sorted(panels)
+    for record in records:
+        read = {m["analyte"] for m in record["measurements"]}
+        expected = {
+            SYNTHEA_ANALYTES[row["CODE"]][0]
+            for _, row in synthea_rows()
+            if row["CODE"] in SYNTHEA_ANALYTES
+            and (row["PATIENT"], row["DATE"][:10]) == (record["patient_id"], record["panel_date"])
+        }
+        assert read == expected, record
+
+
+def test_batch_and_its_plan_count_every_test_of_the_export_it_does_not_read():
+    others = sorted({row["CODE"] for _, row in synthea_rows()} - set(SYNTHEA_ANALYTES))
+    assert len(others) == 91
+    result, records = batch(SYNTHEA)
+    assert not [code for code in others if code not in said(result, records)]
+    plan = run("batch", str(REAL / SYNTHEA), "--plan")
+    assert plan.exit_code == 0, plan.stderr
+    assert not [code for code in others if code not in plan.text]
+
+
+def test_interpret_sends_a_long_export_to_batch_in_one_line():
+    result = interpret(SYNTHEA)
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "b12lab batch" in lines[0]
+    assert "YAML" not in lines[0]
