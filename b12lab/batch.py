@@ -528,8 +528,9 @@ def unread_test_note(ranges: Ranges, test: str, display: str | None = None) -> N
             TEST_NOT_READ,
             shown,
             f"names {named}, code unknown",
-            f"test '{shown}' ('{display[:60]}') names {named}, but b12lab does not know "
-            f"the code '{shown}' as {named}; not read (if it is, add --map '{shown}={named}')",
+            f"test '{shown}' ('{display[:60]}') names {named} "
+            f"({ranges.analytes[named].name}), but b12lab does not know the code '{shown}' "
+            f"as {named}; not read (if it is, add --map '{shown}={named}')",
         )
     close = ranges.close_analyte(test) or (ranges.close_analyte(display) if display else None)
     if close is not None:

@@ -147,6 +147,7 @@ class ObservationInterpreter(RowInterpreter):
             # FHIR numbers are JSON numbers and HL7 NM values use a point: no guessing.
             self.policy = replace(self.policy, decimal=POINT)
         self.skipped_tests: Counter = Counter()
+        self.unread_tests: Counter = Counter()  # tests resembling an analyte, in no record
 
     def __call__(self, records: Iterable[Record]) -> Iterator[BatchRecord]:
         builders = self.panels(records)
@@ -162,21 +163,19 @@ class ObservationInterpreter(RowInterpreter):
             records, key=self._key, open_panel=self._open, add=self._add, window=self.window
         )
         for builder in grouped:
-            if (
-                builder.extra.get(_READ)
-                or builder.errors
-                or any(note.kind == TEST_NOT_READ for note in builder.notes)
-            ):
+            if builder.extra.get(_READ) or builder.errors:
                 yield builder
                 continue
             for note in builder.notes:
                 if note.kind == TEST_SKIPPED:
                     self.skipped_tests[note.subject] += 1
+                elif note.kind == TEST_NOT_READ:  # said on its own line in the summary
+                    self.unread_tests[note.message] += 1
 
     def _panel(self, builder: PanelBuilder) -> Panel:
         if (
             builder.date is None
-            and builder.measurements
+            and not builder.extra.get(OWN_RECORD)
             and not any(note.kind == NO_DATE for note in builder.notes)
         ):
             builder.note(undated_note(builder))
@@ -212,6 +211,10 @@ class ObservationInterpreter(RowInterpreter):
         self._patient_facts(builder, record)
         code = record.code.strip()[:40]
         analyte = self._test_analyte(record.code.strip())
+        if analyte is None and record.display and not _is_loinc(record.code_system):
+            # A local code whose name is an analyte's own name or alias ("Vitamin B12"):
+            # read by that name, as a long export's test name is.
+            analyte = self._test_analyte(record.display.strip())
         if analyte is None:
             builder.note(unread_test_note(self.ranges, code, record.display))
             return
@@ -388,8 +391,16 @@ def interpret_messages(
         ranges, mapping=mapping, guideline=guideline, today=today
     )
     builders = list(interpreter.panels(records))
-    unread = [n for b in builders for n in b.notes if n.kind == TEST_NOT_READ]
-    builders = [b for b in builders if b.extra.get(_READ) or b.errors]
+    unread = [n.message for b in builders for n in b.notes if n.kind == TEST_NOT_READ]
+    unread += list(interpreter.unread_tests)
+    # A panel with no value (only a pending or cancelled result) is no panel of its own:
+    # what it says joins the report.
+    carried: list[str] = list(interpreter.unread_tests)
+    if any(b.measurements or b.errors for b in builders):
+        for builder in builders:
+            if not builder.measurements and not builder.errors:
+                carried += [str(n) for n in builder.notes if n.kind != TEST_SKIPPED]
+        builders = [b for b in builders if b.measurements or b.errors]
     for builder in builders:
         if builder.extra.get(OWN_RECORD):
             raise InputError(
@@ -407,7 +418,7 @@ def interpret_messages(
         if not overrides:
             raise InputError(
                 f"{label} holds no result of a test b12lab reads"
-                + (f" ({unread[0].message})" if unread else ""),
+                + (f" ({unread[0]})" if unread else ""),
                 fix="give Observations or OBX segments with LOINC codes of b12lab's analytes "
                 "(or map local codes with --map CODE=ANALYTE)",
             )
@@ -452,9 +463,13 @@ def interpret_messages(
             )
         kept = tuple(dict.fromkeys(str(n) for n in builder.notes if n.kind != TEST_SKIPPED))
         panels.append(builder.panel(context, date=builder.date or today, warnings=kept))
+    first = panels.index(max(panels, key=lambda p: p.date or dt.date.min))
+    if carried:
+        panels[first] = replace(
+            panels[first], warnings=tuple(dict.fromkeys((*panels[first].warnings, *carried)))
+        )
     if skipped:
-        first = panels.index(max(panels, key=lambda p: p.date or dt.date.min))
-        note = "tests not read (not b12lab analytes): " + ", ".join(skipped[:12])
+        note = "tests not read (not b12lab analytes): " + ", ".join(skipped)
         panels[first] = replace(panels[first], warnings=(*panels[first].warnings, note))
     report = evaluate_panels(panels, ranges, guideline=guideline, today=today)
     if report.errors:
@@ -466,7 +481,7 @@ def undated_note(
     builder: PanelBuilder, consequence: str = "; the results are read undated"
 ) -> Note:
     """Results with no collection date in the source, nor in the report or panel holding them."""
-    analytes = ", ".join(sorted(builder.measurements))
+    analytes = ", ".join(sorted(builder.measurements)) or "this panel's results"
     return Note(
         NO_DATE,
         "date",
@@ -474,3 +489,8 @@ def undated_note(
         f"no collection date in the source for {analytes} (not on the results, their panel "
         f"or their report){consequence}",
     )
+
+
+def _is_loinc(system: str | None) -> bool:
+    """A code of the LOINC system (FHIR http://loinc.org, HL7 LN): its code decides."""
+    return (system or "").strip().casefold() in ("ln", "http://loinc.org", "loinc")

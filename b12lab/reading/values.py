@@ -360,7 +360,15 @@ def measure(
         notes.append(note)
         factor = 1.0
     else:
-        factor = ranges.units.factor(analyte, unit)
+        try:
+            factor = ranges.units.factor(analyte, unit)
+        except UnitError as error:
+            raise UnitError(
+                f"{analyte} value '{text}': {error.message}",
+                field=analyte,
+                value=text,
+                fix=error.fix,
+            ) from None
     if (
         reading.unit
         and hint_unit
