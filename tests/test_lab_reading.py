@@ -398,3 +398,33 @@ def test_an_ambiguous_column_stops_the_batch_before_any_row(cli, tmp_path):
     given = cli("batch", export, "--unit", "B12=pg/mL", "-o", out)
     assert given.exit_code == 0
     assert "deficient" in out.read_text()
+
+
+def test_results_contained_in_a_report_are_read_with_its_date_and_subject(cli):
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": "cbc-1",
+        "status": "final",
+        "code": {"text": "CBC"},
+        "subject": {"reference": "Patient/p9"},
+        "effectiveDateTime": "2026-10-03T09:00:00Z",
+        "contained": [
+            {
+                "resourceType": "Observation",
+                "id": "hb",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+                "valueQuantity": {
+                    "value": 9.5,
+                    "system": "http://unitsofmeasure.org",
+                    "code": "g/dL",
+                },
+            }
+        ],
+        "result": [{"reference": "#hb"}],
+    }
+    result = cli("batch", "-", "--format", "ndjson", input=json.dumps(report))
+    assert result.exit_code == 0, result.output
+    (record,) = ndjson(result)
+    assert (record["patient_id"], record["panel_date"]) == ("p9", "2026-10-03")
+    assert values(record) == {"hemoglobin": 95}

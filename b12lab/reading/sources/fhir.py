@@ -16,7 +16,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from b12lab.errors import InputError
@@ -353,9 +353,33 @@ def _resource_records(
     if kind not in USED_TYPES:
         skipped[kind] += 1
         return
+    if kind == "DiagnosticReport":
+        yield from _contained_results(resource, where, number, index, full_url)
+        return
     if kind != "Observation":
         return
     yield _observation(resource, where, number, index, full_url)
+
+
+def _contained_results(
+    report: Mapping[str, Any], where: str, number: int, index: _Index, full_url: str | None
+) -> Iterator[Record]:
+    """Observations contained in a DiagnosticReport: its subject, date and id are theirs
+    unless they carry their own."""
+    date = _effective(report) or _text(report.get("issued"))
+    report_id = _text(report.get("id")) or (full_url or "").rsplit(":", 1)[-1] or None
+    for position, contained in enumerate(_list(report.get("contained")), start=1):
+        if not isinstance(contained, dict) or contained.get("resourceType") != "Observation":
+            continue
+        result = dict(contained)
+        if result.get("subject") is None and report.get("subject") is not None:
+            result["subject"] = report["subject"]
+        if not _effective(result) and date:
+            result["effectiveDateTime"] = date
+        record = _observation(result, f"{where}, contained {position}", number, index, None)
+        if isinstance(record, Observation) and record.group is None and report_id:
+            record = replace(record, group=report_id)
+        yield record
 
 
 def _observation(
