@@ -40,7 +40,7 @@ from b12lab.errors import InputError
 from b12lab.model import Context, Panel, Report
 from b12lab.ranges import Ranges
 from b12lab.reading.fields import parse_date
-from b12lab.reading.observation import Observation, SourceProblem
+from b12lab.reading.observation import Observation, SourceProblem, is_loinc
 from b12lab.reading.panel import CellError, PanelBuilder
 from b12lab.reading.policy import (
     NO_DATE,
@@ -211,7 +211,7 @@ class ObservationInterpreter(RowInterpreter):
         self._patient_facts(builder, record)
         code = record.code.strip()[:40]
         analyte = self._test_analyte(record.code.strip())
-        if analyte is None and record.display and not _is_loinc(record.code_system):
+        if analyte is None and record.display and not is_loinc(record.code_system):
             # A local code whose name is an analyte's own name or alias ("Vitamin B12"):
             # read by that name, as a long export's test name is.
             analyte = self._test_analyte(record.display.strip())
@@ -489,8 +489,3 @@ def undated_note(
         f"no collection date in the source for {analytes} (not on the results, their panel "
         f"or their report){consequence}",
     )
-
-
-def _is_loinc(system: str | None) -> bool:
-    """A code of the LOINC system (FHIR http://loinc.org, HL7 LN): its code decides."""
-    return (system or "").strip().casefold() in ("ln", "http://loinc.org", "loinc")

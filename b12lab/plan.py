@@ -66,6 +66,7 @@ from b12lab.reading.columns import (
     unit_hint,
 )
 from b12lab.reading.fields import parse_age, parse_date, parse_sex
+from b12lab.reading.observation import is_loinc
 from b12lab.reading.policy import COMMA, POINT, UNKNOWN, ReadPolicy
 from b12lab.reading.values import cell_text, is_missing, measure, read_result
 
@@ -477,6 +478,7 @@ def _long_columns(
         _tally_value(tally, _cell(row, value_index), hint_args, line, ranges, policy)
     _tests(plan, tallies, columns, ranges, policy, unit_field=False)
     plan.skipped_tests = dict(skipped.most_common())
+    _unread_notes(plan, {test: None for test in skipped}, ranges)
     if nameless:
         plan.notes.append(
             f"{_n(nameless, 'row')} of the sample without a test name (each an error)"
@@ -546,6 +548,7 @@ def _plan_messages(
     )
     tallies: dict[str, Tally] = {}
     skipped: Counter = Counter()
+    displays: dict[str, str | None] = {}
     problems: list[str] = []
     for record in sample:
         if isinstance(record, SourceProblem):
@@ -553,8 +556,11 @@ def _plan_messages(
             continue
         code = record.code.strip()
         analyte = test_analyte(columns, code, ranges)
+        if analyte is None and record.display and not is_loinc(record.code_system):
+            analyte = test_analyte(columns, record.display.strip(), ranges)  # as the run does
         if analyte is None:
             skipped[code[:40] or "(no code)"] += 1
+            displays.setdefault(code[:40], record.display)
             continue
         tally = tallies.setdefault(code[:40], Tally(analyte))
         if record.absent_reason or record.value is None:
@@ -568,6 +574,7 @@ def _plan_messages(
         _tally_value(tally, raw, hint_args, record.line, ranges, policy)
     _tests(plan, tallies, columns, ranges, policy, unit_field=True)
     plan.skipped_tests = dict(skipped.most_common())
+    _unread_notes(plan, displays, ranges)
     if problems:
         plan.notes.append(
             f"{_n(len(problems), 'record')} of the sample cannot be read (each its own record in "
@@ -807,3 +814,14 @@ def _share(part: int, whole: int) -> float | None:
 
 def _counted(items: Iterable[str]) -> dict[str, int]:
     return dict(Counter(item for item in items if item and not is_missing(item)).most_common())
+
+
+def _unread_notes(plan: ExportPlan, tests: dict[str, str | None], ranges: Ranges) -> None:
+    """A skipped test that resembles an analyte is named with it, as the run names it."""
+    from b12lab.batch import unread_test_note
+    from b12lab.reading.policy import TEST_NOT_READ
+
+    for test, display in tests.items():
+        note = unread_test_note(ranges, test, display)
+        if note.kind == TEST_NOT_READ:
+            plan.notes.append(note.message)

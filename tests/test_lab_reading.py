@@ -197,6 +197,8 @@ def test_a_long_export_names_a_misspelt_test(cli, tmp_path):
     assert result.exit_code == 0, result.output
     (record,) = ndjson(result)
     assert any("did you mean platelets?" in w for w in record["warnings"])
+    plan = cli("batch", export, "--plan")
+    assert "'Platlet count' not read: did you mean platelets?" in " ".join(plan.stdout.split())
 
 
 # --- Context from the report ----------------------------------------------------------

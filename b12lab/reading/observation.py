@@ -49,3 +49,8 @@ class SourceProblem:
     line: int
     reason: str
     patient_id: str | None = None
+
+
+def is_loinc(system: str | None) -> bool:
+    """A code of the LOINC system (FHIR http://loinc.org, HL7 LN): its code decides."""
+    return (system or "").strip().casefold() in ("ln", "http://loinc.org", "loinc")
