@@ -344,6 +344,24 @@ class Ranges:
             _unit_factor(basis, spec.pint, f"{path}.pint", self.origin)
             for spelling, expression in spec.spellings:
                 _unit_factor(basis, expression, f"{path}.units.{spelling}", self.origin)
+            if spec.counts is not None:
+                from b12lab.units import count_factors
+
+                try:
+                    factors = count_factors(basis)
+                except Exception:
+                    factors = None
+                if factors is None or not all(
+                    isinstance(v, float) and math.isfinite(v) and v > 0
+                    for part in factors.values()
+                    for v in part.values()
+                ):
+                    raise RangesError(
+                        "count_units",
+                        f"a prefix must be a number and a volume a volume ({key} counts "
+                        "per volume)",
+                        source=self.origin[-1],
+                    )
 
     def unit_bases(self) -> dict[str, UnitBasis]:
         return {

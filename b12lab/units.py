@@ -338,9 +338,11 @@ def count_factors(basis: UnitBasis) -> dict:
     prefixes = {}
     for spelling, expression in grammar.prefixes:
         number = registry.parse_expression(expression)
-        prefixes[spelling_key(spelling) if spelling else ""] = _exact(
-            float(getattr(number, "magnitude", number))
-        )
+        if isinstance(number, registry.Quantity):
+            if not number.dimensionless:
+                raise IncompatibleUnit(expression)
+            number = number.to("dimensionless").magnitude
+        prefixes[spelling_key(spelling) if spelling else ""] = _exact(float(number))
     volumes = {
         spelling_key(spelling): pint_factor(basis, f"1 / ({expression})")
         for spelling, expression in grammar.volumes

@@ -430,3 +430,18 @@ def test_results_contained_in_a_report_are_read_with_its_date_and_subject(cli):
     (record,) = ndjson(result)
     assert (record["patient_id"], record["panel_date"]) == ("p9", "2026-10-03")
     assert values(record) == {"hemoglobin": 95}
+
+
+@pytest.mark.parametrize(
+    "overlay",
+    [
+        'count_units:\n  prefixes:\n    K: "meter"\n',
+        'count_units:\n  volumes:\n    uL: "gram"\n',
+    ],
+)
+def test_an_overlay_count_grammar_that_cannot_convert_is_refused_at_load(cli, tmp_path, overlay):
+    path = tmp_path / "lab.yaml"
+    path.write_text(overlay, encoding="utf-8")
+    result = cli("ranges", "--ranges", path)
+    assert result.exit_code == 2
+    assert "count_units" in one_clear_line(result)
