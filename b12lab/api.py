@@ -10,6 +10,7 @@ from b12lab.errors import InputError
 from b12lab.model import Context, Report
 from b12lab.ranges import Ranges, load_ranges
 from b12lab.reading.fields import parse_age, parse_alcohol, parse_date, parse_sex
+from b12lab.reading.policy import ReadPolicy
 from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, build_panel
 from b12lab.reading.trimester import check_pregnancy, parse_trimester
 from b12lab.timeline import evaluate_panels
@@ -97,6 +98,7 @@ def interpret_record(
             sex=record.sex,
             age=record.age,
             context=record.context,
+            policy=ReadPolicy(guideline=guideline),
         )
         for raw in record.panels
     ]

@@ -417,6 +417,8 @@ def run_message_batch(
     ):
         if line:
             summary.notes.append(line)
+    for message, count in interpreter.unread_tests.items():
+        summary.notes.append(f"{message} ({count:,} {'panel' if count == 1 else 'panels'})")
     summary.notes.extend(summary.assumption_lines())
     return summary
 

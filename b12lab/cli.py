@@ -721,6 +721,12 @@ def _read_patient_file(path: str, input_format: str, ranges_in_force, date_order
     label = "standard input" if path == "-" else path
     data = text.encode("utf-8")
     kind = input_kind(data[:65536], input_format)
+    if kind == "csv":
+        raise B12labError(
+            f"{label} is a CSV or tab-separated export (a header row of columns), "
+            "not a panel file; b12lab batch reads exports",
+            fix=f"use b12lab batch {path}",
+        )
     if is_message(kind):
         return None, (data, label, kind)
     document = load_yaml(text, label, typed=False)

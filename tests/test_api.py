@@ -24,6 +24,6 @@ def test_aliases_and_loinc_codes_work_as_keys():
 def test_a_laboratory_overlay_can_be_passed_in(tmp_path):
     overlay = tmp_path / "lab.yaml"
     overlay.write_text("default_guideline: nice\n")
-    report = b12lab.interpret({"b12": "140"}, ranges=b12lab.load_ranges(overlay))
+    report = b12lab.interpret({"b12": "140 pmol/L"}, ranges=b12lab.load_ranges(overlay))
     assert report.guideline == "nice"
     assert report.b12_status == "borderline"

@@ -91,7 +91,7 @@ def test_therapy_start_and_date_give_days_on_therapy(cli):
 
 
 def test_guideline_nice_is_named_in_the_report(cli):
-    document = cli.json("interpret", "--b12", "150", "--guideline", "nice", "-f", "json")
+    document = cli.json("interpret", "--b12", "150 pmol/L", "--guideline", "nice", "-f", "json")
     assert document["guideline"] == "nice"
     assert document["b12_status"] == "borderline"
     assert "holotc" in document["missing"]

@@ -91,7 +91,7 @@ def test_binary_junk_as_an_export_is_refused(cli, tmp_path):
 
 def test_nul_bytes_inside_an_export_are_removed_and_noted(cli, tmp_path):
     path = tmp_path / "nul.csv"
-    path.write_bytes(b"patient_id,b12\nP1,1\x0000\nP2,200\n")
+    path.write_bytes(b"patient_id,b12 (pmol/L)\nP1,1\x0000\nP2,200\n")
     result = cli("batch", path)
     assert result.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
@@ -196,7 +196,7 @@ def run_module(*args, **kwargs):
 def test_a_closed_stdout_ends_quietly(tmp_path):
     export = tmp_path / "many.csv"
     export.write_text(
-        "patient_id,b12\n" + "".join(f"P{n},{100 + n % 500}\n" for n in range(50_000))
+        "patient_id,b12 (pmol/L)\n" + "".join(f"P{n},{100 + n % 500}\n" for n in range(50_000))
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "b12lab", "batch", str(export)],

@@ -171,14 +171,29 @@ def test_hl7_local_code_is_read_through_map(cli, write):
         oru(
             "PID|1||S-9001||Local^Cy||19810102|F",
             "OBR|1||ACC-1|SLB9|||20261104",
-            "OBX|1|NM|SLB9^Ferritin serum^99SLAB||12|ng/mL|30-300|L|||F",
+            "OBX|1|NM|SLB9^Ferritin (SLAB)^99SLAB||12|ng/mL|30-300|L|||F",
         ),
     )
     unmapped = cli("interpret", path)
     assert unmapped.exit_code == 2
+    assert "names ferritin" in unmapped.stderr and "--map 'SLB9=ferritin'" in unmapped.stderr
     report = cli.json("interpret", path, "--map", "SLB9=ferritin", "--format", "json")
     ferritin = next(m for m in report["measurements"] if m["analyte"] == "ferritin")
     assert (ferritin["value"], ferritin["flag"], ferritin["lab_flag"]) == (12, "low", "L")
+
+
+def test_hl7_local_code_named_by_an_analyte_alias_is_read_by_that_name(cli, write):
+    path = write(
+        "local_named.hl7",
+        oru(
+            "PID|1||S-9001||Local^Cy||19810102|F",
+            "OBR|1||ACC-1|SLB9|||20261104",
+            "OBX|1|NM|VB12^Vitamin B12^99SLAB||702|pg/mL|191-663|H|||F",
+        ),
+    )
+    report = cli.json("interpret", path, "--format", "json")
+    b12 = next(m for m in report["measurements"] if m["analyte"] == "b12")
+    assert (b12["value"], b12["lab_flag"]) == (517.9, "H")
 
 
 # --- the laboratory's own flag ----------------------------------------------------

@@ -47,11 +47,11 @@ def test_the_example_panel_fits_an_80_by_24_terminal(cli):
         ),
         (["--b12", "450", "--platelets", "250"], "B12 NORMAL (WHO) · no urgent finding"),
         (
-            ["--b12", "160", "--patient-id", "Q7"],
+            ["--b12", "160 pmol/L", "--patient-id", "Q7"],
             "Q7: B12 BORDERLINE (WHO) · no urgent finding · 1 advisory",
         ),
         (
-            ["--b12", "150", "--guideline", "nice"],
+            ["--b12", "150 pmol/L", "--guideline", "nice"],
             "B12 BORDERLINE (NICE) · no urgent finding · 1 advisory",
         ),
         (

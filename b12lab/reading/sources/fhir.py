@@ -16,7 +16,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from b12lab.errors import InputError
@@ -66,6 +66,10 @@ class _Index:
     def __init__(self) -> None:
         self.patients: dict[str, _PatientFacts] = {}
         self.groups: dict[str, str] = {}
+        # Results dated only by what holds them: reference -> the holder's date, or
+        # the holder's own references when it has no date of its own (a panel in a report).
+        self.dates: dict[str, str] = {}
+        self.holders: dict[str, list[str]] = {}
 
     def add(self, resource: Mapping[str, Any], full_url: str | None) -> None:
         kind = resource.get("resourceType")
@@ -80,10 +84,34 @@ class _Index:
                 self.patients[key] = facts
         elif kind == "DiagnosticReport":
             report_id = _text(resource.get("id")) or (full_url or "").rsplit(":", 1)[-1] or None
-            for reference in _list(resource.get("result")):
-                target = reference.get("reference") if isinstance(reference, dict) else None
-                if isinstance(target, str) and report_id:
+            for target in _references(resource.get("result")):
+                if report_id:
                     self.groups.setdefault(target, report_id)
+            self._holds(resource, keys, "result")
+        elif kind == "Observation" and resource.get("hasMember"):
+            self._holds(resource, keys, "hasMember")
+
+    def _holds(self, holder: Mapping[str, Any], keys: list[str], field: str) -> None:
+        """Remember the date (or the references) of a report or panel for its results."""
+        date = _effective(holder) or _text(holder.get("issued"))
+        for target in _references(holder.get(field)):
+            for form in dict.fromkeys((target, _relative(target))):
+                if date:
+                    self.dates.setdefault(form, date)
+                elif keys:
+                    self.holders.setdefault(form, keys)
+
+    def date(self, resource: Mapping[str, Any], full_url: str | None) -> str | None:
+        """The date of the panel or report that holds a result without its own."""
+        keys = _reference_keys(resource, full_url)
+        for _depth in range(4):
+            found = next((self.dates[k] for k in keys if k in self.dates), None)
+            if found:
+                return found
+            keys = next((self.holders[k] for k in keys if k in self.holders), [])
+            if not keys:
+                return None
+        return None
 
     def patient(self, subject: Any) -> _PatientFacts:
         if not isinstance(subject, dict):
@@ -222,7 +250,9 @@ def _indexed_ndjson_records(stream: IO[bytes], label: str, skipped: Counter) -> 
     index = _Index()
     start = stream.tell()
     for _number, line in _ndjson_lines(stream, label):
-        if isinstance(line, bytes) and (b'"Patient"' in line or b'"DiagnosticReport"' in line):
+        if isinstance(line, bytes) and (
+            b'"Patient"' in line or b'"DiagnosticReport"' in line or b'"hasMember"' in line
+        ):
             resource, _reason = _json_line(line)
             if isinstance(resource, dict):
                 index.add(resource, None)
@@ -323,9 +353,33 @@ def _resource_records(
     if kind not in USED_TYPES:
         skipped[kind] += 1
         return
+    if kind == "DiagnosticReport":
+        yield from _contained_results(resource, where, number, index, full_url)
+        return
     if kind != "Observation":
         return
     yield _observation(resource, where, number, index, full_url)
+
+
+def _contained_results(
+    report: Mapping[str, Any], where: str, number: int, index: _Index, full_url: str | None
+) -> Iterator[Record]:
+    """Observations contained in a DiagnosticReport: its subject, date and id are theirs
+    unless they carry their own."""
+    date = _effective(report) or _text(report.get("issued"))
+    report_id = _text(report.get("id")) or (full_url or "").rsplit(":", 1)[-1] or None
+    for position, contained in enumerate(_list(report.get("contained")), start=1):
+        if not isinstance(contained, dict) or contained.get("resourceType") != "Observation":
+            continue
+        result = dict(contained)
+        if result.get("subject") is None and report.get("subject") is not None:
+            result["subject"] = report["subject"]
+        if not _effective(result) and date:
+            result["effectiveDateTime"] = date
+        record = _observation(result, f"{where}, contained {position}", number, index, None)
+        if isinstance(record, Observation) and record.group is None and report_id:
+            record = replace(record, group=report_id)
+        yield record
 
 
 def _observation(
@@ -361,7 +415,7 @@ def _observation(
         unit_text=_second_unit(resource, unit) if value is not None else None,
         comparator=comparator,
         patient_id=patient.patient_id,
-        collected=_collected(resource),
+        collected=_collected(resource, index, full_url),
         sex=patient.sex,
         birth_date=patient.birth_date,
         group=index.group(resource, full_url),
@@ -374,7 +428,21 @@ def _observation(
             else None
         ),
         code_system=system,
+        display=_display(resource.get("code")),
     )
+
+
+def _display(concept: Any) -> str | None:
+    """The test's name as sent: code.text, else the first coding's display."""
+    if not isinstance(concept, dict):
+        return None
+    text = _text(concept.get("text"))
+    if text:
+        return text
+    for coding in _list(concept.get("coding")):
+        if isinstance(coding, dict) and _text(coding.get("display")):
+            return _text(coding["display"])
+    return None
 
 
 def _code(concept: Any) -> tuple[str | None, str | None]:
@@ -490,14 +558,27 @@ def _absent_reason(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _collected(resource: Mapping[str, Any]) -> str | None:
+def _effective(resource: Mapping[str, Any]) -> str | None:
     period = resource.get("effectivePeriod")
     return (
         _text(resource.get("effectiveDateTime"))
         or _text(resource.get("effectiveInstant"))
         or (_text(period.get("start")) if isinstance(period, dict) else None)
-        or _text(resource.get("issued"))
     )
+
+
+def _collected(resource: Mapping[str, Any], index: _Index, full_url: str | None) -> str | None:
+    """The result's own collection time, else that of the panel (`hasMember`) or
+    DiagnosticReport holding it, else the time the result was issued."""
+    return _effective(resource) or index.date(resource, full_url) or _text(resource.get("issued"))
+
+
+def _references(node: Any) -> list[str]:
+    return [
+        item["reference"]
+        for item in _list(node)
+        if isinstance(item, dict) and isinstance(item.get("reference"), str) and item["reference"]
+    ]
 
 
 def _lab_reference(ranges: Any) -> str | None:

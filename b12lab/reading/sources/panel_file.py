@@ -120,6 +120,13 @@ def read_panel_file(path: str, ranges: Ranges) -> PatientRecord:
 def _analyte_key(key: object, ranges: Ranges, where: str) -> str:
     analyte = ranges.analyte_for(str(key))
     if analyte is None:
+        close = ranges.close_analyte(str(key))
+        if close is not None:
+            raise InputError(
+                f"unknown key '{str(key)[:40]}' in {where}: did you mean {close}?",
+                field=str(key)[:40],
+                fix=f"write '{close}:' (or another analyte key or alias)",
+            )
         raise InputError(
             f"unknown key '{str(key)[:40]}' in {where}",
             field=str(key)[:40],
