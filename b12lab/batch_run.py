@@ -314,6 +314,12 @@ def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
             f"--input-format {input_format}: batch reads exports, not a panel file",
             fix=f"use b12lab interpret {label} for one patient's panel file",
         )
+    if kind == "json-panel":
+        raise InputError(
+            f"{label} is JSON but not FHIR (no resourceType): batch reads exports, "
+            "not a panel file",
+            fix=f"use b12lab interpret {label} for one patient's panel file",
+        )
     return head, "csv"
 
 

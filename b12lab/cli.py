@@ -653,9 +653,12 @@ def interpret(
 
 def _read_patient_file(path: str, input_format: str, ranges_in_force):
     """(panel-file record, None) for YAML or JSON; (None, (data, label, kind)) for FHIR or HL7."""
-    from b12lab.inputs.yaml_text import load_yaml
     from b12lab.messages import input_kind, is_message
-    from b12lab.reading.sources.panel_file import read_text, record_from_document
+    from b12lab.reading.sources.panel_file import (
+        load_panel_document,
+        read_text,
+        record_from_document,
+    )
 
     if input_format == "csv":
         raise B12labError(
@@ -673,7 +676,7 @@ def _read_patient_file(path: str, input_format: str, ranges_in_force):
     kind = input_kind(data[:65536], input_format)
     if is_message(kind):
         return None, (data, label, kind)
-    return record_from_document(load_yaml(text, label, typed=False), ranges_in_force, label), None
+    return record_from_document(load_panel_document(text, label), ranges_in_force, label), None
 
 
 def _interpret_messages(messages, ranges_in_force, given, *, code_map, as_of, **rest):
