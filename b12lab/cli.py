@@ -124,6 +124,9 @@ class B12labGroup(TyperGroup):
         except (typer.Abort, KeyboardInterrupt, EOFError):
             error_line("interrupted by SIGINT")
             code = 130
+        except MemoryError:  # also Arrow's and DuckDB's allocation failures
+            error_line(_out_of_memory_line())
+            code = EXIT_INPUT
         except Exception as error:
             if hasattr(error, "format_message") and hasattr(error, "exit_code"):
                 code = _usage_error(error)
@@ -133,6 +136,22 @@ class B12labGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _out_of_memory_line() -> str:
+    """What to raise when memory ran out: the address-space limit when one is set."""
+    try:
+        import resource
+
+        soft, unlimited = resource.getrlimit(resource.RLIMIT_AS)[0], resource.RLIM_INFINITY
+    except (ImportError, OSError, ValueError):
+        soft = unlimited = -1
+    if soft != unlimited:
+        return (
+            f"out of memory within the address-space limit (ulimit -v {soft // 1024} KiB); "
+            "raise it with ulimit -v, or give a smaller export"
+        )
+    return "out of memory; free memory or give a smaller export"
 
 
 def _usage_error(error: Exception) -> int:
