@@ -350,9 +350,12 @@ def arrange(
         count = [0]
         yield from _out_of_core(spool, len(levels), settings, work, count)
         if notes is not None:
+            memory = f"{MEMORY_ENV}={settings.memory}"
+            if len(count) > 1 and count[1] < settings.memory_bytes:
+                memory += f", lowered to {count[1] // 10**6}MB to fit the address-space limit"
             notes.append(
                 f"the export is not grouped by {what}: its {count[0]:,} rows were grouped "
-                f"out of core ({MEMORY_ENV}={settings.memory})"
+                f"out of core ({memory})"
             )
 
 
@@ -604,6 +607,7 @@ def _out_of_core(
     (a quarter of the memory limit) to be put in order in memory.
     """
     memory = _memory_within_limits(settings)
+    count.append(memory)  # for the summary's note
     _fewer_malloc_arenas()
     import duckdb
 
