@@ -8,6 +8,8 @@ import json
 
 import pytest
 from conftest import one_clear_line
+from hypothesis import given
+from hypothesis import strategies as st
 
 from b12lab.inputs import json_text
 from b12lab.reading.sources import fhir
@@ -239,3 +241,26 @@ def test_a_json_document_past_the_size_limit_is_refused_without_reading_it_all(
     result = cli("batch", path)
     assert result.exit_code == 2
     assert "larger than" in one_clear_line(result)
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+_TEXT = st.text(alphabet='[]{}"\\ab\n', max_size=8)
+_JSON = st.recursive(
+    st.none() | st.integers() | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+@given(_JSON)
+def test_nesting_is_counted_exactly_whatever_the_strings_hold(value):
+    text = json.dumps(value)
+    assert json_text.nesting_depth(text.encode()) == _depth(value)
+    assert json_text.closes_on_its_line(text.encode())
