@@ -10,7 +10,7 @@ from dataclasses import replace
 from b12lab.errors import InputError
 from b12lab.model import Context, Report
 from b12lab.ranges import Ranges, load_ranges
-from b12lab.reading.fields import parse_age, parse_date, parse_sex
+from b12lab.reading.fields import parse_age, parse_alcohol, parse_date, parse_sex
 from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, build_panel
 from b12lab.reading.trimester import check_pregnancy, parse_trimester
 from b12lab.timeline import evaluate_panels
@@ -25,7 +25,7 @@ def interpret(
     patient_id: str | None = None,
     b12_therapy_start: dt.date | str | None = None,
     days_on_therapy: int | None = None,
-    alcohol_use: bool = False,
+    alcohol_use: bool | str = False,
     neuro_symptoms: bool = False,
     hypersegmented_neutrophils: bool = False,
     pregnancy_trimester: int | str | None = None,
@@ -40,8 +40,9 @@ def interpret(
     is the same option under its older name) fixes the evaluation date, the default
     panel date and the days on therapy; it and every date take a `datetime.date`
     or ISO text ("2026-01-01"). `ranges` is a loaded Ranges or an overlay file's
-    path (as --ranges). A value of the wrong type raises TypeError; a value that
-    cannot be used raises InputError (or a subclass).
+    path (as --ranges). `alcohol_use` is True or "current" (heavy use now) or
+    "stopped" (recently stopped). A value of the wrong type raises TypeError; a
+    value that cannot be used raises InputError (or a subclass).
     """
     today = evaluation_date(as_of, today)
     ranges = resolve_ranges(ranges)
@@ -57,8 +58,12 @@ def interpret(
         pregnancy_trimester=(pregnancy_trimester, (int, str), "1, 2 or 3"),
         guideline=(guideline, (str,), "a profile name such as 'who'"),
     )
+    if not isinstance(alcohol_use, (bool, str)):
+        raise TypeError(
+            f"alcohol_use takes True, False, 'current' or 'stopped', "
+            f"not {type(alcohol_use).__name__}"
+        )
     for name, flag in (
-        ("alcohol_use", alcohol_use),
         ("neuro_symptoms", neuro_symptoms),
         ("hypersegmented_neutrophils", hypersegmented_neutrophils),
     ):
@@ -68,6 +73,7 @@ def interpret(
         raise InputError(
             f"days_on_therapy {days_on_therapy} is negative", fix="give 0 or more days"
         )
+    alcohol_current, alcohol_stopped = parse_alcohol(alcohol_use)
     record = PatientRecord(
         patient_id=patient_id,
         sex=parse_sex(sex),
@@ -75,7 +81,8 @@ def interpret(
         context=Context(
             b12_therapy_start=option_date(b12_therapy_start, "b12_therapy_start"),
             days_on_therapy=days_on_therapy,
-            alcohol_use=alcohol_use,
+            alcohol_use=alcohol_current,
+            alcohol_stopped=alcohol_stopped,
             neuro_symptoms=neuro_symptoms,
             hypersegmented_neutrophils=hypersegmented_neutrophils,
             pregnancy_trimester=parse_trimester(pregnancy_trimester),

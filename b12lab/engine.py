@@ -25,7 +25,7 @@ from b12lab.model import (
 from b12lab.ranges import SEXES, Limits, Ranges
 from b12lab.rules import DOMAIN_READS, RULES_BY_DOMAIN, Case, Fired, Missing
 from b12lab.rules.b12 import assess_b12, assess_for_rules
-from b12lab.rules.base import Step, above, at_least, at_most, at_or_above, below
+from b12lab.rules.base import AskTests, Step, above, at_least, at_most, at_or_above, below
 from b12lab.rules.implications import implications
 
 ALWAYS_WANTED = ("b12", "platelets", "anc", "ferritin")
@@ -177,8 +177,17 @@ def _sex_dependent(ranges: Ranges, age: float | None, trimester: int | None) -> 
     )
 
 
-def _context_warnings(panel: Panel, ranges: Ranges, today: dt.date) -> list[str]:
+def _context_warnings(
+    panel: Panel, ranges: Ranges, today: dt.date, limits: Limits | None = None
+) -> list[str]:
     warnings = []
+    if limits is not None and limits.below_profile_age and limits.profile.minimum_age:
+        youngest = format_number(limits.profile.minimum_age.value, 0)
+        warnings.append(
+            f"age under {youngest}: the {limits.profile.name.upper()} profile (its guideline) "
+            f"covers people aged {youngest} and "
+            "over, so its B12 cut-offs were applied outside its scope; consider --guideline who"
+        )
     trimester = panel.context.pregnancy_trimester
     by_sex = _sex_dependent(ranges, panel.age, trimester)
     sex_dependent = [a for a in panel.measurements if a in by_sex]
@@ -243,7 +252,7 @@ def evaluate(
     panel, egfr_warnings = derive_egfr(panel, ranges)
     warnings += egfr_warnings
     panel = shown_against(panel, limits)
-    warnings = [*panel.warnings, *warnings, *_context_warnings(panel, ranges, today)]
+    warnings = [*panel.warnings, *warnings, *_context_warnings(panel, ranges, today, limits)]
     flags: dict[str, str] = {}
     measurements = []
     for analyte in ranges.analytes:
@@ -336,7 +345,7 @@ def _steps_for_panel(
     already given is dropped or replaced by its rewording."""
     steps = []
     for step in static:
-        text = step.for_panel(case) if isinstance(step, Step) else step
+        text = step.for_panel(case) if isinstance(step, (Step, AskTests)) else step
         if text:
             steps.append(text)
     return tuple(dict.fromkeys((*steps, *added)))
@@ -360,6 +369,11 @@ def _b12_detail(case: Case) -> str:
         text += "; undetermined until MMA or homocysteine is measured"
     if case.b12.basis:
         text += f"; on therapy: the blood counts are judged by the B12 of {case.b12.basis}"
+    elif case.b12.repleted:
+        text += (
+            f"; repleted on therapy (day {case.days_on_therapy}, past the rebound window): "
+            "the panel is judged by B12 as measured"
+        )
     elif case.b12.on_therapy_b12:
         text += "; measured on therapy, so it reflects the replacement"
     return text

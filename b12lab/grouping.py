@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from b12lab import phases
 from b12lab.errors import B12labError
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ ROW_OVERHEAD = 160  # bytes Python adds to a pickled row held for ordering (tupl
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)\s*$", re.IGNORECASE)
+
+
+PROGRESS_EVERY = 2000  # rows between two updates of the progress display
 
 
 class GroupingError(B12labError):
@@ -301,11 +305,15 @@ def file_is_grouped(path: str, label: str, levels: Sequence[KeyFunction]) -> boo
     if not os.path.isfile(path):
         return None
     check = Contiguity(len(levels))
+    stats = ReadStats()
+    phases.phase("checking the row order", os.path.getsize(path), lambda: stats.bytes_read)
     with open(path, "rb") as stream:
-        header, rest = read_header(text_lines(stream, ReadStats(), label), label)
-        for record in records(rest, header.delimiter, header.lines):
+        header, rest = read_header(text_lines(stream, stats, label), label)
+        for number, record in enumerate(records(rest, header.delimiter, header.lines)):
             if not check.see(encoded_keys((record.line, record.cells, record.problem), levels)):
                 return False
+            if number % PROGRESS_EVERY == 0:
+                phases.tick()
     return True
 
 
@@ -342,13 +350,20 @@ def arrange(
     with _workspace(settings) as work:
         # Rows are spooled by Python before DuckDB reads them, so that an error
         # in reading them (or an interruption) reaches the caller as it was.
+        spooled = [0]
         with _private_files():
-            spool, in_order = _spool(rows, levels, work)
+            spool, in_order = _spool(rows, levels, work, spooled)
         if grouped is None and in_order:
-            yield from _replay(spool)
+            written = [0]
+            phases.phase("writing", spooled[0], lambda: written[0])
+            for row in _replay(spool):
+                written[0] += 1
+                if written[0] % PROGRESS_EVERY == 0:
+                    phases.tick()
+                yield row
             return
         count = [0]
-        yield from _out_of_core(spool, len(levels), settings, work, count)
+        yield from _out_of_core(spool, len(levels), settings, work, count, spooled[0])
         if notes is not None:
             memory = f"{MEMORY_ENV}={settings.memory}"
             if len(count) > 1 and count[1] < settings.memory_bytes:
@@ -568,8 +583,11 @@ def _batches(
         yield pa.record_batch(columns, schema=schema)
 
 
-def _spool(rows: Iterable[Row], levels: Sequence[KeyFunction], work: str) -> tuple[str, bool]:
-    """Rows that can be read only once, written to an Arrow file while they are checked."""
+def _spool(
+    rows: Iterable[Row], levels: Sequence[KeyFunction], work: str, count: list[int]
+) -> tuple[str, bool]:
+    """Rows that can be read only once, written to an Arrow file while they are checked
+    (`count` gets how many)."""
     import pyarrow.ipc as ipc
 
     path = os.path.join(work, "spool.arrow")
@@ -577,6 +595,8 @@ def _spool(rows: Iterable[Row], levels: Sequence[KeyFunction], work: str) -> tup
     with ipc.new_stream(path, _schema(len(levels))) as writer:
         for batch in _batches(rows, levels, check):
             writer.write_batch(batch)
+            count[0] += batch.num_rows
+            phases.tick()  # the reading phase: how far the input has been read
     return path, check.grouped
 
 
@@ -595,7 +615,7 @@ def _replay(path: str) -> Iterator[Row]:
 
 
 def _out_of_core(
-    spool: str, levels: int, settings: GroupSettings, work: str, count: list[int]
+    spool: str, levels: int, settings: GroupSettings, work: str, count: list[int], rows: int
 ) -> Iterator[Row]:
     """The spooled rows in group order: DuckDB sorts the keys, buckets on disk hold the rows.
 
@@ -611,6 +631,8 @@ def _out_of_core(
     _fewer_malloc_arenas()
     import duckdb
 
+    steps = levels + 3  # load the keys, one sort per level, the places, dealing the rows
+    phases.phase(f"grouping {rows:,} rows", steps)
     connection = None
     try:
         with _private_files():
@@ -624,6 +646,7 @@ def _out_of_core(
                 },
             )
             buckets = _sorted_into_buckets(connection, spool, levels, memory, work, count)
+        phases.tick(steps)
     except (duckdb.OutOfMemoryException, MemoryError) as error:
         raise _memory_error(settings, memory, error) from None
     except duckdb.IOException as error:
@@ -642,6 +665,8 @@ def _out_of_core(
     finally:
         if connection is not None:
             connection.close()
+    written = [0]
+    phases.phase("writing", rows, lambda: written[0])
     for bucket in buckets:
         chunks = []
         with open(bucket, "rb") as stream:
@@ -653,6 +678,9 @@ def _out_of_core(
         os.remove(bucket)
         chunks.sort()
         for _, blob in chunks:
+            written[0] += 1
+            if written[0] % PROGRESS_EVERY == 0:
+                phases.tick()
             yield pickle.loads(blob)
 
 
@@ -660,8 +688,10 @@ def _sorted_into_buckets(connection, spool: str, levels: int, memory: int, work:
     """The sorts of `_out_of_core` in DuckDB, then the rows dealt out to bucket files."""
     keys = ["seq", *(f"k{i}{half}" for i in range(levels) for half in "ab")]
     _load(connection, "keys0", _columns(_read_spool(spool), keys))
+    phases.tick(1)
     table, firsts = "keys0", []
     for level in range(levels):
+        phases.tick(level + 1)
         later = [f"k{i}{half}" for i in range(level + 1, levels) for half in "ab"]
         keep = ["seq", *firsts, *later]
         key = f"k{level}a, k{level}b"
@@ -672,12 +702,14 @@ def _sorted_into_buckets(connection, spool: str, levels: int, memory: int, work:
         connection.execute(f"DROP TABLE {table}")
         table = f"keys{level + 1}"
         _load_file(connection, table, path)
+    phases.tick(levels + 1)
     path = os.path.join(work, "places.arrow")
     order = ", ".join([*firsts, "seq"])
     _write_places(_reader(connection, f"SELECT seq FROM {table} ORDER BY {order}"), path)
     connection.execute(f"DROP TABLE {table}")
     _load_file(connection, "places", path)
     places = _reader(connection, "SELECT place FROM places ORDER BY seq")
+    phases.tick(levels + 2)
     return _deal(_read_spool(spool), places, memory // 4, work, count)
 
 

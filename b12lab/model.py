@@ -61,7 +61,8 @@ class Context:
 
     b12_therapy_start: dt.date | None = None
     days_on_therapy: int | None = None
-    alcohol_use: bool = False
+    alcohol_use: bool = False  # heavy alcohol use now ("current")
+    alcohol_stopped: bool = False  # heavy alcohol use recently stopped
     neuro_symptoms: bool = False
     hypersegmented_neutrophils: bool = False
     pregnancy_trimester: int | None = None  # 1, 2 or 3

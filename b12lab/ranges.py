@@ -50,6 +50,8 @@ THRESHOLD_KEYS = {
     "platelets_grade4_below": "platelets",
     "egfr_renal_below": "egfr",
     "hemoglobin_real_rise": "hemoglobin",
+    "platelet_anc_recovery_days": "days",
+    "hemoglobin_recovery_days": "days",
 }
 # Thresholds the rules read as one scale, from the lowest up.
 ORDERED_THRESHOLDS = (
@@ -57,6 +59,7 @@ ORDERED_THRESHOLDS = (
     ("platelets_grade4_below", "platelets_grade3_below", "platelets_grade2_below"),
     ("rebound_window_first_day", "rebound_window_last_day"),
 )
+AGE_UNITS = ("year", "years", "y")
 DAY_UNITS = ("day", "days", "d")
 ANALYTE_KEYS = {
     "name",
@@ -187,6 +190,8 @@ class Profile:
     b12_borderline_below: Threshold
     holotc_deficient_below: Threshold
     holotc_indeterminate_below: Threshold
+    # The youngest age (years) the profile's guideline covers, when it sets one.
+    minimum_age: Threshold | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,8 @@ class Limits:
     reference: Mapping[str, Band]
     analytes: Mapping[str, AnalyteSpec]
     thresholds: Mapping[str, Threshold]
+    # The patient is younger than the profile's guideline covers (NICE NG239: 16).
+    below_profile_age: bool = False
 
     def low(self, analyte: str) -> float | None:
         return self.reference[analyte].low
@@ -230,7 +237,11 @@ class Limits:
     @cached_property
     def key(self) -> tuple:
         """Equal keys mean equal limits (two ages in the same band share one)."""
-        return (self.profile.name, tuple((a, b.low, b.high) for a, b in self.reference.items()))
+        return (
+            self.profile.name,
+            self.below_profile_age,
+            tuple((a, b.low, b.high) for a, b in self.reference.items()),
+        )
 
     @cached_property
     def _cuts(self) -> dict[str, tuple[float, ...]]:
@@ -475,7 +486,7 @@ class Ranges:
     def _profile(self, name: str, node: Any) -> Profile:
         path = f"guideline_profiles.{name}"
         node = _mapping(node, path, self.origin)
-        _only(node, {"title", *PROFILE_KEYS}, path, self.origin)
+        _only(node, {"title", "minimum_age", *PROFILE_KEYS}, path, self.origin)
         missing = [key for key in PROFILE_KEYS if key not in node]
         if missing:
             raise RangesError(path, f"missing {', '.join(missing)}", source=self.origin[-1])
@@ -493,7 +504,22 @@ class Ranges:
                     f"{values[low].value:g} is above {path}.{high} ({values[high].value:g})",
                     source=self.origin[-1],
                 )
-        return Profile(name=name, title=str(node.get("title", name)), **values)
+        minimum_age = None
+        if node.get("minimum_age") is not None:
+            age_node = _mapping(node["minimum_age"], f"{path}.minimum_age", self.origin)
+            _only(age_node, {"value", "unit", "source"}, f"{path}.minimum_age", self.origin)
+            unit = age_node.get("unit")
+            if unit is not None and str(unit).lower() not in AGE_UNITS:
+                raise RangesError(
+                    f"{path}.minimum_age.unit", f"'{unit}' is not years", source=self.origin[-1]
+                )
+            minimum_age = Threshold(
+                _number(age_node.get("value"), f"{path}.minimum_age.value", self.origin),
+                str(age_node.get("source", "")),
+            )
+        return Profile(
+            name=name, title=str(node.get("title", name)), minimum_age=minimum_age, **values
+        )
 
     def _converted_bands(self, spec: AnalyteSpec, node: Mapping[str, Any]) -> AnalyteSpec:
         bands = []
@@ -567,7 +593,10 @@ def _cached_limits(
         reference["holotc"].high,
         profile.holotc_deficient_below.source,
     )
-    return Limits(profile, reference, ranges.analytes, ranges.thresholds)
+    below_age = (
+        profile.minimum_age is not None and age is not None and age < profile.minimum_age.value
+    )
+    return Limits(profile, reference, ranges.analytes, ranges.thresholds, below_age)
 
 
 @lru_cache(maxsize=256)

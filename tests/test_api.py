@@ -50,8 +50,10 @@ def test_the_evaluation_date_is_one_option_taking_a_date_or_iso_text(tmp_path):
         b12lab.interpret(values, as_of="2026-01-01", today="2026-01-01")
     with pytest.raises(TypeError, match="date takes"):
         b12lab.interpret(values, date=1.5)
-    with pytest.raises(TypeError, match="alcohol_use takes True or False"):
-        b12lab.interpret(values, alcohol_use="yes")
+    with pytest.raises(TypeError, match="alcohol_use takes True, False"):
+        b12lab.interpret(values, alcohol_use=1)
+    with pytest.raises(TypeError, match="neuro_symptoms takes True or False"):
+        b12lab.interpret(values, neuro_symptoms="yes")
     with pytest.raises(TypeError, match="values takes a mapping"):
         b12lab.interpret([("b12", "180")])
 

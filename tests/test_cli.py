@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import SAMPLES, one_clear_line
@@ -106,14 +107,14 @@ def test_text_report_has_every_section_and_no_color_off_a_terminal(cli):
         "Platelets",
         "Neutrophils",
         "Ferritin",
-        "URGENT",
+        "1 urgent: Pancytopenia",
         "would sharpen: folate",
         "not a diagnosis",
         "148-664",
     ):
         assert needle in text
     assert "\x1b[" not in text
-    assert text.index("URGENT") < text.index("ADVISORY") < text.index("INFO")
+    assert text.index("1 urgent") < text.index("ADVISORY") < text.index("INFO")
 
 
 def test_text_report_says_when_a_unit_was_assumed(cli):
@@ -179,10 +180,28 @@ def test_rules_lists_the_catalogue_and_explains_one(cli):
     detail = cli("rules", "fer-may-mask-iron-deficiency")
     assert detail.exit_code == 0
     assert "Fires when:" in detail.stdout
-    assert "seed-003" in detail.stdout
+    assert "solmaz-2015-iron" in detail.stdout
+    assert "Indian J Hematol Blood Transfus 2015" in detail.stdout  # the full reference
     document = cli.json("rules", "plt-low-consistent-with-b12", "--format", "json")
     assert document["severity"] == "advisory"
-    assert "seed-000" in document["sources"]
+    assert "doi:10.1056/NEJMcp1113996" in document["sources"]["stabler-2013-b12"]
+
+
+def test_no_internal_document_name_in_the_data_file_code_or_output(cli):
+    from b12lab.ranges import load_ranges
+    from b12lab.rules import RULES
+
+    ranges = load_ranges()
+    for key, text in ranges.sources.items():
+        assert "seed" not in key.lower() and "seed document" not in text.lower(), key
+    for rule in RULES.values():
+        assert rule.sources, rule.id
+        assert all(source in ranges.sources for source in rule.sources), rule.id
+        assert not any(source.startswith("seed") for source in rule.sources), rule.id
+    text = (Path(__file__).parents[1] / "b12lab" / "reference_ranges.yaml").read_text()
+    assert "seed" not in text.lower()
+    listing = cli("rules", "--format", "json").stdout
+    assert "seed" not in listing.lower()
 
 
 def test_ranges_shows_molar_masses_and_accepted_units(cli):

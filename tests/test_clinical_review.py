@@ -226,13 +226,34 @@ def test_raised_mma_with_low_egfr_does_not_confirm_a_functional_deficiency():
     assert "b12-functional-deficiency-confirmed" not in ids
 
 
-def test_another_marker_still_confirms_with_low_egfr():
-    report = report_for(
-        {"b12": "180", "mma": "0.6", "egfr": "45", "homocysteine": "20", "folate": "10"}
-    )
+def test_homocysteine_does_not_confirm_with_low_egfr_but_holotc_does():
+    """Homocysteine rises as kidney function falls too: with eGFR 45 it confirms nothing,
+    and the caveat names holoTC, not homocysteine, as the marker to send."""
+    values = {"b12": "180", "mma": "0.6", "egfr": "45", "homocysteine": "25", "folate": "10"}
+    report = report_for(values)
     ids = finding_ids(report)
-    assert {"mma-renal-caveat", "b12-functional-deficiency-confirmed"} <= set(ids)
-    assert "mma" not in finding(report, "b12-functional-deficiency-confirmed").evidence
+    assert "mma-renal-caveat" in ids
+    assert "b12-functional-deficiency-confirmed" not in ids
+    caveat = finding(report, "mma-renal-caveat")
+    assert "homocysteine" in caveat.evidence and "holotranscobalamin" in caveat.next_steps[0]
+    assert caveat.next_steps[0].startswith("Measure holotranscobalamin")
+    assert "holotc" in report.missing
+    near_miss = report_for({**values, "egfr": "60"})
+    assert "b12-functional-deficiency-confirmed" in finding_ids(near_miss)
+    assert "mma-renal-caveat" not in finding_ids(near_miss)
+    confirmed = report_for({**values, "holotc": "20"})
+    assert "b12-functional-deficiency-confirmed" in finding_ids(confirmed)
+    assert finding(confirmed, "b12-functional-deficiency-confirmed").evidence.get("holotc")
+    given = finding(confirmed, "mma-renal-caveat").next_steps
+    assert given and "given here" in given[0]  # never asks again for the holoTC it has
+
+
+def test_homocysteine_alone_with_low_egfr_gets_the_caveat():
+    report = report_for({"b12": "180", "homocysteine": "25", "folate": "10", "egfr": "45"})
+    assert "mma-renal-caveat" in finding_ids(report)
+    assert "b12-functional-deficiency-confirmed" not in finding_ids(report)
+    near_miss = report_for({"b12": "180", "homocysteine": "15", "folate": "10", "egfr": "45"})
+    assert "mma-renal-caveat" not in finding_ids(near_miss)
 
 
 def test_egfr_flag_with_its_unit(cli):
@@ -370,6 +391,11 @@ NEW_IDS = [
     "hb-recovering-on-therapy",
     "plt-low-alcohol",
     "mma-renal-caveat",
+    "folate-deficiency",
+    "macrocytosis-not-b12-or-folate",
+    "b12-low-in-pregnancy",
+    "cytopenia-persisting-on-therapy",
+    "cytopenias-persisting-on-therapy",
 ]
 
 

@@ -107,10 +107,12 @@ def _panels(count: int, seed: int = 7):
             measurements=measurements,
             date=date,
             sex=rng.choice((None, "female", "male")),
-            age=rng.choice((None, 0.5, 8, 40, 70)),
+            age=rng.choice((None, 0.5, 8, 15, 40, 70)),
             context=Context(
                 b12_therapy_start=start,
-                alcohol_use=rng.random() < 0.2,
+                alcohol_use=(alcohol := rng.choice(("current", "stopped", None, None)))
+                == "current",
+                alcohol_stopped=alcohol == "stopped",
                 neuro_symptoms=rng.random() < 0.2,
                 hypersegmented_neutrophils=rng.random() < 0.2,
                 pregnancy_trimester=rng.choice((None, None, None, 1, 2, 3)),
@@ -209,6 +211,31 @@ def test_panels_with_one_key_are_decided_alike():
         assert fresh.decide(other) == first
         compared += 1
     assert compared > 120
+
+
+def test_context_and_guideline_scope_are_part_of_the_key():
+    """Alcohol use stopped or current, and an age below the NICE profile's scope, change
+    the decision: panels that differ only there never share one."""
+    core = DecisionCore(RANGES, "nice", TODAY)
+    platelets = Measurement(analyte="platelets", value=600, unit="10^9/L", input="600", decimals=0)
+    b12 = Measurement(analyte="b12", value=100, unit="pmol/L", input="100", decimals=1)
+
+    def panel(age: float, **context) -> Panel:
+        return Panel(
+            measurements={"platelets": platelets, "b12": b12},
+            sex="female",
+            age=age,
+            context=Context(**context),
+        )
+
+    current, stopped = panel(40, alcohol_use=True), panel(40, alcohol_stopped=True)
+    assert core.key(current) != core.key(stopped)
+    assert "plt-high-alcohol-recovery" in core.decide(stopped).outcome.domain_findings[0]
+    assert "plt-high-alcohol-recovery" not in core.decide(current).outcome.domain_findings[0]
+    young, adult = panel(15), panel(17)
+    assert core.key(young) != core.key(adult)
+    assert any("age under 16" in w for w in core.decide(young).warnings)
+    assert not any("age under 16" in w for w in core.decide(adult).warnings)
 
 
 def test_a_value_the_laboratory_flagged_is_quoted_as_given():

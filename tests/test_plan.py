@@ -434,7 +434,6 @@ def test_problems_that_refuse_the_run_refuse_the_plan_alike(cli, tmp_path, heade
     "args, message",
     [
         (["--plan", "--format", "ndjson"], "--plan prints text or json"),
-        (["--format", "text"], "--format text is for --plan"),
     ],
 )
 def test_format_choices_that_do_not_fit_are_refused(cli, args, message):

@@ -59,8 +59,8 @@ CASES = [
     ),
     (
         "plt-high-alcohol-recovery",
-        ({"platelets": "600"}, {"alcohol_use": True}),
-        ({"platelets": "450"}, {"alcohol_use": True}),
+        ({"platelets": "600"}, {"alcohol_use": "stopped"}),
+        ({"platelets": "600"}, {"alcohol_use": True}),  # current use: suppression, not rebound
     ),
     ("plt-extreme-high", ({"platelets": "1000"}, {}), ({"platelets": "999"}, {})),
     (
@@ -166,13 +166,43 @@ CASES = [
     ),
     (
         "plt-low-alcohol",
-        ({"platelets": "120"}, {"alcohol_use": True}),
-        ({"platelets": "150"}, {"alcohol_use": True}),
+        ({"platelets": "120"}, {"alcohol_use": "current"}),
+        ({"platelets": "120"}, {"alcohol_use": "stopped"}),
     ),
     (
         "mma-renal-caveat",
         ({"b12": "180", "mma": "0.6", "egfr": "45"}, {}),
         ({"b12": "180", "mma": "0.6", "egfr": "60"}, {}),
+    ),
+    (
+        "folate-deficiency",
+        ({"folate": "5", "b12": "400"}, {}),
+        ({"folate": "6.8", "b12": "400"}, {}),
+    ),
+    (
+        "macrocytosis-not-b12-or-folate",
+        ({"mcv": "115", "b12": "400", "folate": "10"}, {}),
+        ({"mcv": "115", "b12": "400", "folate": "5"}, {}),
+    ),
+    (
+        "b12-low-in-pregnancy",
+        ({"b12": "130"}, {"pregnancy_trimester": 3, "sex": "female"}),
+        ({"b12": "130"}, {"sex": "female"}),
+    ),
+    (
+        "cytopenia-persisting-on-therapy",
+        ({"b12": "100", "platelets": "85"}, {"b12_therapy_start": DAYS_AGO(29)}),
+        ({"b12": "100", "platelets": "85"}, {"b12_therapy_start": DAYS_AGO(28)}),
+    ),
+    (
+        "cytopenias-persisting-on-therapy",
+        ({"b12": "100", "platelets": "85", "anc": "1.1"}, {"b12_therapy_start": DAYS_AGO(29)}),
+        ({"b12": "100", "platelets": "85", "anc": "1.1"}, {"b12_therapy_start": DAYS_AGO(28)}),
+    ),
+    (
+        "b12-not-responding",
+        ({"b12": "100"}, {"b12_therapy_start": DAYS_AGO(14)}),
+        ({"b12": "100"}, {"b12_therapy_start": DAYS_AGO(13)}),
     ),
     (
         "b12-on-therapy",
@@ -183,7 +213,6 @@ CASES = [
 
 TIMELINE_ONLY = {
     "plt-recovered-on-therapy",
-    "b12-not-responding",
     "neut-recovered-on-therapy",
     "hb-recovering-on-therapy",
 }

@@ -55,7 +55,10 @@ def parse_age(value: object, field: str = "age") -> float | None:
         return None
     if isinstance(value, bool):
         raise InputError(
-            f"{field} must be a number of years", field=field, value=str(value), fix="e.g. --age 54"
+            f"{field} must be a number of years",
+            field=field,
+            value=str(value),
+            fix=f"e.g. {field} 54" if field.startswith("--") else "give the age in years, e.g. 54",
         )
     try:
         age = float(str(value).strip().replace(",", "."))
@@ -64,7 +67,7 @@ def parse_age(value: object, field: str = "age") -> float | None:
             f"{field} '{str(value)[:30]}' is not a number of years",
             field=field,
             value=str(value),
-            fix="e.g. --age 54",
+            fix=f"e.g. {field} 54" if field.startswith("--") else "give the age in years, e.g. 54",
         ) from None
     if not math.isfinite(age) or not 0 <= age <= MAX_AGE:
         raise InputError(
@@ -202,6 +205,32 @@ def parse_flag(value: object, field: str) -> bool:
         field=field,
         value=str(value),
         fix="use true or false",
+    )
+
+
+ALCOHOL_CURRENT = {"current"}
+ALCOHOL_STOPPED = {"stopped"}
+
+
+def parse_alcohol(value: object, field: str = "alcohol_use") -> tuple[bool, bool]:
+    """Alcohol use as (current, stopped): true/yes/current is heavy use now, stopped is
+    heavy use recently stopped, false/no/blank is neither."""
+    if isinstance(value, str) and value.strip().casefold() in ALCOHOL_CURRENT:
+        return True, False
+    if isinstance(value, str) and value.strip().casefold() in ALCOHOL_STOPPED:
+        return False, True
+    if (
+        value is None
+        or isinstance(value, bool)
+        or str(value).strip().casefold() in (TRUE_WORDS | FALSE_WORDS)
+    ):
+        return parse_flag(value, field), False
+    raise InputError(
+        f"{field} '{str(value)[:30]}' is not current, stopped, yes or no",
+        field=field,
+        value=str(value),
+        fix="use current (or true) for heavy use now, stopped for heavy use recently stopped, "
+        "or false",
     )
 
 

@@ -9,7 +9,9 @@ from b12lab.model import Panel, format_number
 from b12lab.ranges import Limits
 from b12lab.rules.base import (
     LOWER_BOUNDED,
+    MARKER_NAMES,
     UPPER_BOUNDED,
+    AskTests,
     B12Assessment,
     Case,
     Fired,
@@ -19,7 +21,9 @@ from b12lab.rules.base import (
     at_least,
     at_most,
     below,
+    next_b12_markers,
     rule,
+    still_deficient_on_therapy,
     therapy_days,
     therapy_start,
 )
@@ -69,18 +73,22 @@ def functional_markers(panel: Panel, limits: Limits) -> tuple[list[str], list[st
     """Markers that confirm a functional deficiency, and markers that exclude one.
 
     Homocysteine counts only with folate measured and not low: folate
-    deficiency raises it too.
+    deficiency raises it too. With eGFR below the renal threshold neither a
+    raised MMA nor a raised homocysteine confirms: both rise as kidney
+    function falls (holoTC still does).
     """
     confirm, exclude = [], []
     folate_ok = at_least(panel.get("folate"), limits.low("folate"))
+    renal = _egfr_low(panel, limits)
     mma, hcy, holotc = panel.get("mma"), panel.get("homocysteine"), panel.get("holotc")
     if above(mma, limits.high("mma")):
-        if not renal_caveat(panel, limits):
+        if not renal:
             confirm.append("mma")
     elif at_most(mma, limits.high("mma")):
         exclude.append("mma")
     if folate_ok and above(hcy, limits.high("homocysteine")):
-        confirm.append("homocysteine")
+        if not renal:
+            confirm.append("homocysteine")
     elif folate_ok and at_most(hcy, limits.high("homocysteine")):
         exclude.append("homocysteine")
     # A low holoTC confirms; a normal one does not exclude a deficiency: only MMA or
@@ -90,11 +98,24 @@ def functional_markers(panel: Panel, limits: Limits) -> tuple[list[str], list[st
     return confirm, exclude
 
 
-def renal_caveat(panel: Panel, limits: Limits) -> bool:
-    """MMA raised with eGFR below the renal threshold: the rise may be renal."""
-    return above(panel.get("mma"), limits.high("mma")) and below(
-        panel.get("egfr"), limits.threshold("egfr_renal_below")
+def _egfr_low(panel: Panel, limits: Limits) -> bool:
+    return below(panel.get("egfr"), limits.threshold("egfr_renal_below"))
+
+
+def renal_raised(panel: Panel, limits: Limits) -> tuple[str, ...]:
+    """MMA and homocysteine raised with eGFR below the renal threshold: the rise may be renal."""
+    if not _egfr_low(panel, limits):
+        return ()
+    return tuple(
+        marker
+        for marker in ("mma", "homocysteine")
+        if above(panel.get(marker), limits.high(marker))
     )
+
+
+def renal_caveat(panel: Panel, limits: Limits) -> bool:
+    """A raised MMA or homocysteine with eGFR below the renal threshold."""
+    return bool(renal_raised(panel, limits))
 
 
 def assess_b12(panel: Panel, limits: Limits) -> tuple[B12Assessment, list[str]]:
@@ -136,6 +157,11 @@ def assess_for_rules(
     b12 = panel.get("b12")
     if b12 is not None and (b12.carried_from or panel.date or today) < start:
         return serum  # measured before therapy: it speaks for the marrow
+    rebound_last_day = limits.threshold("rebound_window_last_day")
+    repleted = serum.low is False and serum.status in ("normal", "high")
+    if b12 is not None and days > rebound_last_day and repleted:
+        # B12 repleted: corrected, and the marrow has had time to respond.
+        return replace(serum, repleted=True, excluded=False)
     for earlier in reversed(history):
         measured = earlier.get("b12")
         if measured is None or earlier.date is None or earlier.date >= start:
@@ -152,11 +178,11 @@ def assess_for_rules(
 
 def _markers_to_add(case: Case) -> tuple[str, ...]:
     wanted = list(FUNCTIONAL_MARKERS)
-    if case.limits.profile.name == "nice":
+    if case.limits.profile.name == "nice" or case.egfr_low:  # holoTC decides with a low eGFR
         wanted.append("holotc")
     if case.has("homocysteine") and not case.has("folate"):
         wanted.append("folate")
-    return tuple(a for a in wanted if not case.has(a))
+    return tuple(a for a in wanted if not case.has_any(a))
 
 
 def _b12_evidence(case: Case) -> dict[str, str]:
@@ -181,12 +207,16 @@ def _b12_evidence(case: Case) -> dict[str, str]:
     next_steps=(
         "Look for the cause: diet (vegan, vegetarian), pernicious anemia (intrinsic factor "
         "antibodies), gastric surgery, malabsorption, metformin or acid-suppressing drugs.",
-        "Replace B12: intramuscular hydroxocobalamin or cyanocobalamin where absorption is in "
-        "doubt or the deficiency is severe; high-dose oral B12 for dietary deficiency or "
-        "maintenance.",
+        Step(
+            "Replace B12: intramuscular hydroxocobalamin or cyanocobalamin where absorption is "
+            "in doubt or the deficiency is severe; high-dose oral B12 for dietary deficiency or "
+            "maintenance.",
+            on_therapy="B12 is still deficient on therapy: check that the doses are taken and "
+            "that the route bypasses any malabsorption (intramuscular B12).",
+        ),
         "Recheck the blood count within 1-2 weeks of starting replacement.",
     ),
-    sources=("seed-002", "seed-001", "who-2008-b12", "nice-ng239"),
+    sources=("bsh-2014-b12", "stabler-2013-b12", "who-2008-b12", "nice-ng239"),
 )
 def b12_deficient(case: Case) -> Fired | Missing | None:
     if case.serum_b12.status != "deficient":
@@ -216,7 +246,7 @@ def b12_deficient(case: Case) -> Fired | Missing | None:
             asks=("folate",),
         ),
     ),
-    sources=("seed-001", "seed-002", "nice-ng239", "bsh-2014-b12"),
+    sources=("bsh-2014-b12", "nice-ng239", "stabler-2013-b12"),
 )
 def b12_borderline(case: Case) -> Fired | Missing | None:
     if case.serum_b12.status != "borderline":
@@ -232,6 +262,14 @@ def b12_borderline(case: Case) -> Fired | Missing | None:
         f"({profile.name.upper()}); whether B12 is low is undetermined until a functional "
         "marker is measured.",
         _b12_evidence(case),
+        next_steps=(
+            (
+                f"With eGFR {case.shown('egfr')} below the renal threshold, MMA and homocysteine "
+                "rise with falling kidney function: measure holotranscobalamin instead.",
+            )
+            if case.egfr_low
+            else ()
+        ),
         missing=to_add,
     )
 
@@ -242,18 +280,21 @@ def b12_borderline(case: Case) -> Fired | Missing | None:
     domain="b12",
     severity="advisory",
     title="Functional B12 deficiency supported by a second-line marker",
-    trigger="B12 status borderline or normal, and MMA above its limit, or homocysteine above "
-    "its limit with folate measured and not low, or holoTC below the profile's cut-off",
+    trigger="B12 status borderline or normal, and MMA above its limit (eGFR not below the "
+    "renal threshold), or homocysteine above its limit with folate measured and not low "
+    "(eGFR not below the renal threshold), or holoTC below the profile's cut-off",
     says="A raised MMA or homocysteine (or a low holoTC) shows B12 is short where it is "
-    "used; the patient is treated as B12-low for the blood-count rules.",
+    "used; the patient is treated as B12-low for the blood-count rules. MMA and homocysteine "
+    "both rise as kidney function falls, so with a low eGFR neither confirms on its own; "
+    "holoTC does.",
     next_steps=(
         "Treat as B12 deficiency and look for its cause.",
         Step(
-            "Check renal function (eGFR): MMA also rises with renal impairment.",
+            "Check renal function (eGFR): MMA and homocysteine also rise with renal impairment.",
             asks=("egfr",),
         ),
     ),
-    sources=("seed-002", "bsh-2014-b12", "nice-ng239"),
+    sources=("bsh-2014-b12", "nice-ng239", "refsum-2004-hcy"),
 )
 def b12_functional_deficiency(case: Case) -> Fired | Missing | None:
     if not case.serum_b12.confirmed:
@@ -300,7 +341,7 @@ def b12_functional_deficiency(case: Case) -> Fired | Missing | None:
         "If none are taken, consider liver disease, inflammation, renal disease or a "
         "myeloproliferative disorder.",
     ),
-    sources=("seed-001", "seed-003"),
+    sources=("stabler-2013-b12", "bsh-2014-b12"),
 )
 def b12_high(case: Case) -> Fired | Missing | None:
     if case.serum_b12.status != "high":
@@ -327,7 +368,7 @@ def b12_high(case: Case) -> Fired | Missing | None:
         "Seek specialist (neurology/haematology) advice the same day.",
         "Do not give folic acid alone before B12.",
     ),
-    sources=("seed-002", "nice-ng239"),
+    sources=("nice-ng239", "bsh-2014-b12"),
 )
 def b12_neuro_parenteral(case: Case) -> Fired | Missing | None:
     if not case.panel.context.neuro_symptoms or case.serum_b12.low is not True:
@@ -352,30 +393,38 @@ def b12_neuro_parenteral(case: Case) -> Fired | Missing | None:
     "treated without waiting for confirmation: nerve damage can become permanent while "
     "tests are pending.",
     next_steps=(
-        Step(
-            "Measure serum B12 now (with MMA or homocysteine if it is borderline).",
-            asks=("b12",),
-            given="Send MMA and/or homocysteine to settle the borderline B12.",
-        ),
         "Do not delay B12 replacement for the result: start intramuscular B12 after the "
         "sample is taken, and seek specialist advice the same day.",
         "Do not give folic acid alone before B12.",
     ),
-    sources=("bsh-2014-b12", "seed-002"),
+    sources=("bsh-2014-b12", "nice-ng239"),
 )
 def neuro_not_excluded(case: Case) -> Fired | Missing | None:
     b12 = case.serum_b12
     if not case.panel.context.neuro_symptoms:
         return None
+    steps: tuple[str, ...] = ()
     if b12.status == "unknown":
         reason = "B12 was not measured"
+        markers = next_b12_markers(case)
+        with_markers = (
+            " (with " + " or ".join(MARKER_NAMES[m] for m in markers) + " if it is borderline)"
+            if markers
+            else ""
+        )
+        steps = (f"Measure serum B12 now{with_markers}.",)
     elif b12.undetermined:
         reason = f"B12 {case.shown('b12')} is borderline and not yet confirmed either way"
+        markers = next_b12_markers(case)
+        if markers:
+            names = " or ".join(MARKER_NAMES[m] for m in markers)
+            steps = (f"Send {names} to settle the borderline B12.",)
     else:
         return None
     return Fired(
         f"Neurological symptoms are reported and {reason}: a deficiency is not excluded.",
         {"neuro_symptoms": "yes", "b12": case.shown("b12"), "b12_status": b12.status},
+        next_steps=steps,
     )
 
 
@@ -385,7 +434,8 @@ def neuro_not_excluded(case: Case) -> Fired | Missing | None:
     domain="b12",
     severity="info",
     title="On B12 therapy: serum B12 now reflects the replacement",
-    trigger="on B12 therapy and no B12 measured before the therapy start in the history",
+    trigger="on B12 therapy, no B12 measured before the therapy start in the history, B12 not "
+    "repleted, and not b12-not-responding",
     says="Once replacement has started, serum B12 shows the injections or tablets, not the "
     "marrow's supply: it cannot say whether low counts were due to B12 deficiency. Counts "
     "that were low from B12 deficiency are expected to recover within days to weeks.",
@@ -395,10 +445,10 @@ def neuro_not_excluded(case: Case) -> Fired | Missing | None:
         "If a B12 result from before the therapy exists, add it as a dated earlier panel.",
         "If counts do not recover, look for another cause.",
     ),
-    sources=("seed-000", "seed-002"),
+    sources=("bsh-2014-b12", "stabler-2013-b12"),
 )
 def b12_on_therapy(case: Case) -> Fired | Missing | None:
-    if not case.b12.on_therapy_b12:
+    if not case.b12.on_therapy_b12 or still_deficient_on_therapy(case):
         return None
     days = case.days_on_therapy
     measured = (
@@ -415,36 +465,79 @@ def b12_on_therapy(case: Case) -> Fired | Missing | None:
 
 @rule(
     "mma-renal-caveat",
-    reads=("mma", "egfr"),
+    reads=("mma", "homocysteine", "holotc", "egfr"),
     domain="b12",
     severity="advisory",
-    title="Raised MMA with reduced kidney function: not proof of B12 deficiency",
-    trigger="MMA above its upper limit and eGFR below the renal threshold",
-    says="MMA is cleared by the kidneys and rises with renal impairment, so on its own it "
-    "does not confirm a functional B12 deficiency here; homocysteine (with folate) or "
-    "holotranscobalamin has to support it.",
+    title="Raised MMA or homocysteine with reduced kidney function: not proof of B12 deficiency",
+    trigger="MMA (or homocysteine) above its upper limit and eGFR below the renal threshold",
+    says="MMA and homocysteine are both cleared by the kidneys and rise as kidney function "
+    "falls, so here they do not confirm a functional B12 deficiency; holotranscobalamin is the "
+    "marker to measure (not homocysteine, which rises with falling eGFR too).",
     next_steps=(
         Step(
-            "Measure holotranscobalamin or homocysteine (with folate) to judge B12 status.",
-            asks=("holotc", "homocysteine"),
+            "Measure holotranscobalamin (active B12) to judge B12 status: unlike MMA and "
+            "homocysteine it does not rise as kidney function falls.",
+            asks=("holotc",),
+            given="Judge B12 status by the holotranscobalamin given here, which kidney function "
+            "does not raise.",
         ),
     ),
-    sources=("bsh-2014-b12", "kdigo-2012-ckd"),
+    sources=("bsh-2014-b12", "refsum-2004-hcy", "kdigo-2012-ckd"),
 )
 def mma_renal_caveat(case: Case) -> Fired | Missing | None:
-    mma_cut = case.limits.high("mma")
-    if not above(case.get("mma"), mma_cut):
+    raised = renal_raised(case.panel, case.limits)
+    if not raised:
         return None
     egfr_cut = case.limits.threshold("egfr_renal_below")
-    if not below(case.get("egfr"), egfr_cut):
+    evidence = {}
+    parts = []
+    for marker in raised:
+        cut = case.limits.high(marker)
+        evidence[marker] = case.shown(marker)
+        evidence[f"{marker}_above"] = case.limit(marker, cut)
+        parts.append(
+            f"{'MMA' if marker == 'mma' else 'homocysteine'} {case.shown(marker)} is above "
+            f"{case.limit(marker, cut)}"
+        )
+    evidence["egfr"] = case.shown("egfr")
+    evidence["egfr_renal_below"] = case.limit("egfr", egfr_cut)
+    return Fired(
+        " and ".join(parts)
+        + f" with eGFR {case.shown('egfr')} below {case.limit('egfr', egfr_cut)}.",
+        evidence,
+    )
+
+
+@rule(
+    "b12-low-in-pregnancy",
+    reads=("b12", "holotc", "mma"),
+    domain="b12",
+    severity="info",
+    title="Low B12 in pregnancy: serum B12 falls physiologically",
+    trigger="B12 status deficient or borderline and a pregnancy trimester given",
+    says="Serum B12 falls physiologically in pregnancy, most in the third trimester, so a low "
+    "result overstates deficiency; holoTC or MMA help. Treat if there is anemia, macrocytosis "
+    "or neurological signs.",
+    next_steps=(
+        AskTests(
+            "Measure {tests} to judge B12 status in pregnancy.",
+            {"holotc": "holotranscobalamin (active B12)", "mma": "methylmalonic acid (MMA)"},
+        ),
+        "Treat if there is anemia, macrocytosis or neurological signs; otherwise recheck after "
+        "delivery.",
+    ),
+    sources=("bsh-2014-b12", "nice-ng239"),
+)
+def b12_low_in_pregnancy(case: Case) -> Fired | Missing | None:
+    trimester = case.panel.context.pregnancy_trimester
+    if trimester is None or case.serum_b12.status not in ("deficient", "borderline"):
         return None
     return Fired(
-        f"MMA {case.shown('mma')} is above {case.limit('mma', mma_cut)} with eGFR "
-        f"{case.shown('egfr')} below {case.limit('egfr', egfr_cut)}.",
+        f"Total B12 {case.shown('b12')} is {case.serum_b12.status} in trimester {trimester} of "
+        "pregnancy, when serum B12 is physiologically lower.",
         {
-            "mma": case.shown("mma"),
-            "mma_above": case.limit("mma", mma_cut),
-            "egfr": case.shown("egfr"),
-            "egfr_renal_below": case.limit("egfr", egfr_cut),
+            "b12": case.shown("b12"),
+            "b12_status": case.serum_b12.status,
+            "pregnancy_trimester": str(trimester),
         },
     )

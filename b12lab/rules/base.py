@@ -33,25 +33,69 @@ class Missing:
 
 
 class Step(str):
-    """A next step that asks for tests: dropped, or replaced by `given`, once they are given.
+    """A next step that asks for tests: dropped, or replaced by `given`, once the panel
+    or its history has them; `on_therapy` replaces it when the panel's B12 was measured on
+    B12 therapy ("" drops it).
 
     It is a plain string everywhere else (catalogue, JSON).
     """
 
     asks: tuple[str, ...]
     given: str | None
+    on_therapy: str | None
 
-    def __new__(cls, text: str, *, asks: tuple[str, ...], given: str | None = None) -> Step:
+    def __new__(
+        cls,
+        text: str,
+        *,
+        asks: tuple[str, ...] = (),
+        given: str | None = None,
+        on_therapy: str | None = None,
+    ) -> Step:
         step = super().__new__(cls, text)
         step.asks = asks
         step.given = given
+        step.on_therapy = on_therapy
         return step
 
     def for_panel(self, case: Case) -> str | None:
         """The step as it reads for this panel: None when every test it asks for is given."""
-        if self.asks and all(case.has(a) for a in self.asks):
+        if self.on_therapy is not None and case.b12_measured_on_therapy:
+            return self.on_therapy or None
+        if self.asks and all(case.has_any(a) for a in self.asks):
             return self.given
         return str(self)
+
+
+class AskTests(str):
+    """A next step that lists tests to send: only those the panel and its history lack.
+
+    `template` holds "{tests}"; `tests` maps analytes to the words used for them;
+    `also` names tests outside the panel's analytes (always listed). The catalogue
+    shows every test.
+    """
+
+    template: str
+    tests: tuple[tuple[str, str], ...]
+    also: tuple[str, ...]
+
+    def __new__(
+        cls, template: str, tests: dict[str, str], *, also: tuple[str, ...] = ()
+    ) -> AskTests:
+        step = super().__new__(cls, template.format(tests=_listed([*tests.values(), *also])))
+        step.template = template
+        step.tests = tuple(tests.items())
+        step.also = also
+        return step
+
+    def for_panel(self, case: Case) -> str | None:
+        wanted = [name for analyte, name in self.tests if not case.has_any(analyte)]
+        wanted.extend(self.also)
+        return self.template.format(tests=_listed(wanted)) if wanted else None
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 @dataclass(frozen=True)
@@ -88,7 +132,10 @@ class B12Assessment:
     # When the B12 that decides `low` is not the panel's own: what it is, e.g.
     # "81.2 pmol/L before therapy (2026-09-01)".
     basis: str = ""
-    renal_caveat: bool = False  # MMA raised with a low eGFR, so it was not counted
+    renal_caveat: bool = False  # MMA or homocysteine raised with a low eGFR: not counted
+    # On therapy past the rebound window with the on-therapy B12 measured not low:
+    # the deficiency is corrected, and the rules judge the panel by B12 as measured.
+    repleted: bool = False
 
     @property
     def undetermined(self) -> bool:
@@ -141,6 +188,10 @@ class Case:
     def has(self, analyte: str) -> bool:
         return analyte in self.panel.measurements
 
+    def has_any(self, analyte: str) -> bool:
+        """Measured on this panel or on an earlier one (a next step never asks for it)."""
+        return self.has(analyte) or any(p.get(analyte) is not None for p in self.history)
+
     def is_low(self, analyte: str) -> bool:
         return self.flags.get(analyte) in LOW_FLAGS
 
@@ -169,6 +220,52 @@ class Case:
     def on_therapy(self) -> bool:
         days = self.days_on_therapy
         return days is not None and days >= 0
+
+    @property
+    def b12_measured_on_therapy(self) -> bool:
+        """The panel's B12 was measured on or after the therapy start."""
+        b12 = self.get("b12")
+        start = therapy_start(self.panel, self.today)
+        if not self.on_therapy or b12 is None or start is None:
+            return False
+        return (b12.carried_from or self.panel_date) >= start
+
+    @property
+    def b12_treated_low(self) -> bool:
+        """On therapy after a low B12 (pre-therapy, or still low), or with B12 repleted:
+        the cytopenias it caused are expected to recover within the recovery windows."""
+        return self.on_therapy and (self.b12.low is True or self.b12.repleted)
+
+    def recovery_day(self, analyte: str) -> int:
+        """The day of therapy by which a low line is expected back above its lower limit."""
+        key = (
+            "hemoglobin_recovery_days" if analyte == "hemoglobin" else "platelet_anc_recovery_days"
+        )
+        return int(self.limits.threshold(key))
+
+    def persisting(self, analyte: str) -> bool:
+        """Still low past its recovery window on therapy after a low B12 (or repleted)."""
+        days = self.days_on_therapy
+        return (
+            self.b12_treated_low
+            and days is not None
+            and self.is_low(analyte)
+            and days > self.recovery_day(analyte)
+        )
+
+    @property
+    def marrow_judged_as_measured(self) -> bool:
+        """B12 repleted, or on therapy past the persistence window: the pre-therapy B12
+        no longer governs the ferritin (iron overload) rules."""
+        days = self.days_on_therapy
+        if not self.on_therapy or days is None:
+            return False
+        return self.b12.repleted or days > self.limits.threshold("persistence_window_days")
+
+    @property
+    def egfr_low(self) -> bool:
+        """eGFR below the renal threshold: MMA and homocysteine rise with it."""
+        return below(self.get("egfr"), self.limits.threshold("egfr_renal_below"))
 
     @property
     def inflammation(self) -> bool:
@@ -221,6 +318,20 @@ def ctcae_grade(case: Case, analyte: str) -> str | None:
     return str(grade)
 
 
+CTCAE_WORDS = {"1": "mild", "2": "moderate", "3": "severe", "4": "life-threatening"}
+
+
+def may_lie_below(
+    measurement: Measurement | None, critical: float | None, grade4: float | None
+) -> bool:
+    """A censored value bounded from above (`<=20`, `<25`) that may lie below the critical
+    limit: its bound is at or below the higher of the critical and CTCAE grade-4 limits.
+    An urgent finding is never lost to censoring."""
+    if measurement is None or critical is None or measurement.censored not in UPPER_BOUNDED:
+        return False
+    return measurement.value <= max(critical, grade4 if grade4 is not None else critical)
+
+
 def below(measurement: Measurement | None, cut: float | None) -> bool:
     """Known to lie below `cut` (a censored value only when all of it does)."""
     if measurement is None or cut is None or measurement.censored in LOWER_BOUNDED:
@@ -262,7 +373,7 @@ def at_least(measurement: Measurement | None, cut: float | None) -> bool:
 
 RULES: dict[str, Rule] = {}
 # Every rule may ask what would decide an undetermined B12 (b12_unresolved).
-B12_INPUTS = frozenset({"b12", "mma", "homocysteine", "holotc"})
+B12_INPUTS = frozenset({"b12", "mma", "homocysteine", "holotc", "egfr"})
 # Pairs of findings that must never be reported together (checked by a test
 # over every panel shape the cut points allow).
 CONTRADICTORY = frozenset(
@@ -288,6 +399,16 @@ CONTRADICTORY = frozenset(
         ("folate-low-treat-b12-first", "folate-low-b12-unmeasured"),
         ("plt-recovered-on-therapy", "plt-low-consistent-with-b12"),
         ("neut-recovered-on-therapy", "neut-low-consistent-with-b12"),
+        ("cytopenia-persisting-on-therapy", "plt-low-consistent-with-b12"),
+        ("cytopenia-persisting-on-therapy", "neut-low-consistent-with-b12"),
+        ("cytopenias-persisting-on-therapy", "plt-low-consistent-with-b12"),
+        ("cytopenias-persisting-on-therapy", "neut-low-consistent-with-b12"),
+        ("cytopenias-persisting-on-therapy", "pancytopenia-b12-mimics-mds"),
+        ("cytopenia-persisting-on-therapy", "cytopenias-persisting-on-therapy"),
+        ("b12-on-therapy", "b12-not-responding"),
+        ("macrocytosis-supports-megaloblastic", "macrocytosis-not-b12-or-folate"),
+        ("folate-deficiency", "folate-low-treat-b12-first"),
+        ("folate-deficiency", "folate-low-b12-unmeasured"),
     )
 )
 
@@ -340,7 +461,67 @@ def b12_unresolved(case: Case) -> Missing:
         return Missing(())
     if case.b12.status == "unknown":
         return Missing(("b12",))
+    return Missing(undetermined_b12_missing(case))
+
+
+def undetermined_b12_missing(case: Case) -> tuple[str, ...]:
+    """What `missing` lists for an undetermined B12: MMA and homocysteine when not given,
+    and holoTC under `nice` or with eGFR below the renal threshold (where it decides)."""
     wanted = ["mma", "homocysteine"]
-    if case.limits.profile.name == "nice":
+    if case.limits.profile.name == "nice" or case.egfr_low:
         wanted.append("holotc")
-    return Missing(tuple(a for a in wanted if not case.has(a)))
+    return tuple(a for a in wanted if not case.has_any(a))
+
+
+def folate_first(case: Case, what: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
+    """With folate low and B12 not low, folate deficiency is the first treatable cause to
+    name: a sentence for the detail, a next step and the evidence (empty otherwise)."""
+    if not case.is_low("folate") or case.b12.low is not False:
+        return "", (), {}
+    return (
+        f" Folate {case.shown('folate')} is low: folate deficiency is the first treatable "
+        f"cause of {what} to consider (B12 is adequate).",
+        (
+            "Treat the folate deficiency (B12 is adequate, so folic acid is safe), look for its "
+            "cause, and recheck the count; if it does not recover, look further.",
+        ),
+        {"folate": case.shown("folate")},
+    )
+
+
+def still_deficient_on_therapy(case: Case):
+    """The panel's own B12, measured on therapy at or past the response window and still
+    deficient (b12-not-responding), with the days on therapy; None otherwise."""
+    days = case.days_on_therapy
+    if not case.on_therapy or days is None:
+        return None
+    if days < case.limits.threshold("b12_response_days"):
+        return None
+    latest = case.get("b12")
+    if latest is None or latest.carried_from is not None:
+        return None  # not measured on the latest panel: nothing to say about the response
+    if case.serum_b12.status != "deficient" and case.serum_b12.low is not True:
+        return None
+    return latest, days
+
+
+def next_b12_markers(case: Case) -> tuple[str, ...]:
+    """The functional markers that would settle an undetermined B12, not yet measured.
+
+    With eGFR below the renal threshold MMA and homocysteine rise with the kidney
+    function, so holoTC is the one to send.
+    """
+    if case.egfr_low:
+        wanted = ["holotc"]
+    else:
+        wanted = ["mma", "homocysteine"]
+        if case.limits.profile.name == "nice":
+            wanted.append("holotc")
+    return tuple(a for a in wanted if not case.has_any(a))
+
+
+MARKER_NAMES = {
+    "mma": "methylmalonic acid (MMA)",
+    "homocysteine": "total homocysteine",
+    "holotc": "holotranscobalamin (active B12)",
+}

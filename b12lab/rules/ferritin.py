@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from b12lab.rules.base import Case, Fired, Missing, Step, above, b12_unresolved, below, rule
+from b12lab.rules.base import (
+    AskTests,
+    Case,
+    Fired,
+    Missing,
+    Step,
+    above,
+    b12_unresolved,
+    below,
+    rule,
+)
 
 
 def _ferritin_evidence(case: Case) -> dict[str, str]:
@@ -29,19 +39,22 @@ def earlier_ferritin(case: Case):
 
 @rule(
     "fer-low-combined-deficiency",
-    reads=("ferritin", "b12"),
+    reads=("ferritin", "b12", "tsat"),
     domain="ferritin",
     severity="advisory",
     title="Combined iron and B12 deficiency",
     trigger="ferritin below its lower limit and B12 low",
     says="Both the building block (iron) and the cofactor (B12) for red cells are short; "
-    "treating only one limits the response.",
+    "treating only one limits the response. Treat both: B12 first or together, and do not "
+    "delay iron when the iron deficiency is clear (low ferritin, low TSAT).",
     next_steps=(
-        "Treat both in a coordinated plan: usually B12 first, then iron.",
-        "Monitor ferritin once B12 therapy starts, as new red-cell production uses iron.",
+        "Treat both: B12 first or together with iron; do not delay iron when the iron "
+        "deficiency is clear (low ferritin and low transferrin saturation).",
+        "Monitor iron (ferritin, transferrin saturation) once B12 therapy starts, as new "
+        "red-cell production uses iron.",
         "Look for a shared cause (e.g. atrophic gastritis, coeliac disease, diet).",
     ),
-    sources=("seed-003", "seed-004"),
+    sources=("solmaz-2015-iron", "bsh-2014-b12", "who-2020-ferritin"),
 )
 def fer_low_combined(case: Case) -> Fired | Missing | None:
     if not case.is_low("ferritin"):
@@ -50,10 +63,22 @@ def fer_low_combined(case: Case) -> Fired | Missing | None:
         return b12_unresolved(case)
     if not case.b12.low:
         return None
+    evidence = {**_ferritin_evidence(case), "b12": case.b12_shown}
+    steps: tuple[str, ...] = ()
+    note = ""
+    if case.is_low("tsat"):
+        evidence["tsat"] = case.shown("tsat")
+        note = (
+            f" Transferrin saturation {case.shown('tsat')} is low too: the iron deficiency is "
+            "clear."
+        )
+        steps = ("Start iron now, alongside B12: the iron deficiency is clear.",)
     return Fired(
         f"Ferritin {case.shown('ferritin')} is low and B12 is {case.b12.status} "
-        f"({case.b12_shown}).",
-        {**_ferritin_evidence(case), "b12": case.b12_shown},
+        f"({case.b12_shown}).{note}",
+        evidence,
+        next_steps=steps,
+        missing=() if case.has_any("tsat") else ("tsat",),
     )
 
 
@@ -63,7 +88,9 @@ def fer_low_combined(case: Case) -> Fired | Missing | None:
     domain="ferritin",
     severity="advisory",
     title="Normal or high ferritin may be hiding an iron deficiency",
-    trigger="ferritin normal or high, B12 low, and no inflammation (CRP not above its limit)",
+    trigger="ferritin normal or high, B12 low, no inflammation (CRP not above its limit), and "
+    "not when the overload pattern may fire (on therapy with B12 repleted or past the "
+    "persistence window)",
     says="Ineffective red-cell production in B12 deficiency stores iron instead of using "
     "it, so ferritin can read normal or high while iron is short. Once B12 therapy restarts "
     "effective production, ferritin falls and a hidden iron deficiency can appear.",
@@ -71,11 +98,13 @@ def fer_low_combined(case: Case) -> Fired | Missing | None:
         "Recheck ferritin and iron studies (transferrin saturation) 4-8 weeks after starting B12.",
         "Be ready to add iron if ferritin falls below its lower limit.",
     ),
-    sources=("seed-003", "seed-004"),
+    sources=("solmaz-2015-iron", "green-2017-megaloblastic"),
 )
 def fer_may_mask(case: Case) -> Fired | Missing | None:
     if not case.has("ferritin") or case.is_low("ferritin") or case.inflammation:
         return None
+    if case.marrow_judged_as_measured:
+        return None  # fer-high-iron-overload-pattern may fire now
     if case.b12.low is None:
         return b12_unresolved(case)
     if not case.b12.low:
@@ -110,7 +139,7 @@ def fer_may_mask(case: Case) -> Fired | Missing | None:
 
 @rule(
     "fer-falling-on-therapy",
-    reads=("ferritin",),
+    reads=("ferritin", "tsat"),
     domain="ferritin",
     severity="advisory",
     title="Ferritin falling on B12 therapy",
@@ -119,10 +148,14 @@ def fer_may_mask(case: Case) -> Fired | Missing | None:
     says="Expected as new red cells draw on stored iron; an iron deficiency that B12 "
     "deficiency had masked may now show.",
     next_steps=(
-        "Check iron studies and consider iron replacement.",
+        AskTests(
+            "Check {tests} and consider iron replacement.",
+            {"tsat": "transferrin saturation"},
+            also=("serum iron",),
+        ),
         "Keep monitoring ferritin until the blood count has recovered.",
     ),
-    sources=("seed-003", "seed-004"),
+    sources=("solmaz-2015-iron", "bsh-2014-b12"),
 )
 def fer_falling(case: Case) -> Fired | Missing | None:
     if not case.on_therapy or not case.has("ferritin"):
@@ -153,7 +186,7 @@ def fer_falling(case: Case) -> Fired | Missing | None:
 
 @rule(
     "fer-high-inflammation",
-    reads=("ferritin", "crp"),
+    reads=("ferritin", "crp", "tsat"),
     domain="ferritin",
     severity="advisory",
     title="High ferritin with inflammation: not a measure of iron stores",
@@ -162,9 +195,13 @@ def fer_falling(case: Case) -> Fired | Missing | None:
     "stores, and B12 therapy will not lower it. Inflammation can raise B12 too.",
     next_steps=(
         "Treat and then recheck once inflammation has settled.",
-        "Use transferrin saturation to judge iron availability meanwhile.",
+        Step(
+            "Use transferrin saturation to judge iron availability meanwhile.",
+            asks=("tsat",),
+            given="Judge iron availability meanwhile by the transferrin saturation given here.",
+        ),
     ),
-    sources=("seed-003", "seed-004"),
+    sources=("who-2020-ferritin", "stabler-2013-b12"),
 )
 def fer_high_inflammation(case: Case) -> Fired | Missing | None:
     if not case.is_high("ferritin"):
@@ -233,7 +270,7 @@ def fer_low_in_inflammation(case: Case) -> Fired | Missing | None:
         "loss, coeliac disease, diet).",
         "Replace iron and recheck ferritin and the blood count.",
     ),
-    sources=("seed-004",),
+    sources=("who-2020-ferritin", "mast-1998-ferritin"),
 )
 def fer_low_iron(case: Case) -> Fired | Missing | None:
     if not case.is_low("ferritin") or case.b12.low is not False or case.on_therapy:
@@ -248,7 +285,7 @@ def fer_low_iron(case: Case) -> Fired | Missing | None:
 
 @rule(
     "fer-high-not-b12-related",
-    reads=("ferritin", "b12", "crp", "tsat"),
+    reads=("ferritin", "b12", "crp", "tsat", "egfr"),
     domain="ferritin",
     severity="advisory",
     title="High ferritin not related to B12",
@@ -256,14 +293,14 @@ def fer_low_iron(case: Case) -> Fired | Missing | None:
     says="B12 supplements will not lower this ferritin; its usual causes are inflammation, "
     "liver disease, chronic kidney disease, metabolic syndrome and haemochromatosis.",
     next_steps=(
-        Step(
-            "Check CRP, liver enzymes, renal function and transferrin saturation.",
-            asks=("crp", "tsat"),
-            given="Check liver enzymes and renal function.",
+        AskTests(
+            "Check {tests}.",
+            {"crp": "CRP", "tsat": "transferrin saturation", "egfr": "renal function (eGFR)"},
+            also=("liver enzymes",),
         ),
         "Do not give B12 to lower ferritin.",
     ),
-    sources=("seed-003",),
+    sources=("easl-2022-hh", "who-2020-ferritin"),
 )
 def fer_high_not_b12(case: Case) -> Fired | Missing | None:
     if not case.is_high("ferritin") or case.b12.low is not False:
@@ -282,22 +319,22 @@ def fer_high_not_b12(case: Case) -> Fired | Missing | None:
     severity="advisory",
     title="Iron overload pattern",
     trigger="ferritin above its upper limit and transferrin saturation above its upper limit, "
-    "unless B12 is low (untreated, or before therapy when judged by a pre-therapy B12): "
-    "ineffective red-cell production raises both, and fer-may-mask-iron-deficiency then "
-    "asks for a recheck after repletion",
+    "unless B12 is low (untreated, or on therapy judged by a pre-therapy B12) and neither "
+    "repleted nor past the persistence window: ineffective red-cell production raises both, "
+    "and fer-may-mask-iron-deficiency covers that time",
     says="High ferritin with high transferrin saturation is the pattern of iron overload "
     "(haemochromatosis); it is managed with venesection, not B12.",
     next_steps=(
         "Repeat fasting transferrin saturation; test HFE genotype (C282Y, H63D).",
         "Check liver enzymes; refer to hepatology or haematology.",
     ),
-    sources=("seed-003", "easl-2022-hh"),
+    sources=("easl-2022-hh", "solmaz-2015-iron"),
 )
 def fer_iron_overload(case: Case) -> Fired | Missing | None:
     if not case.is_high("ferritin"):
         return None
-    if case.b12.low is True:
-        return None  # fer-may-mask-iron-deficiency asks for a recheck after repletion
+    if case.b12.low is True and not case.marrow_judged_as_measured:
+        return None  # fer-may-mask-iron-deficiency covers the time before repletion
     if not case.has("tsat"):
         return Missing(("tsat",))
     tsat_high = case.limits.high("tsat")

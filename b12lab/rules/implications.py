@@ -7,7 +7,9 @@ findings that fired; it never decides anything the rules did not.
 from __future__ import annotations
 
 from b12lab.model import Implication
-from b12lab.rules.base import Case
+from b12lab.rules.base import Case, next_b12_markers
+
+SHORT_NAMES = {"mma": "MMA", "homocysteine": "homocysteine", "holotc": "holoTC"}
 
 
 def _hinge(case: Case, what: str) -> str:
@@ -19,9 +21,19 @@ def _hinge(case: Case, what: str) -> str:
         )
     if case.b12.status == "unknown":
         return f"B12 was not measured, so whether B12 deficiency explains {what} is open."
+    markers = next_b12_markers(case)
+    confirm = " (" + " or ".join(SHORT_NAMES[m] for m in markers) + ")" if markers else ""
     return (
-        f"B12 is borderline, so whether it explains {what} hinges on confirming B12 status "
-        "(MMA or homocysteine)."
+        f"B12 is borderline, so whether it explains {what} hinges on confirming B12 status"
+        f"{confirm}."
+    )
+
+
+def _persisting(case: Case, name: str, analyte: str) -> str:
+    return (
+        f"{name} are still low on day {case.days_on_therapy} of B12 therapy, past day "
+        f"{case.recovery_day(analyte)} by which they should have recovered: the expected "
+        "response has not come, so look for another cause."
     )
 
 
@@ -30,6 +42,8 @@ def platelets(case: Case, fired: set[str]) -> str:
     if flag is None:
         return "Platelets were not measured."
     if case.is_low("platelets"):
+        if case.persisting("platelets"):
+            return _persisting(case, "Platelets", "platelets")
         if case.b12.low is True:
             return (
                 "Low platelets fit the B12 deficiency (poor platelet production); they "
@@ -72,6 +86,8 @@ def neutrophils(case: Case, fired: set[str]) -> str:
         return "Neutrophils were not measured (no ANC, or WBC with neutrophil %)."
     name = "Neutrophils" if analyte == "anc" else "White cells (no ANC)"
     if case.is_low(analyte):
+        if case.persisting(analyte):
+            return _persisting(case, name, analyte)
         if case.b12.low is True:
             return (
                 f"{name} are low, which fits B12 deficiency (ineffective production); this "
@@ -118,7 +134,12 @@ def ferritin(case: Case, fired: set[str]) -> str:
         )
     if "fer-low-in-inflammation" in fired:
         return "With inflammation, this ferritin is still compatible with iron deficiency."
-    if case.b12.low is True:
+    if "fer-high-iron-overload-pattern" in fired:
+        return (
+            "High ferritin with high transferrin saturation is the pattern of iron overload, "
+            "not a B12 effect."
+        )
+    if case.b12.low is True and not case.marrow_judged_as_measured:
         return (
             "Ferritin reads normal or high while B12 is low: it can hide an iron deficiency "
             "that appears once B12 therapy starts."

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from b12lab.rules.base import Case, Fired, Missing, Step, b12_unresolved, below, ctcae_grade, rule
+from b12lab.rules.base import (
+    CTCAE_WORDS,
+    MARKER_NAMES,
+    Case,
+    Fired,
+    Missing,
+    Step,
+    b12_unresolved,
+    below,
+    ctcae_grade,
+    folate_first,
+    may_lie_below,
+    next_b12_markers,
+    rule,
+)
 
 
 def white_cells_low(case: Case) -> tuple[str, bool] | None:
@@ -14,15 +28,19 @@ def white_cells_low(case: Case) -> tuple[str, bool] | None:
     return None
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _grade(case: Case) -> str:
-    anc = case.get("anc")
-    if anc is None:
+    """The CTCAE v5 word for a low ANC's grade (grade 1 mild, 2 moderate, 3 severe,
+    4 life-threatening), with the grade, so that the word never pairs with another grade."""
+    if case.get("anc") is None:
         return "leukopenia"
-    if below(anc, case.limits.critical_low("anc")):
-        return "severe neutropenia"
-    if below(anc, case.limits.threshold("anc_moderate_below")):
-        return "moderate neutropenia"
-    return "mild neutropenia"
+    grade = ctcae_grade(case, "anc")
+    if grade is None:
+        return "neutropenia"
+    return f"{CTCAE_WORDS[grade]} neutropenia (CTCAE grade {grade})"
 
 
 @rule(
@@ -31,7 +49,9 @@ def _grade(case: Case) -> str:
     domain="neutrophils",
     severity="advisory",
     title="Neutropenia consistent with B12 deficiency",
-    trigger="ANC below the lower limit (or WBC below it when ANC is missing) and B12 low",
+    trigger="ANC below the lower limit (or WBC below it when ANC is missing) and B12 low, and "
+    "not on therapy past the neutrophil recovery window (then cytopenia-persisting-on-therapy "
+    "reports it)",
     says="In B12 deficiency the marrow is full but makes cells that die before release "
     "(ineffective production), so neutrophils fall gradually; this reverses with "
     "replacement. Hypersegmented neutrophils on the film support it.",
@@ -39,7 +59,7 @@ def _grade(case: Case) -> str:
         "Review a blood film for hypersegmented neutrophils and macro-ovalocytes.",
         "Recheck the count 1-2 weeks after starting B12; it should recover.",
     ),
-    sources=("seed-001", "seed-002"),
+    sources=("green-2017-megaloblastic", "stabler-2013-b12"),
 )
 def neut_low_consistent(case: Case) -> Fired | Missing | None:
     line = white_cells_low(case)
@@ -47,11 +67,11 @@ def neut_low_consistent(case: Case) -> Fired | Missing | None:
         return None
     if case.b12.low is None:
         return b12_unresolved(case)
-    if not case.b12.low:
-        return None
     analyte = line[0]
+    if not case.b12.low or case.persisting(analyte):
+        return None
     return Fired(
-        f"{_grade(case).capitalize()}: {analyte.upper()} {case.shown(analyte)} is below "
+        f"{_sentence(_grade(case))}: {analyte.upper()} {case.shown(analyte)} is below "
         f"{case.limit(analyte, case.limits.low(analyte))} with B12 {case.b12.status} "
         f"({case.b12_shown}).",
         _graded(
@@ -74,7 +94,7 @@ def _graded(case: Case, evidence: dict[str, str]) -> dict[str, str]:
 
 @rule(
     "neut-low-not-explained-by-b12",
-    reads=("anc", "b12"),
+    reads=("anc", "b12", "folate"),
     domain="neutrophils",
     severity="advisory",
     title="Neutropenia not explained by B12",
@@ -86,23 +106,27 @@ def _graded(case: Case, evidence: dict[str, str]) -> dict[str, str]:
         "infections; check for autoimmune disease.",
         "Compare with earlier counts; ethnic (Duffy-null) neutropenia is benign and may "
         "warrant a lower limit.",
+        Step("Measure folate: its deficiency also lowers neutrophils.", asks=("folate",)),
     ),
-    sources=("seed-001",),
+    sources=("green-2017-megaloblastic", "stabler-2013-b12"),
 )
 def neut_low_not_explained(case: Case) -> Fired | Missing | None:
     if not case.is_low("anc") or case.b12.low is not False:
         return None
+    note, steps, folate = folate_first(case, "the neutropenia")
     return Fired(
-        f"{_grade(case).capitalize()}: ANC {case.shown('anc')} is low while B12 is "
-        f"{case.b12.status} ({case.b12_shown}).",
+        f"{_sentence(_grade(case))}: ANC {case.shown('anc')} is low while B12 is "
+        f"{case.b12.status} ({case.b12_shown}).{note}",
         _graded(
             case,
             {
                 "anc": case.shown("anc"),
                 "anc_lower_limit": case.limit("anc", case.limits.low("anc")),
                 "b12": case.b12_shown,
+                **folate,
             },
         ),
+        next_steps=steps,
     )
 
 
@@ -111,23 +135,40 @@ def neut_low_not_explained(case: Case) -> Fired | Missing | None:
     reads=("anc",),
     domain="neutrophils",
     severity="urgent",
-    title="Severe neutropenia",
-    trigger="ANC below the severe (critical) limit",
-    says="Infection risk is high at this count; a fever is a medical emergency.",
+    title="Critically low neutrophil count",
+    trigger="ANC below the critical limit, or censored at it (a '<' or '<=' value that may lie "
+    "below the critical limit: its bound at or below the CTCAE grade-4 limit)",
+    says="Infection risk is high at this count (CTCAE grade 4, life-threatening, at the default "
+    "limit); a fever is a medical emergency.",
     next_steps=(
         "Same-day clinical review.",
         "Fever or signs of infection: treat as neutropenic sepsis, with immediate "
         "broad-spectrum antibiotics.",
     ),
-    sources=("ctcae-5",),
+    sources=("ctcae-5", "lab-typical"),
 )
 def neut_severe(case: Case) -> Fired | Missing | None:
     critical = case.limits.critical_low("anc")
-    if not below(case.get("anc"), critical):
+    anc = case.get("anc")
+    evidence = _graded(
+        case, {"anc": case.shown("anc"), "critical_below": case.limit("anc", critical)}
+    )
+    if below(anc, critical):
+        return Fired(
+            f"{_sentence(_grade(case))}: ANC {case.shown('anc')} is below "
+            f"{case.limit('anc', critical)}.",
+            evidence,
+        )
+    if not may_lie_below(anc, critical, case.limits.threshold("anc_grade4_below")):
         return None
+    evidence["censored"] = (
+        f"{case.shown('anc')} is censored and may lie below the critical limit "
+        f"{case.limit('anc', critical)}"
+    )
     return Fired(
-        f"ANC {case.shown('anc')} is below {case.limit('anc', critical)}.",
-        _graded(case, {"anc": case.shown("anc"), "severe_below": case.limit("anc", critical)}),
+        f"ANC {case.shown('anc')} is a censored result that may lie below the critical limit "
+        f"{case.limit('anc', critical)}: treated as critical.",
+        evidence,
     )
 
 
@@ -142,19 +183,24 @@ def neut_severe(case: Case) -> Fired | Missing | None:
     says="Neutrophils with five or more nuclear lobes are a hallmark of megaloblastic "
     "(B12 or folate) deficiency.",
     next_steps=(),
-    sources=("seed-001", "seed-002"),
+    sources=("green-2017-megaloblastic", "bsh-2014-b12"),
 )
 def neut_hypersegmented(case: Case) -> Fired | Missing | None:
     if not case.panel.context.hypersegmented_neutrophils:
         return None
     if case.b12.status in ("normal", "high") and case.b12.low is not True:
         return None
-    to_measure = [name for key, name in (("b12", "B12"), ("folate", "folate")) if not case.has(key)]
+    to_measure = [
+        name for key, name in (("b12", "B12"), ("folate", "folate")) if not case.has_any(key)
+    ]
     steps = []
     if to_measure:
         steps.append(f"Measure {' and '.join(to_measure)}.")
     if case.b12.undetermined:
-        steps.append("Confirm the borderline B12 with MMA (or homocysteine).")
+        markers = next_b12_markers(case)
+        if markers:
+            names = " or ".join(MARKER_NAMES[m] for m in markers)
+            steps.append(f"Confirm the borderline B12 with {names}.")
     if not steps:
         steps.append("Treat the deficiency that B12 and folate show; the film should normalize.")
     return Fired(
@@ -199,7 +245,8 @@ def _pancytopenia_evidence(case: Case, lines: list[str]) -> dict[str, str]:
     domain="neutrophils",
     severity="urgent",
     title="Pancytopenia with low B12: can mimic myelodysplasia or leukaemia",
-    trigger="hemoglobin, ANC (or WBC) and platelets all low, and B12 low",
+    trigger="hemoglobin, ANC (or WBC) and platelets all low, and B12 low, and not on therapy "
+    "past the count recovery window (then cytopenias-persisting-on-therapy reports it)",
     says="Megaloblastic pancytopenia can look like a myelodysplastic syndrome or even acute "
     "leukaemia (dysplasia, blasts in the marrow). Replace B12 and reassess before any "
     "marrow-directed or aggressive treatment.",
@@ -208,7 +255,7 @@ def _pancytopenia_evidence(case: Case, lines: list[str]) -> dict[str, str]:
         "Reassess the blood count and film after replacement before marrow biopsy or "
         "treatment for a presumed marrow malignancy.",
     ),
-    sources=("seed-001", "seed-002"),
+    sources=("green-2017-megaloblastic", "stabler-2013-b12"),
 )
 def pancytopenia_b12(case: Case) -> Fired | Missing | None:
     low, unmeasured = _three_lines(case)
@@ -218,7 +265,7 @@ def pancytopenia_b12(case: Case) -> Fired | Missing | None:
         return Missing(tuple(unmeasured)) if len(low) == 2 else None
     if case.b12.low is None:
         return b12_unresolved(case)
-    if not case.b12.low:
+    if not case.b12.low or any(case.persisting(line) for line in low):
         return None
     return Fired(
         "Hemoglobin, white cells and platelets are all low ("
@@ -230,34 +277,41 @@ def pancytopenia_b12(case: Case) -> Fired | Missing | None:
 
 @rule(
     "pancytopenia-unexplained",
-    reads=("hemoglobin", "anc", "wbc", "platelets", "b12", "folate"),
+    reads=("hemoglobin", "anc", "wbc", "platelets", "b12", "folate", "egfr"),
     domain="neutrophils",
     severity="urgent",
     title="Pancytopenia not explained by B12",
     trigger="hemoglobin, ANC (or WBC) and platelets all low, and B12 not low",
     says="All three cell lines are low and B12 status does not account for it; marrow "
-    "failure, infiltration, hypersplenism and other causes need haematology review.",
+    "failure, infiltration, hypersplenism and other causes need haematology review. With "
+    "folate low, folate deficiency is the first treatable cause to name.",
     next_steps=(
-        "Haematology review; blood film, reticulocytes, liver and renal function.",
+        Step(
+            "Haematology review; blood film, reticulocytes, liver and renal function.",
+            asks=("egfr",),
+            given="Haematology review; blood film, reticulocytes and liver function.",
+        ),
         Step("Measure folate: its deficiency also causes pancytopenia.", asks=("folate",)),
     ),
-    sources=("seed-001",),
+    sources=("green-2017-megaloblastic", "bsh-2014-b12"),
 )
 def pancytopenia_unexplained(case: Case) -> Fired | Missing | None:
     low, _ = _three_lines(case)
     if len(low) < 3 or case.b12.low is not False:
         return None
+    note, steps, folate = folate_first(case, "the pancytopenia")
     return Fired(
         "Hemoglobin, white cells and platelets are all low ("
         + ", ".join(f"{a} {case.shown(a)}" for a in low)
-        + f") while B12 is {case.b12.status} ({case.b12_shown}).",
-        _pancytopenia_evidence(case, low),
+        + f") while B12 is {case.b12.status} ({case.b12_shown}).{note}",
+        {**_pancytopenia_evidence(case, low), **folate},
+        next_steps=steps,
     )
 
 
 @rule(
     "wbc-low-not-explained-by-b12",
-    reads=("wbc", "anc", "b12"),
+    reads=("wbc", "anc", "b12", "folate"),
     domain="neutrophils",
     severity="advisory",
     title="Low white cells not explained by B12",
@@ -267,19 +321,23 @@ def pancytopenia_unexplained(case: Case) -> Fired | Missing | None:
     next_steps=(
         "Request a differential count (absolute neutrophils and lymphocytes) and a blood film.",
         "Review drugs, recent infections and autoimmune disease.",
+        Step("Measure folate: its deficiency also lowers white cells.", asks=("folate",)),
     ),
-    sources=("seed-001", "seed-002"),
+    sources=("green-2017-megaloblastic", "stabler-2013-b12"),
 )
 def wbc_low_not_explained(case: Case) -> Fired | Missing | None:
     if case.has("anc") or not case.is_low("wbc") or case.b12.low is not False:
         return None
+    note, steps, folate = folate_first(case, "the leukopenia")
     return Fired(
         f"WBC {case.shown('wbc')} is below {case.limit('wbc', case.limits.low('wbc'))} while "
-        f"B12 is {case.b12.status} ({case.b12_shown}); no neutrophil count was given.",
+        f"B12 is {case.b12.status} ({case.b12_shown}); no neutrophil count was given.{note}",
         {
             "wbc": case.shown("wbc"),
             "wbc_lower_limit": case.limit("wbc", case.limits.low("wbc")),
             "b12": case.b12_shown,
+            **folate,
         },
+        next_steps=steps,
         missing=("anc",),
     )

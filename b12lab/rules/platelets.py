@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from b12lab.rules.base import (
+    AskTests,
     Case,
     Fired,
     Missing,
@@ -11,6 +12,8 @@ from b12lab.rules.base import (
     b12_unresolved,
     below,
     ctcae_grade,
+    folate_first,
+    may_lie_below,
     rule,
 )
 
@@ -42,7 +45,8 @@ def _window(case: Case) -> tuple[int, int, int]:
     domain="platelets",
     severity="advisory",
     title="Low platelets consistent with B12 deficiency",
-    trigger="platelets below the lower limit and B12 low",
+    trigger="platelets below the lower limit and B12 low, and not on therapy past the platelet "
+    "recovery window (then cytopenia-persisting-on-therapy reports it)",
     says="Thrombocytopenia is the usual platelet result of B12 deficiency: megakaryocytes "
     "mature poorly, so fewer platelets are released. Counts recover within days to weeks "
     "of replacement.",
@@ -50,14 +54,14 @@ def _window(case: Case) -> tuple[int, int, int]:
         "Recheck the blood count 1-2 weeks after starting B12; the count should climb.",
         "If platelets do not recover as B12 is replaced, look for another cause.",
     ),
-    sources=("seed-000",),
+    sources=("stabler-2013-b12", "green-2017-megaloblastic"),
 )
 def plt_low_consistent(case: Case) -> Fired | Missing | None:
     if not case.is_low("platelets"):
         return None
     if case.b12.low is None:
         return b12_unresolved(case)
-    if not case.b12.low:
+    if not case.b12.low or case.persisting("platelets"):
         return None
     return Fired(
         f"Platelets {case.shown('platelets')} are below "
@@ -69,7 +73,7 @@ def plt_low_consistent(case: Case) -> Fired | Missing | None:
 
 @rule(
     "plt-low-not-explained-by-b12",
-    reads=("platelets", "b12"),
+    reads=("platelets", "b12", "folate"),
     domain="platelets",
     severity="advisory",
     title="Low platelets not explained by B12",
@@ -78,18 +82,21 @@ def plt_low_consistent(case: Case) -> Fired | Missing | None:
     "another cause has to be found.",
     next_steps=(
         "Repeat the count in a citrate tube to exclude clumping (pseudothrombocytopenia).",
-        "Review drugs, alcohol, liver disease and splenomegaly, infection, immune "
-        "thrombocytopenia, and folate status; a blood film helps.",
+        "Review drugs, alcohol, liver disease and splenomegaly, infection and immune "
+        "thrombocytopenia; a blood film helps.",
+        Step("Measure folate: its deficiency also lowers platelets.", asks=("folate",)),
     ),
-    sources=("seed-000",),
+    sources=("stabler-2013-b12", "green-2017-megaloblastic"),
 )
 def plt_low_not_explained(case: Case) -> Fired | Missing | None:
     if not case.is_low("platelets") or case.b12.low is not False:
         return None
+    note, steps, evidence = folate_first(case, "the low platelets")
     return Fired(
         f"Platelets {case.shown('platelets')} are low while B12 is {case.b12.status} "
-        f"({case.b12_shown}).",
-        {**_platelet_evidence(case, "low"), "b12": case.b12_shown},
+        f"({case.b12_shown}).{note}",
+        {**_platelet_evidence(case, "low"), "b12": case.b12_shown, **evidence},
+        next_steps=steps,
     )
 
 
@@ -99,31 +106,47 @@ def plt_low_not_explained(case: Case) -> Fired | Missing | None:
     domain="platelets",
     severity="urgent",
     title="Critically low platelets",
-    trigger="platelets below the critical limit",
-    says="At this count the risk of spontaneous bleeding is high whatever the cause.",
+    trigger="platelets below the critical limit, or censored at it (a '<' or '<=' value that "
+    "may lie below the critical limit: its bound at or below the CTCAE grade-4 limit)",
+    says="At this count the risk of spontaneous bleeding is high whatever the cause. A "
+    "censored result that may lie below the limit counts: an urgent finding is never lost to "
+    "censoring.",
     next_steps=(
         "Same-day clinical review; examine for bleeding, petechiae and mucosal bleeding.",
         "Confirm the count on a fresh sample and a blood film.",
     ),
-    sources=("lab-typical",),
+    sources=("lab-typical", "ctcae-5"),
 )
 def plt_critical_low(case: Case) -> Fired | Missing | None:
     critical = case.limits.critical_low("platelets")
-    if not below(case.get("platelets"), critical):
+    platelets = case.get("platelets")
+    evidence = {
+        **_platelet_evidence(case, "low"),
+        "critical_below": case.limit("platelets", critical),
+    }
+    if below(platelets, critical):
+        return Fired(
+            f"Platelets {case.shown('platelets')} are below the critical limit "
+            f"{case.limit('platelets', critical)}.",
+            evidence,
+        )
+    grade4 = case.limits.threshold("platelets_grade4_below")
+    if not may_lie_below(platelets, critical, grade4):
         return None
+    evidence["censored"] = (
+        f"{case.shown('platelets')} is censored and may lie below the critical limit "
+        f"{case.limit('platelets', critical)}"
+    )
     return Fired(
-        f"Platelets {case.shown('platelets')} are below the critical limit "
-        f"{case.limit('platelets', critical)}.",
-        {
-            **_platelet_evidence(case, "low"),
-            "critical_below": case.limit("platelets", critical),
-        },
+        f"Platelets {case.shown('platelets')} is a censored result that may lie below the "
+        f"critical limit {case.limit('platelets', critical)}: treated as critical.",
+        evidence,
     )
 
 
 @rule(
     "plt-high-not-caused-by-b12-deficiency",
-    reads=("platelets", "b12", "ferritin", "crp"),
+    reads=("platelets", "b12", "ferritin", "crp", "tsat"),
     domain="platelets",
     severity="advisory",
     title="High platelets are not caused by B12 deficiency",
@@ -133,14 +156,14 @@ def plt_critical_low(case: Case) -> Fired | Missing | None:
     "B12 points to a second process: iron deficiency, infection or inflammation, recovery "
     "from heavy alcohol use, or an essential thrombocythemia that the deficiency is masking.",
     next_steps=(
-        Step(
-            "Check ferritin and iron studies, CRP, and ask about alcohol.",
-            asks=("ferritin", "crp"),
-            given="Ask about alcohol; weigh the ferritin and CRP given here as reactive causes.",
+        AskTests(
+            "Check {tests}.",
+            {"ferritin": "ferritin", "tsat": "transferrin saturation", "crp": "CRP"},
+            also=("ask about alcohol",),
         ),
         "Review a blood film; if no reactive cause is found, consider JAK2/CALR/MPL testing.",
     ),
-    sources=("seed-000",),
+    sources=("stabler-2013-b12", "green-2017-megaloblastic"),
 )
 def plt_high_not_from_b12(case: Case) -> Fired | Missing | None:
     if not case.is_high("platelets"):
@@ -174,7 +197,7 @@ def plt_high_not_from_b12(case: Case) -> Fired | Missing | None:
     says="A reactive overshoot of platelets is documented in the first weeks of B12 "
     "replacement (in over half of the children in one series); it is usually transient.",
     next_steps=("Recheck the platelet count after the rebound window has passed.",),
-    sources=("seed-000",),
+    sources=("ijp-2010-megaloblastic",),
 )
 def plt_high_rebound(case: Case) -> Fired | Missing | None:
     if not case.is_high("platelets") or not case.on_therapy:
@@ -202,15 +225,16 @@ def plt_high_rebound(case: Case) -> Fired | Missing | None:
     severity="advisory",
     title="Persistent thrombocytosis: consider essential thrombocythemia",
     trigger="platelets above the upper limit and either on therapy beyond the persistence "
-    "window, or on therapy past the rebound window with B12 no longer low, or high on two "
-    "panels more than the persistence window apart",
+    "window, or on therapy past the rebound window with B12 repleted (the on-therapy B12 "
+    "measured not low; day 43 qualifies) or not low before therapy, or high on two panels "
+    "more than the persistence window apart",
     says="By now a reactive rebound should have settled. A primary (essential) "
     "thrombocythemia may have been masked by the deficiency and unmasked by B12 repletion.",
     next_steps=(
         "Exclude reactive causes (iron deficiency, infection, inflammation, recent surgery).",
         "Test for JAK2 V617F, CALR and MPL mutations and refer to haematology.",
     ),
-    sources=("seed-000",),
+    sources=("ijp-2010-megaloblastic", "stabler-2013-b12"),
 )
 def plt_high_persistent(case: Case) -> Fired | Missing | None:
     if not case.is_high("platelets"):
@@ -222,9 +246,10 @@ def plt_high_persistent(case: Case) -> Fired | Missing | None:
         if days > persistence:
             reason = f"still high on day {days} of therapy, beyond the {persistence}-day window"
         elif days > last_day and case.b12.low is False:
+            now = "repleted" if case.b12.repleted else "not low"
             reason = (
                 f"still high on day {days} of therapy, past the rebound window (day "
-                f"{last_day}), with B12 now {case.b12.status}"
+                f"{last_day}), with B12 {now} ({case.b12_shown}, {case.b12.status})"
             )
         else:
             reason = ""
@@ -273,7 +298,7 @@ def _earlier_high_platelets(case: Case, persistence: int):
         "malabsorption, diet).",
         "Replace iron; the platelet count should settle as iron stores recover.",
     ),
-    sources=("seed-000", "seed-004"),
+    sources=("solmaz-2015-iron", "who-2020-ferritin"),
 )
 def plt_high_iron(case: Case) -> Fired | Missing | None:
     if not case.is_high("platelets"):
@@ -304,19 +329,20 @@ def plt_high_iron(case: Case) -> Fired | Missing | None:
     reads=("platelets",),
     domain="platelets",
     severity="info",
-    title="High platelets after heavy alcohol use",
-    trigger="platelets above the upper limit and alcohol use flagged",
+    title="High platelets after stopping heavy alcohol use",
+    trigger="platelets above the upper limit and alcohol use stopped (--alcohol-stopped, "
+    "alcohol_use: stopped)",
     says="Stopping heavy drinking can be followed by a temporary platelet rebound; alcohol "
     "also depletes B12 and suppresses platelets while drinking continues.",
     next_steps=("Recheck the count after a few weeks of abstinence.",),
-    sources=("seed-000",),
+    sources=("fink-1983-alcohol", "cowan-1971-alcohol"),
 )
 def plt_high_alcohol(case: Case) -> Fired | Missing | None:
-    if not case.is_high("platelets") or not case.panel.context.alcohol_use:
+    if not case.is_high("platelets") or not case.panel.context.alcohol_stopped:
         return None
     return Fired(
-        f"Platelets {case.shown('platelets')} are high and alcohol use is reported.",
-        {"platelets": case.shown("platelets"), "alcohol_use": "yes"},
+        f"Platelets {case.shown('platelets')} are high and heavy alcohol use has recently stopped.",
+        {"platelets": case.shown("platelets"), "alcohol_use": "stopped"},
     )
 
 
@@ -353,21 +379,23 @@ def plt_extreme_high(case: Case) -> Fired | Missing | None:
     reads=("platelets",),
     domain="platelets",
     severity="advisory",
-    title="Low platelets with alcohol use",
-    trigger="platelets below the lower limit and alcohol use flagged",
+    title="Low platelets with current heavy alcohol use",
+    trigger="platelets below the lower limit and alcohol use current (--alcohol-use, "
+    "alcohol_use: true or current)",
     says="Alcohol suppresses platelet production directly and also depletes B12; both can "
     "lower the count, alongside liver disease and an enlarged spleen.",
     next_steps=(
         "Ask about the amount and the last drink; check liver enzymes and look for splenomegaly.",
         "Recheck the count after a few weeks of abstinence and B12 repletion.",
     ),
-    sources=("seed-000",),
+    sources=("cowan-1971-alcohol", "stabler-2013-b12"),
 )
 def plt_low_alcohol(case: Case) -> Fired | Missing | None:
     if not case.is_low("platelets") or not case.panel.context.alcohol_use:
         return None
     return Fired(
         f"Platelets {case.shown('platelets')} are below "
-        f"{case.limit('platelets', case.limits.low('platelets'))} and alcohol use is reported.",
-        {**_platelet_evidence(case, "low"), "alcohol_use": "yes"},
+        f"{case.limit('platelets', case.limits.low('platelets'))} with current heavy alcohol "
+        "use.",
+        {**_platelet_evidence(case, "low"), "alcohol_use": "current"},
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b12lab.rules.base import Case, Fired, Missing, below, rule
+from b12lab.rules.base import Case, Fired, Missing, below, rule, still_deficient_on_therapy
 
 
 @rule(
@@ -16,7 +16,7 @@ from b12lab.rules.base import Case, Fired, Missing, below, rule
     says="Platelets climbing back to normal after replacement is the expected response of "
     "B12-deficiency thrombocytopenia, and supports B12 deficiency as its cause.",
     next_steps=("Keep monitoring the blood count until B12 stores are repleted.",),
-    sources=("seed-000", "seed-002"),
+    sources=("bsh-2014-b12", "stabler-2013-b12"),
 )
 def plt_recovered(case: Case) -> Fired | Missing | None:
     if not case.on_therapy or case.flags.get("platelets") != "normal":
@@ -44,8 +44,9 @@ def plt_recovered(case: Case) -> Fired | Missing | None:
     domain="b12",
     severity="advisory",
     title="B12 still low on therapy",
-    trigger="on B12 therapy for at least the response window, B12 measured on the latest "
-    "panel still low, and low on an earlier panel",
+    trigger="on B12 therapy for at least the response window (day 14 on), B12 measured on "
+    "the latest panel still low and low on an earlier panel, or, without an earlier value, "
+    "still deficient",
     says="Serum B12 should rise within days of replacement; a B12 that stays low suggests "
     "missed doses or, with oral B12, malabsorption. Injections bypass malabsorption.",
     next_steps=(
@@ -53,17 +54,13 @@ def plt_recovered(case: Case) -> Fired | Missing | None:
         "If oral B12 is used, consider intramuscular B12 (pernicious anemia, gastric "
         "surgery, malabsorption).",
     ),
-    sources=("seed-000", "seed-002"),
+    sources=("bsh-2014-b12", "nice-ng239", "stabler-2013-b12"),
 )
 def b12_not_responding(case: Case) -> Fired | Missing | None:
-    days = case.days_on_therapy
-    if not case.on_therapy or days is None:
+    found = still_deficient_on_therapy(case)
+    if found is None:
         return None
-    if days < case.limits.threshold("b12_response_days") or case.serum_b12.low is not True:
-        return None
-    latest = case.get("b12")
-    if latest is None or latest.carried_from is not None:
-        return None  # not measured on the latest panel: nothing to say about the response
+    latest, days = found
     for panel in case.history:
         earlier = panel.get("b12")
         if earlier is not None and earlier.value < case.limits.profile.b12_borderline_below.value:
@@ -76,7 +73,18 @@ def b12_not_responding(case: Case) -> Fired | Missing | None:
                     "days_on_therapy": str(days),
                 },
             )
-    return None
+    if case.serum_b12.status != "deficient":
+        return None
+    response = int(case.limits.threshold("b12_response_days"))
+    return Fired(
+        f"B12 {latest.shown()} measured on {case.panel_date}, day {days} of therapy (at or past "
+        f"day {response}), is still deficient.",
+        {
+            "b12": f"{latest.shown()} on {case.panel_date}",
+            "days_on_therapy": str(days),
+            "response_window": f"day {response} on",
+        },
+    )
 
 
 @rule(
@@ -91,7 +99,7 @@ def b12_not_responding(case: Case) -> Fired | Missing | None:
     "B12-deficiency neutropenia, which is highly reversible, and supports B12 deficiency as "
     "its cause.",
     next_steps=("Keep monitoring the blood count until B12 stores are repleted.",),
-    sources=("seed-001", "seed-002"),
+    sources=("bsh-2014-b12", "green-2017-megaloblastic"),
 )
 def neut_recovered(case: Case) -> Fired | Missing | None:
     analyte = "anc" if case.has("anc") else "wbc" if case.has("wbc") else None
@@ -130,7 +138,7 @@ def neut_recovered(case: Case) -> Fired | Missing | None:
         "Recheck the blood count until hemoglobin is normal; if it stalls, check iron "
         "(ferritin), as new red cells use stored iron.",
     ),
-    sources=("seed-001", "seed-002", "seed-004"),
+    sources=("bsh-2014-b12", "stabler-2013-b12", "solmaz-2015-iron"),
 )
 def hb_recovering(case: Case) -> Fired | Missing | None:
     current = case.get("hemoglobin")

@@ -17,7 +17,14 @@ from b12lab.errors import InputError
 from b12lab.inputs.yaml_text import load_yaml
 from b12lab.model import Context, Panel
 from b12lab.ranges import Ranges
-from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_flag, parse_sex
+from b12lab.reading.fields import (
+    parse_age,
+    parse_alcohol,
+    parse_date,
+    parse_days,
+    parse_flag,
+    parse_sex,
+)
 from b12lab.reading.panel import PanelBuilder
 from b12lab.reading.policy import NO_RESULT, Note, ReadPolicy
 from b12lab.reading.trimester import parse_trimester
@@ -25,8 +32,14 @@ from b12lab.reading.values import is_missing
 
 MAX_PANEL_FILE_BYTES = 5_000_000
 PATIENT_KEYS = ("patient_id", "sex", "age", "context", "panels", "date")
-CONTEXT_FLAGS = ("alcohol_use", "neuro_symptoms", "hypersegmented_neutrophils")
-CONTEXT_KEYS = ("b12_therapy_start", "days_on_therapy", "pregnancy_trimester", *CONTEXT_FLAGS)
+CONTEXT_FLAGS = ("neuro_symptoms", "hypersegmented_neutrophils")
+CONTEXT_KEYS = (
+    "b12_therapy_start",
+    "days_on_therapy",
+    "pregnancy_trimester",
+    "alcohol_use",
+    *CONTEXT_FLAGS,
+)
 
 
 @dataclass
@@ -152,8 +165,14 @@ def _analyte_key(key: object, ranges: Ranges, where: str) -> str:
     return analyte
 
 
-def _raw_panel(node: Mapping, ranges: Ranges, where: str, skip: tuple[str, ...] = ()) -> RawPanel:
-    panel = RawPanel(date=parse_date(node.get("date"), f"date in {where}"))
+def _raw_panel(
+    node: Mapping,
+    ranges: Ranges,
+    where: str,
+    skip: tuple[str, ...] = (),
+    date_order: str | None = None,
+) -> RawPanel:
+    panel = RawPanel(date=parse_date(node.get("date"), f"date in {where}", date_order))
     for key, value in node.items():
         if key in skip or key == "date":
             continue
@@ -162,7 +181,10 @@ def _raw_panel(node: Mapping, ranges: Ranges, where: str, skip: tuple[str, ...] 
     return panel
 
 
-def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRecord:
+def record_from_document(
+    document: Any, ranges: Ranges, label: str, date_order: str | None = None
+) -> PatientRecord:
+    """`date_order`: the --date-format for slash dates ("dmy" or "mdy")."""
     if document is None:
         raise InputError(
             f"{label} is empty", fix="write the patient's values, e.g. 'b12: 180 pg/mL'"
@@ -184,18 +206,23 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
                 f"unknown context key '{str(key)[:40]}' in {label}",
                 fix="use " + ", ".join(CONTEXT_KEYS),
             )
+    alcohol_current, alcohol_stopped = parse_alcohol(context.get("alcohol_use"))
     record = PatientRecord(
         patient_id=_identifier(document.get("patient_id")),
         sex=parse_sex(document.get("sex")),
         age=parse_age(document.get("age")),
         context=Context(
-            b12_therapy_start=parse_date(context.get("b12_therapy_start"), "b12_therapy_start"),
+            b12_therapy_start=parse_date(
+                context.get("b12_therapy_start"), "b12_therapy_start", date_order
+            ),
             days_on_therapy=parse_days(context.get("days_on_therapy")),
             pregnancy_trimester=parse_trimester(context.get("pregnancy_trimester")),
+            alcohol_use=alcohol_current,
+            alcohol_stopped=alcohol_stopped,
             **{flag: parse_flag(context.get(flag), flag) for flag in CONTEXT_FLAGS},
         ),
     )
-    flat = _raw_panel(document, ranges, label, skip=PATIENT_KEYS)
+    flat = _raw_panel(document, ranges, label, skip=PATIENT_KEYS, date_order=date_order)
     panels = document.get("panels")
     if panels is None:
         record.panels.append(flat)
@@ -216,7 +243,9 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
                 f"panel {index} in {label} must be a mapping",
                 fix="write 'date:' and the values of that panel",
             )
-        record.panels.append(_raw_panel(node, ranges, f"panel {index} of {label}"))
+        record.panels.append(
+            _raw_panel(node, ranges, f"panel {index} of {label}", date_order=date_order)
+        )
     return record
 
 
