@@ -117,7 +117,7 @@ def test_csv_header_cells_are_neutralized_like_every_other_cell(cli, tmp_path, l
     if layout == "wide":
         path.write_text(
             f'patient_id,date,b12,"{evil.replace(chr(34), 2 * chr(34))}"\n'
-            "p1,2026-01-01,180,a\np1,2026-01-02,x,b\n",
+            "p1,2026-01-01,180 pmol/L,a\np1,2026-01-02,x,b\n",
             encoding="utf-8",
         )
     else:

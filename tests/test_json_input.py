@@ -155,12 +155,15 @@ def test_nan_and_infinity_tokens_are_refused(cli, write, token):
 def test_json_panel_numbers_are_read_as_written(cli, write):
     path = write(
         "panel.json",
-        '{"patient_id": 12, "sex": "female", "b12": 180.0, "context": {"neuro_symptoms": true}}',
+        '{"patient_id": 12, "sex": "female", "platelets": 180.0, '
+        '"context": {"neuro_symptoms": true}}',
     )
     report = cli.json("interpret", path, "--format", "json")
     assert report["patient_id"] == "12"
-    assert any(m["analyte"] == "b12" and m["value"] == 180 for m in report["measurements"])
-    flow = write("flow.yaml", "{b12: 180, patient_id: P7}")  # a YAML flow mapping is still YAML
+    assert any(m["analyte"] == "platelets" and m["value"] == 180 for m in report["measurements"])
+    flow = write(
+        "flow.yaml", "{platelets: 180, patient_id: P7}"
+    )  # a YAML flow mapping is still YAML
     assert cli.json("interpret", flow, "--format", "json")["patient_id"] == "P7"
 
 

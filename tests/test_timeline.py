@@ -187,14 +187,16 @@ def test_timeline_without_a_patient_column_is_refused_naming_the_fix(cli, tmp_pa
     import pyarrow.parquet as pq
 
     path = tmp_path / "no_patient.csv"
-    path.write_text("date,B12,PLT\n2026-01-01,180,95\n2026-02-01,300,150\n2026-03-01,400,200\n")
+    path.write_text(
+        "date,B12 (pmol/L),PLT\n2026-01-01,180,95\n2026-02-01,300,150\n2026-03-01,400,200\n"
+    )
     result = cli("batch", path, "--timeline")
     assert result.exit_code == 2
     line = one_clear_line(result)
     assert "no column of the export holds the patient" in line
     assert "--map COLUMN=patient_id" in line
     assert result.stdout == ""
-    table = pa.table({"date": ["2026-01-01", "2026-02-01"], "B12": ["180", "300"]})
+    table = pa.table({"date": ["2026-01-01", "2026-02-01"], "B12": ["180 pmol/L", "300 pmol/L"]})
     pq.write_table(table, tmp_path / "no_patient.parquet")
     result = cli("batch", tmp_path / "no_patient.parquet", "--timeline")
     assert result.exit_code == 2
@@ -209,7 +211,7 @@ def test_timeline_panels_without_a_patient_id_are_never_merged(cli, tmp_path):
 
     path = tmp_path / "gaps.csv"
     path.write_text(
-        "mrn,date,B12,PLT\nA,2026-01-01,180,95\n,2026-02-01,300,150\n,2026-03-01,400,200\n"
+        "mrn,date,B12 (pmol/L),PLT\nA,2026-01-01,180,95\n,2026-02-01,300,150\n,2026-03-01,400,200\n"
     )
     result = cli("batch", path, "--timeline", "--map", "mrn=patient_id", "--as-of", "2026-11-20")
     assert result.exit_code == 0, result.stderr
