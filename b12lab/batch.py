@@ -120,6 +120,14 @@ class RowInterpreter:
         self.today = today or dt.date.today()
         self.full_reports = full_reports
         self.timeline = timeline
+        if timeline and plan.fields.get("patient_id") is None:
+            # One patient's record from every row would mix patients without a word.
+            raise InputError(
+                "--timeline makes one record per patient, but no column of the export "
+                "holds the patient",
+                fix="name the patient column with --map COLUMN=patient_id, or leave out "
+                "--timeline for one record per panel",
+            )
         self.window = window
         ranges.profile(guideline)  # an unknown guideline fails before any row is read
         apply_units(plan, self.policy.units, ranges)
@@ -392,6 +400,19 @@ class RowInterpreter:
             if group and builder.patient_id != group[0].patient_id:
                 yield self._finish_patient(group)
                 group = []
+            if builder.patient_id is None:  # never merged with other panels without one
+                builder.note(
+                    Note(
+                        PANEL_SPLIT,
+                        "patient",
+                        "no patient id",
+                        f"the panel at line {builder.lines[0] if builder.lines else 0} has no "
+                        "patient id, so it is a record of its own, not part of a timeline; "
+                        "fill in the patient column",
+                    )
+                )
+                yield self._finish_patient([builder])
+                continue
             if not group and builder.patient_id is not None:
                 if builder.patient_id in recent:
                     builder.note(

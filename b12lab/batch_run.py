@@ -361,6 +361,12 @@ def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
             f"--input-format {input_format}: batch reads exports, not a panel file",
             fix=f"use b12lab interpret {label} for one patient's panel file",
         )
+    if kind == "json-panel":
+        raise InputError(
+            f"{label} is JSON but not FHIR (no resourceType): batch reads exports, "
+            "not a panel file",
+            fix=f"use b12lab interpret {label} for one patient's panel file",
+        )
     return head, "csv"
 
 
@@ -514,11 +520,11 @@ def _write_columnar(
     import csv
 
     from b12lab.columnar import ColumnarInterpreter, csv_text, release_unused, wide_segments
-    from b12lab.render.rows import csv_row
+    from b12lab.render.rows import csv_row, header_row
 
     out, error_writer = _outputs(stack, output, errors_path)
     rows = csv.writer(out, lineterminator="\n")
-    rows.writerow(interpreter.columns.csv_header)
+    rows.writerow(header_row(interpreter.columns.csv_header))
     columnar = ColumnarInterpreter(interpreter)
     for segment in wide_segments(stream, header, interpreter, stats):
         if segment[0] == "table":

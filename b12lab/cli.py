@@ -126,6 +126,9 @@ class B12labGroup(TyperGroup):
         except (typer.Abort, KeyboardInterrupt, EOFError):
             error_line("interrupted by SIGINT")
             code = 130
+        except MemoryError:  # also Arrow's and DuckDB's allocation failures
+            error_line(_out_of_memory_line())
+            code = EXIT_INPUT
         except Exception as error:
             if pending_signal() is not None:  # e.g. an import the signal cut short
                 code = _interrupted(Interrupted(pending_signal()))
@@ -140,6 +143,22 @@ class B12labGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _out_of_memory_line() -> str:
+    """What to raise when memory ran out: the address-space limit when one is set."""
+    try:
+        import resource
+
+        soft, unlimited = resource.getrlimit(resource.RLIMIT_AS)[0], resource.RLIM_INFINITY
+    except (ImportError, OSError, ValueError):
+        soft = unlimited = -1
+    if soft != unlimited:
+        return (
+            f"out of memory within the address-space limit (ulimit -v {soft // 1024} KiB); "
+            "raise it with ulimit -v, or give a smaller export"
+        )
+    return "out of memory; free memory or give a smaller export"
 
 
 def _interrupted(interruption) -> int:
@@ -703,9 +722,12 @@ def interpret(
 
 def _read_patient_file(path: str, input_format: str, ranges_in_force, date_order=None):
     """(panel-file record, None) for YAML or JSON; (None, (data, label, kind)) for FHIR or HL7."""
-    from b12lab.inputs.yaml_text import load_yaml
     from b12lab.messages import input_kind, is_message
-    from b12lab.reading.sources.panel_file import read_text, record_from_document
+    from b12lab.reading.sources.panel_file import (
+        load_panel_document,
+        read_text,
+        record_from_document,
+    )
 
     if input_format == "csv":
         raise B12labError(
@@ -729,7 +751,7 @@ def _read_patient_file(path: str, input_format: str, ranges_in_force, date_order
         )
     if is_message(kind):
         return None, (data, label, kind)
-    document = load_yaml(text, label, typed=False)
+    document = load_panel_document(text, label)
     return record_from_document(document, ranges_in_force, label, date_order), None
 
 
@@ -1184,6 +1206,9 @@ def convert(
 
     result = convert_value(load_ranges(ranges), value, unit, to, analyte)
     text = result.pop("text")
+    note = result.pop("note")
+    if note:
+        sys.stderr.write(f"b12lab: note: {note} (interpret refuses it)\n")
     if output_format is PlainFormat.json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:

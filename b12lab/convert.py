@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from b12lab.errors import InputError
+from b12lab.errors import InputError, UnreportedValueError
 from b12lab.model import format_number
 from b12lab.ranges import Ranges
 from b12lab.reading.values import _factor, measure, read_result
@@ -93,7 +93,13 @@ def convert_value(
     if analyte is None:
         analyte = _which_analyte(ranges, text, reading.unit, to)
     spec = ranges.analytes[analyte]
-    measurement, _ = measure(ranges, analyte, text)  # as interpret reads it
+    note = None
+    try:
+        measurement, _ = measure(ranges, analyte, text)  # as interpret reads it
+    except UnreportedValueError as unreported:
+        # interpret refuses it; a conversion still shows the arithmetic, and says so
+        measurement, _ = measure(ranges, analyte, text, reported_only=False)
+        note = str(unreported)
     target = _spelled(ranges, analyte, to or spec.canonical_unit)
     target_factor = ranges.units.factor(analyte, target)
     if not math.isfinite(target_factor) or target_factor <= 0:
@@ -112,4 +118,5 @@ def convert_value(
         "unit": target,
         "analyte": analyte,
         "text": f"{format_number(rounded, decimals)} {target}",
+        "note": note,
     }

@@ -49,6 +49,10 @@ class ImplausibleValueError(InputError):
     """A value outside what the analyte can physically be, usually a unit slip."""
 
 
+class UnreportedValueError(ImplausibleValueError):
+    """A value its unit converts to one no laboratory reports (ferritin 45 ng/dL)."""
+
+
 class RangesError(B12labError):
     """A reference ranges file (or overlay) that is malformed; `path` is the key path."""
 

@@ -110,12 +110,11 @@ def read_observations(source: IO[bytes] | bytes, kind: str, label: str):
         from b12lab.reading.sources.hl7 import MAX_FILE_BYTES, read_hl7
 
         return read_hl7(source.read(MAX_FILE_BYTES + 1), label)
-    from b12lab.reading.sources.fhir import read_fhir, read_fhir_json, read_fhir_ndjson
+    from b12lab.reading.sources.fhir import read_fhir, read_fhir_ndjson
 
     if kind == "fhir-ndjson":
         return read_fhir_ndjson(source, label)
-    if kind == "fhir-json":
-        return read_fhir_json(source.read(), label)
+    # "fhir-json" is what the first bytes suggest; the reader tells by the whole first line
     return read_fhir(source, label)
 
 

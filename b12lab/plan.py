@@ -531,6 +531,7 @@ def _plan_messages(
     if not given_decimal:  # FHIR numbers are JSON numbers; HL7 NM values use a point
         policy = replace(policy, decimal=POINT)
     source = read_observations(stream, kind, label)
+    kind = getattr(source, "kind", None) or kind  # FHIR: a document or NDJSON, as read
     sample = list(itertools.islice(source, SAMPLE_ROWS))
     plan = ExportPlan(
         source=label,

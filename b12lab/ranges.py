@@ -9,6 +9,7 @@ guideline profile.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -52,6 +53,12 @@ THRESHOLD_KEYS = {
     "platelet_anc_recovery_days": "days",
     "hemoglobin_recovery_days": "days",
 }
+# Thresholds the rules read as one scale, from the lowest up.
+ORDERED_THRESHOLDS = (
+    ("anc_grade4_below", "anc_moderate_below", "anc_grade2_below"),
+    ("platelets_grade4_below", "platelets_grade3_below", "platelets_grade2_below"),
+    ("rebound_window_first_day", "rebound_window_last_day"),
+)
 AGE_UNITS = ("year", "years", "y")
 DAY_UNITS = ("day", "days", "d")
 ANALYTE_KEYS = {
@@ -325,6 +332,66 @@ class Ranges:
             for key, spec in self.analytes.items()
         }
         self._check_sources()
+        self._check_order()
+
+    def _check_order(self) -> None:
+        """Limits in the order the rules assume, checked on the whole file (defaults and
+        overlay together, in canonical units): a critical limit lies outside every
+        reference interval, and ordered thresholds keep their order."""
+        source = self.origin[-1]
+        for key, spec in self.analytes.items():
+            path = f"analytes.{key}"
+            for index, band in enumerate(spec.bands):
+                where = f"{path}.reference[{index}]"
+                low, high = spec.critical_low, spec.critical_high
+                if low is not None and band.low is not None and low > band.low:
+                    raise RangesError(
+                        f"{path}.critical.low",
+                        f"{low:g} is above the lower reference limit {band.low:g} ({where}.low); "
+                        "a critical limit lies outside the reference interval",
+                        source=source,
+                    )
+                if (
+                    low is not None
+                    and band.low is None
+                    and band.high is not None
+                    and low >= band.high
+                ):
+                    raise RangesError(
+                        f"{path}.critical.low",
+                        f"{low:g} is not below the upper reference limit {band.high:g} "
+                        f"({where}.high)",
+                        source=source,
+                    )
+                if high is not None and band.high is not None and high < band.high:
+                    raise RangesError(
+                        f"{path}.critical.high",
+                        f"{high:g} is below the upper reference limit {band.high:g} "
+                        f"({where}.high); a critical limit lies outside the reference interval",
+                        source=source,
+                    )
+                if (
+                    high is not None
+                    and band.high is None
+                    and band.low is not None
+                    and high <= band.low
+                ):
+                    raise RangesError(
+                        f"{path}.critical.high",
+                        f"{high:g} is not above the lower reference limit {band.low:g} "
+                        f"({where}.low)",
+                        source=source,
+                    )
+        for chain in ORDERED_THRESHOLDS:
+            for lower, upper in itertools.pairwise(chain):
+                first, second = self.thresholds[lower].value, self.thresholds[upper].value
+                if first > second:
+                    raise RangesError(
+                        f"thresholds.{lower}",
+                        f"{first:g} is above thresholds.{upper} ({second:g}); "
+                        f"they must keep the order {' <= '.join(chain)}",
+                        source=source,
+                    )
 
     def _check_names(self) -> None:
         """A column name, alias or LOINC code means one analyte, never two."""
@@ -521,7 +588,11 @@ class Ranges:
             ("holotc_deficient_below", "holotc_indeterminate_below"),
         ):
             if values[low].value > values[high].value:
-                raise RangesError(f"{path}.{low}", f"is above {high}", source=self.origin[-1])
+                raise RangesError(
+                    f"{path}.{low}",
+                    f"{values[low].value:g} is above {path}.{high} ({values[high].value:g})",
+                    source=self.origin[-1],
+                )
         minimum_age = None
         if node.get("minimum_age") is not None:
             age_node = _mapping(node["minimum_age"], f"{path}.minimum_age", self.origin)
@@ -1123,15 +1194,21 @@ def _bands(node: Any, path: str, origin: tuple[str, ...]) -> tuple[Band, ...]:
         _only(item, BAND_KEYS, band_path, origin)
         low = _number(item.get("low"), f"{band_path}.low", origin, optional=True)
         high = _number(item.get("high"), f"{band_path}.high", origin, optional=True)
-        if low is not None and high is not None and low > high:
+        if low is not None and high is not None and low >= high:
             raise RangesError(
-                f"{band_path}.low", f"{low:g} is above high {high:g}", source=origin[-1]
+                f"{band_path}.low", f"{low:g} is not below high {high:g}", source=origin[-1]
             )
         sex = item.get("sex")
         if sex is not None and sex not in SEXES:
             raise RangesError(f"{band_path}.sex", "must be female or male", source=origin[-1])
         age_min = _number(item.get("age_min"), f"{band_path}.age_min", origin, optional=True)
         age_max = _number(item.get("age_max"), f"{band_path}.age_max", origin, optional=True)
+        if age_min is not None and age_max is not None and age_min >= age_max:
+            raise RangesError(
+                f"{band_path}.age_min",
+                f"{age_min:g} is not below age_max {age_max:g}",
+                source=origin[-1],
+            )
         trimester = item.get("trimester")
         if trimester is not None and (isinstance(trimester, bool) or trimester not in TRIMESTERS):
             raise RangesError(f"{band_path}.trimester", "must be 1, 2 or 3", source=origin[-1])

@@ -113,7 +113,7 @@ def test_interpret_reads_a_slash_date_with_date_format(cli, tmp_path):
     report = cli.json("interpret", panel, "--date-format", "DD/MM/YYYY", "-f", "json")
     assert report["panel_date"] == "2026-04-03"
     flags = cli.json(
-        "interpret", "--b12", "180", "--date", "03/04/2026", "--date-format", "MM/DD/YYYY"
+        "interpret", "--b12", "180 pg/mL", "--date", "03/04/2026", "--date-format", "MM/DD/YYYY"
     )
     assert flags["panel_date"] == "2026-03-04"
 
@@ -140,12 +140,21 @@ def test_convert_prints_a_figure_that_is_right(cli, args, printed):
 
 
 def test_convert_takes_every_unit_interpret_reads(cli):
-    report = cli.json("interpret", "--ferritin", "45 ng/dL", "-f", "json")
+    report = cli.json("interpret", "--ferritin", "45 mcg/dL", "-f", "json")
     (read,) = [m for m in report["measurements"] if m["analyte"] == "ferritin"]
-    assert read["input"] == "45 ng/dL"  # interpret reads it ...
-    converted = cli.json("convert", "45 ng/dL", "--analyte", "ferritin", "-f", "json")
-    assert converted == {"value": 0.45, "unit": "ug/L", "analyte": "ferritin"}  # ... so does this
-    assert read["value"] == pytest.approx(converted["value"], abs=0.05)
+    assert read["input"] == "45 mcg/dL"  # interpret reads it ...
+    converted = cli.json("convert", "45 mcg/dL", "--analyte", "ferritin", "-f", "json")
+    assert converted == {"value": 450, "unit": "ug/L", "analyte": "ferritin"}  # ... so does this
+    assert read["value"] == pytest.approx(converted["value"])
+
+
+def test_convert_shows_a_value_interpret_refuses_and_says_so(cli):
+    refused = cli("interpret", "--ferritin", "45 ng/dL")
+    assert refused.exit_code == 2 and "did you mean 45 ng/mL" in refused.stderr
+    result = cli("convert", "45 ng/dL", "--analyte", "ferritin")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "0.45 ug/L"
+    assert "did you mean 45 ng/mL" in result.stderr and "interpret refuses it" in result.stderr
 
 
 def test_convert_still_asks_when_the_unit_fits_several_analytes(cli):

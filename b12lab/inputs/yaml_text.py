@@ -89,13 +89,6 @@ class _Collection:
 _NO_KEY = object()
 
 
-def _too_deep(label: str, line: int) -> InputError:
-    return InputError(
-        f"{label} is nested too deeply (more than {MAX_DEPTH} levels, line {line})",
-        fix="give plain 'key: value' YAML",
-    )
-
-
 def load_yaml(text: str, label: str, *, typed: bool) -> Any:
     """The document in `text` as plain dicts, lists and scalars (see the module text)."""
     import yaml
@@ -156,7 +149,10 @@ def load_yaml(text: str, label: str, *, typed: bool) -> Any:
                 if tag is not None and tag != "!" and not tag.endswith((":map", ":seq")):
                     raise _TagRefused(tag)
                 if len(stack) >= MAX_DEPTH:
-                    raise _too_deep(label, line)
+                    raise InputError(
+                        f"{label} is nested too deeply (more than {MAX_DEPTH} levels, line {line})",
+                        fix="give plain 'key: value' YAML",
+                    )
                 collection = _Collection({} if kind == "MappingStartEvent" else [])
                 add(collection.value, line, container=True)
                 stack.append(collection)
@@ -176,14 +172,13 @@ def load_yaml(text: str, label: str, *, typed: bool) -> Any:
         ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or "syntax error"
-        if "nesting depth" in problem:
-            # libyaml (bundled with PyYAML 6.0.3 and later) looks ahead over
-            # flow brackets and stops at its own nesting limit before the
-            # first event reaches the check above: the same refusal, in the
-            # same words.
-            raise _too_deep(label, mark.line + 1 if mark else 1) from None
         where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "syntax error"
+        if "nesting depth" in problem:  # libyaml's own limit, met while scanning ahead
+            raise InputError(
+                f"{label} is nested too deeply (more than {MAX_DEPTH} levels{where})",
+                fix="give plain 'key: value' YAML",
+            ) from None
         raise InputError(
             f"{label} is not valid YAML{where}: {problem}"[:300],
             fix="fix the YAML syntax (values like '180 pg/mL' need no quotes)",

@@ -14,7 +14,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from b12lab.errors import AmbiguousValueError, ImplausibleValueError, InputError, UnitError
+from b12lab.errors import (
+    AmbiguousValueError,
+    ImplausibleValueError,
+    InputError,
+    UnitError,
+    UnreportedValueError,
+)
 from b12lab.model import Measurement, format_number
 from b12lab.ranges import Ranges
 from b12lab.reading.policy import (
@@ -312,6 +318,7 @@ def measure(
     *,
     hint: UnitHint | None = None,
     policy: ReadPolicy | None = None,
+    reported_only: bool = True,
 ) -> tuple[Measurement, list[Note]]:
     """One result in the analyte's canonical unit, with the notes it raises.
 
@@ -405,7 +412,7 @@ def measure(
     value = to_canonical(reading.number, factor)
     shown_input = text if reading.unit or unit is None else f"{text} {unit}"
     _check_plausible(ranges, analyte, reading, unit, value)
-    if unit is not None and factor != 1.0:
+    if reported_only and unit is not None and factor != 1.0:
         _check_reported(ranges, analyte, reading, unit, value)
     if reading.censored:
         side = "below" if reading.censored.startswith("<") else "above"
@@ -679,7 +686,7 @@ def _check_reported(
     )
     low = format_number(spec.reported_low or spec.plausible_low, 6)
     high = format_number(spec.reported_high or spec.plausible_high, 6)
-    raise ImplausibleValueError(
+    raise UnreportedValueError(
         f"{analyte} value {number} {unit} = {_shown(value, max(spec.decimals, 2))} "
         f"{spec.canonical_unit} is not a plausible result (laboratories report "
         f"{low}-{high} {spec.canonical_unit})",

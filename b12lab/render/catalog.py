@@ -71,11 +71,11 @@ def csv_text(header: tuple[str, ...], rows: list[tuple]) -> str:
     import csv
     import io
 
-    from b12lab.render.rows import spreadsheet_safe
+    from b12lab.render.rows import header_row, spreadsheet_safe
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow(header_row(header))
     writer.writerows(
         [spreadsheet_safe("" if cell is None else str(cell)) for cell in row] for row in rows
     )

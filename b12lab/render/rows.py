@@ -26,6 +26,7 @@ __all__ = [
     "NdjsonRecords",
     "OutputColumns",
     "csv_row",
+    "header_row",
     "record_dict",
     "spreadsheet_safe",
 ]
@@ -60,6 +61,11 @@ def spreadsheet_safe(value: str) -> str:
     return value
 
 
+def header_row(names) -> list[str]:
+    """A CSV header row: names are cells too (a --keep column may be named '=cmd')."""
+    return [spreadsheet_safe(str(name)) for name in names]
+
+
 def csv_row(record: BatchRecord, columns: OutputColumns = NO_EXTRA) -> list[str]:
     """The record's cells in `columns.csv_header` order, each spreadsheet-safe."""
     outcome = record.outcome
@@ -90,7 +96,7 @@ class CsvRecords:
     def __init__(self, stream: TextIO, columns: OutputColumns = NO_EXTRA):
         self.writer = csv.writer(stream, lineterminator="\n")
         self.columns = columns
-        self.writer.writerow(columns.csv_header)
+        self.writer.writerow(header_row(columns.csv_header))
 
     def write(self, record: BatchRecord) -> None:
         self.writer.writerow(csv_row(record, self.columns))
@@ -146,7 +152,7 @@ class ErrorRows:
 
     def __init__(self, stream: TextIO):
         self.writer = csv.writer(stream, lineterminator="\n")
-        self.writer.writerow(ERROR_COLUMNS)
+        self.writer.writerow(header_row(ERROR_COLUMNS))
 
     def write(self, record: BatchRecord) -> None:
         for error in record.cell_errors:

@@ -9,7 +9,6 @@ Specimen, Practitioner, ...) are skipped and counted in `skipped`.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import tempfile
@@ -20,12 +19,18 @@ from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from b12lab.errors import InputError
+from b12lab.inputs.json_text import (
+    MAX_DOCUMENT_BYTES,
+    MAX_LINE_BYTES,
+    JsonProblem,
+    load_json,
+    parse_json,
+)
 from b12lab.reading.observation import Observation, SourceProblem
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-MAX_LINE_BYTES = 8 * 1024 * 1024  # an NDJSON line longer than this is refused, not read
 RESULT_STATUSES = {"preliminary", "final", "amended", "corrected", "unknown"}
 PROVISIONAL_STATUSES = {"preliminary"}  # a result the laboratory may still change
 NO_RESULT_STATUSES = {
@@ -47,6 +52,7 @@ class FhirRecords:
 
     def __init__(self, produce: Callable[[Counter], Iterator[Record]]):
         self.skipped: Counter = Counter()
+        self.kind: str | None = None  # "fhir-json" or "fhir-ndjson" once read_fhir has told
         self._produce = produce
 
     def __iter__(self) -> Iterator[Record]:
@@ -162,20 +168,73 @@ def read_fhir_ndjson(stream: IO[bytes], label: str = "input") -> FhirRecords:
 
 
 def read_fhir(stream: IO[bytes], label: str = "input") -> FhirRecords:
-    """A FHIR source of either kind, told apart by its content."""
-    from b12lab.reading.sources.detect import detect_format
+    """A FHIR source of either kind, told apart by its structure (`json_text.layout`).
 
-    head = stream.peek(65536)[:65536] if hasattr(stream, "peek") else None
-    if head is None:
-        data = stream.read()
-        if detect_format(data[:65536]) == "fhir-ndjson":
-            import io
+    `kind` on the answer says which it was: "fhir-json" or "fhir-ndjson". A
+    stream that cannot seek is first copied to an anonymous temporary file.
+    """
+    from b12lab.inputs.json_text import read_document
 
-            return read_fhir_ndjson(io.BytesIO(data), label)
-        return read_fhir_json(data, label)
-    if detect_format(head) == "fhir-ndjson":
-        return read_fhir_ndjson(stream, label)
-    return read_fhir_json(stream.read(), label)
+    if not _seekable(stream):
+        stream = _private_copy(stream, label)
+    if _layout(stream) == "ndjson":
+        records = read_fhir_ndjson(stream, label)
+        records.kind = "fhir-ndjson"
+        return records
+    records = read_fhir_json(read_document(stream, label), label)
+    records.kind = "fhir-json"
+    return records
+
+
+_SAMPLE_BYTES = 65536
+
+
+def _layout(stream: IO[bytes]) -> str:
+    """ "ndjson" or "document"; the stream is left where it was.
+
+    A first line longer than the sample is read up to `MAX_LINE_BYTES` to see
+    whether it holds a whole value; a longer one (which no NDJSON line may be)
+    is passed over unread, and the file is NDJSON when another object follows.
+    """
+    from b12lab.inputs.json_text import closes_on_its_line, layout
+
+    start = stream.tell()
+    try:
+        head = stream.read(_SAMPLE_BYTES)
+        found = layout(head, complete=len(head) < _SAMPLE_BYTES)
+        if found is not None:
+            return found
+        stream.seek(start)
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = stream.readline(1 << 20)
+        elif not closes_on_its_line(line.removeprefix(b"\xef\xbb\xbf")):
+            return "document"
+        while True:
+            after = stream.read(_SAMPLE_BYTES)
+            if not after:
+                return "document"
+            rest = after.lstrip()
+            if rest:
+                return "ndjson" if rest.startswith(b"{") else "document"
+    finally:
+        stream.seek(start)
+
+
+def _private_copy(stream: IO[bytes], label: str) -> IO[bytes]:
+    """An anonymous temporary copy of a stream that can be read only once."""
+    copy = tempfile.TemporaryFile()  # noqa: SIM115 - it lives as long as its records
+    try:
+        shutil.copyfileobj(stream, copy, 1 << 20)
+        copy.seek(0)
+    except OSError as error:
+        copy.close()
+        raise InputError(
+            f"cannot copy {label} to a temporary file: {error.strerror or error}",
+            fix="free space in the temporary directory (TMPDIR), or give the file's path",
+        ) from None
+    return copy
 
 
 # --- documents -----------------------------------------------------------------
@@ -192,15 +251,12 @@ def _load_document(data: bytes | str, label: str) -> dict:
                 f"{label} is not UTF-8 text (byte {error.start})",
                 fix="FHIR JSON must be UTF-8; save it as UTF-8",
             ) from None
-    try:
-        document = json.loads(data)
-    except ValueError as error:
-        line = getattr(error, "lineno", None)
-        where = f" at line {line}" if line else ""
-        raise InputError(
-            f"{label} is not valid JSON{where}",
-            fix="give a FHIR R4 Bundle, Observation or NDJSON file",
-        ) from None
+    document = load_json(
+        data,
+        label,
+        fix="give a FHIR R4 Bundle, Observation or NDJSON file",
+        limit=MAX_DOCUMENT_BYTES,
+    )
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise InputError(
             f"{label} is JSON but not a FHIR resource (no resourceType)",
@@ -322,11 +378,11 @@ def _ndjson_lines(stream: IO[bytes], label: str) -> Iterator[tuple[int, bytes | 
 def _json_line(line: bytes) -> tuple[Any, str | None]:
     """The parsed line and None, or None and the reason it is not JSON."""
     try:
-        return json.loads(line.decode("utf-8")), None
-    except UnicodeDecodeError as error:
-        return None, f"line is not UTF-8 (byte {error.start})"
-    except ValueError as error:
-        return None, f"line is not valid JSON ({str(error).split(':')[0]})"
+        return parse_json(line, limit=MAX_LINE_BYTES), None
+    except JsonProblem as problem:
+        if problem.encoding:
+            return None, f"line is {problem.reason}"
+        return None, f"line is not valid JSON ({problem.reason})"
 
 
 # --- resources -----------------------------------------------------------------

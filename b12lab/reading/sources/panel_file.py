@@ -113,8 +113,42 @@ def read_text(path: str, what: str = "panel file") -> str:
 
 def read_panel_file(path: str, ranges: Ranges) -> PatientRecord:
     label = "standard input" if path == "-" else path
-    document = load_yaml(read_text(path), label, typed=False)
+    document = load_panel_document(read_text(path), label)
     return record_from_document(document, ranges, label)
+
+
+def load_panel_document(text: str, label: str) -> Any:
+    """A panel file's document: JSON through the bounded JSON reader, else YAML.
+
+    Numbers in JSON stay as written ('0.10' stays '0.10') and true/false become
+    text, as in YAML. Text that starts like JSON but is not JSON syntax (a YAML
+    flow mapping such as `{b12: 180}`) is read as YAML; JSON that b12lab refuses
+    (nested too deeply, a key given twice, NaN) is refused.
+    """
+    from b12lab.inputs.json_text import JsonProblem, parse_json
+
+    if text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
+        try:
+            return _as_written(parse_json(text, limit=MAX_PANEL_FILE_BYTES, numbers_as_text=True))
+        except JsonProblem as problem:
+            if not problem.syntax:
+                where = f" at line {problem.line}" if problem.line else ""
+                raise InputError(
+                    f"{label} is not valid JSON{where}: {problem.reason}",
+                    fix=problem.fix,
+                ) from None
+    return load_yaml(text, label, typed=False)
+
+
+def _as_written(value: Any) -> Any:
+    """JSON true and false as the text 'true' and 'false', as YAML gives them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return {key: _as_written(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_written(item) for item in value]
+    return value
 
 
 def _analyte_key(key: object, ranges: Ranges, where: str) -> str:
