@@ -77,7 +77,9 @@ def dask_client():
         n_workers=2,
         processes=True,
         threads_per_worker=1,
-        dashboard_address=None,
+        # The scheduler serves HTTP even without a dashboard, by default on port 8787;
+        # port 0 takes a free one, so another cluster on the machine causes no warning.
+        dashboard_address=":0",
         memory_limit="1GiB",
     )
     client = distributed.Client(cluster)

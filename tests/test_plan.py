@@ -465,16 +465,3 @@ def test_json_plan_has_the_documented_shape(cli):
             assert set(column) == COLUMN_KEYS
             assert isinstance(column["index"], int) and column["index"] >= 1
         assert [c["index"] for c in plan["columns"]] == list(range(1, len(plan["columns"]) + 1))
-
-
-def test_the_readme_example_is_real_output(cli, tmp_path, monkeypatch):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme[readme.index("### Before a long run: `--plan`") :]
-    block = section[section.index("```console\n") + len("```console\n") :]
-    block = block[: block.index("```")]
-    shown_csv, shown_plan = block.split("$ b12lab batch export.csv --plan\n")
-    write(tmp_path, "export.csv", shown_csv.removeprefix("$ cat export.csv\n"))
-    monkeypatch.chdir(tmp_path)
-    result = cli("batch", "export.csv", "--plan")
-    assert result.exit_code == 0
-    assert result.stdout == shown_plan

@@ -346,34 +346,3 @@ def test_plan_of_a_message_file_shows_every_value_column(cli):
     plan = cli.json("batch", SAMPLES / "oru_r01.hl7", "--plan", "--format", "json")
     assert list(plan["output"]["values"]) == list(RANGES.analytes)
     assert plan["output"]["kept"] == []
-
-
-def test_the_readme_example_is_real_output(cli, tmp_path, monkeypatch):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    plan = readme[readme.index("### Before a long run: `--plan`") :]
-    plan = plan[plan.index("$ cat export.csv\n") + len("$ cat export.csv\n") :]
-    (tmp_path / "export.csv").write_text(plan[: plan.index("$ b12lab")])
-    section = readme[readme.index("### Traceable CSV output") :]
-    block = section[section.index("```console\n") + len("```console\n") :]
-    block = block[: block.index("```")]
-    commands = block.split("$ ")[1:]
-    monkeypatch.chdir(tmp_path)
-    for command in commands:
-        line, shown = command.split("\n", 1)
-        args = line.split(" 2>/dev/null")[0].split()[1:]
-        result = cli(*args)
-        assert result.exit_code == 0, result.stderr
-        if "| cut" in line:  # cut -d, -f1,2,4,17-
-            got = [
-                ",".join([cells[0], cells[1], cells[3], *cells[16:]])
-                for cells in (row.split(",") for row in result.stdout.splitlines())
-            ]
-        else:  # jq -c '{lines, kept, b12_status}'
-            got = [
-                json.dumps(
-                    {key: json.loads(row)[key] for key in ("lines", "kept", "b12_status")},
-                    separators=(",", ":"),
-                )
-                for row in result.stdout.splitlines()
-            ]
-        assert got == shown.splitlines()

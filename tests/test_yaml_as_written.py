@@ -59,6 +59,7 @@ def test_a_duplicated_key_names_the_key_and_both_lines(typed):
         ("- " * 1_000 + "x\n", "nested too deeply"),
         ("? " * 100_000 + "x\n", "as a key"),
         ("[" * 100_000 + "\n", "nested too deeply"),
+        ("[" * 200 + "]" * 200 + "\n", "nested too deeply"),
         ("{a: " * 100_000 + "\n", "nested too deeply"),
         ("a: &x [1, 2]\nb: *x\n", "alias"),
         ("patient_id: &p x\nsex: *p\n", "alias"),
