@@ -312,6 +312,13 @@ class CatalogFormat(str, Enum):
     csv = "csv"
 
 
+class RulesFormat(str, Enum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
 class InputFormat(str, Enum):
     auto = "auto"
     yaml = "yaml"
@@ -991,8 +998,13 @@ def rules(
         ),
     ] = None,
     output_format: Annotated[
-        CatalogFormat, typer.Option("--format", "-f", help="text, json or csv.")
-    ] = CatalogFormat.text,
+        RulesFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text, json, csv or markdown (the catalogue's table, one per domain).",
+        ),
+    ] = RulesFormat.text,
 ) -> None:
     """List the rule catalogue, or explain one rule with its trigger and sources.
 
@@ -1006,11 +1018,13 @@ def rules(
 
     ranges_in_force = load_ranges()
     if rule_id is None:
-        if output_format is CatalogFormat.json:
+        if output_format is RulesFormat.json:
             document = [catalog.rule_dict(r, ranges_in_force) for r in catalog.ordered_rules()]
             sys.stdout.write(json.dumps(document, indent=2) + "\n")
-        elif output_format is CatalogFormat.csv:
+        elif output_format is RulesFormat.csv:
             sys.stdout.write(catalog.rules_csv(ranges_in_force, catalog.ordered_rules()))
+        elif output_format is RulesFormat.markdown:
+            sys.stdout.write(catalog.rules_markdown(catalog.ordered_rules()))
         else:
             sys.stdout.write(catalog.rules_text())
         return
@@ -1023,9 +1037,11 @@ def rules(
                 f"did you mean {', '.join(close)}?" if close else "run 'b12lab rules' for the list"
             ),
         )
-    if output_format is CatalogFormat.json:
+    if output_format is RulesFormat.json:
         sys.stdout.write(json.dumps(catalog.rule_dict(rule, ranges_in_force), indent=2) + "\n")
-    elif output_format is CatalogFormat.csv:
+    elif output_format is RulesFormat.markdown:
+        sys.stdout.write(catalog.rules_markdown([rule]))
+    elif output_format is RulesFormat.csv:
         sys.stdout.write(catalog.rules_csv(ranges_in_force, [rule]))
     else:
         _console().print(catalog.rule_detail(rule, ranges_in_force))

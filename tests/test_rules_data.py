@@ -301,3 +301,24 @@ def test_interpret_imports_no_numpy_for_the_rules():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_rules_markdown_prints_the_catalogue_table_from_the_rules(cli):
+    result = cli("rules", "--format", "markdown")
+    assert result.exit_code == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == [
+        r.id for d in ("b12", "platelets", "neutrophils", "ferritin", "general")
+        for r in RULES.values() if r.domain == d
+    ]  # fmt: skip
+    assert result.stdout.count("| id | severity | trigger | the finding says |") == 5
+    critical = next(row for row in rows if row.startswith("| `plt-critical-low` | urgent |"))
+    assert "[lab-typical, ctcae-5]" in critical
+
+
+def test_rules_markdown_of_one_rule_is_its_row(cli):
+    result = cli("rules", "plt-extreme-high", "--format", "markdown")
+    assert result.exit_code == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| `")]
+    assert len(rows) == 1
+    assert rows[0].startswith("| `plt-extreme-high` | urgent | ")
