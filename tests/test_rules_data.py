@@ -322,3 +322,14 @@ def test_rules_markdown_of_one_rule_is_its_row(cli):
     rows = [line for line in result.stdout.splitlines() if line.startswith("| `")]
     assert len(rows) == 1
     assert rows[0].startswith("| `plt-extreme-high` | urgent | ")
+
+
+def test_docs_list_every_fact_a_rule_may_name():
+    from conftest import REPO
+
+    from b12lab.rules.facts import ANALYTES
+
+    guide = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    for name in FACTS:
+        head, _, suffix = name.partition(".")
+        assert f"`{name}`" in guide or (head in ANALYTES and f"`A.{suffix}" in guide), name
