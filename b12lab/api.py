@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 
 from b12lab.errors import InputError
 from b12lab.model import Context, Report
@@ -12,6 +13,7 @@ from b12lab.ranges import Ranges, load_ranges
 from b12lab.reading.fields import parse_age, parse_alcohol, parse_date, parse_sex
 from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, build_panel
 from b12lab.reading.trimester import check_pregnancy, parse_trimester
+from b12lab.rules.catalogue import Catalogue, catalogue_in_force, load_lab_rules
 from b12lab.timeline import evaluate_panels
 
 
@@ -32,6 +34,7 @@ def interpret(
     ranges: Ranges | None = None,
     today: dt.date | None = None,
     as_of: dt.date | str | None = None,
+    rules: str | Path | Catalogue | None = None,
 ) -> Report:
     """Interpret one panel given as `{"b12": "180 pg/mL", "platelets": "95"}`.
 
@@ -39,6 +42,7 @@ def interpret(
     (or a subclass) for any value that cannot be used. `as_of` (or `today`)
     fixes the evaluation date: the default panel date and the days on therapy.
     `alcohol_use` is True or "current" (heavy use now) or "stopped" (recently stopped).
+    `rules` is a laboratory's rules file (or a loaded Catalogue) overlaid on b12lab's.
     """
     if as_of is not None:
         today = parse_date(as_of, "as_of")
@@ -67,7 +71,10 @@ def interpret(
             )
         panel.values.append((analyte, str(key), value))
     record.panels.append(panel)
-    return interpret_record(record, guideline=guideline, ranges=ranges, today=today)
+    if rules is not None and not isinstance(rules, Catalogue):
+        rules = load_lab_rules(rules, frozenset(ranges.sources))
+    with catalogue_in_force(rules):
+        return interpret_record(record, guideline=guideline, ranges=ranges, today=today)
 
 
 def interpret_record(

@@ -383,6 +383,16 @@ RangesOption = Annotated[
     ),
 ]
 
+RulesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--rules",
+        metavar="FILE",
+        help="A laboratory's rules file (its own rules and cornerstone cases), overlaid on "
+        "b12lab's rules.",
+    ),
+]
+
 
 def _value(help_text: str) -> object:
     return typer.Option(help=help_text, rich_help_panel="Lab values (unit optional)")
@@ -397,6 +407,7 @@ def _stdout_is_tty() -> bool:
 
 @app.command(no_args_is_help=False)
 def interpret(
+    command: typer.Context,
     panel_file: Annotated[
         str | None,
         typer.Argument(
@@ -515,6 +526,7 @@ def interpret(
         ),
     ] = None,
     ranges: RangesOption = None,
+    rules_file: RulesOption = None,
     guideline: Annotated[
         str | None,
         typer.Option(
@@ -584,6 +596,11 @@ def interpret(
             "drinking recently stopped, not both",
         )
     ranges_in_force = load_ranges(ranges)
+    if rules_file is not None:
+        from b12lab.rules.catalogue import in_force_for_command, load_lab_rules
+
+        lab_rules = load_lab_rules(rules_file, frozenset(ranges_in_force.sources))
+        in_force_for_command(lab_rules, command)
     flag_values = {
         "b12": b12,
         "platelets": platelets,
@@ -993,8 +1010,16 @@ def rules(
         str | None,
         typer.Argument(
             metavar="[RULE_ID]",
-            help="A finding id, e.g. plt-high-rebound-on-therapy.",
+            help="A finding id, e.g. plt-high-rebound-on-therapy; or check.",
             autocompletion=_complete_rule_ids,
+        ),
+    ] = None,
+    rules_file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[FILE]",
+            help="With check: a laboratory's rules file whose cornerstone cases (and "
+            "b12lab's own) are replayed.",
         ),
     ] = None,
     output_format: Annotated[
@@ -1006,9 +1031,13 @@ def rules(
         ),
     ] = RulesFormat.text,
 ) -> None:
-    """List the rule catalogue, or explain one rule with its trigger and sources.
+    """List the rule catalogue, or explain one rule with its trigger and sources; check
+    replays every cornerstone case with a laboratory's rules file in force (exit 4 when a
+    conclusion changed).
 
     Example: b12lab rules fer-may-mask-iron-deficiency
+
+    Example: b12lab rules check lab_rules.yaml
     """
     import difflib
 
@@ -1017,6 +1046,13 @@ def rules(
     from b12lab.rules import RULES
 
     ranges_in_force = load_ranges()
+    if rule_id == "check":
+        _check_rules(rules_file, ranges_in_force)
+        return
+    if rules_file is not None:
+        raise B12labError(
+            f"unexpected argument '{rules_file}'", fix=f"run b12lab rules check {rules_file}"
+        )
     if rule_id is None:
         if output_format is RulesFormat.json:
             document = [catalog.rule_dict(r, ranges_in_force) for r in catalog.ordered_rules()]
@@ -1045,6 +1081,24 @@ def rules(
         sys.stdout.write(catalog.rules_csv(ranges_in_force, [rule]))
     else:
         _console().print(catalog.rule_detail(rule, ranges_in_force))
+
+
+def _check_rules(rules_file: str | None, ranges_in_force) -> None:
+    from b12lab.rules.catalogue import load_lab_rules, replay, shipped_cases
+
+    if rules_file is None:
+        raise B12labError("b12lab rules check needs a rules file", fix="b12lab rules check FILE")
+    catalogue = load_lab_rules(rules_file, frozenset(ranges_in_force.sources))
+    cases = (*shipped_cases(), *catalogue.cases)
+    changed = replay(catalogue, cases)
+    for line in changed:
+        sys.stdout.write(safe_line(line) + "\n")
+    sys.stderr.write(
+        f"b12lab: {len(cases)} cornerstone cases replayed ({len(catalogue.cases)} from "
+        f"{safe_line(rules_file)}); {len(changed)} changed their conclusion\n"
+    )
+    if changed:
+        raise typer.Exit(EXIT_URGENT)
 
 
 @app.command("ranges")
