@@ -5,7 +5,6 @@ from b12lab.model import DOMAINS
 from b12lab.rules import (  # noqa: F401
     b12,
     blood_count,
-    ferritin,
     neutrophils,
 )
 from b12lab.rules.base import RULES, Case, Fired, Missing, Rule

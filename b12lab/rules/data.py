@@ -8,8 +8,9 @@ says, next_steps, sources) and how it decides:
   list of analytes, or a set the fact layer computes, e.g. `undecided_b12`);
 - `when:` with `detail:` and `evidence:`, or `variants:` (a list of them; the
   first whose `when` holds fires);
-- `extras:` a list of `{when, detail, evidence, next_steps}` added to a fired
-  finding whose `when` also holds (the detail is appended);
+- `extras:` a list of `{when, detail, evidence, adds_next_steps, missing}` added
+  to a fired finding whose `when` also holds (the detail is appended; `missing`
+  names tests that would sharpen the finding);
 - `adds_next_steps:` (in a rule, variant or extra) steps added to the rule's
   own for this panel, which may quote facts.
 
@@ -113,13 +114,15 @@ class RuleLogic:
         detail = chosen.detail.fill(facts)
         evidence = _evidence(chosen, facts)
         steps = [t.fill(facts) for t in chosen.next_steps]
+        missing = list(chosen.missing)
         for extra in self.extras:
             if evaluate(extra.when, facts):
                 if extra.detail is not None:
                     detail += extra.detail.fill(facts)
                 evidence.update(_evidence(extra, facts))
                 steps.extend(t.fill(facts) for t in extra.next_steps)
-        return Fired(detail, evidence, next_steps=tuple(steps))
+                missing.extend(extra.missing)
+        return Fired(detail, evidence, next_steps=tuple(steps), missing=tuple(missing))
 
 
 def _evidence(outcome: Outcome, facts: Mapping[str, object]) -> dict[str, str]:
@@ -219,16 +222,14 @@ class _Loader:
         )
 
     def outcome(self, node: object, path: str, *, fires: bool) -> Outcome:
-        allowed = (
-            ("when", "detail", "evidence", "adds_next_steps") if fires else ("when", "missing")
-        )
-        entry = self.keys(node, path, allowed)
+        allowed = ("when", "detail", "evidence", "adds_next_steps", "missing")
+        entry = self.keys(node, path, allowed if fires else ("when", "missing"))
         when = self.condition(entry.get("when"), f"{path}.when")
+        missing = tuple(
+            self.analyte(a, f"{path}.missing[{i}]")
+            for i, a in enumerate(self.listing(entry.get("missing"), f"{path}.missing"))
+        )
         if not fires:
-            missing = tuple(
-                self.analyte(a, f"{path}.missing[{i}]")
-                for i, a in enumerate(self.listing(entry.get("missing"), f"{path}.missing"))
-            )
             return Outcome(when, missing=missing)
         evidence = []
         given = entry.get("evidence") or {}
@@ -250,6 +251,7 @@ class _Loader:
         detail = entry.get("detail")
         return Outcome(
             when,
+            missing=missing,
             detail=None if detail is None else self.template(detail, f"{path}.detail"),
             evidence=tuple(evidence),
             next_steps=tuple(

@@ -33,6 +33,7 @@ from b12lab.model import format_number
 from b12lab.ranges import THRESHOLD_KEYS
 from b12lab.rules.base import (
     Case,
+    above,
     at_or_above,
     b12_unresolved,
     below,
@@ -105,6 +106,26 @@ def _per_analyte(analyte: str) -> None:
             "bool",
             "known to lie at or above the critical high limit",
             lambda c: at_or_above(c.get(analyte), c.limits.critical_high(analyte)),
+        ),
+        "given": (
+            "bool",
+            "measured on this panel or an earlier one",
+            lambda c: c.has_any(analyte),
+        ),
+        "flag": (
+            "text",
+            "its flag: low, high, normal, critical_low, ...",
+            lambda c: c.flags.get(analyte),
+        ),
+        "above_upper_limit": (
+            "bool",
+            "known to lie above the upper limit",
+            lambda c: above(c.get(analyte), c.limits.high(analyte)),
+        ),
+        "reference": (
+            "text",
+            "the reference interval as quoted, 'lower - upper'",
+            lambda c: f"{_limit_text('low')(analyte)(c)} - {_limit_text('high')(analyte)(c)}",
         ),
         "value": ("number", "the value (none when not measured)", lambda c: _value(c, analyte)),
         "shown": ("text", "the value as quoted", lambda c: c.shown(analyte)),
@@ -246,6 +267,60 @@ _fact("platelets.earlier_high_count", "text", "that earlier count, as quoted")(
 )
 _fact("platelets.earlier_high_gap", "number", "days from that earlier panel to this one")(
     lambda c: (c.panel_date - _earlier_high_platelets(c)[0]).days
+)
+
+
+_fact(
+    "marrow_judged_as_measured",
+    "bool",
+    "on therapy with B12 repleted or past the persistence window: the pre-therapy B12 no "
+    "longer governs the ferritin (iron overload) rules",
+)(lambda c: c.marrow_judged_as_measured)
+
+
+def _earlier_ferritin(case: Case):
+    """The highest earlier ferritin not censored from above, with its date."""
+    best = None
+    for panel in case.history:
+        ferritin = panel.get("ferritin")
+        if ferritin is None or ferritin.censored == "<":
+            continue
+        if best is None or ferritin.value > best[1].value:
+            best = (panel.date, ferritin)
+    return best
+
+
+def _ferritin_fell(case: Case) -> bool:
+    earlier = _earlier_ferritin(case)
+    if earlier is None:
+        return False
+    real_fall = 1 - case.limits.threshold("ferritin_real_fall_percent") / 100
+    return below(case.get("ferritin"), earlier[1].value * real_fall)
+
+
+_fact(
+    "ferritin.fell",
+    "bool",
+    "fallen below the highest earlier ferritin by more than the real-fall share",
+    ("ferritin",),
+)(_ferritin_fell)
+_fact("ferritin.earlier_count", "text", "that highest earlier ferritin, as quoted")(
+    lambda c: _earlier_ferritin(c)[1].shown()
+)
+_fact(
+    "ferritin.earlier_date",
+    "text",
+    "that earlier panel's date ('an earlier panel' when undated)",
+)(lambda c: d.isoformat() if (d := _earlier_ferritin(c)[0]) else "an earlier panel")
+_fact(
+    "ferritin.earlier_shown",
+    "text",
+    "that earlier ferritin and its date, as quoted",
+)(
+    lambda c: (
+        f"{_earlier_ferritin(c)[1].shown()} on "
+        f"{d.isoformat() if (d := _earlier_ferritin(c)[0]) else '?'}"
+    )
 )
 
 
