@@ -121,6 +121,11 @@ def outputs() -> Iterator[tuple[str, Callable[[], str]]]:
             ),
         )  # fmt: skip
     yield "reports/test_panels.json", panel_reports
+    for output_format in ("text", "json", "csv"):
+        yield (
+            f"catalogue/rules.{output_format}",
+            lambda f=output_format: _run(["rules", "--format", f]),
+        )
     for name, path in BATCHES:
         for output_format in ("csv", "ndjson"):
             yield (
