@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +12,7 @@ from b12lab.errors import InputError
 from b12lab.model import Context, Report
 from b12lab.ranges import Ranges, load_ranges
 from b12lab.reading.fields import parse_age, parse_alcohol, parse_date, parse_sex
+from b12lab.reading.policy import ReadPolicy
 from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, build_panel
 from b12lab.reading.trimester import check_pregnancy, parse_trimester
 from b12lab.rules.catalogue import Catalogue, catalogue_in_force, load_lab_rules
@@ -21,7 +23,7 @@ def interpret(
     values: Mapping[str, object],
     *,
     sex: str | None = None,
-    age: float | None = None,
+    age: float | str | None = None,
     date: dt.date | str | None = None,
     patient_id: str | None = None,
     b12_therapy_start: dt.date | str | None = None,
@@ -31,29 +33,59 @@ def interpret(
     hypersegmented_neutrophils: bool = False,
     pregnancy_trimester: int | str | None = None,
     guideline: str | None = None,
-    ranges: Ranges | None = None,
-    today: dt.date | None = None,
+    ranges: Ranges | str | os.PathLike | None = None,
     as_of: dt.date | str | None = None,
+    today: dt.date | str | None = None,
     rules: str | Path | Catalogue | None = None,
 ) -> Report:
     """Interpret one panel given as `{"b12": "180 pg/mL", "platelets": "95"}`.
 
-    Keys may be analyte keys, aliases or LOINC codes. Raises InputError
-    (or a subclass) for any value that cannot be used. `as_of` (or `today`)
-    fixes the evaluation date: the default panel date and the days on therapy.
-    `alcohol_use` is True or "current" (heavy use now) or "stopped" (recently stopped).
-    `rules` is a laboratory's rules file (or a loaded Catalogue) overlaid on b12lab's.
+    Keys may be analyte keys, aliases or LOINC codes. `as_of` (as --as-of; `today`
+    is the same option under its older name) fixes the evaluation date, the default
+    panel date and the days on therapy; it and every date take a `datetime.date`
+    or ISO text ("2026-01-01"). `ranges` is a loaded Ranges or an overlay file's
+    path (as --ranges). `alcohol_use` is True or "current" (heavy use now) or
+    "stopped" (recently stopped). `rules` is a laboratory's rules file's path (or a
+    loaded Catalogue), overlaid on b12lab's rules (as --rules). A value of the wrong
+    type raises TypeError; a value that cannot be used raises InputError (or a
+    subclass).
     """
-    if as_of is not None:
-        today = parse_date(as_of, "as_of")
-    ranges = ranges or load_ranges()
+    today = evaluation_date(as_of, today)
+    ranges = resolve_ranges(ranges)
+    if not isinstance(values, Mapping):
+        raise TypeError(
+            f"values takes a mapping such as {{'b12': '180 pg/mL'}}, not {type(values).__name__}"
+        )
+    _check_types(
+        sex=(sex, (str,), "text such as 'female'"),
+        age=(age, (int, float, str), "a number of years"),
+        patient_id=(patient_id, (str,), "text"),
+        days_on_therapy=(days_on_therapy, (int,), "a whole number of days"),
+        pregnancy_trimester=(pregnancy_trimester, (int, str), "1, 2 or 3"),
+        guideline=(guideline, (str,), "a profile name such as 'who'"),
+    )
+    if not isinstance(alcohol_use, (bool, str)):
+        raise TypeError(
+            f"alcohol_use takes True, False, 'current' or 'stopped', "
+            f"not {type(alcohol_use).__name__}"
+        )
+    for name, flag in (
+        ("neuro_symptoms", neuro_symptoms),
+        ("hypersegmented_neutrophils", hypersegmented_neutrophils),
+    ):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} takes True or False, not {type(flag).__name__}")
+    if days_on_therapy is not None and days_on_therapy < 0:
+        raise InputError(
+            f"days_on_therapy {days_on_therapy} is negative", fix="give 0 or more days"
+        )
     alcohol_current, alcohol_stopped = parse_alcohol(alcohol_use)
     record = PatientRecord(
         patient_id=patient_id,
         sex=parse_sex(sex),
         age=parse_age(age),
         context=Context(
-            b12_therapy_start=parse_date(b12_therapy_start, "b12_therapy_start"),
+            b12_therapy_start=option_date(b12_therapy_start, "b12_therapy_start"),
             days_on_therapy=days_on_therapy,
             alcohol_use=alcohol_current,
             alcohol_stopped=alcohol_stopped,
@@ -62,7 +94,7 @@ def interpret(
             pregnancy_trimester=parse_trimester(pregnancy_trimester),
         ),
     )
-    panel = RawPanel(parse_date(date, "date"))
+    panel = RawPanel(option_date(date, "date"))
     for key, value in values.items():
         analyte = ranges.analyte_for(str(key))
         if analyte is None:
@@ -72,21 +104,72 @@ def interpret(
         panel.values.append((analyte, str(key), value))
     record.panels.append(panel)
     if rules is not None and not isinstance(rules, Catalogue):
+        if not isinstance(rules, (str, os.PathLike)):
+            raise TypeError(
+                f"rules takes a rules file's path or a Catalogue, not {type(rules).__name__}"
+            )
         rules = load_lab_rules(rules, frozenset(ranges.sources))
     with catalogue_in_force(rules):
-        return interpret_record(record, guideline=guideline, ranges=ranges, today=today)
+        return interpret_record(record, guideline=guideline, ranges=ranges, as_of=today)
+
+
+def option_date(value: object, name: str) -> dt.date | None:
+    """A date option of the Python API: a `datetime.date` (or datetime) or ISO text."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        return parse_date(value, name)
+    raise TypeError(
+        f"{name} takes a datetime.date or ISO text such as '2026-01-01', not {type(value).__name__}"
+    )
+
+
+def evaluation_date(as_of: object, today: object) -> dt.date | None:
+    """The evaluation date (--as-of), given as `as_of` or by its older name `today`."""
+    if as_of is not None and today is not None:
+        raise TypeError("give as_of or today, not both: they are one option (--as-of)")
+    if today is not None:
+        return option_date(today, "today")
+    return option_date(as_of, "as_of")
+
+
+def resolve_ranges(ranges: object) -> Ranges:
+    """`ranges` of the Python API: None (the shipped file), a Ranges, or an overlay's path."""
+    if ranges is None:
+        return load_ranges()
+    if isinstance(ranges, Ranges):
+        return ranges
+    if isinstance(ranges, (str, os.PathLike)):
+        return load_ranges(ranges)
+    raise TypeError(
+        f"ranges takes a Ranges (load_ranges()) or an overlay file's path, "
+        f"not {type(ranges).__name__}"
+    )
+
+
+def _check_types(**options: tuple[object, tuple[type, ...], str]) -> None:
+    for name, (value, kinds, expected) in options.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise TypeError(f"{name} takes {expected}, not {type(value).__name__}")
 
 
 def interpret_record(
     record: PatientRecord,
     *,
     guideline: str | None = None,
-    ranges: Ranges | None = None,
-    today: dt.date | None = None,
+    ranges: Ranges | str | os.PathLike | None = None,
+    as_of: dt.date | str | None = None,
+    today: dt.date | str | None = None,
 ) -> Report:
-    """Interpret a patient's record: its latest panel, with earlier ones as history."""
-    ranges = ranges or load_ranges()
-    today = today or dt.date.today()
+    """Interpret a patient's record: its latest panel, with earlier ones as history.
+
+    `as_of` and `ranges` as for `interpret`."""
+    ranges = resolve_ranges(ranges)
+    today = evaluation_date(as_of, today) or dt.date.today()
     check_pregnancy(record.sex, record.context.pregnancy_trimester)
     if len(record.panels) > 1:
         for index, raw in enumerate(record.panels, start=1):
@@ -104,6 +187,7 @@ def interpret_record(
             sex=record.sex,
             age=record.age,
             context=record.context,
+            policy=ReadPolicy(guideline=guideline),
         )
         for raw in record.panels
     ]

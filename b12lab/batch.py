@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from b12lab.decision import Decision, DecisionCore, warnings
+from b12lab.errors import AmbiguousValueError, InputError
 from b12lab.model import Context, Measurement, Panel, Report
 from b12lab.outcomes import Outcome
 from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell, output_columns
@@ -39,11 +40,19 @@ from b12lab.reading.panel import CellError, PanelBuilder
 from b12lab.reading.policy import (
     DERIVED,
     PANEL_SPLIT,
+    POINT,
+    TEST_NOT_READ,
     TEST_SKIPPED,
     Note,
     ReadPolicy,
 )
-from b12lab.reading.values import UnitHint, is_missing
+from b12lab.reading.values import (
+    UnitHint,
+    bare_number_problem,
+    cell_text,
+    is_missing,
+    read_result,
+)
 from b12lab.timeline import evaluate_panels
 
 RECENT_PATIENTS = 10_000  # messages: how far back a reappearing patient is noticed in --timeline
@@ -107,10 +116,18 @@ class RowInterpreter:
         self.plan = plan
         self.ranges = ranges
         self.guideline = guideline
-        self.policy = policy or ReadPolicy(decimal=AUTO)
+        self.policy = replace(policy or ReadPolicy(decimal=AUTO), guideline=guideline)
         self.today = today or dt.date.today()
         self.full_reports = full_reports
         self.timeline = timeline
+        if timeline and plan.fields.get("patient_id") is None:
+            # One patient's record from every row would mix patients without a word.
+            raise InputError(
+                "--timeline makes one record per patient, but no column of the export "
+                "holds the patient",
+                fix="name the patient column with --map COLUMN=patient_id, or leave out "
+                "--timeline for one record per panel",
+            )
         self.window = window
         ranges.profile(guideline)  # an unknown guideline fails before any row is read
         apply_units(plan, self.policy.units, ranges)
@@ -139,10 +156,12 @@ class RowInterpreter:
 
         grouped = rows.grouped if isinstance(rows, CheckedRows) else None
         rows = iter(rows)
+        sample = list(itertools.islice(rows, DECIMAL_SAMPLE))
         if self.policy.decimal == AUTO:
-            sample = list(itertools.islice(rows, DECIMAL_SAMPLE))
             self.policy = replace(self.policy, decimal=self._decimal_mark(sample))
-            rows = itertools.chain(sample, rows)
+        if self.plan.layout != "long":
+            self._check_bare_columns(sample)
+        rows = itertools.chain(sample, rows)
         rows = self._grouped(rows, grouped)
         if self.plan.layout == "long":
             builders = self._long(rows)
@@ -162,6 +181,46 @@ class RowInterpreter:
         if found.note:
             self.plan.notes.append(found.note)
         return found.mark
+
+    def _check_bare_columns(self, sample: list[Row]) -> None:
+        """A column whose values carry no unit, and that two common units would read
+        with different conclusions, stops the run before any row is written."""
+        for column in self.plan.analytes:
+            if column.unit_index is not None or column.header_unit or column.given_unit:
+                continue
+            if self.plan.analyte_units.get(column.analyte):
+                continue
+            width = len(self.plan.header)
+            for line, cells, problem in sample:
+                if cells is None or problem or len(cells) != width:
+                    continue  # a malformed row is its own error record, not the column's
+                raw = _cell(cells, column.index)
+                if is_missing(raw):
+                    continue
+                try:
+                    reading = read_result(
+                        cell_text(raw, column.analyte).strip(), column.analyte, decimal=POINT
+                    )
+                except InputError:
+                    continue
+                if reading.unit:
+                    continue
+                problem = bare_number_problem(
+                    self.ranges,
+                    column.analyte,
+                    reading.number,
+                    reading.censored,
+                    self.policy.guideline,
+                )
+                if problem is not None:
+                    name = column.name.strip()
+                    raise AmbiguousValueError(
+                        f"column '{name}' has values without a unit that read apart "
+                        f"(line {line}: {problem})",
+                        field=column.analyte,
+                        fix=f"give the column's unit with --unit '{name}=UNIT' "
+                        "(or write the unit in the cells, a unit column or the header)",
+                    )
 
     # --- reading rows ------------------------------------------------------------
 
@@ -269,7 +328,7 @@ class RowInterpreter:
             analyte = self._test_analyte(test)
             if analyte is None:
                 if test:
-                    builder.note(skipped_note(test))
+                    builder.note(unread_test_note(self.ranges, test))
                 else:
                     builder.errors.append(CellError(line, test_name, "", "no test name"))
                 continue
@@ -341,6 +400,19 @@ class RowInterpreter:
             if group and builder.patient_id != group[0].patient_id:
                 yield self._finish_patient(group)
                 group = []
+            if builder.patient_id is None:  # never merged with other panels without one
+                builder.note(
+                    Note(
+                        PANEL_SPLIT,
+                        "patient",
+                        "no patient id",
+                        f"the panel at line {builder.lines[0] if builder.lines else 0} has no "
+                        "patient id, so it is a record of its own, not part of a timeline; "
+                        "fill in the patient column",
+                    )
+                )
+                yield self._finish_patient([builder])
+                continue
             if not group and builder.patient_id is not None:
                 if builder.patient_id in recent:
                     builder.note(
@@ -451,6 +523,45 @@ def split_note(key: Sequence[object], earlier: int, window: int) -> Note:
 def skipped_note(test: str) -> Note:
     """A test that is not an analyte: counted in the summary, not an error."""
     return Note(TEST_SKIPPED, test[:40], "not an analyte", f"test '{test[:40]}' skipped")
+
+
+def unread_test_note(ranges: Ranges, test: str, display: str | None = None) -> Note:
+    """Why a test is not read, naming the analyte it resembles when it resembles one.
+
+    A LOINC code the data file deliberately leaves out, a code b12lab does not
+    know whose display text names an analyte, and a name that nearly spells an
+    analyte each get a note of their own in the panel's record; any other test
+    is only counted.
+    """
+    shown = test[:40]
+    excluded = ranges.excluded_codes.get(column_key(test))
+    if excluded is not None:
+        analyte, why = excluded
+        return Note(
+            TEST_NOT_READ,
+            shown,
+            f"not read as {analyte}",
+            f"test '{shown}' not read as {analyte}: {why}",
+        )
+    named = ranges.analyte_named_in(display) if display else None
+    if named is not None:
+        return Note(
+            TEST_NOT_READ,
+            shown,
+            f"names {named}, code unknown",
+            f"test '{shown}' ('{display[:60]}') names {named} "
+            f"({ranges.analytes[named].name}), but b12lab does not know the code '{shown}' "
+            f"as {named}; not read (if it is, add --map '{shown}={named}')",
+        )
+    close = ranges.close_analyte(test) or (ranges.close_analyte(display) if display else None)
+    if close is not None:
+        return Note(
+            TEST_NOT_READ,
+            shown,
+            f"did you mean {close}?",
+            f"test '{shown}' not read: did you mean {close}? (add --map '{shown}={close}')",
+        )
+    return skipped_note(test)
 
 
 def _cell(cells: Sequence[object], index: int | None) -> object:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from b12lab import phases
 from b12lab.batch import AUTO, RowInterpreter
 from b12lab.errors import InputError
 from b12lab.inputs.export import (
@@ -24,7 +25,7 @@ from b12lab.inputs.export import (
     records,
     text_lines,
 )
-from b12lab.output import AtomicOutput, check_targets
+from b12lab.output import AtomicOutput, check_interrupted, check_targets
 from b12lab.output_columns import OutputColumns
 from b12lab.ranges import Ranges
 from b12lab.reading.policy import ReadPolicy
@@ -68,38 +69,78 @@ class BatchSummary:
 
 
 class _Progress:
-    """A progress bar on stderr, only when stderr is a terminal."""
+    """A progress display on stderr, only when stderr is a terminal.
 
-    def __init__(self, enabled: bool, total: int | None, label: str):
+    Each phase of a run (reading, checking the row order, grouping out of core,
+    writing) has its own line: a bar and percentage when its size is known, a
+    running count (rows, panels) when it is not, such as a pipe on stdin.
+    """
+
+    def __init__(self, enabled: bool, total: int | None, label: str, unit: str = "rows"):
         self.bar = None
+        self.task = None
+        self.position: Callable[[], int] | None = None
+        self.unit = unit
+        self.first: tuple = ("reading", total, None)
         if enabled and _is_tty(sys.stderr):
             from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.bar = Progress(
-                TextColumn("[bold]b12lab batch"),
+                TextColumn("[bold]b12lab batch[/bold] {task.description}"),
                 BarColumn(),
-                TextColumn("{task.percentage:>3.0f}%"),
-                MofNCompleteColumn() if total is None else TimeRemainingColumn(),
+                _amount_column()(),
+                TimeElapsedColumn(),
                 console=Console(stderr=True),
                 transient=True,
+                redirect_stdout=False,  # the data on stdout is never the display's
             )
-            self.task = self.bar.add_task(label, total=total)
+            self.task = self.bar.add_task("reading", total=total, unit=unit)
             self.bar.start()
 
-    def update(self, done: int) -> None:
+    def phase(self, name: str, total: int | None, position: Callable[[], int] | None) -> None:
+        """A new line for a new phase; the one before it is done."""
+        self.position = position
+        if self.first[2] is None and self.first[0] == name:
+            self.first = (name, total, position)
         if self.bar is not None:
+            self.bar.update(self.task, visible=False)
+            unit = "steps" if total is not None and name.startswith("grouping") else self.unit
+            self.task = self.bar.add_task(name, total=total, unit=unit)
+            self.bar.refresh()  # a phase is shown as it starts, however short
+
+    def restore(self) -> None:
+        """Back to the phase the run started with (reading, after a first pass)."""
+        self.phase(*self.first)
+
+    def tick(self, done: int | None = None) -> None:
+        check_interrupted()  # a signal whose exception a library swallowed stops the run here
+        if done is None and self.position is not None:
+            done = self.position()
+        if self.bar is not None and done is not None:
             self.bar.update(self.task, completed=done)
+
+    def update(self, done: int) -> None:
+        self.tick(done)
 
     def stop(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _amount_column():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class AmountColumn(ProgressColumn):
+        """`45%` when the phase's size is known, `12,000 rows` when it is counted."""
+
+        def render(self, task) -> Text:
+            if task.total is None:
+                return Text(f"{int(task.completed):,} {task.fields.get('unit', 'rows')}")
+            return Text(f"{task.percentage:>3.0f}%")
+
+    return AmountColumn
 
 
 def _is_tty(stream) -> bool:
@@ -187,10 +228,15 @@ def run_batch(
         )
         bar = _Progress(progress, size, label)
         stack.callback(bar.stop)
+        stack.enter_context(phases.shown_on(bar))
+        read = [0]  # rows read, the count shown when the size is not known (stdin)
 
         def rows() -> Iterator:
             for record in records(rest, delimiter, skipped):
+                read[0] += 1
                 yield record.line, record.cells, record.problem
+
+        bar.phase("reading", size, lambda: stats.bytes_read if size is not None else read[0])
 
         if output_format == "csv" and not stats.utf16 and _columnar(interpreter):
             _write_columnar(
@@ -202,7 +248,7 @@ def run_batch(
                 summary,
                 output=output,
                 errors_path=errors_path,
-                progress=lambda: bar.update(stats.bytes_read if size is not None else 0),
+                progress=lambda: bar.tick(stats.bytes_read if size is not None else summary.panels),
             )
         else:
             _write_records(
@@ -212,9 +258,7 @@ def run_batch(
                 output=output,
                 output_format=output_format,
                 errors_path=errors_path,
-                progress=lambda: bar.update(
-                    stats.bytes_read if size is not None else summary.panels
-                ),
+                progress=bar.tick,
                 columns=interpreter.columns,
             )
     summary.notes.extend(interpreter.plan.notes)  # includes what the rows showed (decimal mark)
@@ -241,7 +285,7 @@ def export_interpreter(
         header,
         ranges,
         policy=policy or ReadPolicy(decimal=AUTO),
-        full_reports=output_format != "csv",
+        full_reports=output_format not in ("csv", "text"),
         **options,
     )
     if interpreter.plan.ignored:
@@ -255,6 +299,8 @@ def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterprete
 
     levels = row_levels(interpreter.plan, interpreter.timeline, interpreter.policy.date_order)
     grouped = file_is_grouped(source, label, levels) if levels and source != "-" else None
+    if grouped is not None:
+        phases.restore()
     return rows if grouped is None else CheckedRows(rows, grouped)
 
 
@@ -266,10 +312,11 @@ def check_keep(kind: str, output_format: str | None = None) -> None:
             f"--keep copies columns of a CSV export; a {kind} input has no export columns",
             fix="drop --keep (patient ids and dates are in every record already)",
         )
-    if output_format == "fhir-ndjson":
+    if output_format in ("fhir-ndjson", "text"):
         raise InputError(
-            "--keep is written to csv, ndjson and json output; a FHIR Bundle has no place "
-            "for export columns",
+            "--keep is written to csv, ndjson and json output; "
+            + ("a FHIR Bundle" if output_format == "fhir-ndjson" else "the text table")
+            + " has no place for export columns",
             fix="use --format ndjson or csv with --keep",
         )
 
@@ -314,6 +361,12 @@ def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
             f"--input-format {input_format}: batch reads exports, not a panel file",
             fix=f"use b12lab interpret {label} for one patient's panel file",
         )
+    if kind == "json-panel":
+        raise InputError(
+            f"{label} is JSON but not FHIR (no resourceType): batch reads exports, "
+            "not a panel file",
+            fix=f"use b12lab interpret {label} for one patient's panel file",
+        )
     return head, "csv"
 
 
@@ -346,12 +399,14 @@ def run_message_batch(
             mapping=mapping,
             guideline=guideline,
             policy=policy or ReadPolicy(decimal=AUTO),
-            full_reports=output_format != "csv",
+            full_reports=output_format not in ("csv", "text"),
             timeline=timeline,
             today=today,
         )
-        bar = _Progress(progress, None, label)
+        bar = _Progress(progress, None, label, unit="panels")
         stack.callback(bar.stop)
+        stack.enter_context(phases.shown_on(bar))
+        bar.phase("reading", None, lambda: summary.panels)
         _write_records(
             stack,
             interpreter(source),
@@ -359,7 +414,7 @@ def run_message_batch(
             output=output,
             output_format=output_format,
             errors_path=errors_path,
-            progress=lambda: bar.update(summary.panels),
+            progress=bar.tick,
             columns=interpreter.columns,
         )
     for line in (
@@ -368,6 +423,8 @@ def run_message_batch(
     ):
         if line:
             summary.notes.append(line)
+    for message, count in interpreter.unread_tests.items():
+        summary.notes.append(f"{message} ({count:,} {'panel' if count == 1 else 'panels'})")
     summary.notes.extend(summary.assumption_lines())
     return summary
 
@@ -463,11 +520,11 @@ def _write_columnar(
     import csv
 
     from b12lab.columnar import ColumnarInterpreter, csv_text, release_unused, wide_segments
-    from b12lab.render.rows import csv_row
+    from b12lab.render.rows import csv_row, header_row
 
     out, error_writer = _outputs(stack, output, errors_path)
     rows = csv.writer(out, lineterminator="\n")
-    rows.writerow(interpreter.columns.csv_header)
+    rows.writerow(header_row(interpreter.columns.csv_header))
     columnar = ColumnarInterpreter(interpreter)
     for segment in wide_segments(stream, header, interpreter, stats):
         if segment[0] == "table":

@@ -97,7 +97,7 @@ class B12labGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         from typer.completion import completion_init
 
-        from b12lab.output import Interrupted, interrupt_guard
+        from b12lab.output import Interrupted, interrupt_guard, pending_signal
 
         completion_init()  # typer's bash/zsh/fish/powershell completion protocol
         _replace_closed_streams()
@@ -107,11 +107,13 @@ class B12labGroup(TyperGroup):
                 result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else EXIT_OK
         except Interrupted as interruption:
-            error_line(interruption.message())
-            code = interruption.exit_code
+            code = _interrupted(interruption)
         except B12labError as error:
-            error_line(str(error))
-            code = error.exit_code
+            if pending_signal() is not None:  # the signal's exception surfaced as another
+                code = _interrupted(Interrupted(pending_signal()))
+            else:
+                error_line(str(error))
+                code = error.exit_code
         except BrokenPipeError:
             _silence_stdout()
             code = EXIT_OK
@@ -124,15 +126,45 @@ class B12labGroup(TyperGroup):
         except (typer.Abort, KeyboardInterrupt, EOFError):
             error_line("interrupted by SIGINT")
             code = 130
+        except MemoryError:  # also Arrow's and DuckDB's allocation failures
+            error_line(_out_of_memory_line())
+            code = EXIT_INPUT
         except Exception as error:
-            if hasattr(error, "format_message") and hasattr(error, "exit_code"):
+            if pending_signal() is not None:  # e.g. an import the signal cut short
+                code = _interrupted(Interrupted(pending_signal()))
+            elif hasattr(error, "format_message") and hasattr(error, "exit_code"):
                 code = _usage_error(error)
             else:  # a bug: still one line, never a traceback
                 error_line(f"internal error ({type(error).__name__}: {error}); please report it")
                 code = EXIT_INTERNAL
+        else:
+            if pending_signal() is not None:  # a library swallowed the signal's exception
+                code = _interrupted(Interrupted(pending_signal()))
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _out_of_memory_line() -> str:
+    """What to raise when memory ran out: the address-space limit when one is set."""
+    try:
+        import resource
+
+        soft, unlimited = resource.getrlimit(resource.RLIMIT_AS)[0], resource.RLIM_INFINITY
+    except (ImportError, OSError, ValueError):
+        soft = unlimited = -1
+    if soft != unlimited:
+        return (
+            f"out of memory within the address-space limit (ulimit -v {soft // 1024} KiB); "
+            "raise it with ulimit -v, or give a smaller export"
+        )
+    return "out of memory; free memory or give a smaller export"
+
+
+def _interrupted(interruption) -> int:
+    """`interrupted by SIGINT; out.csv left as it was`, and 128 + the signal's number."""
+    error_line(interruption.message())
+    return interruption.exit_code
 
 
 def _usage_error(error: Exception) -> int:
@@ -263,7 +295,7 @@ def _complete_shells(incomplete: str) -> list[str]:
 def main_options(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
     install_completion: Annotated[
         str | None,
@@ -274,8 +306,7 @@ def main_options(
             is_eager=True,
             expose_value=False,
             autocompletion=_complete_shells,
-            help="Install tab completion for SHELL (bash, zsh, fish, powershell, pwsh; "
-            "default: the shell you are in).",
+            help="Install tab completion.",
         ),
     ] = None,
     show_completion: Annotated[
@@ -287,8 +318,7 @@ def main_options(
             is_eager=True,
             expose_value=False,
             autocompletion=_complete_shells,
-            help="Print the completion script for SHELL (default: the shell you are in), "
-            "e.g. b12lab --show-completion zsh > ~/.zfunc/_b12lab",
+            help="Print the completion script.",
         ),
     ] = None,
 ) -> None:
@@ -331,17 +361,6 @@ class InputFormat(str, Enum):
     arrow = "arrow"
 
 
-InputFormatOption = Annotated[
-    InputFormat,
-    typer.Option(
-        "--input-format",
-        help="What the input is: auto (from its content), yaml, json, csv, fhir (a FHIR R4 "
-        "Bundle or Observation), fhir-ndjson (bulk export), hl7v2 (ORU^R01 messages), or for "
-        "batch parquet or arrow (Arrow IPC file or stream).",
-    ),
-]
-
-
 def _complete_rule_ids(incomplete: str) -> list[tuple[str, str]]:
     from b12lab.rules import RULES
 
@@ -376,26 +395,55 @@ class Guideline(str, Enum):
     nice = "nice"
 
 
+# Help panels: every command groups its options the same way, one line of help each.
+INPUT, READING, CLINICAL, OUTPUT = "Input", "Units and reading", "Clinical context", "Output"
+LAB_VALUES = "Lab values (unit optional)"
+
+
+def _option(*names: str, help: str, panel: str, metavar: str | None = None, **extra):
+    """An option with one line of help in its panel; a default worth knowing is in the help."""
+    return typer.Option(
+        *names, help=help, rich_help_panel=panel, metavar=metavar, show_default=False, **extra
+    )
+
+
+def _value(help_text: str) -> object:
+    return _option(help=help_text, panel=LAB_VALUES, metavar="VALUE")
+
+
 RangesOption = Annotated[
     str | None,
-    typer.Option(
-        "--ranges", metavar="FILE", help="A laboratory's ranges file, overlaid on the defaults."
+    _option(
+        "--ranges",
+        help="A laboratory's ranges file (overlay).",
+        panel=READING,
+        metavar="FILE",
     ),
 ]
 
 RulesOption = Annotated[
     str | None,
-    typer.Option(
+    _option(
         "--rules",
+        help="A laboratory's rules file.",
+        panel=CLINICAL,
         metavar="FILE",
-        help="A laboratory's rules file (its own rules and cornerstone cases), overlaid on "
-        "b12lab's rules.",
     ),
 ]
 
 
-def _value(help_text: str) -> object:
-    return typer.Option(help=help_text, rich_help_panel="Lab values (unit optional)")
+def _say_stdin_is_read(what: str) -> None:
+    """At a terminal, `-` waits for typed input: say so, and how to end it."""
+    try:
+        typed = sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        typed = False
+    if typed:
+        sys.stderr.write(
+            f"b12lab: reading the {what} from standard input until Ctrl-D "
+            "(Ctrl-C stops; give a file name to read a file)\n"
+        )
+        sys.stderr.flush()
 
 
 def _stdout_is_tty() -> bool:
@@ -405,19 +453,25 @@ def _stdout_is_tty() -> bool:
         return False
 
 
-@app.command(no_args_is_help=False)
+@app.command(
+    no_args_is_help=False,
+    epilog="Examples:\n\n"
+    "b12lab interpret --b12 '180 pg/mL' --platelets 95 --anc 1.1 --sex female\n\n"
+    "b12lab interpret examples/panel.yaml -o report.html",
+)
 def interpret(
     command: typer.Context,
     panel_file: Annotated[
         str | None,
         typer.Argument(
-            metavar="[PANEL.yaml|-]", help="A patient panel file (YAML or JSON); - reads stdin."
+            metavar="[PANEL|-]",
+            help="YAML, JSON, FHIR or HL7 v2 file; - is stdin.",
+            rich_help_panel=INPUT,
+            show_default=False,
         ),
     ] = None,
-    b12: Annotated[str | None, _value("Vitamin B12, e.g. '180 pg/mL' or 133 (pmol/L).")] = None,
-    platelets: Annotated[
-        str | None, _value("Platelet count, e.g. '95 x10^9/L', '95 K/uL'.")
-    ] = None,
+    b12: Annotated[str | None, _value("B12, e.g. '180 pg/mL' or 133 (pmol/L).")] = None,
+    platelets: Annotated[str | None, _value("Platelets, e.g. '95 x10^9/L' or '95 K/uL'.")] = None,
     anc: Annotated[str | None, _value("Absolute neutrophil count (10^9/L).")] = None,
     ferritin: Annotated[str | None, _value("Ferritin, e.g. '450 ng/mL' (ug/L).")] = None,
     folate: Annotated[str | None, _value("Serum folate (nmol/L; ng/mL accepted).")] = None,
@@ -427,160 +481,149 @@ def interpret(
     hemoglobin: Annotated[str | None, _value("Hemoglobin (g/L; g/dL, mmol/L accepted).")] = None,
     mcv: Annotated[str | None, _value("Mean corpuscular volume (fL).")] = None,
     wbc: Annotated[str | None, _value("White cell count (10^9/L).")] = None,
-    neutrophil_pct: Annotated[
-        str | None,
-        _value("Neutrophils as % of white cells (ANC is derived from WBC when not given)."),
-    ] = None,
+    neutrophil_pct: Annotated[str | None, _value("% of white cells; with --wbc gives ANC.")] = None,
     crp: Annotated[str | None, _value("C-reactive protein (mg/L).")] = None,
     tsat: Annotated[str | None, _value("Transferrin saturation (%).")] = None,
-    egfr: Annotated[
-        str | None, _value("Estimated GFR (mL/min/1.73m2); below 60 MMA alone does not confirm.")
-    ] = None,
+    egfr: Annotated[str | None, _value("Estimated GFR (mL/min/1.73m2).")] = None,
     creatinine: Annotated[
-        str | None,
-        _value(
-            "Serum creatinine (umol/L; mg/dL accepted); eGFR is derived from it when not given."
-        ),
+        str | None, _value("Serum creatinine (umol/L; mg/dL); gives eGFR.")
     ] = None,
     sex: Annotated[
         str | None,
-        typer.Option(
+        _option(
             help="female or male (f/m accepted).",
-            rich_help_panel="Patient",
+            panel=CLINICAL,
+            metavar="SEX",
             autocompletion=_complete_sexes,
         ),
     ] = None,
-    age: Annotated[
-        str | None, typer.Option(help="Age in years.", rich_help_panel="Patient")
-    ] = None,
+    age: Annotated[str | None, _option(help="Age in years.", panel=CLINICAL, metavar="YEARS")] = (
+        None
+    ),
     patient_id: Annotated[
-        str | None,
-        typer.Option(help="Patient identifier for the report.", rich_help_panel="Patient"),
+        str | None, _option(help="Patient identifier.", panel=CLINICAL, metavar="ID")
     ] = None,
     date: Annotated[
         str | None,
-        typer.Option(
-            help="Collection date of the panel (YYYY-MM-DD; default today).",
-            rich_help_panel="Patient",
+        _option(help="Collection date; default today.", panel=CLINICAL, metavar="DATE"),
+    ] = None,
+    date_format: Annotated[
+        str | None,
+        _option(
+            "--date-format",
+            help="Slash dates: DD/MM/YYYY or MM/DD/YYYY.",
+            panel=READING,
+            metavar="LAYOUT",
         ),
     ] = None,
     b12_therapy_start: Annotated[
         str | None,
-        typer.Option(help="Date B12 replacement started (YYYY-MM-DD).", rich_help_panel="Context"),
+        _option(help="Date B12 replacement started.", panel=CLINICAL, metavar="DATE"),
     ] = None,
     days_on_therapy: Annotated[
         str | None,
-        typer.Option(
-            help="Days since B12 replacement started, when the start date is unknown.",
-            rich_help_panel="Context",
-        ),
+        _option(help="Days on B12 replacement.", panel=CLINICAL, metavar="DAYS"),
     ] = None,
     alcohol_use: Annotated[
-        bool,
-        typer.Option(
-            "--alcohol-use",
-            help="Heavy alcohol use now (current).",
-            rich_help_panel="Context",
-        ),
+        bool, _option("--alcohol-use", help="Heavy drinking now.", panel=CLINICAL)
     ] = False,
     alcohol_stopped: Annotated[
         bool,
-        typer.Option(
+        _option(
             "--alcohol-stopped",
-            help="Heavy alcohol use recently stopped (a platelet rebound belongs to stopping).",
-            rich_help_panel="Context",
+            help="Heavy drinking stopped.",
+            panel=CLINICAL,
         ),
     ] = False,
     neuro_symptoms: Annotated[
         bool,
-        typer.Option(
-            "--neuro-symptoms",
-            help="Neurological symptoms (paresthesia, ataxia, cognitive change).",
-            rich_help_panel="Context",
-        ),
+        _option("--neuro-symptoms", help="Neurological symptoms.", panel=CLINICAL),
     ] = False,
     hypersegmented_neutrophils: Annotated[
         bool,
-        typer.Option(
+        _option(
             "--hypersegmented-neutrophils",
-            help="Hypersegmented neutrophils on the blood film.",
-            rich_help_panel="Context",
+            help="Seen on the blood film.",
+            panel=CLINICAL,
         ),
     ] = False,
     pregnancy_trimester: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--pregnancy-trimester",
+            help="Pregnant, in this trimester.",
+            panel=CLINICAL,
             metavar="1|2|3",
-            help="Pregnant, in this trimester (hemoglobin judged by the pregnancy cut-off).",
-            rich_help_panel="Patient",
         ),
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option(
-            "--as-of",
-            metavar="DATE",
-            help="Evaluate as on this date (default panel date, days on therapy), so that a "
-            "run can be repeated exactly.",
-        ),
+        _option("--as-of", help="Evaluate as on DATE.", panel=CLINICAL, metavar="DATE"),
     ] = None,
     ranges: RangesOption = None,
     rules_file: RulesOption = None,
     guideline: Annotated[
         str | None,
-        typer.Option(
+        _option(
+            help="who (default) or nice cut-offs.",
+            panel=CLINICAL,
             metavar="PROFILE",
-            help="B12 cut-off profile of the ranges file: who (default) or nice (NG239, 2024).",
             autocompletion=_complete_guidelines,
         ),
     ] = None,
     output_format: Annotated[
         ReportFormat | None,
-        typer.Option(
+        _option(
             "--format",
             "-f",
-            help=", ".join(f.help for f in REPORT_FORMATS.values()) + ".",
+            help=", ".join(REPORT_FORMATS) + ".",
+            panel=OUTPUT,
+            metavar="FORMAT",
         ),
     ] = None,
     output: Annotated[
         str | None,
-        typer.Option(
-            "--output", "-o", metavar="FILE|-", help="Write the report here (default stdout)."
+        _option(
+            "--output",
+            "-o",
+            help="Write here; its extension sets the format.",
+            panel=OUTPUT,
+            metavar="FILE",
         ),
     ] = None,
     full: Annotated[
         bool,
-        typer.Option(
-            "--full",
-            help="Text report: every finding's id, detail, next steps and evidence, and the "
-            "B12 cut-offs (the default fits one screen).",
-        ),
+        _option("--full", help="Text: every detail, next step and cut-off.", panel=OUTPUT),
     ] = False,
-    input_format: InputFormatOption = InputFormat.auto,
+    input_format: Annotated[
+        InputFormat,
+        _option(
+            "--input-format",
+            help="auto/yaml/json/fhir/fhir-ndjson/hl7v2",
+            panel=READING,
+            metavar="FORMAT",
+        ),
+    ] = InputFormat.auto,
     code_map: Annotated[
         list[str] | None,
-        typer.Option(
+        _option(
             "--map",
-            metavar="CODE=ANALYTE",
-            help="Read a FHIR or HL7 input's local test CODE as ANALYTE. Repeatable.",
+            help="Read a FHIR/HL7 test CODE as KEY.",
+            panel=READING,
+            metavar="CODE=KEY",
         ),
     ] = None,
 ) -> None:
     """Interpret one patient's panel from flags and/or a panel file.
 
-    The file may also be a FHIR R4 Bundle, Observation or NDJSON file, or HL7 v2
-    ORU^R01 messages, of one patient (found from the content, or --input-format).
-
-    Example: b12lab interpret --b12 "180 pg/mL" --platelets "95 x10^9/L" --anc 1.1
-    --ferritin "450 ng/mL" --sex female
-
-    Example: b12lab interpret examples/patient_timeline.yaml --format html -o report.html
+    The report is text on a terminal, JSON in a pipe, or what -o's extension or
+    --format names.
     """
     from b12lab.api import interpret_record
     from b12lab.model import Context
     from b12lab.ranges import load_ranges
-    from b12lab.reading.fields import parse_age, parse_date, parse_days, parse_sex
+    from b12lab.reading.fields import parse_age, parse_date_format, parse_days, parse_sex
+    from b12lab.reading.fields import parse_date as parse_any_date
     from b12lab.reading.sources.panel_file import PatientRecord, RawPanel
     from b12lab.reading.trimester import parse_trimester
     from b12lab.reading.values import is_missing
@@ -601,6 +644,11 @@ def interpret(
 
         lab_rules = load_lab_rules(rules_file, frozenset(ranges_in_force.sources))
         in_force_for_command(lab_rules, command)
+    date_order = parse_date_format(date_format)
+
+    def parse_date(value, field):
+        return parse_any_date(value, field, date_order)
+
     flag_values = {
         "b12": b12,
         "platelets": platelets,
@@ -633,8 +681,12 @@ def interpret(
             "(see 'b12lab interpret --help')",
         )
     record, messages = PatientRecord(), None
+    if panel_file == "-":
+        _say_stdin_is_read("panel")
     if panel_file:
-        record, messages = _read_patient_file(panel_file, input_format.value, ranges_in_force)
+        record, messages = _read_patient_file(
+            panel_file, input_format.value, ranges_in_force, date_order
+        )
     if messages is not None:
         report = _interpret_messages(
             messages,
@@ -657,6 +709,7 @@ def interpret(
             ),
             guideline=guideline,
             as_of=as_of,
+            date_order=date_order,
         )
         _write_report(report, output_format, ranges_in_force, output=output, full=full)
         return
@@ -691,11 +744,14 @@ def interpret(
     _write_report(report, output_format, ranges_in_force, output=output, full=full)
 
 
-def _read_patient_file(path: str, input_format: str, ranges_in_force):
+def _read_patient_file(path: str, input_format: str, ranges_in_force, date_order=None):
     """(panel-file record, None) for YAML or JSON; (None, (data, label, kind)) for FHIR or HL7."""
-    from b12lab.inputs.yaml_text import load_yaml
     from b12lab.messages import input_kind, is_message
-    from b12lab.reading.sources.panel_file import read_text, record_from_document
+    from b12lab.reading.sources.panel_file import (
+        load_panel_document,
+        read_text,
+        record_from_document,
+    )
 
     if input_format == "csv":
         raise B12labError(
@@ -711,12 +767,21 @@ def _read_patient_file(path: str, input_format: str, ranges_in_force):
     label = "standard input" if path == "-" else path
     data = text.encode("utf-8")
     kind = input_kind(data[:65536], input_format)
+    if kind == "csv":
+        raise B12labError(
+            f"{label} is a CSV or tab-separated export (a header row of columns), "
+            "not a panel file; b12lab batch reads exports",
+            fix=f"use b12lab batch {path}",
+        )
     if is_message(kind):
         return None, (data, label, kind)
-    return record_from_document(load_yaml(text, label, typed=False), ranges_in_force, label), None
+    document = load_panel_document(text, label)
+    return record_from_document(document, ranges_in_force, label, date_order), None
 
 
-def _interpret_messages(messages, ranges_in_force, given, *, code_map, as_of, **rest):
+def _interpret_messages(
+    messages, ranges_in_force, given, *, code_map, as_of, date_order=None, **rest
+):
     from b12lab.messages import interpret_messages, read_observations
     from b12lab.reading.columns import parse_map
     from b12lab.reading.fields import parse_age, parse_date, parse_sex
@@ -727,7 +792,7 @@ def _interpret_messages(messages, ranges_in_force, given, *, code_map, as_of, **
         ranges_in_force,
         label=label,
         overrides=given,
-        date=parse_date(rest["date"], "--date") if rest["date"] is not None else None,
+        date=parse_date(rest["date"], "--date", date_order) if rest["date"] is not None else None,
         patient_id=rest["patient_id"],
         sex=parse_sex(rest["sex"], "--sex"),
         age=parse_age(rest["age"], "--age") if rest["age"] is not None else None,
@@ -736,6 +801,43 @@ def _interpret_messages(messages, ranges_in_force, given, *, code_map, as_of, **
         guideline=rest["guideline"],
         today=parse_date(as_of, "--as-of") if as_of is not None else None,
     )
+
+
+REPORT_EXTENSIONS = {
+    ".html": "html",
+    ".htm": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".json": "json",
+    ".txt": "text",
+}
+BATCH_EXTENSIONS = {
+    ".csv": "csv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+    ".txt": "text",
+}
+
+
+def format_for_file(path: str, extensions: dict[str, str], default: str) -> str:
+    """The format an output file's extension names (-o report.html: html); for another
+    extension the default, said on stderr."""
+    import os
+    from pathlib import PurePath
+
+    suffix = PurePath(path).suffix.lower()
+    if suffix in extensions:
+        return extensions[suffix]
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/stdout, a FIFO: no name
+        return default
+    known = ", ".join(sorted(extensions))
+    what = f"extension '{suffix}'" if suffix else "no extension"
+    sys.stderr.write(
+        f"b12lab: note: {safe_line(path)} has {safe_line(what)}: writing {default} "
+        f"(the format follows {known}; --format chooses another)\n"
+    )
+    return default
 
 
 def _write_report(report, output_format, ranges_in_force, *, output=None, full=False) -> None:
@@ -748,8 +850,10 @@ def _write_report(report, output_format, ranges_in_force, *, output=None, full=F
     to_stdout = output in (None, "-")
     if output_format is not None:
         chosen = output_format.value
+    elif to_stdout:
+        chosen = "text" if _stdout_is_tty() else "json"
     else:
-        chosen = "text" if to_stdout and _stdout_is_tty() else "json"
+        chosen = format_for_file(output, REPORT_EXTENSIONS, "json")
     options = RenderOptions(
         ranges=ranges_in_force, full=full, stream=sys.stdout if to_stdout else io.StringIO()
     )
@@ -760,7 +864,7 @@ def _write_report(report, output_format, ranges_in_force, *, output=None, full=F
 
 class BatchFormat(str, Enum):
     csv = "csv"
-    text = "text"  # --plan only
+    text = "text"
     ndjson = "ndjson"
     json = "json"
     fhir_ndjson = "fhir-ndjson"
@@ -782,150 +886,146 @@ class FailOn(str, Enum):
     urgent = "urgent"
 
 
-@app.command()
+@app.command(
+    epilog="Examples:\n\n"
+    "b12lab batch examples/wide_us.csv -o results.csv --errors rejected.csv\n\n"
+    "b12lab batch examples/long_lis.csv --plan",
+)
 def batch(
     export: Annotated[
         str,
         typer.Argument(
             metavar="EXPORT|-",
-            help="A lab-system CSV export, Parquet or Arrow IPC file, FHIR JSON or NDJSON, or "
-            "HL7 v2 file; - reads stdin.",
+            help="CSV, Parquet, Arrow, FHIR or HL7 v2; - is stdin.",
+            rich_help_panel=INPUT,
+            show_default=False,
         ),
     ],
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", metavar="OUT|-", help="Where to write (default stdout)."),
+        _option(
+            "--output",
+            "-o",
+            help="Write here; its extension sets the format.",
+            panel=OUTPUT,
+            metavar="OUT",
+        ),
     ] = None,
     output_format: Annotated[
-        BatchFormat,
-        typer.Option(
+        BatchFormat | None,
+        _option(
             "--format",
             "-f",
-            help="csv (one row per panel), ndjson, json, or fhir-ndjson (one FHIR Bundle per "
-            "panel per line).",
+            help="csv (default), ndjson, json, fhir-ndjson, text.",
+            panel=OUTPUT,
+            metavar="FORMAT",
         ),
-    ] = BatchFormat.csv,
+    ] = None,
     layout: Annotated[
         Layout,
-        typer.Option(
-            help="wide: one row per panel; long: one row per observation; auto detects.",
-        ),
+        _option(help="wide, long, or auto (detected).", panel=READING, metavar="LAYOUT"),
     ] = Layout.auto,
     column_map: Annotated[
         list[str] | None,
-        typer.Option(
+        _option(
             "--map",
-            metavar="COLUMN=KEY",
-            help="Read COLUMN as KEY (an analyte key, or patient_id, date, sex, age, test, value, "
-            "unit). Repeatable.",
+            help="Read COLUMN as KEY (analyte or field).",
+            panel=READING,
+            metavar="COL=KEY",
         ),
     ] = None,
     ranges: RangesOption = None,
     guideline: Annotated[
-        Guideline | None, typer.Option(help="B12 cut-off profile: who (default) or nice.")
+        Guideline | None,
+        _option(help="who (default) or nice cut-offs.", panel=CLINICAL, metavar="PROFILE"),
     ] = None,
     errors: Annotated[
         str | None,
-        typer.Option(
-            "--errors",
-            metavar="ERRORS.csv",
-            help="Also write every rejected cell (line, column, value, reason) here.",
+        _option(
+            "--errors", help="Also write every rejected cell here.", panel=OUTPUT, metavar="FILE"
         ),
     ] = None,
     fail_on: Annotated[
         FailOn | None,
-        typer.Option(
+        _option(
             "--fail-on",
-            help="Exit 4 when any panel has a finding of this severity or higher "
-            "(advisory or urgent).",
+            help="Exit 4 on a finding of LEVEL (advisory/urgent).",
+            panel=OUTPUT,
+            metavar="LEVEL",
         ),
     ] = None,
     timeline: Annotated[
         bool,
-        typer.Option(
-            "--timeline",
-            help="One report per patient over all their dated panels (rows in any order: "
-            "an export not grouped by patient is grouped out of core).",
-        ),
+        _option("--timeline", help="One report per patient over all their panels.", panel=CLINICAL),
     ] = False,
     progress: Annotated[
         bool,
-        typer.Option(
-            "--progress/--no-progress",
-            help="Progress bar on stderr (only on a terminal).",
+        _option(
+            "--progress/--no-progress", help="Progress on stderr at a terminal.", panel="Options"
         ),
     ] = True,
     unit: Annotated[
         list[str] | None,
-        typer.Option(
+        _option(
             "--unit",
+            help="Unit of a column whose values carry none.",
+            panel=READING,
             metavar="KEY=UNIT",
-            help="The unit of a column (or analyte) whose values carry none, e.g. "
-            "--unit B12=pg/mL. Repeatable. Without it such values are read in the canonical "
-            "unit, with a warning.",
         ),
     ] = None,
     strict: Annotated[
         bool,
-        typer.Option(
-            "--strict",
-            help="Refuse every assumption (a unit assumed, a separator read by the file's "
-            "convention, a derived ANC) as a row error instead of a warning.",
-        ),
+        _option("--strict", help="Refuse every assumption as a row error.", panel=READING),
     ] = False,
     date_format: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--date-format",
+            help="Slash dates: DD/MM/YYYY or MM/DD/YYYY.",
+            panel=READING,
             metavar="LAYOUT",
-            help="Day/month order of slash dates: DD/MM/YYYY or MM/DD/YYYY (ambiguous dates "
-            "such as 03/04/2026 are refused without it).",
         ),
     ] = None,
     decimal: Annotated[
         Decimal | None,
-        typer.Option(
+        _option(
             "--decimal",
-            help="The export's decimal mark ('.' or ','), when its values do not make it "
-            "clear; decides numbers such as 1.476.",
+            help="The export's decimal mark, '.' or ','.",
+            panel=READING,
+            metavar="MARK",
         ),
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option(
-            "--as-of",
-            metavar="DATE",
-            help="Evaluate as on this date (undated panels, days on therapy).",
-        ),
+        _option("--as-of", help="Evaluate as on DATE.", panel=CLINICAL, metavar="DATE"),
     ] = None,
-    input_format: InputFormatOption = InputFormat.auto,
+    input_format: Annotated[
+        InputFormat,
+        _option(
+            "--input-format",
+            help="auto/csv/parquet/arrow/fhir/fhir-ndjson/hl7v2",
+            panel=READING,
+            metavar="FORMAT",
+        ),
+    ] = InputFormat.auto,
     plan: Annotated[
         bool,
-        typer.Option(
-            "--plan",
-            help="Interpret nothing: read the header and the first 2,000 rows and print how "
-            "each column will be read (analyte, unit and its source, assumptions, columns "
-            "ignored). --format text (default) or json.",
-        ),
+        _option("--plan", help="Only show how each column will be read.", panel=READING),
     ] = False,
     keep: Annotated[
         list[str] | None,
-        typer.Option(
+        _option(
             "--keep",
-            metavar="COL[,COL...]",
-            help="Copy these export columns (e.g. MRN, accession) unchanged into every output "
-            "record, refused ones too: CSV columns under the export's own names, a 'kept' "
-            "object in JSON. Repeatable.",
+            help="Copy these export columns into every record.",
+            panel=OUTPUT,
+            metavar="COL,...",
         ),
     ] = None,
 ) -> int:
-    """Interpret a whole CSV export, FHIR Bundle or NDJSON file, or HL7 v2 file: one output
-    record per input panel, in input order.
+    """Interpret a whole export: one record per panel, in input order.
 
-    Bad cells are reported in their own record (and in --errors), never dropped;
-    the run goes on and exits 3.
-
-    Example: b12lab batch export.csv -o results.csv --errors rejected.csv
+    A bad cell gets its own record (and a row in --errors), never dropped; the
+    run goes on and exits 3.
     """
     from b12lab.batch import AUTO
     from b12lab.batch_run import run_batch
@@ -935,17 +1035,25 @@ def batch(
     from b12lab.reading.fields import parse_date, parse_date_format
     from b12lab.reading.policy import ReadPolicy
 
+    if export == "-":
+        _say_stdin_is_read("export")
     check_targets(
         [("input export", export), ("ranges file", ranges)],
         [("output", output)] + ([("errors file", errors)] if errors else []),
     )
     ranges_in_force = load_ranges(ranges)
     today = parse_date(as_of, "--as-of") if as_of is not None else None
+    if output_format is None and plan:
+        output_format = BatchFormat.text
+    elif output_format is None:
+        output_format = BatchFormat.csv
+        if output not in (None, "-"):
+            output_format = BatchFormat(format_for_file(output, BATCH_EXTENSIONS, "csv"))
     if plan:
         from b12lab.plan import plan_export
         from b12lab.render.plan import render_plan
 
-        if output_format not in (BatchFormat.csv, BatchFormat.text, BatchFormat.json):
+        if output_format not in (BatchFormat.text, BatchFormat.json):
             raise B12labError(
                 f"--plan prints text or json, not {output_format.value}",
                 fix="use --plan --format text or --plan --format json",
@@ -968,8 +1076,6 @@ def batch(
         with _reader_may_leave(), AtomicOutput(output, "output") as out:
             out.write(text)
         return EXIT_OK
-    if output_format is BatchFormat.text:
-        raise B12labError("--format text is for --plan", fix="use csv, ndjson, json or fhir-ndjson")
     with _reader_may_leave():
         summary = run_batch(
             export,
@@ -1004,13 +1110,17 @@ def batch(
     return EXIT_OK
 
 
-@app.command()
+@app.command(
+    epilog="Examples:\n\n"
+    "b12lab rules fer-may-mask-iron-deficiency\n\n"
+    "b12lab rules check lab_rules.yaml"
+)
 def rules(
     rule_id: Annotated[
         str | None,
         typer.Argument(
             metavar="[RULE_ID]",
-            help="A finding id, e.g. plt-high-rebound-on-therapy; or check.",
+            help="A finding id, or check.",
             autocompletion=_complete_rule_ids,
         ),
     ] = None,
@@ -1018,27 +1128,23 @@ def rules(
         str | None,
         typer.Argument(
             metavar="[FILE]",
-            help="With check: a laboratory's rules file whose cornerstone cases (and "
-            "b12lab's own) are replayed.",
+            help="With check: a laboratory's rules file.",
         ),
     ] = None,
     output_format: Annotated[
         RulesFormat,
-        typer.Option(
+        _option(
             "--format",
             "-f",
-            help="text, json, csv or markdown (the catalogue's table, one per domain).",
+            help="text (default), json, csv or markdown.",
+            panel=OUTPUT,
+            metavar="FORMAT",
         ),
     ] = RulesFormat.text,
 ) -> None:
-    """List the rule catalogue, or explain one rule with its trigger and sources; check
-    replays every cornerstone case with a laboratory's rules file in force (exit 4 when a
-    conclusion changed).
-
-    Example: b12lab rules fer-may-mask-iron-deficiency
-
-    Example: b12lab rules check lab_rules.yaml
-    """
+    """List the rules, or explain one with its trigger and sources; check FILE replays
+    every cornerstone case with a laboratory's rules file in force (exit 4 when a
+    conclusion changed)."""
     import difflib
 
     from b12lab.ranges import load_ranges
@@ -1062,7 +1168,7 @@ def rules(
         elif output_format is RulesFormat.markdown:
             sys.stdout.write(catalog.rules_markdown(catalog.ordered_rules()))
         else:
-            sys.stdout.write(catalog.rules_text())
+            sys.stdout.write(catalog.rules_text(_terminal_width()))
         return
     rule = RULES.get(rule_id.strip().lower())
     if rule is None:
@@ -1080,7 +1186,7 @@ def rules(
     elif output_format is RulesFormat.csv:
         sys.stdout.write(catalog.rules_csv(ranges_in_force, [rule]))
     else:
-        _console().print(catalog.rule_detail(rule, ranges_in_force))
+        sys.stdout.write(catalog.rule_detail(rule, ranges_in_force, _screen_width()))
 
 
 def _check_rules(rules_file: str | None, ranges_in_force) -> None:
@@ -1101,17 +1207,17 @@ def _check_rules(rules_file: str | None, ranges_in_force) -> None:
         raise typer.Exit(EXIT_URGENT)
 
 
-@app.command("ranges")
+@app.command("ranges", epilog="Example: b12lab ranges --ranges examples/lab_overlay.yaml")
 def ranges_command(
     ranges: RangesOption = None,
     output_format: Annotated[
-        CatalogFormat, typer.Option("--format", "-f", help="text, json or csv.")
+        CatalogFormat,
+        _option(
+            "--format", "-f", help="text (default), json or csv.", panel=OUTPUT, metavar="FORMAT"
+        ),
     ] = CatalogFormat.text,
 ) -> None:
-    """Show the reference ranges in force; with --ranges, validate a laboratory's file.
-
-    Example: b12lab ranges --ranges my_lab.yaml
-    """
+    """Show the reference ranges; --ranges checks a laboratory's file."""
     from b12lab.ranges import load_ranges
     from b12lab.render import catalog
 
@@ -1121,45 +1227,75 @@ def ranges_command(
     elif output_format is CatalogFormat.csv:
         sys.stdout.write(catalog.ranges_csv(ranges_in_force))
     else:
-        sys.stdout.write(catalog.ranges_text(ranges_in_force))
+        sys.stdout.write(catalog.ranges_text(ranges_in_force, _terminal_width()))
     if ranges:
         sys.stderr.write(f"b12lab: {safe_line(ranges)} is valid and overlays the defaults\n")
 
 
-@app.command()
+@app.command(
+    epilog="Examples:\n\n"
+    "b12lab convert 300 pg/mL --to pmol/L\n\n"
+    "b12lab convert '45 ng/dL' --to ug/L --analyte ferritin"
+)
 def convert(
     value: Annotated[
-        str, typer.Argument(help="A value, optionally with its unit: 300 or '300 pg/mL'.")
+        str,
+        typer.Argument(
+            help="A value, with its unit: 300 or '300 pg/mL'.",
+            rich_help_panel=INPUT,
+            show_default=False,
+        ),
     ],
-    unit: Annotated[str | None, typer.Argument(help="The value's unit, if not in VALUE.")] = None,
+    unit: Annotated[
+        str | None,
+        typer.Argument(
+            help="The value's unit, if not in VALUE.", rich_help_panel=INPUT, show_default=False
+        ),
+    ] = None,
     to: Annotated[
-        str | None, typer.Option("--to", help="Target unit (default: canonical).")
+        str | None,
+        _option("--to", help="Target unit (default: canonical).", panel=READING, metavar="UNIT"),
     ] = None,
     analyte: Annotated[
-        str | None, typer.Option(help="Analyte key (needed when the units alone do not say which).")
+        str | None,
+        _option(help="Analyte key, when the unit fits several.", panel=READING, metavar="KEY"),
     ] = None,
     ranges: RangesOption = None,
-    output_format: Annotated[PlainFormat, typer.Option("--format", "-f")] = PlainFormat.text,
+    output_format: Annotated[
+        PlainFormat,
+        _option("--format", "-f", help="text (default) or json.", panel=OUTPUT, metavar="FORMAT"),
+    ] = PlainFormat.text,
 ) -> None:
     """Convert a value between units of one analyte.
 
-    Example: b12lab convert 300 pg/mL --to pmol/L --analyte b12
+    The value is read as interpret reads it; the analyte, when not given, is the
+    one the units name.
     """
     from b12lab.convert import convert_value
     from b12lab.ranges import load_ranges
 
     result = convert_value(load_ranges(ranges), value, unit, to, analyte)
     text = result.pop("text")
+    note = result.pop("note")
+    if note:
+        sys.stderr.write(f"b12lab: note: {note} (interpret refuses it)\n")
     if output_format is PlainFormat.json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
         sys.stdout.write(f"{text}\n")
 
 
-def _console():
-    from b12lab.render.text import make_console
+def _screen_width() -> int:
+    """The terminal's width (COLUMNS when set; 80 when there is none)."""
+    import shutil
 
-    return make_console()
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def _terminal_width() -> int | None:
+    """The width to wrap a table to: the terminal's, when stdout is one; else none, so
+    that a program reading it gets one line per row."""
+    return _screen_width() if _stdout_is_tty() else None
 
 
 def main() -> None:

@@ -776,46 +776,51 @@ def wide_segments(stream, header, interpreter: RowInterpreter, stats):
 
     delimiter, width, line = header.delimiter, len(header.cells), header.lines
     held = _Held(stream, stats)
-    if interpreter.policy.decimal == AUTO:
-        sample: list = []
-        scratch = ReadStats()
-        overlong = False
+    auto = interpreter.policy.decimal == AUTO
+    # The sample decides the decimal mark (when not given) and checks bare numbers.
+    sample: list = []
+    scratch = ReadStats()
+    overlong = False
 
-        def sample_lines():
-            nonlocal overlong
-            position = 0
-            while True:
-                end = held.data.find(b"\n", position)
-                if (end if end >= 0 else len(held.data)) - position > MAX_LINE:
-                    overlong = True  # the row reader skips it and samples on: so must we
+    def sample_lines():
+        nonlocal overlong
+        position = 0
+        while True:
+            end = held.data.find(b"\n", position)
+            if (end if end >= 0 else len(held.data)) - position > MAX_LINE:
+                overlong = True  # the row reader skips it and samples on: so must we
+                return
+            if end < 0:
+                if held.eof:
+                    if position < len(held.data):
+                        yield from decode_line(bytes(held.data[position:]), scratch)
                     return
-                if end < 0:
-                    if held.eof:
-                        if position < len(held.data):
-                            yield from decode_line(bytes(held.data[position:]), scratch)
-                        return
-                    held.fill(len(held.data) + BLOCK)
-                    continue
-                yield from decode_line(bytes(held.data[position : end + 1]), scratch)
-                position = end + 1
+                held.fill(len(held.data) + BLOCK)
+                continue
+            yield from decode_line(bytes(held.data[position : end + 1]), scratch)
+            position = end + 1
 
-        for record in records(sample_lines(), delimiter, line):
-            sample.append((record.line, record.cells, record.problem))
-            if len(sample) >= DECIMAL_SAMPLE:
-                break
-        if overlong:
-            # A line too long to hold comes before the sample is complete: the row
-            # reader reads the whole export and finds the decimal mark as it does.
-            rows = _rest_by_rows(held, delimiter, line, stats)
-            first = list(itertools.islice(rows, DECIMAL_SAMPLE))
-            sample = [(r.line, r.cells, r.problem) for _, r in first]
+    for record in records(sample_lines(), delimiter, line):
+        sample.append((record.line, record.cells, record.problem))
+        if len(sample) >= DECIMAL_SAMPLE:
+            break
+    if overlong:
+        # A line too long to hold comes before the sample is complete: the row
+        # reader reads the whole export and finds the decimal mark as it does.
+        rows = _rest_by_rows(held, delimiter, line, stats)
+        first = list(itertools.islice(rows, DECIMAL_SAMPLE))
+        sample = [(r.line, r.cells, r.problem) for _, r in first]
+        if auto:
             interpreter.policy = replace(
                 interpreter.policy, decimal=interpreter._decimal_mark(sample)
             )
-            yield from first
-            yield from rows
-            return
+        interpreter._check_bare_columns(sample)
+        yield from first
+        yield from rows
+        return
+    if auto:
         interpreter.policy = replace(interpreter.policy, decimal=interpreter._decimal_mark(sample))
+    interpreter._check_bare_columns(sample)
     while True:
         block = held.take(BLOCK)
         if block is None:

@@ -41,8 +41,16 @@ class UnitError(InputError):
     """A unit that is unknown, or not one the analyte accepts."""
 
 
+class AmbiguousValueError(InputError):
+    """A number without a unit that another common unit would read with another conclusion."""
+
+
 class ImplausibleValueError(InputError):
     """A value outside what the analyte can physically be, usually a unit slip."""
+
+
+class UnreportedValueError(ImplausibleValueError):
+    """A value its unit converts to one no laboratory reports (ferritin 45 ng/dL)."""
 
 
 class RangesError(B12labError):

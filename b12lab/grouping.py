@@ -51,11 +51,12 @@ import pickle
 import re
 import tempfile
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from b12lab import phases
 from b12lab.errors import B12labError
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ ROW_OVERHEAD = 160  # bytes Python adds to a pickled row held for ordering (tupl
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)\s*$", re.IGNORECASE)
+
+
+PROGRESS_EVERY = 2000  # rows between two updates of the progress display
 
 
 class GroupingError(B12labError):
@@ -105,13 +109,28 @@ def parse_memory(text: str) -> int:
             f"{MEMORY_ENV}={text!r} is not a memory size",
             fix=f"give a size such as {DEFAULT_MEMORY}, 512MiB or 1GB",
         )
-    size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    amount = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    most = _machine_memory()
+    if not amount <= most:  # also an amount too large to be a number (inf)
+        raise GroupingError(
+            f"{MEMORY_ENV}={text[:40]} is more than this machine's memory ({most / 10**9:.1f} GB)",
+            fix=f"give a size such as {DEFAULT_MEMORY}, 512MiB or 1GB",
+        )
+    size = int(amount)
     if size < MIN_MEMORY:
         raise GroupingError(
             f"{MEMORY_ENV}={text} is below 16MB, the least DuckDB needs to sort the keys",
             fix=f"set {MEMORY_ENV} to 16MB or more",
         )
     return size
+
+
+def _machine_memory() -> int:
+    """The machine's physical memory in bytes (1 TiB where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 2**40
 
 
 class CheckedRows:
@@ -286,11 +305,15 @@ def file_is_grouped(path: str, label: str, levels: Sequence[KeyFunction]) -> boo
     if not os.path.isfile(path):
         return None
     check = Contiguity(len(levels))
+    stats = ReadStats()
+    phases.phase("checking the row order", os.path.getsize(path), lambda: stats.bytes_read)
     with open(path, "rb") as stream:
-        header, rest = read_header(text_lines(stream, ReadStats(), label), label)
-        for record in records(rest, header.delimiter, header.lines):
+        header, rest = read_header(text_lines(stream, stats, label), label)
+        for number, record in enumerate(records(rest, header.delimiter, header.lines)):
             if not check.see(encoded_keys((record.line, record.cells, record.problem), levels)):
                 return False
+            if number % PROGRESS_EVERY == 0:
+                phases.tick()
     return True
 
 
@@ -327,16 +350,27 @@ def arrange(
     with _workspace(settings) as work:
         # Rows are spooled by Python before DuckDB reads them, so that an error
         # in reading them (or an interruption) reaches the caller as it was.
-        spool, in_order = _spool(rows, levels, work)
+        spooled = [0]
+        with _private_files():
+            spool, in_order = _spool(rows, levels, work, spooled)
         if grouped is None and in_order:
-            yield from _replay(spool)
+            written = [0]
+            phases.phase("writing", spooled[0], lambda: written[0])
+            for row in _replay(spool):
+                written[0] += 1
+                if written[0] % PROGRESS_EVERY == 0:
+                    phases.tick()
+                yield row
             return
         count = [0]
-        yield from _out_of_core(spool, len(levels), settings, work, count)
+        yield from _out_of_core(spool, len(levels), settings, work, count, spooled[0])
         if notes is not None:
+            memory = f"{MEMORY_ENV}={settings.memory}"
+            if len(count) > 1 and count[1] < settings.memory_bytes:
+                memory += f", lowered to {count[1] // 10**6}MB to fit the address-space limit"
             notes.append(
                 f"the export is not grouped by {what}: its {count[0]:,} rows were grouped "
-                f"out of core ({MEMORY_ENV}={settings.memory})"
+                f"out of core ({memory})"
             )
 
 
@@ -355,8 +389,10 @@ def _in_memory(rows: list[Row], levels: Sequence[KeyFunction]) -> list[Row]:
 
 @contextmanager
 def _workspace(settings: GroupSettings) -> Iterator[str]:
-    """A private temporary directory (mode 0700), removed however the block ends."""
+    """A private temporary directory (mode 0700), removed however the block ends; a guard
+    process removes it also when this process is killed or aborts."""
     import shutil
+    import subprocess
 
     base = settings.temp_dir or tempfile.gettempdir()
     try:
@@ -367,10 +403,150 @@ def _workspace(settings: GroupSettings) -> Iterator[str]:
             f"{error.strerror or error}",
             fix="point TMPDIR at a writable directory, or sort the export by patient and date",
         ) from None
+    guard = _guard(path)
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        if guard is not None:
+            guard.stdin.close()  # the guard has nothing left to remove; it ends
+            with suppress(subprocess.TimeoutExpired):
+                guard.wait(timeout=5)
+
+
+# The guard: a separate process holding the read end of a pipe whose write end only
+# this process holds. However this process ends (an exception, a signal, SIGKILL, an
+# abort in a native library), the pipe closes and the guard removes the directory.
+_GUARD_SCRIPT = 'cat >/dev/null; rm -rf -- "$1"'
+
+
+def _guard(path: str):
+    """A process that removes `path` once this one has ended; None where none can start."""
+    import subprocess
+
+    shell = "/bin/sh"
+    if not os.path.exists(shell):
+        return None
+    try:
+        return subprocess.Popen(
+            [shell, "-c", _GUARD_SCRIPT, "b12lab-group-guard", path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C for b12lab does not stop its guard first
+        )
+    except OSError:
+        return None
+
+
+@contextmanager
+def _private_files() -> Iterator[None]:
+    """Files created in the block (the spool, DuckDB's database and spill files, the
+    buckets) are private to the user (0600) whatever the umask; the umask is restored
+    before any row is handed on, so output files still follow it."""
+    mask = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(mask)
+
+
+# Address space (ulimit -v) that DuckDB's start-up, its one thread and Python's
+# working set take beside the memory limit; measured about 70 MB with two malloc arenas.
+DUCKDB_OVERHEAD = 160 * 10**6
+
+
+def _address_space() -> tuple[int, int] | None:
+    """(the address-space limit, the address space in use), or None when unlimited."""
+    try:
+        import resource
+    except ImportError:  # not on this system
+        return None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    used = 0
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    used = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return soft, used
+
+
+def _fewer_malloc_arenas() -> None:
+    """glibc reserves 64 MiB of address space per thread's malloc arena: keep two, so that
+    DuckDB's and Arrow's threads fit under an address-space limit."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "mallopt"):
+            libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except OSError:
+        pass
+
+
+def _memory_within_limits(settings: GroupSettings) -> int:
+    """DuckDB's memory limit: B12LAB_GROUP_MEMORY, lowered to fit an address-space limit.
+
+    DuckDB's limit and the buckets (a quarter of it, read back into Python objects
+    of about twice their size) must fit beside DUCKDB_OVERHEAD; where even the
+    least limit does not, the run says so, naming the address-space limit.
+    """
+    space = _address_space()
+    if space is None:
+        return settings.memory_bytes
+    limit, used = space
+    free = limit - used - DUCKDB_OVERHEAD
+    fitting = int(free / 1.5)
+    if fitting >= settings.memory_bytes:
+        return settings.memory_bytes
+    if fitting >= MIN_MEMORY:
+        return fitting
+    needed = used + DUCKDB_OVERHEAD + int(MIN_MEMORY * 1.5)
+    raise GroupingError(
+        f"the address-space limit (ulimit -v {limit // 1024} KiB) leaves too little memory "
+        f"to group the rows out of core (about {needed // 2**20} MiB are needed)",
+        fix=f"raise it with ulimit -v {_round_up(needed) // 1024} or more, or sort the "
+        "export by patient and date so that it is streamed",
+    )
+
+
+def _round_up(size: int) -> int:
+    step = 64 * 2**20
+    return -(-size // step) * step
+
+
+def _memory_error(settings: GroupSettings, memory: int, error: object) -> GroupingError:
+    """The limit to raise, named correctly: the address space where one is set and
+    DuckDB already had all of it that fits, else B12LAB_GROUP_MEMORY."""
+    space = _address_space()
+    if space is not None and memory < settings.memory_bytes:
+        limit = space[0]
+        return GroupingError(
+            f"grouping the rows ran out of memory within the address-space limit "
+            f"(ulimit -v {limit // 1024} KiB; {MEMORY_ENV} lowered to {memory // 10**6}MB "
+            "to fit)",
+            fix="raise the limit with ulimit -v, or sort the export by patient and date",
+        )
+    if space is not None:
+        limit = space[0]
+        return GroupingError(
+            f"grouping the rows needed more memory than {MEMORY_ENV}={settings.memory}",
+            fix=f"raise {MEMORY_ENV} (the address-space limit, ulimit -v "
+            f"{limit // 1024} KiB, leaves room for about "
+            f"{max(int((limit - space[1] - DUCKDB_OVERHEAD) / 1.5), 0) // 10**6}MB), "
+            "or sort the export by patient and date",
+        )
+    return GroupingError(
+        f"grouping the rows needed more memory than {MEMORY_ENV}={settings.memory}",
+        fix=f"raise {MEMORY_ENV}, or sort the export by patient and date",
+    )
 
 
 def _schema(levels: int):
@@ -407,8 +583,11 @@ def _batches(
         yield pa.record_batch(columns, schema=schema)
 
 
-def _spool(rows: Iterable[Row], levels: Sequence[KeyFunction], work: str) -> tuple[str, bool]:
-    """Rows that can be read only once, written to an Arrow file while they are checked."""
+def _spool(
+    rows: Iterable[Row], levels: Sequence[KeyFunction], work: str, count: list[int]
+) -> tuple[str, bool]:
+    """Rows that can be read only once, written to an Arrow file while they are checked
+    (`count` gets how many)."""
     import pyarrow.ipc as ipc
 
     path = os.path.join(work, "spool.arrow")
@@ -416,6 +595,8 @@ def _spool(rows: Iterable[Row], levels: Sequence[KeyFunction], work: str) -> tup
     with ipc.new_stream(path, _schema(len(levels))) as writer:
         for batch in _batches(rows, levels, check):
             writer.write_batch(batch)
+            count[0] += batch.num_rows
+            phases.tick()  # the reading phase: how far the input has been read
     return path, check.grouped
 
 
@@ -434,7 +615,7 @@ def _replay(path: str) -> Iterator[Row]:
 
 
 def _out_of_core(
-    spool: str, levels: int, settings: GroupSettings, work: str, count: list[int]
+    spool: str, levels: int, settings: GroupSettings, work: str, count: list[int], rows: int
 ) -> Iterator[Row]:
     """The spooled rows in group order: DuckDB sorts the keys, buckets on disk hold the rows.
 
@@ -445,50 +626,47 @@ def _out_of_core(
     input order, to bucket files of consecutive places, each small enough
     (a quarter of the memory limit) to be put in order in memory.
     """
+    memory = _memory_within_limits(settings)
+    count.append(memory)  # for the summary's note
+    _fewer_malloc_arenas()
     import duckdb
 
-    connection = duckdb.connect(os.path.join(work, "keys.duckdb"))
+    steps = levels + 3  # load the keys, one sort per level, the places, dealing the rows
+    phases.phase(f"grouping {rows:,} rows", steps)
+    connection = None
     try:
-        for setting, value in (
-            ("memory_limit", f"{settings.memory_bytes // 2**20}MiB"),
-            ("temp_directory", os.path.join(work, "spill")),
-            ("threads", "1"),
-            ("preserve_insertion_order", "false"),
-        ):
-            connection.execute(f"SET {setting} = '{value}'")
-        keys = ["seq", *(f"k{i}{half}" for i in range(levels) for half in "ab")]
-        _load(connection, "keys0", _columns(_read_spool(spool), keys))
-        table, firsts = "keys0", []
-        for level in range(levels):
-            later = [f"k{i}{half}" for i in range(level + 1, levels) for half in "ab"]
-            keep = ["seq", *firsts, *later]
-            key = f"k{level}a, k{level}b"
-            query = f"SELECT {', '.join(keep)}, {key} FROM {table} ORDER BY {key}, seq"
-            path = os.path.join(work, f"level{level}.arrow")
-            _write_firsts(_reader(connection, query), f"k{level}", f"f{level}", keep, path)
-            firsts.append(f"f{level}")
-            connection.execute(f"DROP TABLE {table}")
-            table = f"keys{level + 1}"
-            _load_file(connection, table, path)
-        path = os.path.join(work, "places.arrow")
-        order = ", ".join([*firsts, "seq"])
-        _write_places(_reader(connection, f"SELECT seq FROM {table} ORDER BY {order}"), path)
-        connection.execute(f"DROP TABLE {table}")
-        _load_file(connection, "places", path)
-        places = _reader(connection, "SELECT place FROM places ORDER BY seq")
-        buckets = _deal(_read_spool(spool), places, settings.memory_bytes // 4, work, count)
-    except duckdb.OutOfMemoryException:
-        raise GroupingError(
-            f"grouping the rows needed more memory than {MEMORY_ENV}={settings.memory}",
-            fix=f"raise {MEMORY_ENV}, or sort the export by patient and date",
-        ) from None
+        with _private_files():
+            connection = duckdb.connect(
+                os.path.join(work, "keys.duckdb"),
+                config={  # at start-up, so DuckDB never starts more threads than one
+                    "threads": 1,
+                    "memory_limit": f"{memory // 2**20}MiB",
+                    "temp_directory": os.path.join(work, "spill"),
+                    "preserve_insertion_order": False,
+                },
+            )
+            buckets = _sorted_into_buckets(connection, spool, levels, memory, work, count)
+        phases.tick(steps)
+    except (duckdb.OutOfMemoryException, MemoryError) as error:
+        raise _memory_error(settings, memory, error) from None
     except duckdb.IOException as error:
         raise GroupingError(
             f"cannot write the temporary files that group the rows in {work}: {error}",
             fix="free space there or point TMPDIR at a larger disk, or sort the export",
         ) from None
+    except duckdb.Error as error:  # one clear line, never a traceback
+        text = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        if "alloc" in text.lower() or "memory" in text.lower():
+            raise _memory_error(settings, memory, error) from None
+        raise GroupingError(
+            f"grouping the rows out of core failed: {text}",
+            fix="sort the export by patient and date so that it is streamed",
+        ) from None
     finally:
-        connection.close()
+        if connection is not None:
+            connection.close()
+    written = [0]
+    phases.phase("writing", rows, lambda: written[0])
     for bucket in buckets:
         chunks = []
         with open(bucket, "rb") as stream:
@@ -500,7 +678,39 @@ def _out_of_core(
         os.remove(bucket)
         chunks.sort()
         for _, blob in chunks:
+            written[0] += 1
+            if written[0] % PROGRESS_EVERY == 0:
+                phases.tick()
             yield pickle.loads(blob)
+
+
+def _sorted_into_buckets(connection, spool: str, levels: int, memory: int, work: str, count):
+    """The sorts of `_out_of_core` in DuckDB, then the rows dealt out to bucket files."""
+    keys = ["seq", *(f"k{i}{half}" for i in range(levels) for half in "ab")]
+    _load(connection, "keys0", _columns(_read_spool(spool), keys))
+    phases.tick(1)
+    table, firsts = "keys0", []
+    for level in range(levels):
+        phases.tick(level + 1)
+        later = [f"k{i}{half}" for i in range(level + 1, levels) for half in "ab"]
+        keep = ["seq", *firsts, *later]
+        key = f"k{level}a, k{level}b"
+        query = f"SELECT {', '.join(keep)}, {key} FROM {table} ORDER BY {key}, seq"
+        path = os.path.join(work, f"level{level}.arrow")
+        _write_firsts(_reader(connection, query), f"k{level}", f"f{level}", keep, path)
+        firsts.append(f"f{level}")
+        connection.execute(f"DROP TABLE {table}")
+        table = f"keys{level + 1}"
+        _load_file(connection, table, path)
+    phases.tick(levels + 1)
+    path = os.path.join(work, "places.arrow")
+    order = ", ".join([*firsts, "seq"])
+    _write_places(_reader(connection, f"SELECT seq FROM {table} ORDER BY {order}"), path)
+    connection.execute(f"DROP TABLE {table}")
+    _load_file(connection, "places", path)
+    places = _reader(connection, "SELECT place FROM places ORDER BY seq")
+    phases.tick(levels + 2)
+    return _deal(_read_spool(spool), places, memory // 4, work, count)
 
 
 def _columns(batches: Iterable, names: list[str]):

@@ -33,16 +33,24 @@ from b12lab.batch import (
     RowInterpreter,
     _name_notes,
     group_panels,
-    skipped_note,
     split_note,
+    unread_test_note,
 )
 from b12lab.errors import InputError
-from b12lab.model import Context, Report
+from b12lab.model import Context, Panel, Report
 from b12lab.ranges import Ranges
 from b12lab.reading.fields import parse_date
-from b12lab.reading.observation import Observation, SourceProblem
+from b12lab.reading.observation import Observation, SourceProblem, is_loinc
 from b12lab.reading.panel import CellError, PanelBuilder
-from b12lab.reading.policy import NO_RESULT, POINT, PROVISIONAL, TEST_SKIPPED, Note
+from b12lab.reading.policy import (
+    NO_DATE,
+    NO_RESULT,
+    POINT,
+    PROVISIONAL,
+    TEST_NOT_READ,
+    TEST_SKIPPED,
+    Note,
+)
 
 Record = Observation | SourceProblem
 
@@ -102,12 +110,11 @@ def read_observations(source: IO[bytes] | bytes, kind: str, label: str):
         from b12lab.reading.sources.hl7 import MAX_FILE_BYTES, read_hl7
 
         return read_hl7(source.read(MAX_FILE_BYTES + 1), label)
-    from b12lab.reading.sources.fhir import read_fhir, read_fhir_json, read_fhir_ndjson
+    from b12lab.reading.sources.fhir import read_fhir, read_fhir_ndjson
 
     if kind == "fhir-ndjson":
         return read_fhir_ndjson(source, label)
-    if kind == "fhir-json":
-        return read_fhir_json(source.read(), label)
+    # "fhir-json" is what the first bytes suggest; the reader tells by the whole first line
     return read_fhir(source, label)
 
 
@@ -139,6 +146,7 @@ class ObservationInterpreter(RowInterpreter):
             # FHIR numbers are JSON numbers and HL7 NM values use a point: no guessing.
             self.policy = replace(self.policy, decimal=POINT)
         self.skipped_tests: Counter = Counter()
+        self.unread_tests: Counter = Counter()  # tests resembling an analyte, in no record
 
     def __call__(self, records: Iterable[Record]) -> Iterator[BatchRecord]:
         builders = self.panels(records)
@@ -160,6 +168,17 @@ class ObservationInterpreter(RowInterpreter):
             for note in builder.notes:
                 if note.kind == TEST_SKIPPED:
                     self.skipped_tests[note.subject] += 1
+                elif note.kind == TEST_NOT_READ:  # said on its own line in the summary
+                    self.unread_tests[note.message] += 1
+
+    def _panel(self, builder: PanelBuilder) -> Panel:
+        if (
+            builder.date is None
+            and not builder.extra.get(OWN_RECORD)
+            and not any(note.kind == NO_DATE for note in builder.notes)
+        ):
+            builder.note(undated_note(builder))
+        return super()._panel(builder)
 
     # --- grouping ------------------------------------------------------------------
 
@@ -191,8 +210,12 @@ class ObservationInterpreter(RowInterpreter):
         self._patient_facts(builder, record)
         code = record.code.strip()[:40]
         analyte = self._test_analyte(record.code.strip())
+        if analyte is None and record.display and not is_loinc(record.code_system):
+            # A local code whose name is an analyte's own name or alias ("Vitamin B12"):
+            # read by that name, as a long export's test name is.
+            analyte = self._test_analyte(record.display.strip())
         if analyte is None:
-            builder.note(skipped_note(code))
+            builder.note(unread_test_note(self.ranges, code, record.display))
             return
         builder.extra[_READ] = True
         if record.absent_reason or record.value is None:
@@ -360,12 +383,23 @@ def interpret_messages(
     from b12lab.reading.trimester import check_pregnancy
     from b12lab.timeline import evaluate_panels
 
+    as_of_given = today is not None
     today = today or dt.date.today()
     context = context or Context()
     interpreter = ObservationInterpreter.for_messages(
         ranges, mapping=mapping, guideline=guideline, today=today
     )
     builders = list(interpreter.panels(records))
+    unread = [n.message for b in builders for n in b.notes if n.kind == TEST_NOT_READ]
+    unread += list(interpreter.unread_tests)
+    # A panel with no value (only a pending or cancelled result) is no panel of its own:
+    # what it says joins the report.
+    carried: list[str] = list(interpreter.unread_tests)
+    if any(b.measurements or b.errors for b in builders):
+        for builder in builders:
+            if not builder.measurements and not builder.errors:
+                carried += [str(n) for n in builder.notes if n.kind != TEST_SKIPPED]
+        builders = [b for b in builders if b.measurements or b.errors]
     for builder in builders:
         if builder.extra.get(OWN_RECORD):
             raise InputError(
@@ -382,7 +416,8 @@ def interpret_messages(
     if not builders:
         if not overrides:
             raise InputError(
-                f"{label} holds no result of a test b12lab reads",
+                f"{label} holds no result of a test b12lab reads"
+                + (f" ({unread[0]})" if unread else ""),
                 fix="give Observations or OBX segments with LOINC codes of b12lab's analytes "
                 "(or map local codes with --map CODE=ANALYTE)",
             )
@@ -416,13 +451,40 @@ def interpret_messages(
     skipped += sorted(set(interpreter.skipped_tests) - set(skipped))
     panels = []
     for builder in builders:
+        if builder.date is None and builder.measurements:
+            builder.note(
+                undated_note(
+                    builder,
+                    f"; the report is dated {today.isoformat()} ("
+                    + ("--as-of" if as_of_given else "the run date")
+                    + "): give the collection date with --date",
+                )
+            )
         kept = tuple(dict.fromkeys(str(n) for n in builder.notes if n.kind != TEST_SKIPPED))
         panels.append(builder.panel(context, date=builder.date or today, warnings=kept))
+    first = panels.index(max(panels, key=lambda p: p.date or dt.date.min))
+    if carried:
+        panels[first] = replace(
+            panels[first], warnings=tuple(dict.fromkeys((*panels[first].warnings, *carried)))
+        )
     if skipped:
-        first = panels.index(max(panels, key=lambda p: p.date or dt.date.min))
-        note = "tests not read (not b12lab analytes): " + ", ".join(skipped[:12])
+        note = "tests not read (not b12lab analytes): " + ", ".join(skipped)
         panels[first] = replace(panels[first], warnings=(*panels[first].warnings, note))
     report = evaluate_panels(panels, ranges, guideline=guideline, today=today)
     if report.errors:
         raise InputError(report.errors[0], fix="keep one result per analyte and date")
     return report
+
+
+def undated_note(
+    builder: PanelBuilder, consequence: str = "; the results are read undated"
+) -> Note:
+    """Results with no collection date in the source, nor in the report or panel holding them."""
+    analytes = ", ".join(sorted(builder.measurements)) or "this panel's results"
+    return Note(
+        NO_DATE,
+        "date",
+        "no collection date",
+        f"no collection date in the source for {analytes} (not on the results, their panel "
+        f"or their report){consequence}",
+    )

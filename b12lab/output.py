@@ -61,15 +61,36 @@ class Interrupted(BaseException):  # like KeyboardInterrupt: not caught as an Ex
         return f"interrupted by {name}; {' and '.join(files)} left as they were"
 
 
+_PENDING: list[int] = []  # the signal that arrived, until the run has ended
+
+
+def pending_signal() -> int | None:
+    """The terminating signal that arrived inside `interrupt_guard`, if one did."""
+    return _PENDING[0] if _PENDING else None
+
+
+def check_interrupted() -> None:
+    """Raise Interrupted again if a signal arrived and its exception was swallowed.
+
+    A signal's exception can surface inside a library that catches it (an import
+    run lazily by pyarrow, a C extension's callback); the run must still stop,
+    and no output may be completed after it.
+    """
+    if _PENDING:
+        raise Interrupted(_PENDING[0])
+
+
 @contextlib.contextmanager
 def interrupt_guard() -> Iterator[None]:
     """SIGTERM/SIGHUP/SIGINT raise Interrupted inside the block (main thread only)."""
 
     def handler(signum, frame):
-        for number in _SIGNALS:  # a second signal must not cut the clean-up short
-            signal.signal(number, signal.SIG_IGN)
+        if _PENDING:  # a second signal must not cut the clean-up short
+            return
+        _PENDING.append(signum)
         raise Interrupted(signum)
 
+    _PENDING.clear()
     previous = {}
     try:
         for number in _SIGNALS:
@@ -155,6 +176,8 @@ class _Guarded:
         )
 
     def write(self, text: str) -> int:
+        if _PENDING:
+            check_interrupted()
         try:
             return self._stream.write(text)
         except BrokenPipeError:
@@ -262,6 +285,9 @@ class AtomicOutput:
                 self.stream.flush()  # type: ignore[union-attr]
             return
         assert self._raw is not None
+        if kind is None and _PENDING:  # never complete an output after a signal
+            self.__exit__(Interrupted, None, None)
+            check_interrupted()
         try:
             if kind is None:
                 self.stream.flush()  # type: ignore[union-attr]

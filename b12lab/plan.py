@@ -48,7 +48,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 from b12lab.batch import AUTO, DECIMAL_SAMPLE
-from b12lab.errors import InputError, UnitError
+from b12lab.errors import AmbiguousValueError, InputError, UnitError
 from b12lab.output_columns import CSV_COLUMNS_VERSION, OutputColumns, output_columns
 from b12lab.ranges import Ranges
 from b12lab.reading.columns import (
@@ -66,6 +66,7 @@ from b12lab.reading.columns import (
     unit_hint,
 )
 from b12lab.reading.fields import parse_age, parse_date, parse_sex
+from b12lab.reading.observation import is_loinc
 from b12lab.reading.policy import COMMA, POINT, UNKNOWN, ReadPolicy
 from b12lab.reading.values import cell_text, is_missing, measure, read_result
 
@@ -131,6 +132,7 @@ class Tally:
     units: Counter = field(default_factory=Counter)  # unit as written -> values
     refused: int = 0  # values `measure` refuses (the run marks their rows bad)
     first_refusal: str | None = None
+    ambiguous: str | None = None  # a value without a unit that two units read apart
 
 
 @dataclass
@@ -423,7 +425,11 @@ def _other_column(index: int, name: str, columns: ColumnPlan, ranges: Ranges) ->
             reading.notes.append(f"not used: no {unit_of} column")
         return reading
     if (name or f"(column {index + 1})") in columns.ignored:
-        return ColumnReading(index + 1, name, IGNORED)
+        reading = ColumnReading(index + 1, name, IGNORED)
+        close = ranges.close_analyte(name) if name else None
+        if close is not None:
+            reading.notes.append(f"did you mean {close}? (--map '{name[:40]}={close}')")
+        return reading
     reading = ColumnReading(index + 1, name, UNUSED)
     reading.notes.append("not used: another column already gives this field")
     return reading
@@ -472,6 +478,7 @@ def _long_columns(
         _tally_value(tally, _cell(row, value_index), hint_args, line, ranges, policy)
     _tests(plan, tallies, columns, ranges, policy, unit_field=False)
     plan.skipped_tests = dict(skipped.most_common())
+    _unread_notes(plan, {test: None for test in skipped}, ranges)
     if nameless:
         plan.notes.append(
             f"{_n(nameless, 'row')} of the sample without a test name (each an error)"
@@ -524,6 +531,7 @@ def _plan_messages(
     if not given_decimal:  # FHIR numbers are JSON numbers; HL7 NM values use a point
         policy = replace(policy, decimal=POINT)
     source = read_observations(stream, kind, label)
+    kind = getattr(source, "kind", None) or kind  # FHIR: a document or NDJSON, as read
     sample = list(itertools.islice(source, SAMPLE_ROWS))
     plan = ExportPlan(
         source=label,
@@ -541,6 +549,7 @@ def _plan_messages(
     )
     tallies: dict[str, Tally] = {}
     skipped: Counter = Counter()
+    displays: dict[str, str | None] = {}
     problems: list[str] = []
     for record in sample:
         if isinstance(record, SourceProblem):
@@ -548,8 +557,11 @@ def _plan_messages(
             continue
         code = record.code.strip()
         analyte = test_analyte(columns, code, ranges)
+        if analyte is None and record.display and not is_loinc(record.code_system):
+            analyte = test_analyte(columns, record.display.strip(), ranges)  # as the run does
         if analyte is None:
             skipped[code[:40] or "(no code)"] += 1
+            displays.setdefault(code[:40], record.display)
             continue
         tally = tallies.setdefault(code[:40], Tally(analyte))
         if record.absent_reason or record.value is None:
@@ -563,6 +575,7 @@ def _plan_messages(
         _tally_value(tally, raw, hint_args, record.line, ranges, policy)
     _tests(plan, tallies, columns, ranges, policy, unit_field=True)
     plan.skipped_tests = dict(skipped.most_common())
+    _unread_notes(plan, displays, ranges)
     if problems:
         plan.notes.append(
             f"{_n(len(problems), 'record')} of the sample cannot be read (each its own record in "
@@ -606,6 +619,9 @@ def _tally_value(
         tally.units[unit] += 1
     try:
         measure(ranges, analyte, raw, hint=unit_hint(*hint_args), policy=policy)
+    except AmbiguousValueError as error:
+        if tally.ambiguous is None:
+            tally.ambiguous = f"line {line}: {error.message}" if line else error.message
     except InputError as error:
         if source != REFUSED:
             tally.refused += 1
@@ -664,6 +680,8 @@ def _summarize(reading, tally: Tally, static, ranges: Ranges, policy: ReadPolicy
         )
     if not values:
         pass  # the unit line says what a value would take
+    elif source == ASSUMED and tally.ambiguous:
+        pass  # the note below says why the run stops
     elif source == ASSUMED:
         notes.append(f"no unit anywhere: read as {canonical} (the canonical unit), with a warning")
     elif source == REFUSED:
@@ -686,6 +704,12 @@ def _summarize(reading, tally: Tally, static, ranges: Ranges, policy: ReadPolicy
                 f"unit '{unit_text}' ({count:,} {'value' if count == 1 else 'values'}) is not "
                 f"one {analyte} accepts"
             )
+    if tally.ambiguous:
+        name = (getattr(reading, "header", "") or analyte).strip()
+        notes.append(
+            f"values without a unit read apart in two common units: the run stops before any "
+            f"row; give the unit with --unit '{name}=UNIT' (e.g. {tally.ambiguous})"
+        )
     if tally.refused:
         notes.append(
             f"{tally.refused:,} of {_n(values, 'value')} would be refused (their rows marked bad), "
@@ -791,3 +815,14 @@ def _share(part: int, whole: int) -> float | None:
 
 def _counted(items: Iterable[str]) -> dict[str, int]:
     return dict(Counter(item for item in items if item and not is_missing(item)).most_common())
+
+
+def _unread_notes(plan: ExportPlan, tests: dict[str, str | None], ranges: Ranges) -> None:
+    """A skipped test that resembles an analyte is named with it, as the run names it."""
+    from b12lab.batch import unread_test_note
+    from b12lab.reading.policy import TEST_NOT_READ
+
+    for test, display in tests.items():
+        note = unread_test_note(ranges, test, display)
+        if note.kind == TEST_NOT_READ:
+            plan.notes.append(note.message)

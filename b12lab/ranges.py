@@ -9,16 +9,17 @@ guideline profile.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 from b12lab.errors import InputError, RangesError
-from b12lab.units import UnitBasis, UnitCatalog, spelling_key, to_canonical
+from b12lab.units import CountGrammar, UnitBasis, UnitCatalog, spelling_key, to_canonical
 
 PACKAGED_RANGES = Path(__file__).with_name("reference_ranges.yaml")
 # The default file, parsed and with pint's unit factors, keyed by the YAML's
@@ -52,6 +53,12 @@ THRESHOLD_KEYS = {
     "platelet_anc_recovery_days": "days",
     "hemoglobin_recovery_days": "days",
 }
+# Thresholds the rules read as one scale, from the lowest up.
+ORDERED_THRESHOLDS = (
+    ("anc_grade4_below", "anc_moderate_below", "anc_grade2_below"),
+    ("platelets_grade4_below", "platelets_grade3_below", "platelets_grade2_below"),
+    ("rebound_window_first_day", "rebound_window_last_day"),
+)
 AGE_UNITS = ("year", "years", "y")
 DAY_UNITS = ("day", "days", "d")
 ANALYTE_KEYS = {
@@ -62,10 +69,14 @@ ANALYTE_KEYS = {
     "molar_mass",
     "units",
     "unit_set",
+    "count_units",
     "aliases",
     "loinc",
+    "loinc_excluded",
     "ucum",
     "plausible",
+    "reported",
+    "common_units",
     "reference",
     "critical",
 }
@@ -85,6 +96,7 @@ TOP_KEYS = {
     "version",
     "sources",
     "unit_sets",
+    "count_units",
     "guideline_profiles",
     "default_guideline",
     "thresholds",
@@ -158,6 +170,16 @@ class AnalyteSpec:
     critical_source: str | None
     ucum: str = ""  # UCUM code of the canonical unit
     ucum_codes: tuple[tuple[str, str], ...] = ()  # accepted spelling -> UCUM code
+    counts: CountGrammar | None = None  # count units read as prefix over volume
+    loinc_names: tuple[tuple[str, str], ...] = ()  # LOINC code -> long common name
+    # Codes that look close but measure something else: code -> "long name: why not read".
+    loinc_excluded: tuple[tuple[str, str], ...] = ()
+    # The range laboratories report (canonical unit) and the units a number without
+    # one could be in; see `reported` and `common_units` in reference_ranges.yaml.
+    reported_low: float | None = None
+    reported_high: float | None = None
+    reported_source: str | None = None
+    common_units: tuple[str, ...] = ()
 
     def ucum_for(self, spelling: str) -> str | None:
         """The UCUM code of an accepted spelling of this analyte's unit."""
@@ -310,6 +332,66 @@ class Ranges:
             for key, spec in self.analytes.items()
         }
         self._check_sources()
+        self._check_order()
+
+    def _check_order(self) -> None:
+        """Limits in the order the rules assume, checked on the whole file (defaults and
+        overlay together, in canonical units): a critical limit lies outside every
+        reference interval, and ordered thresholds keep their order."""
+        source = self.origin[-1]
+        for key, spec in self.analytes.items():
+            path = f"analytes.{key}"
+            for index, band in enumerate(spec.bands):
+                where = f"{path}.reference[{index}]"
+                low, high = spec.critical_low, spec.critical_high
+                if low is not None and band.low is not None and low > band.low:
+                    raise RangesError(
+                        f"{path}.critical.low",
+                        f"{low:g} is above the lower reference limit {band.low:g} ({where}.low); "
+                        "a critical limit lies outside the reference interval",
+                        source=source,
+                    )
+                if (
+                    low is not None
+                    and band.low is None
+                    and band.high is not None
+                    and low >= band.high
+                ):
+                    raise RangesError(
+                        f"{path}.critical.low",
+                        f"{low:g} is not below the upper reference limit {band.high:g} "
+                        f"({where}.high)",
+                        source=source,
+                    )
+                if high is not None and band.high is not None and high < band.high:
+                    raise RangesError(
+                        f"{path}.critical.high",
+                        f"{high:g} is below the upper reference limit {band.high:g} "
+                        f"({where}.high); a critical limit lies outside the reference interval",
+                        source=source,
+                    )
+                if (
+                    high is not None
+                    and band.high is None
+                    and band.low is not None
+                    and high <= band.low
+                ):
+                    raise RangesError(
+                        f"{path}.critical.high",
+                        f"{high:g} is not above the lower reference limit {band.low:g} "
+                        f"({where}.low)",
+                        source=source,
+                    )
+        for chain in ORDERED_THRESHOLDS:
+            for lower, upper in itertools.pairwise(chain):
+                first, second = self.thresholds[lower].value, self.thresholds[upper].value
+                if first > second:
+                    raise RangesError(
+                        f"thresholds.{lower}",
+                        f"{first:g} is above thresholds.{upper} ({second:g}); "
+                        f"they must keep the order {' <= '.join(chain)}",
+                        source=source,
+                    )
 
     def _check_names(self) -> None:
         """A column name, alias or LOINC code means one analyte, never two."""
@@ -332,7 +414,7 @@ class Ranges:
         from b12lab.units import UnitBasis
 
         for key, spec in self.analytes.items():
-            basis = UnitBasis(spec.pint, spec.molar_mass, spec.spellings)
+            basis = UnitBasis(spec.pint, spec.molar_mass, spec.spellings, spec.counts)
             entry = unit_table.get(key)
             if entry is not None and entry.get("basis") == basis.as_json():
                 continue
@@ -340,10 +422,28 @@ class Ranges:
             _unit_factor(basis, spec.pint, f"{path}.pint", self.origin)
             for spelling, expression in spec.spellings:
                 _unit_factor(basis, expression, f"{path}.units.{spelling}", self.origin)
+            if spec.counts is not None:
+                from b12lab.units import count_factors
+
+                try:
+                    factors = count_factors(basis)
+                except Exception:
+                    factors = None
+                if factors is None or not all(
+                    isinstance(v, float) and math.isfinite(v) and v > 0
+                    for part in factors.values()
+                    for v in part.values()
+                ):
+                    raise RangesError(
+                        "count_units",
+                        f"a prefix must be a number and a volume a volume ({key} counts "
+                        "per volume)",
+                        source=self.origin[-1],
+                    )
 
     def unit_bases(self) -> dict[str, UnitBasis]:
         return {
-            key: UnitBasis(spec.pint, spec.molar_mass, spec.spellings)
+            key: UnitBasis(spec.pint, spec.molar_mass, spec.spellings, spec.counts)
             for key, spec in self.analytes.items()
         }
 
@@ -354,6 +454,62 @@ class Ranges:
             for name in (key, *spec.aliases, *spec.loinc):
                 index[column_key(name)] = key
         return index
+
+    @cached_property
+    def excluded_codes(self) -> dict[str, tuple[str, str]]:
+        """LOINC codes deliberately not read: code -> (the analyte it resembles, why)."""
+        return {
+            column_key(code): (key, why)
+            for key, spec in self.analytes.items()
+            for code, why in spec.loinc_excluded
+        }
+
+    @cached_property
+    def _long_names(self) -> dict[str, str]:
+        return {
+            name.casefold(): key
+            for key, spec in self.analytes.items()
+            for _, name in spec.loinc_names
+        }
+
+    def analyte_named_in(self, text: str) -> str | None:
+        """The analyte a test's display text names (`Hemoglobin [Mass/volume] in Blood`):
+        a LOINC long name b12lab lists, or an analyte's key or alias at its start."""
+        text = text.strip()
+        found = self._long_names.get(text.casefold()) or self.analyte_for(text)
+        if found:
+            return found
+        folded = text.casefold()
+        best = None
+        for name, key in self._names_longest_first:
+            if folded.startswith(name) and not folded[len(name) :].lstrip()[:1].isalnum():
+                best = key
+                break
+        return best
+
+    @cached_property
+    def _names_longest_first(self) -> tuple[tuple[str, str], ...]:
+        names = {
+            name.casefold(): key
+            for key, spec in self.analytes.items()
+            for name in (key, *spec.aliases)
+            if len(name) >= 3
+        }
+        return tuple(sorted(names.items(), key=lambda item: -len(item[0])))
+
+    def close_analyte(self, name: str) -> str | None:
+        """The analyte whose key or alias `name` nearly spells (`Platlet count`, `feritin`)."""
+        import difflib
+
+        key = column_key(name)
+        if len(key) < 4 or not key.isascii():
+            return None
+        match = difflib.get_close_matches(key, self._close_names, n=1, cutoff=0.9)
+        return self._alias_index[match[0]] if match else None
+
+    @cached_property
+    def _close_names(self) -> list[str]:
+        return [name for name in self._alias_index if len(name) >= 4 and not name[0].isdigit()]
 
     def analyte_for(self, name: str) -> str | None:
         """The analyte key a column name, test name, alias or LOINC code means."""
@@ -432,7 +588,11 @@ class Ranges:
             ("holotc_deficient_below", "holotc_indeterminate_below"),
         ):
             if values[low].value > values[high].value:
-                raise RangesError(f"{path}.{low}", f"is above {high}", source=self.origin[-1])
+                raise RangesError(
+                    f"{path}.{low}",
+                    f"{values[low].value:g} is above {path}.{high} ({values[high].value:g})",
+                    source=self.origin[-1],
+                )
         minimum_age = None
         if node.get("minimum_age") is not None:
             age_node = _mapping(node["minimum_age"], f"{path}.minimum_age", self.origin)
@@ -493,6 +653,11 @@ class Ranges:
             (f"analytes.{key}.critical.source", spec.critical_source)
             for key, spec in self.analytes.items()
             if spec.critical_source is not None
+        ]
+        named += [
+            (f"analytes.{key}.reported.source", spec.reported_source)
+            for key, spec in self.analytes.items()
+            if spec.reported_source is not None
         ]
         named += [(f"thresholds.{key}.source", t.source) for key, t in self.thresholds.items()]
         named += [
@@ -798,7 +963,44 @@ def _analytes(document: Mapping[str, Any], origin: tuple[str, ...]) -> dict[str,
         if key not in THRESHOLD_KEYS:
             raise RangesError(f"thresholds.{key}", "unknown threshold", source=origin[-1])
     unit_sets = _mapping(document.get("unit_sets") or {}, "unit_sets", origin)
-    return {key: _analyte(key, node, unit_sets, origin) for key, node in analytes.items()}
+    counts = _count_grammar(document.get("count_units"), origin)
+    found = {key: _analyte(key, node, unit_sets, origin) for key, node in analytes.items()}
+    for key, node in analytes.items():
+        wanted = node.get("count_units", False)
+        if not isinstance(wanted, bool):
+            raise RangesError(
+                f"analytes.{key}.count_units", "expected true or false", source=origin[-1]
+            )
+        if wanted:
+            if counts is None:
+                raise RangesError(
+                    f"analytes.{key}.count_units", "no count_units section", source=origin[-1]
+                )
+            found[key] = replace(found[key], counts=counts)
+    return found
+
+
+def _count_grammar(node: Any, origin: tuple[str, ...]) -> CountGrammar | None:
+    """The `count_units` section: prefixes, counted words and volumes."""
+    if node is None:
+        return None
+    node = _mapping(node, "count_units", origin)
+    _only(node, {"source", "prefixes", "counted", "volumes"}, "count_units", origin)
+    parts = {}
+    for part in ("prefixes", "volumes"):
+        mapping = _mapping(node.get(part), f"count_units.{part}", origin)
+        for spelling, expression in mapping.items():
+            if not isinstance(expression, str) or not expression.strip():
+                raise RangesError(
+                    f"count_units.{part}.{spelling}",
+                    "expected a pint expression",
+                    source=origin[-1],
+                )
+        parts[part] = tuple((str(s), str(e)) for s, e in mapping.items())
+    counted = node.get("counted") or []
+    if not isinstance(counted, list) or not all(isinstance(w, str) for w in counted):
+        raise RangesError("count_units.counted", "expected a list of words", source=origin[-1])
+    return CountGrammar(parts["prefixes"], tuple(counted), parts["volumes"])
 
 
 def _analyte(key: str, node: Any, unit_sets: Mapping, origin: tuple[str, ...]) -> AnalyteSpec:
@@ -837,6 +1039,23 @@ def _analyte(key: str, node: Any, unit_sets: Mapping, origin: tuple[str, ...]) -
     plausible_high = _number(plausible.get("high"), f"{path}.plausible.high", origin)
     if plausible_low >= plausible_high:
         raise RangesError(f"{path}.plausible.low", "is not below high", source=origin[-1])
+    reported_low = reported_high = reported_source = None
+    if node.get("reported") is not None:
+        reported = _mapping(node["reported"], f"{path}.reported", origin)
+        _only(reported, {"low", "high", "source"}, f"{path}.reported", origin)
+        reported_low = _number(reported.get("low"), f"{path}.reported.low", origin)
+        reported_high = _number(reported.get("high"), f"{path}.reported.high", origin)
+        if not plausible_low <= reported_low < reported_high <= plausible_high:
+            raise RangesError(
+                f"{path}.reported", "must lie within the plausible bounds", source=origin[-1]
+            )
+        reported_source = str(reported.get("source", ""))
+    common_units = _strings(node.get("common_units"), f"{path}.common_units", origin)
+    for unit in common_units:
+        if spelling_key(unit) not in {spelling_key(str(s)) for s in spellings}:
+            raise RangesError(
+                f"{path}.common_units", f"'{unit}' is not an accepted unit", source=origin[-1]
+            )
     bands = _bands(node["reference"], f"{path}.reference", origin)
     critical_low = critical_high = critical_source = None
     if node.get("critical") is not None:
@@ -862,7 +1081,13 @@ def _analyte(key: str, node: Any, unit_sets: Mapping, origin: tuple[str, ...]) -
         molar_mass=molar_mass,
         spellings=tuple((str(s), str(e)) for s, e in spellings.items()),
         aliases=_strings(node.get("aliases"), f"{path}.aliases", origin),
-        loinc=_strings(node.get("loinc"), f"{path}.loinc", origin),
+        loinc=_codes(node.get("loinc"), f"{path}.loinc", origin),
+        reported_low=reported_low,
+        reported_high=reported_high,
+        reported_source=reported_source,
+        common_units=common_units or tuple(str(s) for s in spellings),
+        loinc_names=_named_codes(node.get("loinc"), f"{path}.loinc", origin),
+        loinc_excluded=_named_codes(node.get("loinc_excluded"), f"{path}.loinc_excluded", origin),
         plausible_low=plausible_low,
         plausible_high=plausible_high,
         bands=bands,
@@ -934,6 +1159,23 @@ def _derivations(
     return found
 
 
+def _codes(node: Any, path: str, origin: tuple[str, ...]) -> tuple[str, ...]:
+    """LOINC codes, listed or as a mapping of code to long common name."""
+    if isinstance(node, Mapping):
+        return tuple(code for code, _ in _named_codes(node, path, origin))
+    return _strings(node, path, origin)
+
+
+def _named_codes(node: Any, path: str, origin: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    if node is None or isinstance(node, list):
+        return ()
+    node = _mapping(node, path, origin)
+    for code, name in node.items():
+        if not isinstance(name, str) or not name.strip():
+            raise RangesError(f"{path}.{code}", "expected the code's long name", source=origin[-1])
+    return tuple((str(code), str(name)) for code, name in node.items())
+
+
 def _strings(node: Any, path: str, origin: tuple[str, ...]) -> tuple[str, ...]:
     if node is None:
         return ()
@@ -952,15 +1194,21 @@ def _bands(node: Any, path: str, origin: tuple[str, ...]) -> tuple[Band, ...]:
         _only(item, BAND_KEYS, band_path, origin)
         low = _number(item.get("low"), f"{band_path}.low", origin, optional=True)
         high = _number(item.get("high"), f"{band_path}.high", origin, optional=True)
-        if low is not None and high is not None and low > high:
+        if low is not None and high is not None and low >= high:
             raise RangesError(
-                f"{band_path}.low", f"{low:g} is above high {high:g}", source=origin[-1]
+                f"{band_path}.low", f"{low:g} is not below high {high:g}", source=origin[-1]
             )
         sex = item.get("sex")
         if sex is not None and sex not in SEXES:
             raise RangesError(f"{band_path}.sex", "must be female or male", source=origin[-1])
         age_min = _number(item.get("age_min"), f"{band_path}.age_min", origin, optional=True)
         age_max = _number(item.get("age_max"), f"{band_path}.age_max", origin, optional=True)
+        if age_min is not None and age_max is not None and age_min >= age_max:
+            raise RangesError(
+                f"{band_path}.age_min",
+                f"{age_min:g} is not below age_max {age_max:g}",
+                source=origin[-1],
+            )
         trimester = item.get("trimester")
         if trimester is not None and (isinstance(trimester, bool) or trimester not in TRIMESTERS):
             raise RangesError(f"{band_path}.trimester", "must be 1, 2 or 3", source=origin[-1])

@@ -1,11 +1,11 @@
 """Arrow tables in, Arrow tables out: `b12lab batch` for dataframes and clusters.
 
     import b12lab
-    result = b12lab.interpret_table(table, today="2026-11-20")
+    result = b12lab.interpret_table(table, as_of="2026-11-20")
     # Spark (schema: pyspark.sql.pandas.types.from_arrow_schema(b12lab.output_schema())):
-    df.mapInArrow(functools.partial(b12lab.interpret_batches, today="2026-11-20"), schema)
+    df.mapInArrow(functools.partial(b12lab.interpret_batches, as_of="2026-11-20"), schema)
     # Dask:
-    ddf.map_partitions(b12lab.interpret_frame, today="2026-11-20", meta=b12lab.output_frame())
+    ddf.map_partitions(b12lab.interpret_frame, as_of="2026-11-20", meta=b12lab.output_frame())
 
 The input columns are read as `b12lab batch` reads a Parquet or Arrow file
 (`b12lab.inputs.arrow`): column names are the header, each row one record,
@@ -101,8 +101,19 @@ def _interpreter(names, loaded, *, layout, mapping, **options):
     )
 
 
+def _ranges(ranges):
+    """`ranges` as for `b12lab.interpret`: None, a Ranges, or an overlay file's path."""
+    import os
+
+    from b12lab.api import resolve_ranges
+
+    if ranges is None or isinstance(ranges, (str, os.PathLike)):
+        return _loaded(None if ranges is None else os.fspath(ranges))
+    return resolve_ranges(ranges)
+
+
 @functools.lru_cache(maxsize=8)
-def _ranges(path: str | None):
+def _loaded(path: str | None):
     from b12lab.ranges import load_ranges
 
     return load_ranges(path)
@@ -125,12 +136,10 @@ def _policy(decimal: str, strict: bool, units: Mapping[str, str] | None, date_fo
     )
 
 
-def _today(today) -> dt.date | None:
-    from b12lab.reading.fields import parse_date
+def _today(as_of, today) -> dt.date | None:
+    from b12lab.api import evaluation_date
 
-    if today is None or isinstance(today, dt.date):
-        return today
-    return parse_date(today, "today")
+    return evaluation_date(as_of, today)
 
 
 def interpret_batches(
@@ -138,6 +147,7 @@ def interpret_batches(
     *,
     ranges: str | None = None,
     guideline: str | None = None,
+    as_of: dt.date | str | None = None,
     today: dt.date | str | None = None,
     layout: str = "auto",
     mapping: Mapping[str, str] | None = None,
@@ -152,8 +162,9 @@ def interpret_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Record batches (or tables) of lab rows in, record batches of `output_schema()` out.
 
-    Options mirror `b12lab batch`: `ranges` (a lab's overlay file, as --ranges),
-    `guideline` ("who" or "nice"), `today` (as --as-of; a date or ISO text),
+    Options mirror `b12lab batch` and `b12lab.interpret`: `ranges` (a lab's overlay
+    file, as --ranges, or a loaded Ranges), `guideline` ("who" or "nice"), `as_of`
+    (as --as-of; a date or ISO text; `today` is its older name),
     `layout` ("auto", "wide", "long"), `mapping` ({COLUMN: KEY}, as --map),
     `units` ({COLUMN or analyte: UNIT}, as --unit), `decimal` ("auto", ".", ","),
     `date_format` ("DD/MM/YYYY" or "MM/DD/YYYY"), `strict`, `timeline`, `keep`
@@ -188,7 +199,7 @@ def interpret_batches(
         policy=_policy(decimal, strict, units, date_format),
         full_reports=False,
         timeline=timeline,
-        today=_today(today),
+        today=_today(as_of, today),
         keep=keep,
     )
     schema = _schema(interpreter.columns.csv_header)
@@ -223,18 +234,22 @@ def interpret_batches(
 def _check_options(
     *, layout, mapping, units, strict, timeline, line_column, first_line, keep
 ) -> None:
-    """Each option of the right kind, or an InputError naming it (as the CLI refuses
-    a bad flag before reading any row)."""
+    """Each option of the right type (else TypeError) and value (else InputError), naming
+    it, as the CLI refuses a bad flag before reading any row."""
     from b12lab.errors import InputError
 
-    def refuse(name: str, value: object, expected: str, example: str) -> InputError:
-        return InputError(f"{name}={value!r}: expected {expected}", fix=f"e.g. {name}={example}")
+    def problem(name: str, value: object, expected: str, example: str) -> str:
+        return f"{name}={value!r}: expected {expected}; e.g. {name}={example}"
 
+    if not isinstance(layout, str):
+        raise TypeError(problem("layout", layout, "'auto', 'wide' or 'long'", "'long'"))
     if layout not in ("auto", "wide", "long"):
-        raise refuse("layout", layout, "'auto', 'wide' or 'long'", "'long'")
+        raise InputError(
+            f"layout={layout!r}: expected 'auto', 'wide' or 'long'", fix="e.g. layout='long'"
+        )
     for name, value in (("strict", strict), ("timeline", timeline)):
         if not isinstance(value, bool):
-            raise refuse(name, value, "True or False", "True")
+            raise TypeError(problem(name, value, "True or False", "True"))
     for name, value, example in (
         ("mapping", mapping, "{'Vit B12': 'b12'}"),
         ("units", units, "{'B12': 'pg/mL'}"),
@@ -243,13 +258,18 @@ def _check_options(
             isinstance(value, Mapping)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
         ):
-            raise refuse(name, value, "a dict of texts", example)
+            raise TypeError(problem(name, value, "a dict of texts", example))
     if isinstance(keep, str) or not all(isinstance(name, str) for name in keep or ()):
-        raise refuse("keep", keep, "a list of column names", "['patient_id']")
+        raise TypeError(problem("keep", keep, "a list of column names", "['patient_id']"))
     if line_column is not None and not isinstance(line_column, str):
-        raise refuse("line_column", line_column, "a column name", "'line'")
-    if isinstance(first_line, bool) or not isinstance(first_line, Integral) or first_line < 1:
-        raise refuse("first_line", first_line, "a whole number of at least 1", "2")
+        raise TypeError(problem("line_column", line_column, "a column name", "'line'"))
+    if isinstance(first_line, bool) or not isinstance(first_line, Integral):
+        raise TypeError(problem("first_line", first_line, "a whole number", "2"))
+    if first_line < 1:
+        raise InputError(
+            f"first_line={first_line!r}: expected a whole number of at least 1",
+            fix="e.g. first_line=2",
+        )
 
 
 def interpret_table(table: pa.Table | pa.RecordBatch, **options) -> pa.Table:

@@ -16,6 +16,7 @@ memory, so a million values cost a million dictionary look-ups, not pint calls.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,13 +39,54 @@ class UnitBasis:
     canonical: str  # pint expression of the canonical unit
     molar_mass: float | None  # g/mol, for mass <-> molar conversions
     spellings: tuple[tuple[str, str], ...]  # (lab spelling, pint expression)
+    counts: CountGrammar | None = None  # count prefix over volume, for cell counts
 
     def as_json(self) -> dict:
-        return {
+        found = {
             "canonical": self.canonical,
             "molar_mass": self.molar_mass,
             "spellings": [list(pair) for pair in self.spellings],
         }
+        if self.counts is not None:
+            found["counts"] = self.counts.as_json()
+        return found
+
+
+@dataclass(frozen=True)
+class CountGrammar:
+    """Count units as a count prefix, an optional counted word, `/` and a volume.
+
+    `k/cumm`, `thou/cmm`, `x10E9/L` and `10^3/mcL` read without a spelling of
+    their own; the prefixes, words and volumes come from the data file.
+    """
+
+    prefixes: tuple[tuple[str, str], ...]  # (prefix spelling, pint expression of its number)
+    counted: tuple[str, ...]  # words naming what is counted ("cells"), read as nothing
+    volumes: tuple[tuple[str, str], ...]  # (volume spelling, pint expression)
+
+    def as_json(self) -> dict:
+        return {
+            "prefixes": [list(pair) for pair in self.prefixes],
+            "counted": list(self.counted),
+            "volumes": [list(pair) for pair in self.volumes],
+        }
+
+    @property
+    def pattern(self) -> re.Pattern:
+        return _count_pattern(self)
+
+
+@lru_cache(maxsize=8)
+def _count_pattern(grammar: CountGrammar) -> re.Pattern:
+    def alternatives(words) -> str:
+        keys = sorted({spelling_key(w) for w in words if w}, key=len, reverse=True)
+        return "|".join(re.escape(k) for k in keys)
+
+    return re.compile(
+        rf"^(?P<prefix>{alternatives(p for p, _ in grammar.prefixes)})?"
+        rf"(?:{alternatives(grammar.counted)}|\{{[^{{}}]*\}})?"
+        rf"/(?P<volume>{alternatives(v for v, _ in grammar.volumes)})$"
+    )
 
 
 def _unify(text: str) -> str:
@@ -124,14 +166,17 @@ class UnitCatalog:
         self._bases = dict(bases)
         self._canonical_names = dict(canonical_names)
         self._listed: dict[str, dict[str, float | None]] = {}
+        self._counts: dict[str, dict | None] = {}
         for analyte, basis in self._bases.items():
             entry = shipped.get(analyte)
             if entry is not None and entry["basis"] == basis.as_json():
                 self._listed[analyte] = dict(entry["factors"])
+                self._counts[analyte] = entry.get("counts")
             else:
                 # Basis changed by an overlay (or a new analyte): pint computes
                 # these factors on first use.
                 self._listed[analyte] = {spelling_key(s): None for s, _ in basis.spellings}
+                self._counts[analyte] = None
         self._memo: dict[tuple[str, str], float] = {}
         self._one_scale: dict[str, bool] = {}
 
@@ -182,6 +227,17 @@ class UnitCatalog:
                 factor = pint_factor(self._bases[analyte], expression)
                 listed[key] = factor
             return factor
+        counted = self._count_factor(analyte, key)
+        if counted is not None:
+            return counted
+        try:
+            ucum = ucum_factor(self._bases[analyte], _unify(unit_text))
+        except IncompatibleUnit:
+            raise self._rejected(
+                analyte, unit_text, f"is not a unit of {self._canonical_names[analyte]}"
+            ) from None
+        if ucum is not None:
+            return ucum
         try:
             expression = _pint_text(unit_text)
         except ValueError:
@@ -195,6 +251,20 @@ class UnitCatalog:
         except Exception:
             # pint raises a wide variety of parse errors; all mean "not a unit".
             raise self._rejected(analyte, unit_text, "is not a unit b12lab knows") from None
+
+    def _count_factor(self, analyte: str, key: str) -> float | None:
+        """The factor of a count unit read by the count grammar, or None."""
+        grammar = self._bases[analyte].counts
+        if grammar is None:
+            return None
+        match = grammar.pattern.match(key)
+        if match is None:
+            return None
+        factors = self._counts[analyte]
+        if factors is None:
+            factors = self._counts[analyte] = count_factors(self._bases[analyte])
+        multiplier = factors["prefixes"][match.group("prefix") or ""]
+        return _exact(multiplier * factors["volumes"][match.group("volume")])
 
     def _rejected(self, analyte: str, unit_text: str, reason: str) -> UnitError:
         return UnitError(
@@ -211,9 +281,20 @@ class IncompatibleUnit(Exception):
 
 @lru_cache(maxsize=1)
 def _registry():
-    import pint
+    """pint's registry with the UCUM units (ucumvert's definitions) added."""
+    from ucumvert import PintUcumRegistry
 
-    return pint.UnitRegistry(cache_folder=None)
+    return PintUcumRegistry(cache_folder=None)
+
+
+@lru_cache(maxsize=1)
+def _ucum_reader():
+    """UCUM code -> a quantity of `_registry()` (ucumvert's parser and transformer)."""
+    from ucumvert import UcumToPintTransformer, get_ucum_parser, parse_ucum
+
+    parser = get_ucum_parser()
+    transform = UcumToPintTransformer(ureg=_registry()).transform
+    return lambda code: transform(parse_ucum(code, parser))
 
 
 @lru_cache(maxsize=4096)
@@ -222,8 +303,55 @@ def pint_factor(basis: UnitBasis, expression: str) -> float:
 
     Mass and molar concentrations convert through the basis' molar mass.
     """
+    return _quantity_factor(basis, _registry().parse_expression(expression))
+
+
+@lru_cache(maxsize=4096)
+def ucum_factor(basis: UnitBasis, code: str) -> float | None:
+    """Factor from a UCUM code to the basis' canonical unit; None when `code` is not UCUM.
+
+    ucumvert parses the code (case-sensitive, as UCUM is; annotations such as
+    `{cells}` are unity). A code whose number is not a power of ten (`10.3/uL`,
+    UCUM for 30 per microlitre, a lost superscript on a slip) is not taken as
+    UCUM. Raises IncompatibleUnit for a UCUM unit of another dimension.
+    """
+    if not code or len(code) > MAX_UNIT_LENGTH or not code.isascii():
+        return None
     registry = _registry()
-    source = registry.parse_expression(expression)
+    try:
+        source = _ucum_reader()(code)
+    except Exception:
+        return None  # not UCUM: the other readers decide
+    if not isinstance(source, registry.Quantity):
+        return None  # an annotation alone (`{RBCs}`): no unit at all
+    number = float(source.magnitude)
+    power = math.log10(number) if number > 0 else float("nan")
+    if not math.isclose(power, round(power), abs_tol=1e-9):
+        return None
+    return _quantity_factor(basis, source)
+
+
+def count_factors(basis: UnitBasis) -> dict:
+    """Each count prefix's number and each volume's factor (`1 / volume`), by pint."""
+    grammar = basis.counts
+    registry = _registry()
+    prefixes = {}
+    for spelling, expression in grammar.prefixes:
+        number = registry.parse_expression(expression)
+        if isinstance(number, registry.Quantity):
+            if not number.dimensionless:
+                raise IncompatibleUnit(expression)
+            number = number.to("dimensionless").magnitude
+        prefixes[spelling_key(spelling) if spelling else ""] = _exact(float(number))
+    volumes = {
+        spelling_key(spelling): pint_factor(basis, f"1 / ({expression})")
+        for spelling, expression in grammar.volumes
+    }
+    return {"prefixes": prefixes, "volumes": volumes}
+
+
+def _quantity_factor(basis: UnitBasis, source) -> float:
+    registry = _registry()
     canonical = registry.parse_expression(basis.canonical)
     if not isinstance(source, registry.Quantity):
         source = registry.Quantity(float(source), "dimensionless")
@@ -235,7 +363,7 @@ def pint_factor(basis: UnitBasis, expression: str) -> float:
         for candidate in (ratio / molar_mass, ratio * molar_mass):
             if candidate.dimensionless:
                 return _exact(candidate.to("dimensionless").magnitude)
-    raise IncompatibleUnit(expression)
+    raise IncompatibleUnit(str(source))
 
 
 def _exact(magnitude: float) -> float:
@@ -250,4 +378,6 @@ def build_table(bases: Mapping[str, UnitBasis]) -> dict:
     for analyte, basis in bases.items():
         factors = {spelling_key(s): pint_factor(basis, e) for s, e in basis.spellings}
         table[analyte] = {"basis": basis.as_json(), "factors": factors}
+        if basis.counts is not None:
+            table[analyte]["counts"] = count_factors(basis)
     return table

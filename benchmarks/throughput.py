@@ -36,7 +36,7 @@ HEADER = [
     "Hemoglobin",
     "hemoglobin_unit",
     "MCV",
-    "CRP",
+    "CRP (mg/L)",
     "Folate",
 ]
 

@@ -24,6 +24,53 @@ def test_aliases_and_loinc_codes_work_as_keys():
 def test_a_laboratory_overlay_can_be_passed_in(tmp_path):
     overlay = tmp_path / "lab.yaml"
     overlay.write_text("default_guideline: nice\n")
-    report = b12lab.interpret({"b12": "140"}, ranges=b12lab.load_ranges(overlay))
+    report = b12lab.interpret({"b12": "140 pmol/L"}, ranges=b12lab.load_ranges(overlay))
     assert report.guideline == "nice"
     assert report.b12_status == "borderline"
+
+
+def test_the_evaluation_date_is_one_option_taking_a_date_or_iso_text(tmp_path):
+    import datetime as dt
+
+    import pytest
+
+    from b12lab.errors import InputError
+
+    values = {"b12": "180 pg/mL"}
+    wanted = b12lab.interpret(values, as_of=dt.date(2026, 1, 1))
+    assert wanted.panel_date == dt.date(2026, 1, 1)
+    for name in ("as_of", "today"):
+        for given in ("2026-01-01", dt.date(2026, 1, 1)):
+            assert b12lab.interpret(values, **{name: given}).panel_date == wanted.panel_date
+    with pytest.raises(TypeError, match=r"today takes a datetime\.date or ISO text"):
+        b12lab.interpret(values, today=20260101)
+    with pytest.raises(InputError, match="as_of '2026-02-30'"):
+        b12lab.interpret(values, as_of="2026-02-30")
+    with pytest.raises(TypeError, match="not both"):
+        b12lab.interpret(values, as_of="2026-01-01", today="2026-01-01")
+    with pytest.raises(TypeError, match="date takes"):
+        b12lab.interpret(values, date=1.5)
+    with pytest.raises(TypeError, match="alcohol_use takes True, False"):
+        b12lab.interpret(values, alcohol_use=1)
+    with pytest.raises(TypeError, match="neuro_symptoms takes True or False"):
+        b12lab.interpret(values, neuro_symptoms="yes")
+    with pytest.raises(TypeError, match="values takes a mapping"):
+        b12lab.interpret([("b12", "180")])
+
+
+def test_ranges_is_a_loaded_ranges_or_an_overlay_path_in_every_entry_point(tmp_path):
+    import pyarrow as pa
+
+    overlay = tmp_path / "lab.yaml"
+    overlay.write_text("analytes:\n  platelets:\n    reference:\n      - {low: 100, high: 400}\n")
+    values = {"b12": "400 pmol/L", "platelets": "120"}
+    for ranges in (overlay, str(overlay), b12lab.load_ranges(overlay)):
+        report = b12lab.interpret(values, ranges=ranges, as_of="2026-01-01")
+        assert not report.findings or all("plt-low" not in f.id for f in report.findings)
+        table = pa.table({"B12": ["400 pmol/L"], "PLT": ["120"]})
+        out = b12lab.interpret_table(table, ranges=ranges, as_of="2026-01-01")
+        assert out["platelets_flag"].to_pylist() == ["normal"]
+    table = pa.table({"B12": ["400 pmol/L"], "PLT": ["120"]})
+    assert b12lab.interpret_table(table, as_of="2026-01-01")["platelets_flag"].to_pylist() == [
+        "low"
+    ]

@@ -289,7 +289,7 @@ def test_interpret_rows_accepts_dict_rows_like_a_dataframe():
 
 
 def test_batch_uses_the_guideline_and_a_laboratory_overlay(cli, tmp_path):
-    path = write(tmp_path, "g.csv", "patient_id,b12,platelets\nG1,140,145\n")
+    path = write(tmp_path, "g.csv", "patient_id,b12,platelets\nG1,140 pmol/L,145\n")
     default = rows_of(cli("batch", path).stdout)[0]
     assert default["b12_status"] == "deficient"
     assert default["platelets_flag"] == "low"

@@ -83,3 +83,36 @@ def test_the_summary_pluralizes(cli, tmp_path):
     assert "1 panel; B12 status: deficient 1; 1 urgent finding in 1 panel; 0 panels with" in (
         result.stderr
     )
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_ranges_wrap_to_a_terminal_with_hanging_indents(width):
+    from b12lab.ranges import load_ranges
+    from b12lab.render.catalog import ranges_text
+
+    ranges = load_ranges()
+    lines = ranges_text(ranges, width).splitlines()
+    # A web address is never split (it must stay copyable): it may stand alone on a longer line.
+    assert all(len(line) <= width or len(line.split()) == 1 for line in lines)
+    assert all(line == line.rstrip() for line in lines)
+    start = lines.index(next(line for line in lines if line.startswith("platelets ")))
+    row = [lines[start]]
+    row += [line for line in lines[start + 1 : start + 6] if line.startswith("    ")][:3]
+    joined = " ".join(part.strip() for part in row)
+    assert "150-450" in joined and "< 20, >= 1000" in joined and "K/uL" in joined
+    assert any(line.startswith(" " * 16) and line.strip() for line in row[1:])
+    assert "\x00" not in "\n".join(lines)
+    # what a program reads (no width) keeps one line per interval
+    unwrapped = ranges_text(ranges).splitlines()
+    assert sum(line.startswith("platelets ") for line in unwrapped) == 1
+
+
+def test_one_rule_wraps_with_hanging_indents_and_no_trailing_space(cli):
+    result = cli("rules", "fer-may-mask-iron-deficiency", env={"COLUMNS": "60"})
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 60
+    assert all(line == line.rstrip() for line in lines), lines
+    says = lines.index(next(line for line in lines if line.startswith("It says: ")))
+    assert lines[says + 1].startswith("    ") and lines[says + 1][4] != " "
+    steps = [i for i, line in enumerate(lines) if line.startswith("  - ")]
+    assert steps and any(lines[i + 1].startswith("    ") for i in steps)

@@ -91,7 +91,7 @@ def test_therapy_start_and_date_give_days_on_therapy(cli):
 
 
 def test_guideline_nice_is_named_in_the_report(cli):
-    document = cli.json("interpret", "--b12", "150", "--guideline", "nice", "-f", "json")
+    document = cli.json("interpret", "--b12", "150 pmol/L", "--guideline", "nice", "-f", "json")
     assert document["guideline"] == "nice"
     assert document["b12_status"] == "borderline"
     assert "holotc" in document["missing"]
@@ -107,14 +107,14 @@ def test_text_report_has_every_section_and_no_color_off_a_terminal(cli):
         "Platelets",
         "Neutrophils",
         "Ferritin",
-        "URGENT",
+        "1 urgent: Pancytopenia",
         "would sharpen: folate",
         "not a diagnosis",
         "148-664",
     ):
         assert needle in text
     assert "\x1b[" not in text
-    assert text.index("URGENT") < text.index("ADVISORY") < text.index("INFO")
+    assert text.index("1 urgent") < text.index("ADVISORY") < text.index("INFO")
 
 
 def test_text_report_says_when_a_unit_was_assumed(cli):

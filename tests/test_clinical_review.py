@@ -114,7 +114,7 @@ def test_text_and_markdown_show_the_therapy_day(cli, output):
 
 
 def test_untreated_deficiency_is_not_called_iron_overload():
-    report = report_for({"b12": "120 pg/mL", "ferritin": "900", "tsat": "60", "crp": "2"})
+    report = report_for({"b12": "120 pg/mL", "ferritin": "900", "tsat": "60", "crp": "2 mg/L"})
     ids = finding_ids(report)
     assert "fer-may-mask-iron-deficiency" in ids
     assert "fer-high-iron-overload-pattern" not in ids
@@ -128,7 +128,7 @@ def test_untreated_deficiency_is_not_called_iron_overload():
     ids=["b12-normal", "on-therapy"],
 )
 def test_iron_overload_pattern_still_fires_when_b12_is_not_low_or_treated(b12, context):
-    report = report_for({"b12": b12, "ferritin": "900", "tsat": "60", "crp": "2"}, **context)
+    report = report_for({"b12": b12, "ferritin": "900", "tsat": "60", "crp": "2 mg/L"}, **context)
     assert "fer-high-iron-overload-pattern" in finding_ids(report)
 
 
@@ -150,11 +150,11 @@ def test_after_repletion_low_ferritin_is_the_falling_finding_not_plain_iron_defi
     ("values", "fires"),
     [
         ({}, True),
-        ({"b12": "180"}, True),
-        ({"b12": "180", "mma": "0.6"}, False),
+        ({"b12": "180 pmol/L"}, True),
+        ({"b12": "180 pmol/L", "mma": "0.6"}, False),
         ({"b12": "100"}, False),
-        ({"b12": "180", "holotc": "80"}, True),  # a normal holoTC does not exclude
-        ({"b12": "180", "mma": "0.2"}, False),  # MMA not raised: B12 not low
+        ({"b12": "180 pmol/L", "holotc": "80"}, True),  # a normal holoTC does not exclude
+        ({"b12": "180 pmol/L", "mma": "0.2"}, False),  # MMA not raised: B12 not low
     ],
     ids=["not-measured", "borderline", "confirmed", "deficient", "holotc-normal", "mma-normal"],
 )
@@ -220,7 +220,7 @@ def test_recovery_needs_therapy():
 
 
 def test_raised_mma_with_low_egfr_does_not_confirm_a_functional_deficiency():
-    report = report_for({"b12": "180", "mma": "0.6", "egfr": "45"})
+    report = report_for({"b12": "180 pmol/L", "mma": "0.6", "egfr": "45"})
     ids = finding_ids(report)
     assert "mma-renal-caveat" in ids
     assert "b12-functional-deficiency-confirmed" not in ids
@@ -229,7 +229,7 @@ def test_raised_mma_with_low_egfr_does_not_confirm_a_functional_deficiency():
 def test_homocysteine_does_not_confirm_with_low_egfr_but_holotc_does():
     """Homocysteine rises as kidney function falls too: with eGFR 45 it confirms nothing,
     and the caveat names holoTC, not homocysteine, as the marker to send."""
-    values = {"b12": "180", "mma": "0.6", "egfr": "45", "homocysteine": "25", "folate": "10"}
+    values = {"b12": "180 pmol/L", "mma": "0.6", "egfr": "45", "homocysteine": "25", "folate": "10"}
     report = report_for(values)
     ids = finding_ids(report)
     assert "mma-renal-caveat" in ids
@@ -249,10 +249,12 @@ def test_homocysteine_does_not_confirm_with_low_egfr_but_holotc_does():
 
 
 def test_homocysteine_alone_with_low_egfr_gets_the_caveat():
-    report = report_for({"b12": "180", "homocysteine": "25", "folate": "10", "egfr": "45"})
+    report = report_for({"b12": "180 pmol/L", "homocysteine": "25", "folate": "10", "egfr": "45"})
     assert "mma-renal-caveat" in finding_ids(report)
     assert "b12-functional-deficiency-confirmed" not in finding_ids(report)
-    near_miss = report_for({"b12": "180", "homocysteine": "15", "folate": "10", "egfr": "45"})
+    near_miss = report_for(
+        {"b12": "180 pmol/L", "homocysteine": "15", "folate": "10", "egfr": "45"}
+    )
     assert "mma-renal-caveat" not in finding_ids(near_miss)
 
 
@@ -260,7 +262,7 @@ def test_egfr_flag_with_its_unit(cli):
     document = cli.json(
         "interpret",
         "--b12",
-        "180",
+        "180 pmol/L",
         "--mma",
         "600 nmol/L",
         "--egfr",
@@ -358,7 +360,7 @@ def test_grade_counts_from_the_lower_limit_in_force(tmp_path):
 
 
 def test_homocysteine_finding_does_not_ask_for_an_mma_already_given():
-    report = report_for({"homocysteine": "20", "folate": "5", "mma": "0.6"})
+    report = report_for({"homocysteine": "20", "folate": "5 nmol/L", "mma": "0.6"})
     steps = finding(report, "homocysteine-nonspecific").next_steps
     assert not any(step.startswith("Measure MMA") for step in steps)
     assert any("MMA given" in step for step in steps)
@@ -374,8 +376,10 @@ def test_hypersegmentation_does_not_ask_for_b12_and_folate_when_given():
 
 
 def test_borderline_finding_asks_for_folate_only_when_missing():
-    without = finding(report_for({"b12": "180"}), "b12-borderline").next_steps
-    with_folate = finding(report_for({"b12": "180", "folate": "10"}), "b12-borderline").next_steps
+    without = finding(report_for({"b12": "180 pmol/L"}), "b12-borderline").next_steps
+    with_folate = finding(
+        report_for({"b12": "180 pmol/L", "folate": "10"}), "b12-borderline"
+    ).next_steps
     assert any("folate" in s for s in without)
     assert not any("folate" in s for s in with_folate)
 

@@ -202,7 +202,7 @@ def test_a_line_too_long_to_read_does_not_change_the_decimal_mark(tmp_path, monk
     after it; the columnar path must find the same mark, not stop at that line."""
     source = tmp_path / "export.csv"
     source.write_text(
-        "patient_id;platelets\n" + "X" * long_line + ";2.5\nA;1,5\nB;1.200\n",
+        "patient_id;platelets (10^9/L)\n" + "X" * long_line + ";2.5\nA;1,5\nB;1.200\n",
         encoding="utf-8",
     )
     _same(tmp_path, source, monkeypatch)

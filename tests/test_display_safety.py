@@ -108,3 +108,36 @@ def test_markdown_shows_html_and_links_from_the_input_as_text(cli):
     assert "<script>" not in result.stdout
     assert not re.search(r"(?<!\\)\]\(", result.stdout)  # no link is formed
     assert "\\<script\\>alert(1)\\</script\\>\\[x\\](javascript:alert(1))" in result.stdout
+
+
+@pytest.mark.parametrize("layout", ["wide", "long"])
+def test_csv_header_cells_are_neutralized_like_every_other_cell(cli, tmp_path, layout):
+    evil = '=HYPERLINK("http://evil/";"x")'
+    path = tmp_path / "export.csv"
+    if layout == "wide":
+        path.write_text(
+            f'patient_id,date,b12,"{evil.replace(chr(34), 2 * chr(34))}"\n'
+            "p1,2026-01-01,180 pmol/L,a\np1,2026-01-02,x,b\n",
+            encoding="utf-8",
+        )
+    else:
+        path.write_text(
+            f'patient_id,date,test,value,"{evil.replace(chr(34), 2 * chr(34))}"\n'
+            "p1,2026-01-01,b12,180,a\np2,2026-01-01,b12,x,b\n",
+            encoding="utf-8",
+        )
+    errors = tmp_path / "errors.csv"
+    result = cli("batch", path, "--keep", evil, "--errors", errors)
+    assert result.exit_code == 3, result.stderr
+    header = next(csv.reader(io.StringIO(result.stdout)))
+    assert "'" + evil in header
+    for written in (result.stdout, errors.read_text(encoding="utf-8")):
+        for row in csv.reader(io.StringIO(written)):
+            assert all(spreadsheet_safe(cell) == cell for cell in row), row
+
+
+def test_csv_catalog_header_cells_are_neutralized():
+    from b12lab.render.catalog import csv_text
+
+    header = next(csv.reader(io.StringIO(csv_text(("=1+1", "name"), [("a", "b")]))))
+    assert header == ["'=1+1", "name"]

@@ -36,9 +36,14 @@ def _candidates(analyte: str) -> list[str | None]:
     values = {spec.plausible_low + 0.01}
     for cut in cuts:
         values.update({cut * 0.97, cut, cut * 1.03})
+    # In the canonical unit, written: a number alone may read apart in another unit.
     return [
         None,
-        *(f"{v:.4f}" for v in sorted(values) if spec.plausible_low <= v < spec.plausible_high),
+        *(
+            f"{v:.4f} {spec.canonical_unit}"
+            for v in sorted(values)
+            if spec.plausible_low <= v < spec.plausible_high
+        ),
     ]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
 import signal
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -369,7 +371,7 @@ def test_a_memory_size_is_read(text, size):
     assert GroupSettings.from_env({MEMORY_ENV: text}).memory_bytes == size
 
 
-@pytest.mark.parametrize("text", ["8MB", "lots", "-1GB", "64"])
+@pytest.mark.parametrize("text", ["8MB", "lots", "-1GB", "64", "99999999TB", "9" * 400 + "MB"])
 def test_a_bad_memory_limit_is_one_clear_line_and_exit_2(cli, exports, text):
     _, shuffled_csv, _ = exports
     with pytest.raises(GroupingError):
@@ -436,3 +438,109 @@ def test_one_patient_interpret_imports_neither_duckdb_nor_pyarrow():
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "heavy: []"
+
+
+# --- private files, a guard, and an address-space limit ---------------------------------
+
+
+def test_every_file_of_the_grouping_is_private_whatever_the_umask(private_tmp, monkeypatch):
+    import os
+    import stat
+
+    seen = {}
+    deal = grouping._deal
+
+    def dealt(*args):
+        paths = deal(*args)  # the spool, DuckDB's files and the buckets all exist now
+        (work,) = list(private_tmp.iterdir())
+        seen[str(work)] = stat.S_IMODE(work.stat().st_mode)
+        for path in work.rglob("*"):
+            seen[str(path)] = stat.S_IMODE(path.stat().st_mode)
+        return paths
+
+    monkeypatch.setattr(grouping, "_deal", dealt)
+    mask = os.umask(0o022)
+    try:
+        rows = list(arrange(spread_rows(IN_MEMORY_ROWS + 2_000), levels_for(True), grouped=False))
+        assert os.umask(0o022) == 0o022  # restored: output files still follow the umask
+    finally:
+        os.umask(mask)
+    assert len(rows) == IN_MEMORY_ROWS + 2_000
+    modes = {Path(path).name: mode for path, mode in seen.items()}
+    assert {"spool.arrow", "keys.duckdb", "bucket0.pickle"} <= set(modes)
+    directory = next(mode for path, mode in seen.items() if Path(path).parent == private_tmp)
+    assert directory == 0o700
+    assert {name: mode for name, mode in modes.items() if mode not in (0o600, 0o700)} == {}
+    assert list(private_tmp.iterdir()) == []
+
+
+GUARDED_RUN = """
+import os, sys, tempfile
+tempfile.tempdir = sys.argv[1]
+from b12lab.grouping import arrange
+
+def rows():
+    for n in range(12_000):
+        yield (n + 2, ["P%05d" % (n * 7919 % 3000), "2026-01-01", "B12", "300", ""], None)
+
+for row in arrange(rows(), [lambda row: (row[1][0],)], grouped=False):
+    print(os.listdir(sys.argv[1]), flush=True)
+    os.abort()  # as a native library does: no finally block, no atexit
+"""
+
+
+def test_a_native_abort_still_removes_the_temporary_files(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", GUARDED_RUN, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode < 0  # SIGABRT
+    assert "b12lab-group-" in result.stdout  # the work was under way when it aborted
+    deadline = time.monotonic() + 10
+    while list(folder.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(folder.iterdir()) == []
+
+
+def _capped_batch(tmp_path, limit_kib: int, path) -> subprocess.CompletedProcess:
+    import sys
+
+    folder = tmp_path / "system-tmp"
+    folder.mkdir(exist_ok=True)
+    command = f'ulimit -v {limit_kib}; exec "{sys.executable}" -m b12lab batch "{path}" --timeline'
+    return subprocess.run(
+        ["bash", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TMPDIR": str(folder), "B12LAB_GROUP_MEMORY": "256MB"},
+    )
+
+
+def test_grouping_under_a_2_gib_address_space_limit_finishes(tmp_path):
+    rows, _ = shuffled(long_rows(patients=1_100))  # 11,000 rows: out of core
+    path = export(tmp_path / "shuffled.csv", rows)
+    result = _capped_batch(tmp_path, 2_097_152, path)
+    assert result.returncode == 0, result.stderr
+    assert "grouped out of core" in result.stderr
+    assert len(result.stdout.splitlines()) == 1 + 1_100
+    assert list((tmp_path / "system-tmp").iterdir()) == []
+
+
+def test_too_small_an_address_space_names_ulimit_not_the_memory_setting(tmp_path):
+    rows, _ = shuffled(long_rows(patients=1_100))
+    path = export(tmp_path / "shuffled.csv", rows)
+    result = _capped_batch(tmp_path, 600_000, path)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert "ulimit -v" in line and "raise" in line
+    assert "Traceback" not in result.stderr
+    assert list((tmp_path / "system-tmp").iterdir()) == []

@@ -91,7 +91,7 @@ def test_binary_junk_as_an_export_is_refused(cli, tmp_path):
 
 def test_nul_bytes_inside_an_export_are_removed_and_noted(cli, tmp_path):
     path = tmp_path / "nul.csv"
-    path.write_bytes(b"patient_id,b12\nP1,1\x0000\nP2,200\n")
+    path.write_bytes(b"patient_id,b12 (pmol/L)\nP1,1\x0000\nP2,200\n")
     result = cli("batch", path)
     assert result.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
@@ -196,7 +196,7 @@ def run_module(*args, **kwargs):
 def test_a_closed_stdout_ends_quietly(tmp_path):
     export = tmp_path / "many.csv"
     export.write_text(
-        "patient_id,b12\n" + "".join(f"P{n},{100 + n % 500}\n" for n in range(50_000))
+        "patient_id,b12 (pmol/L)\n" + "".join(f"P{n},{100 + n % 500}\n" for n in range(50_000))
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "b12lab", "batch", str(export)],
@@ -246,3 +246,53 @@ def test_killing_a_run_leaves_the_previous_output_intact(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert out.read_text() == "the previous good result\n"
+
+
+# --- Arrow and Parquet dates ----------------------------------------------------------
+
+
+def _arrow_file(path, dates) -> None:
+    import pyarrow as pa
+
+    table = pa.table({"patient_id": ["p1", "p2"], "date": dates, "b12": ["180 pmol/L"] * 2})
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+@pytest.mark.parametrize(
+    ("kind", "stored"),
+    [("timestamp_s", 2**62), ("date64", 2**62), ("timestamp_s", -(2**62)), ("date32", 2**31 - 1)],
+)
+def test_an_arrow_date_outside_the_calendar_is_that_rows_error(cli, tmp_path, kind, stored):
+    import pyarrow as pa
+
+    types = {"timestamp_s": pa.timestamp("s"), "date64": pa.date64(), "date32": pa.date32()}
+    per_day = {"timestamp_s": 86_400, "date64": 86_400_000, "date32": 1}[kind]
+    path = tmp_path / "dates.arrow"
+    _arrow_file(path, pa.array([stored, 20_000 * per_day], types[kind]))
+    for args in ((), ("--timeline",)):
+        result = cli("batch", path, "--as-of", "2026-11-20", *args)
+        assert result.exit_code == 3, result.output
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert [r["line"] for r in rows] == ["1", "2"]
+        assert str(stored) in rows[0]["error"] and "not a date" in rows[0]["error"]
+        assert rows[1]["panel_date"] == "2024-10-04" and not rows[1]["error"]
+
+
+def test_an_unknown_time_zone_is_one_clear_line(cli, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "patient_id": ["p1"],
+            "date": pa.array([0], pa.timestamp("ms", tz="Mars/Olympus")),
+            "b12": ["180 pmol/L"],
+        }
+    )
+    path = tmp_path / "zone.parquet"
+    pq.write_table(table, path)
+    result = cli("batch", path)
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert "'Mars/Olympus'" in line and "date" in line and "UTC" in line

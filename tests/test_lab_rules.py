@@ -31,11 +31,11 @@ changes:
     title: Extreme thrombocytosis (call the ward)
 cases:
   - name: drinker with low B12 and platelets
-    values: {b12: "100", platelets: "95"}
+    values: {b12: "100 pmol/L", platelets: "95 x10^9/L"}
     context: {alcohol_use: true}
     gives: [stm-plt-low-drinking-and-b12, plt-low-consistent-with-b12]
   - name: abstinent
-    values: {b12: "100", platelets: "95"}
+    values: {b12: "100 pmol/L", platelets: "95 x10^9/L"}
     not: [stm-plt-low-drinking-and-b12]
 """
 
@@ -48,7 +48,8 @@ def lab_rules(tmp_path):
 
 
 def test_a_laboratory_rule_fires_beside_b12labs_own(cli, lab_rules):
-    args = ("interpret", "--b12", "100", "--platelets", "95", "--alcohol-use", "-f", "json")
+    args = ("interpret", "--b12", "100 pmol/L", "--platelets", "95 x10^9/L", "--alcohol-use")
+    args = (*args, "-f", "json")
     report = cli.json(*args, "--rules", lab_rules)
     ids = [f["id"] for f in report["findings"]]
     assert "stm-plt-low-drinking-and-b12" in ids
@@ -57,10 +58,10 @@ def test_a_laboratory_rule_fires_beside_b12labs_own(cli, lab_rules):
 
 
 def test_a_laboratory_changes_a_title_and_the_python_api_takes_the_file(lab_rules):
-    report = interpret({"platelets": "1000"}, rules=lab_rules, today=TODAY)
+    report = interpret({"platelets": "1000 x10^9/L"}, rules=lab_rules, today=TODAY)
     titles = {f.id: f.title for f in report.findings}
     assert titles["plt-extreme-high"] == "Extreme thrombocytosis (call the ward)"
-    plain = interpret({"platelets": "1000"}, today=TODAY)
+    plain = interpret({"platelets": "1000 x10^9/L"}, today=TODAY)
     assert {f.id: f.title for f in plain.findings}["plt-extreme-high"] == "Extreme thrombocytosis"
 
 
@@ -97,7 +98,8 @@ def test_rules_check_names_each_case_whose_conclusion_changed_and_exits_4(cli, l
         ("plt-extreme-high:", "plt-extrem-high:", "did you mean plt-extreme-high"),
         ("gives: [stm-plt", "gives: [stm-plat", "cases[0].gives[0]: no rule"),
         ("context: {alcohol_use", "context: {alcohol", "cases[0].context.alcohol: unknown"),
-        ("values: {b12: \"100\", platelets: \"95\"}\n    not", "values: {b12: \"x\"}\n    not",
+        ("values: {b12: \"100 pmol/L\", platelets: \"95 x10^9/L\"}\n    not",
+         "values: {b12: \"x\"}\n    not",
          "cases[1]: the case cannot be read"),
     ],
 )  # fmt: skip

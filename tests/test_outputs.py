@@ -150,7 +150,7 @@ def test_a_symlinked_output_keeps_its_link_and_updates_the_target(cli, export, t
 def big_export(tmp_path):
     export = tmp_path / "big.csv"
     export.write_text(
-        "patient_id,b12,platelets\n"
+        "patient_id,b12 (pmol/L),platelets\n"
         + "".join(f"P{n},{100 + n % 700},{50 + n % 500}\n" for n in range(300_000))
     )
     return export

@@ -64,7 +64,7 @@ def test_wide_example_names_each_analyte_column_with_its_unit_source(cli):
         "ferritin": "unit_column",
         "hemoglobin": "unit_column",
         "mcv": "single_scale",  # fL and um3 are one scale: nothing to assume
-        "crp": "assumed",
+        "crp": "header",  # `crp (mg/L)`
     }
     assert analytes["b12"]["unit_column"] == "b12_unit"
     assert analytes["b12"]["units_seen"] == {"pg/mL": 3, "pmol/L": 1}
@@ -84,7 +84,7 @@ def test_wide_example_as_text_says_where_each_unit_comes_from(cli):
     assert "input: CSV, delimiter ',', UTF-8; wide layout" in text
     assert "unit pg/mL from the unit column 'b12_unit'; seen: pg/mL 3, pmol/L 1" in text
     crp = text[text.index("analyte crp") :]
-    assert "unit none: canonical unit assumed with a warning (mg/L)" in crp.splitlines()[1]
+    assert "unit mg/L from the header" in crp.splitlines()[1]
     assert "columns ignored: none" in text
     assert all(line == line.rstrip() for line in text.splitlines())
     assert result.stderr == ""
@@ -209,7 +209,7 @@ def test_a_column_with_no_unit_anywhere_is_reported_as_assumed_like_the_run_warn
     path = write(
         tmp_path,
         "export.csv",
-        "MRN,B12,PLT,PLT units,Ferritin (ng/mL)\nA,180,95,K/uL,30\nB,220,140,K/uL,12\n",
+        "MRN,B12,PLT,PLT units,Ferritin (ng/mL)\nA,400,95,K/uL,30\nB,500,140,K/uL,12\n",
     )
     plan = plan_json(cli, path)
     assumed = {c["header"] for c in plan["columns"] if c["unit_source"] == "assumed"}
@@ -434,7 +434,6 @@ def test_problems_that_refuse_the_run_refuse_the_plan_alike(cli, tmp_path, heade
     "args, message",
     [
         (["--plan", "--format", "ndjson"], "--plan prints text or json"),
-        (["--format", "text"], "--format text is for --plan"),
     ],
 )
 def test_format_choices_that_do_not_fit_are_refused(cli, args, message):

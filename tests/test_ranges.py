@@ -69,7 +69,7 @@ def test_shipped_example_overlay_is_valid():
         ),
         (
             "analytes:\n  platelets:\n    reference:\n      - {low: 500, high: 400}\n",
-            "analytes.platelets.reference[0].low: 500 is above high 400",
+            "analytes.platelets.reference[0].low: 500 is not below high 400",
         ),
         ("analytes:\n  vitamin_q:\n    name: Q\n", "analytes.vitamin_q: unknown analyte"),
         ("analytes:\n  b12:\n    colour: red\n", "analytes.b12.colour: unknown key"),
@@ -80,7 +80,41 @@ def test_shipped_example_overlay_is_valid():
         ("thresholds:\n  made_up: {value: 1}\n", "thresholds.made_up: unknown threshold"),
         (
             "guideline_profiles:\n  who:\n    b12_deficient_below: {value: 300, unit: pmol/L}\n",
-            "guideline_profiles.who.b12_deficient_below: is above b12_borderline_below",
+            "guideline_profiles.who.b12_deficient_below: 300 is above "
+            "guideline_profiles.who.b12_borderline_below",
+        ),
+        (
+            "analytes:\n  platelets:\n    critical: {low: 200}\n",
+            "analytes.platelets.critical.low: 200 is above the lower reference limit 150",
+        ),
+        (
+            "analytes:\n  platelets:\n    critical: {high: 300}\n",
+            "analytes.platelets.critical.high: 300 is below the upper reference limit 450",
+        ),
+        (
+            "analytes:\n  hemoglobin:\n    critical: {low: 110}\n",
+            "analytes.hemoglobin.critical.low: 110 is above the lower reference limit 105",
+        ),
+        (
+            "analytes:\n  platelets:\n    reference:\n      - {low: 150, high: 150}\n",
+            "analytes.platelets.reference[0].low: 150 is not below high 150",
+        ),
+        (
+            "analytes:\n  platelets:\n    reference:\n"
+            "      - {low: 150, high: 450, age_min: 18, age_max: 2}\n",
+            "analytes.platelets.reference[0].age_min: 18 is not below age_max 2",
+        ),
+        (
+            "thresholds:\n  platelets_grade4_below: {value: 80}\n",
+            "thresholds.platelets_grade4_below: 80 is above thresholds.platelets_grade3_below",
+        ),
+        (
+            "thresholds:\n  anc_moderate_below: {value: 2.0}\n",
+            "thresholds.anc_moderate_below: 2 is above thresholds.anc_grade2_below",
+        ),
+        (
+            "thresholds:\n  rebound_window_first_day: {value: 60}\n",
+            "thresholds.rebound_window_first_day: 60 is above thresholds.rebound_window_last_day",
         ),
         ("default_guideline: bsh\n", "default_guideline: 'bsh' is not a profile"),
         ("colour: red\n", "colour: unknown key"),
@@ -114,3 +148,17 @@ def test_ranges_error_is_a_ranges_error(tmp_path):
     overlay.write_text("thresholds:\n  made_up: {value: 1}\n")
     with pytest.raises(RangesError):
         load_ranges(overlay)
+
+
+def test_a_critical_limit_inside_the_reference_interval_never_flags_a_normal_count(cli, tmp_path):
+    overlay = tmp_path / "lab.yaml"
+    overlay.write_text("analytes:\n  platelets:\n    critical: {low: 200}\n")
+    result = cli("interpret", "--platelets", "170", "--ranges", overlay)
+    assert result.exit_code == 2
+    assert "analytes.platelets.critical.low" in result.stderr
+    assert "critical" not in result.stdout
+
+
+def test_the_shipped_ranges_keep_every_order():
+    ranges = load_ranges()  # validated whole at load, as an overlay is
+    assert ranges.analytes["platelets"].critical_low <= ranges.analytes["platelets"].bands[0].low

@@ -43,7 +43,7 @@ def test_a_mapped_column_keeps_the_unit_its_header_names(cli, tmp_path):
 def test_a_column_without_unit_is_read_in_the_canonical_unit_and_every_output_says_so(
     cli, tmp_path
 ):
-    path = write(tmp_path, "f.csv", "patient_id,B12,Platelets\nP1,250,95\nP2,300,200\n")
+    path = write(tmp_path, "f.csv", "patient_id,B12,Platelets\nP1,400,95\nP2,500,200\n")
     result = cli("batch", path)
     assert result.exit_code == 0
     rows = csv_rows(result.stdout)
@@ -110,7 +110,7 @@ def test_a_wrong_unit_option_is_refused_before_any_row(cli, tmp_path, option, wo
 
 
 def test_strict_refuses_an_assumed_unit_as_a_row_error(cli, tmp_path):
-    path = write(tmp_path, "f.csv", "patient_id,B12,Ferritin (ug/L)\nP1,250,40\n")
+    path = write(tmp_path, "f.csv", "patient_id,B12,Ferritin (ug/L)\nP1,400,40\n")
     result = cli("batch", path, "--strict")
     assert result.exit_code == 3
     row = csv_rows(result.stdout)[0]
@@ -233,8 +233,11 @@ def test_censoring_signs_keep_their_meaning(b12, status, straddles):
     ],
 )
 def test_separators_follow_the_input_convention(ranges, text, decimal, value):
-    measurement, _ = measure(ranges, "b12", f"{text} pg/mL", policy=ReadPolicy(decimal=decimal))
-    assert measurement.value == pytest.approx(value * 0.7378, rel=1e-3)
+    # Ferritin in ng/mL (= ug/L): the separator alone decides the value.
+    measurement, _ = measure(
+        ranges, "ferritin", f"{text} ng/mL", policy=ReadPolicy(decimal=decimal)
+    )
+    assert measurement.value == pytest.approx(value, rel=1e-9)
 
 
 @pytest.mark.parametrize("text", ["1.476", "1,476"])
@@ -428,7 +431,7 @@ def test_the_api_accepts_numbers_as_numbers():
 
 def test_the_api_applies_the_duplicate_rule():
     with pytest.raises(InputError) as error:
-        interpret({"b12": "120", "Vitamin B12": "160"}, date=TODAY, today=TODAY)
+        interpret({"b12": "120", "Vitamin B12": "130"}, date=TODAY, today=TODAY)
     assert "given twice" in str(error.value)
     report = interpret({"b12": "120", "Vitamin B12": 120}, date=TODAY, today=TODAY)
     assert report.b12_status == "deficient"

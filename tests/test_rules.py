@@ -13,18 +13,18 @@ DAYS_AGO = lambda n: TODAY - dt.timedelta(days=n)  # noqa: E731
 
 # (rule id, panel that fires it, near miss that must not), each a (values, context) pair.
 CASES = [
-    ("b12-deficient", ({"b12": "130"}, {}), ({"b12": "148"}, {})),
-    ("b12-borderline", ({"b12": "180"}, {}), ({"b12": "180", "mma": "0.2"}, {})),
+    ("b12-deficient", ({"b12": "130"}, {}), ({"b12": "148 pmol/L"}, {})),
+    ("b12-borderline", ({"b12": "180 pmol/L"}, {}), ({"b12": "180 pmol/L", "mma": "0.2"}, {})),
     (
         "b12-functional-deficiency-confirmed",
-        ({"b12": "180", "mma": "0.55"}, {}),
-        ({"b12": "180", "mma": "0.40"}, {}),
+        ({"b12": "180 pmol/L", "mma": "0.55"}, {}),
+        ({"b12": "180 pmol/L", "mma": "0.40"}, {}),
     ),
-    ("b12-high", ({"b12": "700"}, {}), ({"b12": "664"}, {})),
+    ("b12-high", ({"b12": "700 pmol/L"}, {}), ({"b12": "664 pmol/L"}, {})),
     (
         "b12-neuro-parenteral",
         ({"b12": "100"}, {"neuro_symptoms": True}),
-        ({"b12": "250"}, {"neuro_symptoms": True}),
+        ({"b12": "250 pmol/L"}, {"neuro_symptoms": True}),
     ),
     (
         "plt-low-consistent-with-b12",
@@ -62,7 +62,7 @@ CASES = [
         ({"platelets": "600"}, {"alcohol_use": "stopped"}),
         ({"platelets": "600"}, {"alcohol_use": True}),  # current use: suppression, not rebound
     ),
-    ("plt-extreme-high", ({"platelets": "1000"}, {}), ({"platelets": "999"}, {})),
+    ("plt-extreme-high", ({"platelets": "1000 10^9/L"}, {}), ({"platelets": "999"}, {})),
     (
         "neut-low-consistent-with-b12",
         ({"b12": "100", "anc": "1.0"}, {}),
@@ -70,13 +70,13 @@ CASES = [
     ),
     (
         "neut-low-not-explained-by-b12",
-        ({"b12": "700", "anc": "1.0"}, {}),
+        ({"b12": "700 pmol/L", "anc": "1.0"}, {}),
         ({"b12": "100", "anc": "1.0"}, {}),
     ),
     ("neut-severe", ({"anc": "0.4"}, {}), ({"anc": "0.5"}, {})),
     (
         "neut-hypersegmented-supports-b12",
-        ({"b12": "180"}, {"hypersegmented_neutrophils": True}),
+        ({"b12": "180 pmol/L"}, {"hypersegmented_neutrophils": True}),
         ({"b12": "400"}, {"hypersegmented_neutrophils": True}),
     ),
     (
@@ -96,7 +96,7 @@ CASES = [
     ),
     (
         "fer-may-mask-iron-deficiency",
-        ({"b12": "100", "ferritin": "150", "crp": "2"}, {}),
+        ({"b12": "100", "ferritin": "150", "crp": "2 mg/L"}, {}),
         ({"b12": "100", "ferritin": "150", "crp": "12"}, {}),
     ),
     (
@@ -107,7 +107,7 @@ CASES = [
     (
         "fer-high-inflammation",
         ({"ferritin": "500", "crp": "12"}, {}),
-        ({"ferritin": "500", "crp": "5"}, {}),
+        ({"ferritin": "500", "crp": "5 mg/L"}, {}),
     ),
     (
         "fer-low-in-inflammation",
@@ -131,7 +131,7 @@ CASES = [
     ),
     (
         "macrocytosis-supports-megaloblastic",
-        ({"b12": "180", "mcv": "110"}, {}),
+        ({"b12": "180 pmol/L", "mcv": "110"}, {}),
         ({"b12": "400", "mcv": "110"}, {}),
     ),
     (
@@ -141,23 +141,23 @@ CASES = [
     ),
     (
         "folate-low-treat-b12-first",
-        ({"b12": "100", "folate": "5"}, {}),
-        ({"b12": "100", "folate": "6.8"}, {}),
+        ({"b12": "100", "folate": "5 nmol/L"}, {}),
+        ({"b12": "100", "folate": "6.8 nmol/L"}, {}),
     ),
     (
         "homocysteine-nonspecific",
-        ({"homocysteine": "20", "folate": "5"}, {}),
+        ({"homocysteine": "20", "folate": "5 nmol/L"}, {}),
         ({"homocysteine": "20", "folate": "10"}, {}),
     ),
     (
         "neuro-symptoms-b12-not-excluded",
-        ({"b12": "180"}, {"neuro_symptoms": True}),
-        ({"b12": "180", "mma": "0.2"}, {"neuro_symptoms": True}),
+        ({"b12": "180 pmol/L"}, {"neuro_symptoms": True}),
+        ({"b12": "180 pmol/L", "mma": "0.2"}, {"neuro_symptoms": True}),
     ),
     (
         "folate-low-b12-unmeasured",
-        ({"folate": "5"}, {}),
-        ({"folate": "5", "b12": "400"}, {}),
+        ({"folate": "5 nmol/L"}, {}),
+        ({"folate": "5 nmol/L", "b12": "400"}, {}),
     ),
     (
         "wbc-low-not-explained-by-b12",
@@ -171,18 +171,18 @@ CASES = [
     ),
     (
         "mma-renal-caveat",
-        ({"b12": "180", "mma": "0.6", "egfr": "45"}, {}),
-        ({"b12": "180", "mma": "0.6", "egfr": "60"}, {}),
+        ({"b12": "180 pmol/L", "mma": "0.6", "egfr": "45"}, {}),
+        ({"b12": "180 pmol/L", "mma": "0.6", "egfr": "60"}, {}),
     ),
     (
         "folate-deficiency",
-        ({"folate": "5", "b12": "400"}, {}),
+        ({"folate": "5 nmol/L", "b12": "400"}, {}),
         ({"folate": "6.8", "b12": "400"}, {}),
     ),
     (
         "macrocytosis-not-b12-or-folate",
         ({"mcv": "115", "b12": "400", "folate": "10"}, {}),
-        ({"mcv": "115", "b12": "400", "folate": "5"}, {}),
+        ({"mcv": "115", "b12": "400", "folate": "5 nmol/L"}, {}),
     ),
     (
         "b12-low-in-pregnancy",
@@ -245,7 +245,7 @@ def test_findings_are_ordered_by_severity():
             "hemoglobin": "80",
             "mcv": "115",
             "ferritin": "400",
-            "crp": "1",
+            "crp": "1 mg/L",
         },
         sex="female",
         neuro_symptoms=True,

@@ -258,14 +258,27 @@ def _facts_seen(monkeypatch, panels) -> dict[str, list[dict]]:
     return seen
 
 
+UNITS = {
+    "b12": "pmol/L",
+    "platelets": "x10^9/L",
+    "ferritin": "ug/L",
+    "crp": "mg/L",
+    "folate": "nmol/L",
+    "mma": "umol/L",
+    "tsat": "%",
+}
+CELLS = {
+    "b12": ["80", "147", "148", "180", "220", "300", "700", "<100", ">1476"],
+    "platelets": ["8", "19", "20", "<20", "40", "95", "150", "451", "600", "1000"],
+    "ferritin": ["10", "29", "30", "80", "350", "1200"],
+    "crp": ["2", "5", "6", "40"],
+    "folate": ["5", "10", "30"],
+    "mma": ["0.2", "0.45", "0.6"],
+    "tsat": ["10", "30"],
+}
 VALUE = {
-    "b12": st.sampled_from(["80", "147", "148", "180", "220", "300", "700", "<100", ">1476"]),
-    "platelets": st.sampled_from(["8", "19", "20", "<20", "40", "95", "150", "451", "600", "1000"]),
-    "ferritin": st.sampled_from(["10", "29", "30", "80", "350", "1200"]),
-    "crp": st.sampled_from(["2", "5", "6", "40"]),
-    "folate": st.sampled_from(["5", "10", "30"]),
-    "mma": st.sampled_from(["0.2", "0.45", "0.6"]),
-    "tsat": st.sampled_from(["10", "30"]),
+    analyte: st.sampled_from([f"{cell} {UNITS[analyte]}" for cell in cells])
+    for analyte, cells in CELLS.items()
 }
 CONTEXT = st.fixed_dictionaries(
     {},
@@ -294,7 +307,7 @@ def test_interpret_imports_no_numpy_for_the_rules():
     code = (
         "import sys\n"
         "from b12lab.api import interpret\n"
-        "interpret({'b12': '100', 'platelets': '95'})\n"
+        "interpret({'b12': '100 pmol/L', 'platelets': '95 x10^9/L'})\n"
         "print(sorted(m for m in ('numpy', 'yaml') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -24,7 +24,7 @@ def no_network(monkeypatch):
 
 def test_no_network_is_used_by_any_command(cli, no_network, tmp_path):
     assert cli("interpret", SAMPLES / "patient_timeline.yaml", "-f", "text").exit_code == 0
-    assert cli("interpret", "--b12", "3 ug/dL", "-f", "json").exit_code == 0  # pint path too
+    assert cli("interpret", "--b12", "0.03 ug/dL", "-f", "json").exit_code == 0  # pint path too
     assert cli("batch", SAMPLES / "wide_us.csv", "-o", tmp_path / "o.csv").exit_code == 0
     assert cli("rules").exit_code == 0
     assert cli("ranges", "--ranges", SAMPLES / "lab_overlay.yaml").exit_code == 0
@@ -56,7 +56,7 @@ def test_nothing_is_written_except_where_asked(tmp_path):
             check=False,
         )
 
-    assert run("interpret", SAMPLES / "panel.yaml", "--b12", "2 ug/dL").returncode == 0
+    assert run("interpret", SAMPLES / "panel.yaml", "--b12", "0.03 ug/dL").returncode == 0
     assert run("batch", SAMPLES / "long_lis.csv").returncode == 0
     assert files_under(home) == set() and files_under(work) == set()
     assert (

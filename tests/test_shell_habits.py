@@ -65,7 +65,7 @@ def test_guideline_names_come_from_the_ranges_file_in_force(cli, tmp_path):
     offered = bash_completions(cli, f"b12lab interpret --ranges {overlay} --guideline ")
     assert {"who", "nice", "lab"} <= set(offered)
     document = cli.json(
-        "interpret", "--b12", "140", "--ranges", overlay, "--guideline", "lab", "-f", "json"
+        "interpret", "--b12", "140 pmol/L", "--ranges", overlay, "--guideline", "lab", "-f", "json"
     )
     assert (document["guideline"], document["b12_status"]) == ("lab", "deficient")
 

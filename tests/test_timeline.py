@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 import pytest
-from conftest import SAMPLES, TODAY
+from conftest import SAMPLES, TODAY, one_clear_line
 
 from b12lab.api import interpret_record
 from b12lab.errors import InputError
@@ -180,3 +180,42 @@ def test_batch_timeline_groups_rows_by_patient(cli, tmp_path):
     assert list(first["history"]["ferritin"][0]) == ["date", "value", "flag", "censored"]
     assert second["patient_id"] == "S2" and "history" not in second
     assert "2 patients;" in result.stderr
+
+
+def test_timeline_without_a_patient_column_is_refused_naming_the_fix(cli, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "no_patient.csv"
+    path.write_text(
+        "date,B12 (pmol/L),PLT\n2026-01-01,180,95\n2026-02-01,300,150\n2026-03-01,400,200\n"
+    )
+    result = cli("batch", path, "--timeline")
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert "no column of the export holds the patient" in line
+    assert "--map COLUMN=patient_id" in line
+    assert result.stdout == ""
+    table = pa.table({"date": ["2026-01-01", "2026-02-01"], "B12": ["180 pmol/L", "300 pmol/L"]})
+    pq.write_table(table, tmp_path / "no_patient.parquet")
+    result = cli("batch", tmp_path / "no_patient.parquet", "--timeline")
+    assert result.exit_code == 2
+    assert "--map COLUMN=patient_id" in one_clear_line(result)
+    plain = cli("batch", path, "--as-of", "2026-11-20")  # one record per panel still works
+    assert plain.exit_code == 0 and len(plain.stdout.splitlines()) == 4
+
+
+def test_timeline_panels_without_a_patient_id_are_never_merged(cli, tmp_path):
+    import csv
+    import io
+
+    path = tmp_path / "gaps.csv"
+    path.write_text(
+        "mrn,date,B12 (pmol/L),PLT\nA,2026-01-01,180,95\n,2026-02-01,300,150\n,2026-03-01,400,200\n"
+    )
+    result = cli("batch", path, "--timeline", "--map", "mrn=patient_id", "--as-of", "2026-11-20")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["line"], r["patient_id"]) for r in rows] == [("2", "A"), ("3", ""), ("4", "")]
+    assert all("no patient id" in r["warnings"] for r in rows[1:])
+    assert "no patient id in 2 records" in result.stderr

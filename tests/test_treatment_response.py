@@ -121,7 +121,7 @@ def test_b12_still_deficient_on_day_31_is_flagged_and_not_told_to_replace():
 
 
 def test_b12_on_therapy_still_reports_the_phase_when_b12_is_not_deficient():
-    report = timeline((20, {"b12": "200", "platelets": "95"}))
+    report = timeline((20, {"b12": "200 pmol/L", "platelets": "95"}))
     assert "b12-on-therapy" in finding_ids(report)
     assert "b12-not-responding" not in finding_ids(report)
 
@@ -174,7 +174,9 @@ def test_past_the_persistence_window_the_pre_therapy_b12_stops_governing(day, ov
 
 
 def test_a_borderline_on_therapy_b12_is_not_repleted():
-    report = timeline((-3, {"b12": "81"}), (60, {"b12": "180", "ferritin": "900", "tsat": "60"}))
+    report = timeline(
+        (-3, {"b12": "81"}), (60, {"b12": "180 pmol/L", "ferritin": "900", "tsat": "60"})
+    )
     assert "repleted" not in report.b12_detail
 
 
@@ -268,9 +270,9 @@ def test_ctcae_words_match_the_grade(anc, words):
 
 @pytest.mark.parametrize(("age", "warned"), [(12, True), (15.9, True), (16, False)])
 def test_nice_profile_warns_below_its_age_scope(age, warned):
-    report = report_for({"b12": "150"}, age=age, guideline="nice")
+    report = report_for({"b12": "150 pmol/L"}, age=age, guideline="nice")
     assert any("age under 16" in w for w in report.warnings) is warned
-    who = report_for({"b12": "150"}, age=age, guideline="who")
+    who = report_for({"b12": "150 pmol/L"}, age=age, guideline="who")
     assert not any("age under 16" in w for w in who.warnings)
 
 
@@ -309,7 +311,7 @@ def test_combined_deficiency_does_not_delay_iron_when_it_is_clear():
 
 def test_next_steps_do_not_ask_for_given_tests():
     report = report_for(
-        {"b12": "100", "platelets": "600", "ferritin": "40", "crp": "2", "tsat": "30"}
+        {"b12": "100", "platelets": "600", "ferritin": "40", "crp": "2 mg/L", "tsat": "30"}
     )
     steps = " ".join(finding(report, "plt-high-not-caused-by-b12-deficiency").next_steps)
     assert "ferritin" not in steps.split("Check")[1].split(".")[0]
@@ -320,7 +322,7 @@ def test_next_steps_do_not_ask_for_given_tests():
 
 
 def test_a_borderline_b12_with_mma_measured_and_low_egfr_asks_for_holotc_not_mma():
-    report = report_for({"b12": "180", "mma": "0.6", "egfr": "45"}, neuro_symptoms=True)
+    report = report_for({"b12": "180 pmol/L", "mma": "0.6", "egfr": "45"}, neuro_symptoms=True)
     urgent = finding(report, "neuro-symptoms-b12-not-excluded")
     steps = " ".join(urgent.next_steps)
     assert "holotranscobalamin" in steps
@@ -329,7 +331,7 @@ def test_a_borderline_b12_with_mma_measured_and_low_egfr_asks_for_holotc_not_mma
 
 def test_a_test_from_the_history_is_not_asked_for_again():
     report = timeline(
-        (-3, {"b12": "81", "crp": "2", "tsat": "30"}), (10, {"ferritin": "900"}), sex="male"
+        (-3, {"b12": "81", "crp": "2 mg/L", "tsat": "30"}), (10, {"ferritin": "900"}), sex="male"
     )
     for f in report.findings:
         for step in f.next_steps:

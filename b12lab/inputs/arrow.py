@@ -183,16 +183,57 @@ def _as_cells(column: pa.Array, name: str) -> tuple[pa.Array, bool]:
         return _numbers_as_text(column), False
     if pa.types.is_boolean(kind):
         return column.cast(pa.string()), False
-    if pa.types.is_date(kind):
-        return column.cast(pa.date32()), False
-    if pa.types.is_timestamp(kind):
-        if kind.tz is not None:
-            column = pc.local_timestamp(column)
-        return column.cast(pa.date32()), False
+    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+        return _date_cells(column, name), False
     raise InputError(
         f"column '{name}' holds {kind} values, which are not lab results, dates or text",
         fix="give that column as text or numbers, or leave it out of the export",
     )
+
+
+# Days from 1970-01-01 to the first and last day a date can be (0001-01-01, 9999-12-31),
+# and how many of each stored unit make a day.
+_FIRST_DAY, _LAST_DAY = -719_162, 2_932_896
+_PER_DAY = {"day": 1, "s": 86_400, "ms": 86_400_000, "us": 86_400_000_000}
+_PER_DAY["ns"] = _PER_DAY["us"] * 1000
+
+
+def _date_cells(column: pa.Array, name: str) -> pa.Array:
+    """A date or timestamp column as dates (a zoned timestamp: the date on that zone's clock).
+
+    A stored value outside the years 1 to 9999 becomes text saying what was
+    stored, so that row gets its own error naming the column and the run goes
+    on; a time zone the time-zone database does not know is one clear error.
+    """
+    kind = column.type
+    if pa.types.is_date32(kind):
+        raw, per_day = column.view(pa.int32()).cast(pa.int64()), 1
+    else:
+        unit = "ms" if pa.types.is_date64(kind) else kind.unit
+        raw, per_day = column.view(pa.int64()), _PER_DAY[unit]
+    low = max((_FIRST_DAY + 1) * per_day, -(2**63))  # a day's margin for a time zone
+    high = min(_LAST_DAY * per_day, 2**63 - 1)
+    outside = pc.fill_null(pc.or_(pc.less(raw, low), pc.greater(raw, high)), False)
+    bad = pc.any(outside).as_py()
+    if bad:
+        column = pc.if_else(outside, pa.scalar(None, kind), column)
+    tz = getattr(kind, "tz", None)
+    if tz is not None:
+        try:
+            column = pc.local_timestamp(column)
+        except pa.ArrowInvalid:
+            raise InputError(
+                f"column '{name}' holds timestamps in the time zone '{tz[:60]}', "
+                "which the time-zone database does not know",
+                fix="store the timestamps in UTC or a zone such as Europe/Berlin, "
+                "or give the dates as text",
+            ) from None
+    dates = column.cast(pa.date32())
+    if not bad:
+        return dates
+    unit = "day" if per_day == 1 else ("ms" if pa.types.is_date64(kind) else kind.unit)
+    shown = pc.binary_join_element_wise(raw.cast(pa.string()), unit, " ")
+    return pc.if_else(outside, shown, dates.cast(pa.string()))
 
 
 def cell_table(

@@ -174,6 +174,11 @@ def load_yaml(text: str, label: str, *, typed: bool) -> Any:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(error, "problem", None) or "syntax error"
+        if "nesting depth" in problem:  # libyaml's own limit, met while scanning ahead
+            raise InputError(
+                f"{label} is nested too deeply (more than {MAX_DEPTH} levels{where})",
+                fix="give plain 'key: value' YAML",
+            ) from None
         raise InputError(
             f"{label} is not valid YAML{where}: {problem}"[:300],
             fix="fix the YAML syntax (values like '180 pg/mL' need no quotes)",

@@ -347,6 +347,12 @@ def plan_columns(
                 unit_columns[unit_of] = index
                 continue
             plan.ignored.append(name or f"(column {index + 1})")
+            close = ranges.close_analyte(name) if name else None
+            if close is not None:
+                plan.notes.append(
+                    f"column '{name[:40]}' ignored: did you mean {close}? "
+                    f"(add --map '{name[:40]}={close}')"
+                )
             continue
         if target in FIELDS:
             if target in plan.fields:

@@ -55,7 +55,10 @@ def parse_age(value: object, field: str = "age") -> float | None:
         return None
     if isinstance(value, bool):
         raise InputError(
-            f"{field} must be a number of years", field=field, value=str(value), fix="e.g. --age 54"
+            f"{field} must be a number of years",
+            field=field,
+            value=str(value),
+            fix=f"e.g. {field} 54" if field.startswith("--") else "give the age in years, e.g. 54",
         )
     try:
         age = float(str(value).strip().replace(",", "."))
@@ -64,7 +67,7 @@ def parse_age(value: object, field: str = "age") -> float | None:
             f"{field} '{str(value)[:30]}' is not a number of years",
             field=field,
             value=str(value),
-            fix="e.g. --age 54",
+            fix=f"e.g. {field} 54" if field.startswith("--") else "give the age in years, e.g. 54",
         ) from None
     if not math.isfinite(age) or not 0 <= age <= MAX_AGE:
         raise InputError(

@@ -35,6 +35,7 @@ class Observation:
     absent_reason: str | None = None  # why there is no usable value (cancelled, not done, ...)
     provisional: str | None = None  # why the value may still change ("FHIR status 'preliminary'")
     code_system: str | None = None  # "http://loinc.org", "LN", a local system, or None
+    display: str | None = None  # the test's name as sent beside its code (OBX-3.2, code.text)
 
 
 @dataclass(frozen=True)
@@ -48,3 +49,8 @@ class SourceProblem:
     line: int
     reason: str
     patient_id: str | None = None
+
+
+def is_loinc(system: str | None) -> bool:
+    """A code of the LOINC system (FHIR http://loinc.org, HL7 LN): its code decides."""
+    return (system or "").strip().casefold() in ("ln", "http://loinc.org", "loinc")

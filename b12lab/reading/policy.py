@@ -28,6 +28,10 @@ DERIVED = "derived"
 UNIT_CONFLICT = "unit conflict"
 CENSORED = "censored"
 TEST_SKIPPED = "test skipped"
+NO_DATE = "no date"  # no collection date anywhere in the source for a panel's results
+# A test not read although it resembles an analyte (a close-but-different LOINC code,
+# a display text naming an analyte, a name that nearly spells one): said in every record.
+TEST_NOT_READ = "test not read"
 PANEL_SPLIT = "panel split"
 NO_RESULT = "no result"
 PROVISIONAL = "provisional"  # the laboratory marks the result preliminary or unverified
@@ -63,6 +67,17 @@ class ReadPolicy:
     strict: bool = False
     units: Mapping[str, str] = field(default_factory=dict)
     date_order: str | None = None
+    # The guideline profile in force: a number without a unit is judged ambiguous by
+    # the conclusions this profile draws (None: the default profile).
+    guideline: str | None = None
 
     def __hash__(self) -> int:
-        return hash((self.decimal, self.strict, tuple(sorted(self.units.items())), self.date_order))
+        return hash(
+            (
+                self.decimal,
+                self.strict,
+                tuple(sorted(self.units.items())),
+                self.date_order,
+                self.guideline,
+            )
+        )

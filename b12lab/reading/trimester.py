@@ -28,5 +28,5 @@ def check_pregnancy(sex: str | None, trimester: int | None) -> None:
         raise InputError(
             "a pregnancy trimester was given for a male patient",
             field="pregnancy_trimester",
-            fix="check --sex and --pregnancy-trimester",
+            fix="check the patient's sex and the pregnancy trimester",
         )

@@ -14,7 +14,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from b12lab.errors import ImplausibleValueError, InputError, UnitError
+from b12lab.errors import (
+    AmbiguousValueError,
+    ImplausibleValueError,
+    InputError,
+    UnitError,
+    UnreportedValueError,
+)
 from b12lab.model import Measurement, format_number
 from b12lab.ranges import Ranges
 from b12lab.reading.policy import (
@@ -312,6 +318,7 @@ def measure(
     *,
     hint: UnitHint | None = None,
     policy: ReadPolicy | None = None,
+    reported_only: bool = True,
 ) -> tuple[Measurement, list[Note]]:
     """One result in the analyte's canonical unit, with the notes it raises.
 
@@ -333,6 +340,16 @@ def measure(
     if unit is None and ranges.units.one_scale(analyte):
         factor = 1.0  # every unit the analyte accepts is the canonical one (%, fL = um3)
     elif unit is None:
+        problem = bare_number_problem(
+            ranges, analyte, reading.number, reading.censored, policy.guideline
+        )
+        if problem is not None:
+            raise AmbiguousValueError(
+                f"{analyte} value '{text}' has no unit: {problem}",
+                field=analyte,
+                value=text,
+                fix=f"write the unit, e.g. '{text} {_common_alternatives(ranges, analyte)[0]}'",
+            )
         note = Note(
             UNIT_ASSUMED,
             analyte,
@@ -350,7 +367,15 @@ def measure(
         notes.append(note)
         factor = 1.0
     else:
-        factor = ranges.units.factor(analyte, unit)
+        try:
+            factor = ranges.units.factor(analyte, unit)
+        except UnitError as error:
+            raise UnitError(
+                f"{analyte} value '{text}': {error.message}",
+                field=analyte,
+                value=text,
+                fix=error.fix,
+            ) from None
     if (
         reading.unit
         and hint_unit
@@ -387,6 +412,8 @@ def measure(
     value = to_canonical(reading.number, factor)
     shown_input = text if reading.unit or unit is None else f"{text} {unit}"
     _check_plausible(ranges, analyte, reading, unit, value)
+    if reported_only and unit is not None and factor != 1.0:
+        _check_reported(ranges, analyte, reading, unit, value)
     if reading.censored:
         side = "below" if reading.censored.startswith("<") else "above"
         if len(reading.censored) == 2:
@@ -501,3 +528,174 @@ def _likely_units(ranges: Ranges, analyte: str, number: float, unit: str) -> lis
         f"{spec.canonical_unit})"
         for _, _, spelling, value in candidates[:2]
     ]
+
+
+# --- values without a unit, and values no laboratory reports ------------------------
+
+
+def _shown(value: float, decimals: int) -> str:
+    """A converted value as a message shows it: never a bare 0 for a value above zero."""
+    text = format_number(value, decimals)
+    return text if value == 0 or float(text) != 0 else f"{value:.2g}"
+
+
+def _common_alternatives(ranges: Ranges, analyte: str) -> list[str]:
+    """The analyte's common units, one per scale, the canonical unit's scale first."""
+    spec = ranges.analytes[analyte]
+    shown: list[str] = [spec.canonical_unit]
+    factors = [1.0]
+    for unit in spec.common_units:
+        factor = ranges.units.factor(analyte, unit)
+        if not any(math.isclose(factor, f) for f in factors):
+            factors.append(factor)
+            shown.append(unit)
+    return shown[1:] or shown
+
+
+def _reportable(ranges: Ranges, analyte: str, value: float) -> bool:
+    spec = ranges.analytes[analyte]
+    low = spec.reported_low if spec.reported_low is not None else spec.plausible_low
+    high = spec.reported_high if spec.reported_high is not None else spec.plausible_high
+    return value == 0 or low <= value <= high
+
+
+def _reading(
+    ranges: Ranges,
+    analyte: str,
+    value: float,
+    guideline: str | None = None,
+    sex: str | None = None,
+) -> str:
+    """What a value means, in the words a report uses: B12 status, else the flag."""
+    limits = ranges.limits(sex, None, guideline)
+    if analyte in ("b12", "holotc"):
+        profile = limits.profile
+        low, mid = (
+            (profile.b12_deficient_below, profile.b12_borderline_below)
+            if analyte == "b12"
+            else (profile.holotc_deficient_below, profile.holotc_indeterminate_below)
+        )
+        if value < low.value:
+            return "deficient"
+        if value < mid.value:
+            return "borderline"
+    critical_low, critical_high = limits.critical_low(analyte), limits.critical_high(analyte)
+    if critical_low is not None and value < critical_low:
+        return "critically low"
+    if critical_high is not None and value >= critical_high:
+        return "critically high"
+    low, high = limits.low(analyte), limits.high(analyte)
+    if low is not None and value < low:
+        return "low"
+    if high is not None and value > high:
+        return "high"
+    return "normal"
+
+
+_SEXES = (None, "female", "male")
+
+
+def _readings(
+    ranges: Ranges, analyte: str, value: float, guideline: str | None
+) -> dict[str | None, str]:
+    """The value's reading for a patient of either sex, or of none given (adults)."""
+    return {sex: _reading(ranges, analyte, value, guideline, sex) for sex in _SEXES}
+
+
+def bare_number_problem(
+    ranges: Ranges,
+    analyte: str,
+    number: float,
+    censored: str | None = None,
+    guideline: str | None = None,
+) -> str | None:
+    """Why a number without a unit cannot be read in the canonical unit, or None.
+
+    It can when no other common unit of the analyte reads it as a value
+    laboratories report with another conclusion (another flag or B12 status, for a
+    patient of either sex); the canonical reading must itself be one laboratories
+    report.
+    """
+    spec = ranges.analytes[analyte]
+    if not spec.plausible_low <= number <= spec.plausible_high:
+        return None  # refused as implausible, with the likely units, when read
+    canonical = number
+    shown = format_number(number, 6)
+    others = []
+    for unit in spec.common_units:
+        factor = ranges.units.factor(analyte, unit)
+        if math.isclose(factor, 1.0) or any(math.isclose(factor, f) for _, f, _ in others):
+            continue
+        value = to_canonical(number, factor)
+        if _reportable(ranges, analyte, value):
+            others.append((unit, factor, value))
+    if not others:
+        return None
+    if not censored and not _reportable(ranges, analyte, canonical):
+        unit, _, value = others[0]
+        return (
+            f"{shown} {spec.canonical_unit} is not a value laboratories report; "
+            f"{shown} {unit} = {_shown(value, max(spec.decimals, 1))} {spec.canonical_unit} "
+            f"is {_reading(ranges, analyte, value, guideline)}"
+        )
+    canonical_readings = _readings(ranges, analyte, canonical, guideline)
+    for unit, _, value in others:
+        other_readings = _readings(ranges, analyte, value, guideline)
+        differs = [sex for sex in _SEXES if other_readings[sex] != canonical_readings[sex]]
+        if not differs:
+            continue
+        sex = differs[0]
+        patient = f" for a {sex} patient" if sex else ""
+        return (
+            f"{shown} {unit} = {_shown(value, max(spec.decimals, 1))} {spec.canonical_unit} "
+            f"is {other_readings[sex]}{patient}, {shown} {spec.canonical_unit} is "
+            f"{canonical_readings[sex]}{patient}"
+        )
+    return None
+
+
+def _check_reported(
+    ranges: Ranges, analyte: str, reading: Reading, unit: str, value: float
+) -> None:
+    """A value in a unit that makes it one no laboratory reports (ferritin 45 ng/dL)."""
+    if reading.censored or _reportable(ranges, analyte, value):
+        return
+    spec = ranges.analytes[analyte]
+    number = format_number(reading.number, 6)
+    numerator = spelling_numerator(unit)
+    candidates = sorted(
+        dict.fromkeys((*spec.common_units, spec.canonical_unit)),
+        key=lambda s: spelling_numerator(s) != numerator,  # `45 ng/dl` -> ng/mL first
+    )
+    likely: list[tuple[str, float]] = []
+    for spelling in candidates:
+        other = to_canonical(reading.number, ranges.units.factor(analyte, spelling))
+        if _reportable(ranges, analyte, other) and not any(
+            math.isclose(other, v) for _, v in likely
+        ):
+            likely.append((spelling, other))
+    fix = (
+        "did you mean "
+        + " or ".join(
+            f"{number} {s} (= {format_number(v, spec.decimals)} {spec.canonical_unit})"
+            for s, v in likely[:2]
+        )
+        + "?"
+        if likely
+        else "check the value and its unit"
+    )
+    low = format_number(spec.reported_low or spec.plausible_low, 6)
+    high = format_number(spec.reported_high or spec.plausible_high, 6)
+    raise UnreportedValueError(
+        f"{analyte} value {number} {unit} = {_shown(value, max(spec.decimals, 2))} "
+        f"{spec.canonical_unit} is not a plausible result (laboratories report "
+        f"{low}-{high} {spec.canonical_unit})",
+        field=analyte,
+        value=f"{number} {unit}",
+        fix=fix,
+    )
+
+
+def spelling_numerator(unit: str) -> str:
+    """`ng` for `ng/dl`: what a unit measures, case ignored, before its volume."""
+    return unit.split("/", 1)[0].strip().casefold().replace("µ", "u").replace("mc", "u")

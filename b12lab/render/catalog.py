@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Group
-from rich.text import Text
-
 from b12lab.model import DOMAINS, format_number
 from b12lab.ranges import Ranges
 from b12lab.rules import RULES, Rule
@@ -41,15 +38,44 @@ def plain_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_KEEP = "\x00"  # a space inside a cell that must not break ("< 20, >= 1000")
+
+
+def wrapped(line: str, width: int | None, indent: int = 4) -> list[str]:
+    """`line` broken at spaces to `width` columns, each following line indented by
+    `indent` (a hanging indent); words are never cut, no line ends with a space."""
+    import textwrap
+
+    if width is None or len(line) <= width:
+        return [line.replace(_KEEP, " ").rstrip()]
+    lead = len(line) - len(line.lstrip(" "))
+    indent = indent if indent < width - 20 else 4
+    parts = textwrap.wrap(
+        line.strip(" "),
+        width=width,
+        initial_indent=" " * lead,
+        subsequent_indent=" " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return [part.replace(_KEEP, " ").rstrip() for part in parts] or [""]
+
+
+def wrap_table(text: str, width: int | None, indent: int) -> str:
+    """A plain table whose long rows continue under a hanging indent at `width`."""
+    lines = [part for line in text.splitlines() for part in wrapped(line, width, indent)]
+    return "\n".join(lines) + "\n"
+
+
 def csv_text(header: tuple[str, ...], rows: list[tuple]) -> str:
     import csv
     import io
 
-    from b12lab.render.rows import spreadsheet_safe
+    from b12lab.render.rows import header_row, spreadsheet_safe
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow(header_row(header))
     writer.writerows(
         [spreadsheet_safe("" if cell is None else str(cell)) for cell in row] for row in rows
     )
@@ -60,8 +86,11 @@ def rule_rows() -> list[tuple[str, ...]]:
     return [(r.id, r.domain, r.severity, r.title) for r in ordered_rules()]
 
 
-def rules_text() -> str:
-    return plain_table(RULE_COLUMNS, rule_rows())
+def rules_text(width: int | None = None) -> str:
+    """The catalogue, one rule a line; with `width`, long titles continue under their column."""
+    rows = rule_rows()
+    title_column = sum(max(len(r[i]) for r in (RULE_COLUMNS, *rows)) + 2 for i in range(3))
+    return wrap_table(plain_table(RULE_COLUMNS, rows), width, title_column)
 
 
 def rules_csv(ranges: Ranges, rules: list[Rule]) -> str:
@@ -111,22 +140,23 @@ def rule_dict(rule: Rule, ranges: Ranges) -> dict[str, Any]:
     }
 
 
-def rule_detail(rule: Rule, ranges: Ranges) -> Group:
+def rule_detail(rule: Rule, ranges: Ranges, width: int = 80) -> str:
+    """One rule explained, wrapped to `width` with hanging indents."""
     info = rule_dict(rule, ranges)
-    parts = [
-        Text(f"{rule.id}", style="bold"),
-        Text(f"{rule.title}  (domain {rule.domain}, severity {rule.severity})"),
-        Text(""),
-        Text("Fires when: ", style="bold") + Text(rule.trigger),
-        Text("It says: ", style="bold") + Text(rule.says),
-    ]
+    lines = [rule.id]
+    lines += wrapped(f"{rule.title}  (domain {rule.domain}, severity {rule.severity})", width)
+    lines.append("")
+    lines += wrapped(f"Fires when: {rule.trigger}", width)
+    lines += wrapped(f"It says: {rule.says}", width)
     if rule.next_steps:
-        parts.append(Text("Next steps:", style="bold"))
-        parts.extend(Text(f"  - {step}") for step in rule.next_steps)
-    parts.append(Text("Sources:", style="bold"))
-    parts.extend(Text(f"  [{key}] {text}") for key, text in info["sources"].items())
-    parts.append(Text("Thresholds are in reference_ranges.yaml; see 'b12lab ranges'.", style="dim"))
-    return Group(*parts)
+        lines.append("Next steps:")
+        for step in rule.next_steps:
+            lines += wrapped(f"  - {step}", width)
+    lines.append("Sources:")
+    for key, text in info["sources"].items():
+        lines += wrapped(f"  [{key}] {text}", width)
+    lines += wrapped("Thresholds are in reference_ranges.yaml; see 'b12lab ranges'.", width)
+    return "\n".join(lines) + "\n"
 
 
 def interval_text(low: float | None, high: float | None, decimals: int) -> str:
@@ -258,13 +288,19 @@ def ranges_dict(ranges: Ranges) -> dict[str, Any]:
     }
 
 
-def ranges_text(ranges: Ranges) -> str:
-    """The ranges in force as plain text: one line per interval, then profiles, thresholds."""
+def ranges_text(ranges: Ranges, width: int | None = None) -> str:
+    """The ranges in force as plain text: one line per interval, then profiles, thresholds;
+    with `width` (a terminal's), long lines continue under a hanging indent."""
     shown = (0, 1, 2, 3, 6, 7, 8, 9)
     header = tuple(RANGE_COLUMNS[i] for i in shown)
-    rows = [tuple(row[i] for i in shown) for row in range_rows(ranges)]
-    lines = ["Reference ranges in force: " + " + ".join(ranges.origin), ""]
-    lines.append(plain_table(header, rows).rstrip("\n"))
+    rows = [
+        tuple(str(row[i]).replace(" ", _KEEP) if i != shown[-1] else row[i] for i in shown)
+        for row in range_rows(ranges)
+    ]
+    first = max(len(str(row[0])) for row in (header, *rows)) + 2  # under the unit column
+    lines = wrapped("Reference ranges in force: " + " + ".join(ranges.origin), width)
+    lines.append("")
+    lines.append(wrap_table(plain_table(header, rows), width, first).rstrip("\n"))
     lines.append("")
     lines.append(f"Guideline profiles (default: {ranges.default_guideline})")
     for name, profile in ranges.profiles.items():
@@ -288,4 +324,4 @@ def ranges_text(ranges: Ranges) -> str:
     lines.append("")
     lines.append("Sources")
     lines.extend(f"  [{key}] {text}" for key, text in ranges.sources.items())
-    return "\n".join(lines) + "\n"
+    return wrap_table("\n".join(lines), width, indent=4)

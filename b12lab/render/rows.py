@@ -26,6 +26,7 @@ __all__ = [
     "NdjsonRecords",
     "OutputColumns",
     "csv_row",
+    "header_row",
     "record_dict",
     "spreadsheet_safe",
 ]
@@ -60,6 +61,11 @@ def spreadsheet_safe(value: str) -> str:
     return value
 
 
+def header_row(names) -> list[str]:
+    """A CSV header row: names are cells too (a --keep column may be named '=cmd')."""
+    return [spreadsheet_safe(str(name)) for name in names]
+
+
 def csv_row(record: BatchRecord, columns: OutputColumns = NO_EXTRA) -> list[str]:
     """The record's cells in `columns.csv_header` order, each spreadsheet-safe."""
     outcome = record.outcome
@@ -90,7 +96,7 @@ class CsvRecords:
     def __init__(self, stream: TextIO, columns: OutputColumns = NO_EXTRA):
         self.writer = csv.writer(stream, lineterminator="\n")
         self.columns = columns
-        self.writer.writerow(columns.csv_header)
+        self.writer.writerow(header_row(columns.csv_header))
 
     def write(self, record: BatchRecord) -> None:
         self.writer.writerow(csv_row(record, self.columns))
@@ -146,7 +152,7 @@ class ErrorRows:
 
     def __init__(self, stream: TextIO):
         self.writer = csv.writer(stream, lineterminator="\n")
-        self.writer.writerow(ERROR_COLUMNS)
+        self.writer.writerow(header_row(ERROR_COLUMNS))
 
     def write(self, record: BatchRecord) -> None:
         for error in record.cell_errors:
@@ -183,8 +189,68 @@ class FhirNdjsonRecords:
         pass
 
 
+class TextRecords:
+    """A table to read on a terminal: one line per panel (line, patient, date, B12
+    status, highest severity), its findings wrapped beneath it with a hanging indent
+    to the terminal's width."""
+
+    HEADINGS = ("line", "patient", "date", "B12", "severity")
+    WIDTHS = (5, 12, 10, 10, 8)
+    INDENT = 7  # findings start under the patient column
+
+    def __init__(self, stream: TextIO, columns: OutputColumns = NO_EXTRA):
+        import shutil
+
+        self.stream = stream
+        self.width = max(40, shutil.get_terminal_size((80, 24)).columns)
+        self.stream.write(self._cells(self.HEADINGS) + "\n")
+
+    def _cells(self, cells) -> str:
+        from b12lab.render.safe import escape_controls
+
+        line = ""
+        for cell, width in zip(cells, self.WIDTHS, strict=True):
+            text = escape_controls(cell)
+            text = text if len(text) <= width else text[: width - 1] + "~"
+            line += text.ljust(width + 2)
+        return line.rstrip()
+
+    def write(self, record: BatchRecord) -> None:
+        import textwrap
+
+        from b12lab.render.safe import escape_controls
+
+        outcome = record.outcome
+        findings = [f for group in outcome.domain_findings for f in group]
+        findings += list(outcome.other_findings)
+        cells = (
+            str(record.first_line),
+            record.patient_id or "",
+            record.panel_date.isoformat() if record.panel_date else "",
+            outcome.b12_status,
+            outcome.highest_severity or "",
+        )
+        lines = [self._cells(cells)]
+        indent = " " * self.INDENT
+        for text in [", ".join(findings)] + [f"error: {e}" for e in record.errors]:
+            if text:
+                lines += textwrap.wrap(
+                    escape_controls(text),
+                    width=self.width,
+                    initial_indent=indent,
+                    subsequent_indent=indent,
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+        self.stream.write("\n".join(line.rstrip() for line in lines) + "\n")
+
+    def close(self) -> None:
+        pass
+
+
 WRITERS = {
     "csv": CsvRecords,
+    "text": TextRecords,
     "ndjson": NdjsonRecords,
     "json": JsonArrayRecords,
     "fhir-ndjson": FhirNdjsonRecords,

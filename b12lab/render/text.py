@@ -3,9 +3,10 @@
 The default view of a typical panel fits an 80x24 terminal: the conclusion
 line (B12 status, urgent count, the first urgent finding), the measurements,
 what the B12 status implies for platelets, neutrophils and ferritin, one line
-per finding, and a closing line with the panel date, the tests that would
-sharpen the picture and the disclaimer. `full=True` adds the column names,
-the B12 cut-offs, each finding's id, detail, every next step and its evidence.
+per finding the first line does not name, and a closing line with the panel
+date, the tests that would sharpen the picture and the disclaimer. `full=True`
+adds the column names, the B12 cut-offs, every finding with its id, detail,
+every next step and its evidence.
 
 Color only on a terminal and when NO_COLOR is unset; no line ends with a
 space; a word longer than the line wraps, it is never cut.
@@ -119,15 +120,25 @@ def _finding_text(finding: Finding, with_id: bool) -> Text:
     return text
 
 
+def listed_findings(report: Report, full: bool) -> list[Finding]:
+    """The findings the list shows: in the one-screen view, all but the urgent one the
+    first line already names in full."""
+    if full:
+        return list(report.findings)
+    urgent = [f for f in report.findings if f.severity == "urgent"]
+    return [f for f in report.findings if not urgent or f is not urgent[0]]
+
+
 def findings_grid(report: Report, width: int, *, full: bool = False) -> Table:
     """One row per finding; ids shown when every row fits the width with its id (always
     in the full view), so that the list reads the same from top to bottom."""
-    severity_width = max(len(f.severity) for f in report.findings)
+    findings = listed_findings(report, full)
+    severity_width = max(len(f.severity) for f in findings)
     with_id = full or all(
-        severity_width + 1 + len(f.title) + len(f.id) + 3 <= width for f in report.findings
+        severity_width + 1 + len(f.title) + len(f.id) + 3 <= width for f in findings
     )
     grid = _grid(severity_width)
-    for finding in report.findings:
+    for finding in findings:
         body: Text | Group = _finding_text(finding, with_id)
         if full:
             lines: list = [body, Text(finding.detail)]
@@ -181,11 +192,11 @@ def report_renderable(report: Report, *, width: int = 80, full: bool = False) ->
             status.append(f"{SEPARATOR}{report.b12_detail}")
         parts.append(status)
     parts.append(implications_grid(report))
-    if report.findings:
+    if listed_findings(report, full):
         if full:
             parts.append(Text("Findings", style="bold underline"))
         parts.append(findings_grid(report, width, full=full))
-    else:
+    elif not report.findings:
         parts.append(Text("No findings.", style="bold"))
     for warning in report.warnings:
         parts.append(Text(f"note: {escape_controls(warning)}", style="dim"))

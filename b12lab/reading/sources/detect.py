@@ -6,7 +6,6 @@ whatever they like (`.txt`, `.dat`, `.hl7`, no extension at all).
 
 from __future__ import annotations
 
-import json
 import re
 
 FORMATS = ("yaml", "json-panel", "fhir-json", "fhir-ndjson", "hl7v2", "csv", "parquet", "arrow")
@@ -39,18 +38,18 @@ def detect_format(first_bytes: bytes) -> str:
 
 
 def _json_kind(head: bytes) -> str:
-    """A JSON object per line with resourceType is NDJSON; one object is a document."""
-    lines = [line for line in head.split(b"\n") if line.strip()]
-    try:
-        first = json.loads(lines[0])
-    except ValueError:  # pretty-printed, or longer than the sample
-        return "fhir-json" if _RESOURCE_TYPE.search(head) else "json-panel"
-    if not isinstance(first, dict):
+    """FHIR (a resource per line: NDJSON; else a document) or a JSON panel file.
+
+    NDJSON is told from a document by its structure (`json_text.layout`), never
+    by the length of its first line. When the sample does not tell (a first
+    line longer than the sample) the answer is "fhir-json", and the FHIR reader
+    looks at the whole first line (`fhir.read_fhir`).
+    """
+    from b12lab.inputs.json_text import layout
+
+    if not _RESOURCE_TYPE.search(head):
         return "json-panel"
-    is_resource = isinstance(first.get("resourceType"), str)
-    if len(lines) > 1 and lines[1].lstrip().startswith(b"{") and is_resource:
-        return "fhir-ndjson"
-    return "fhir-json" if is_resource else "json-panel"
+    return "fhir-ndjson" if layout(head, complete=False) == "ndjson" else "fhir-json"
 
 
 def _first_content_line(head: bytes) -> str | None:

@@ -9,23 +9,28 @@ Specimen, Practitioner, ...) are skipped and counted in `skipped`.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from b12lab.errors import InputError
+from b12lab.inputs.json_text import (
+    MAX_DOCUMENT_BYTES,
+    MAX_LINE_BYTES,
+    JsonProblem,
+    load_json,
+    parse_json,
+)
 from b12lab.reading.observation import Observation, SourceProblem
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-MAX_LINE_BYTES = 8 * 1024 * 1024  # an NDJSON line longer than this is refused, not read
 RESULT_STATUSES = {"preliminary", "final", "amended", "corrected", "unknown"}
 PROVISIONAL_STATUSES = {"preliminary"}  # a result the laboratory may still change
 NO_RESULT_STATUSES = {
@@ -47,6 +52,7 @@ class FhirRecords:
 
     def __init__(self, produce: Callable[[Counter], Iterator[Record]]):
         self.skipped: Counter = Counter()
+        self.kind: str | None = None  # "fhir-json" or "fhir-ndjson" once read_fhir has told
         self._produce = produce
 
     def __iter__(self) -> Iterator[Record]:
@@ -66,6 +72,10 @@ class _Index:
     def __init__(self) -> None:
         self.patients: dict[str, _PatientFacts] = {}
         self.groups: dict[str, str] = {}
+        # Results dated only by what holds them: reference -> the holder's date, or
+        # the holder's own references when it has no date of its own (a panel in a report).
+        self.dates: dict[str, str] = {}
+        self.holders: dict[str, list[str]] = {}
 
     def add(self, resource: Mapping[str, Any], full_url: str | None) -> None:
         kind = resource.get("resourceType")
@@ -80,10 +90,34 @@ class _Index:
                 self.patients[key] = facts
         elif kind == "DiagnosticReport":
             report_id = _text(resource.get("id")) or (full_url or "").rsplit(":", 1)[-1] or None
-            for reference in _list(resource.get("result")):
-                target = reference.get("reference") if isinstance(reference, dict) else None
-                if isinstance(target, str) and report_id:
+            for target in _references(resource.get("result")):
+                if report_id:
                     self.groups.setdefault(target, report_id)
+            self._holds(resource, keys, "result")
+        elif kind == "Observation" and resource.get("hasMember"):
+            self._holds(resource, keys, "hasMember")
+
+    def _holds(self, holder: Mapping[str, Any], keys: list[str], field: str) -> None:
+        """Remember the date (or the references) of a report or panel for its results."""
+        date = _effective(holder) or _text(holder.get("issued"))
+        for target in _references(holder.get(field)):
+            for form in dict.fromkeys((target, _relative(target))):
+                if date:
+                    self.dates.setdefault(form, date)
+                elif keys:
+                    self.holders.setdefault(form, keys)
+
+    def date(self, resource: Mapping[str, Any], full_url: str | None) -> str | None:
+        """The date of the panel or report that holds a result without its own."""
+        keys = _reference_keys(resource, full_url)
+        for _depth in range(4):
+            found = next((self.dates[k] for k in keys if k in self.dates), None)
+            if found:
+                return found
+            keys = next((self.holders[k] for k in keys if k in self.holders), [])
+            if not keys:
+                return None
+        return None
 
     def patient(self, subject: Any) -> _PatientFacts:
         if not isinstance(subject, dict):
@@ -134,20 +168,73 @@ def read_fhir_ndjson(stream: IO[bytes], label: str = "input") -> FhirRecords:
 
 
 def read_fhir(stream: IO[bytes], label: str = "input") -> FhirRecords:
-    """A FHIR source of either kind, told apart by its content."""
-    from b12lab.reading.sources.detect import detect_format
+    """A FHIR source of either kind, told apart by its structure (`json_text.layout`).
 
-    head = stream.peek(65536)[:65536] if hasattr(stream, "peek") else None
-    if head is None:
-        data = stream.read()
-        if detect_format(data[:65536]) == "fhir-ndjson":
-            import io
+    `kind` on the answer says which it was: "fhir-json" or "fhir-ndjson". A
+    stream that cannot seek is first copied to an anonymous temporary file.
+    """
+    from b12lab.inputs.json_text import read_document
 
-            return read_fhir_ndjson(io.BytesIO(data), label)
-        return read_fhir_json(data, label)
-    if detect_format(head) == "fhir-ndjson":
-        return read_fhir_ndjson(stream, label)
-    return read_fhir_json(stream.read(), label)
+    if not _seekable(stream):
+        stream = _private_copy(stream, label)
+    if _layout(stream) == "ndjson":
+        records = read_fhir_ndjson(stream, label)
+        records.kind = "fhir-ndjson"
+        return records
+    records = read_fhir_json(read_document(stream, label), label)
+    records.kind = "fhir-json"
+    return records
+
+
+_SAMPLE_BYTES = 65536
+
+
+def _layout(stream: IO[bytes]) -> str:
+    """ "ndjson" or "document"; the stream is left where it was.
+
+    A first line longer than the sample is read up to `MAX_LINE_BYTES` to see
+    whether it holds a whole value; a longer one (which no NDJSON line may be)
+    is passed over unread, and the file is NDJSON when another object follows.
+    """
+    from b12lab.inputs.json_text import closes_on_its_line, layout
+
+    start = stream.tell()
+    try:
+        head = stream.read(_SAMPLE_BYTES)
+        found = layout(head, complete=len(head) < _SAMPLE_BYTES)
+        if found is not None:
+            return found
+        stream.seek(start)
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = stream.readline(1 << 20)
+        elif not closes_on_its_line(line.removeprefix(b"\xef\xbb\xbf")):
+            return "document"
+        while True:
+            after = stream.read(_SAMPLE_BYTES)
+            if not after:
+                return "document"
+            rest = after.lstrip()
+            if rest:
+                return "ndjson" if rest.startswith(b"{") else "document"
+    finally:
+        stream.seek(start)
+
+
+def _private_copy(stream: IO[bytes], label: str) -> IO[bytes]:
+    """An anonymous temporary copy of a stream that can be read only once."""
+    copy = tempfile.TemporaryFile()  # noqa: SIM115 - it lives as long as its records
+    try:
+        shutil.copyfileobj(stream, copy, 1 << 20)
+        copy.seek(0)
+    except OSError as error:
+        copy.close()
+        raise InputError(
+            f"cannot copy {label} to a temporary file: {error.strerror or error}",
+            fix="free space in the temporary directory (TMPDIR), or give the file's path",
+        ) from None
+    return copy
 
 
 # --- documents -----------------------------------------------------------------
@@ -164,15 +251,12 @@ def _load_document(data: bytes | str, label: str) -> dict:
                 f"{label} is not UTF-8 text (byte {error.start})",
                 fix="FHIR JSON must be UTF-8; save it as UTF-8",
             ) from None
-    try:
-        document = json.loads(data)
-    except ValueError as error:
-        line = getattr(error, "lineno", None)
-        where = f" at line {line}" if line else ""
-        raise InputError(
-            f"{label} is not valid JSON{where}",
-            fix="give a FHIR R4 Bundle, Observation or NDJSON file",
-        ) from None
+    document = load_json(
+        data,
+        label,
+        fix="give a FHIR R4 Bundle, Observation or NDJSON file",
+        limit=MAX_DOCUMENT_BYTES,
+    )
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise InputError(
             f"{label} is JSON but not a FHIR resource (no resourceType)",
@@ -222,7 +306,9 @@ def _indexed_ndjson_records(stream: IO[bytes], label: str, skipped: Counter) -> 
     index = _Index()
     start = stream.tell()
     for _number, line in _ndjson_lines(stream, label):
-        if isinstance(line, bytes) and (b'"Patient"' in line or b'"DiagnosticReport"' in line):
+        if isinstance(line, bytes) and (
+            b'"Patient"' in line or b'"DiagnosticReport"' in line or b'"hasMember"' in line
+        ):
             resource, _reason = _json_line(line)
             if isinstance(resource, dict):
                 index.add(resource, None)
@@ -292,11 +378,11 @@ def _ndjson_lines(stream: IO[bytes], label: str) -> Iterator[tuple[int, bytes | 
 def _json_line(line: bytes) -> tuple[Any, str | None]:
     """The parsed line and None, or None and the reason it is not JSON."""
     try:
-        return json.loads(line.decode("utf-8")), None
-    except UnicodeDecodeError as error:
-        return None, f"line is not UTF-8 (byte {error.start})"
-    except ValueError as error:
-        return None, f"line is not valid JSON ({str(error).split(':')[0]})"
+        return parse_json(line, limit=MAX_LINE_BYTES), None
+    except JsonProblem as problem:
+        if problem.encoding:
+            return None, f"line is {problem.reason}"
+        return None, f"line is not valid JSON ({problem.reason})"
 
 
 # --- resources -----------------------------------------------------------------
@@ -323,9 +409,33 @@ def _resource_records(
     if kind not in USED_TYPES:
         skipped[kind] += 1
         return
+    if kind == "DiagnosticReport":
+        yield from _contained_results(resource, where, number, index, full_url)
+        return
     if kind != "Observation":
         return
     yield _observation(resource, where, number, index, full_url)
+
+
+def _contained_results(
+    report: Mapping[str, Any], where: str, number: int, index: _Index, full_url: str | None
+) -> Iterator[Record]:
+    """Observations contained in a DiagnosticReport: its subject, date and id are theirs
+    unless they carry their own."""
+    date = _effective(report) or _text(report.get("issued"))
+    report_id = _text(report.get("id")) or (full_url or "").rsplit(":", 1)[-1] or None
+    for position, contained in enumerate(_list(report.get("contained")), start=1):
+        if not isinstance(contained, dict) or contained.get("resourceType") != "Observation":
+            continue
+        result = dict(contained)
+        if result.get("subject") is None and report.get("subject") is not None:
+            result["subject"] = report["subject"]
+        if not _effective(result) and date:
+            result["effectiveDateTime"] = date
+        record = _observation(result, f"{where}, contained {position}", number, index, None)
+        if isinstance(record, Observation) and record.group is None and report_id:
+            record = replace(record, group=report_id)
+        yield record
 
 
 def _observation(
@@ -361,7 +471,7 @@ def _observation(
         unit_text=_second_unit(resource, unit) if value is not None else None,
         comparator=comparator,
         patient_id=patient.patient_id,
-        collected=_collected(resource),
+        collected=_collected(resource, index, full_url),
         sex=patient.sex,
         birth_date=patient.birth_date,
         group=index.group(resource, full_url),
@@ -374,7 +484,21 @@ def _observation(
             else None
         ),
         code_system=system,
+        display=_display(resource.get("code")),
     )
+
+
+def _display(concept: Any) -> str | None:
+    """The test's name as sent: code.text, else the first coding's display."""
+    if not isinstance(concept, dict):
+        return None
+    text = _text(concept.get("text"))
+    if text:
+        return text
+    for coding in _list(concept.get("coding")):
+        if isinstance(coding, dict) and _text(coding.get("display")):
+            return _text(coding["display"])
+    return None
 
 
 def _code(concept: Any) -> tuple[str | None, str | None]:
@@ -490,14 +614,27 @@ def _absent_reason(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _collected(resource: Mapping[str, Any]) -> str | None:
+def _effective(resource: Mapping[str, Any]) -> str | None:
     period = resource.get("effectivePeriod")
     return (
         _text(resource.get("effectiveDateTime"))
         or _text(resource.get("effectiveInstant"))
         or (_text(period.get("start")) if isinstance(period, dict) else None)
-        or _text(resource.get("issued"))
     )
+
+
+def _collected(resource: Mapping[str, Any], index: _Index, full_url: str | None) -> str | None:
+    """The result's own collection time, else that of the panel (`hasMember`) or
+    DiagnosticReport holding it, else the time the result was issued."""
+    return _effective(resource) or index.date(resource, full_url) or _text(resource.get("issued"))
+
+
+def _references(node: Any) -> list[str]:
+    return [
+        item["reference"]
+        for item in _list(node)
+        if isinstance(item, dict) and isinstance(item.get("reference"), str) and item["reference"]
+    ]
 
 
 def _lab_reference(ranges: Any) -> str | None:

@@ -246,6 +246,7 @@ def _results(message: Any, number: int, lines: list[int]) -> Iterator[_Result | 
                 absent_reason=absent,
                 provisional=PROVISIONAL_STATUS.get(status),
                 code_system=system,
+                display=_field(segment, 3, component=2) or _field(segment, 3, component=5) or None,
             )
             yield _Result(observation, status, problem)
 

@@ -113,13 +113,54 @@ def read_text(path: str, what: str = "panel file") -> str:
 
 def read_panel_file(path: str, ranges: Ranges) -> PatientRecord:
     label = "standard input" if path == "-" else path
-    document = load_yaml(read_text(path), label, typed=False)
+    document = load_panel_document(read_text(path), label)
     return record_from_document(document, ranges, label)
+
+
+def load_panel_document(text: str, label: str) -> Any:
+    """A panel file's document: JSON through the bounded JSON reader, else YAML.
+
+    Numbers in JSON stay as written ('0.10' stays '0.10') and true/false become
+    text, as in YAML. Text that starts like JSON but is not JSON syntax (a YAML
+    flow mapping such as `{b12: 180}`) is read as YAML; JSON that b12lab refuses
+    (nested too deeply, a key given twice, NaN) is refused.
+    """
+    from b12lab.inputs.json_text import JsonProblem, parse_json
+
+    if text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
+        try:
+            return _as_written(parse_json(text, limit=MAX_PANEL_FILE_BYTES, numbers_as_text=True))
+        except JsonProblem as problem:
+            if not problem.syntax:
+                where = f" at line {problem.line}" if problem.line else ""
+                raise InputError(
+                    f"{label} is not valid JSON{where}: {problem.reason}",
+                    fix=problem.fix,
+                ) from None
+    return load_yaml(text, label, typed=False)
+
+
+def _as_written(value: Any) -> Any:
+    """JSON true and false as the text 'true' and 'false', as YAML gives them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return {key: _as_written(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_written(item) for item in value]
+    return value
 
 
 def _analyte_key(key: object, ranges: Ranges, where: str) -> str:
     analyte = ranges.analyte_for(str(key))
     if analyte is None:
+        close = ranges.close_analyte(str(key))
+        if close is not None:
+            raise InputError(
+                f"unknown key '{str(key)[:40]}' in {where}: did you mean {close}?",
+                field=str(key)[:40],
+                fix=f"write '{close}:' (or another analyte key or alias)",
+            )
         raise InputError(
             f"unknown key '{str(key)[:40]}' in {where}",
             field=str(key)[:40],
@@ -131,8 +172,14 @@ def _analyte_key(key: object, ranges: Ranges, where: str) -> str:
     return analyte
 
 
-def _raw_panel(node: Mapping, ranges: Ranges, where: str, skip: tuple[str, ...] = ()) -> RawPanel:
-    panel = RawPanel(date=parse_date(node.get("date"), f"date in {where}"))
+def _raw_panel(
+    node: Mapping,
+    ranges: Ranges,
+    where: str,
+    skip: tuple[str, ...] = (),
+    date_order: str | None = None,
+) -> RawPanel:
+    panel = RawPanel(date=parse_date(node.get("date"), f"date in {where}", date_order))
     for key, value in node.items():
         if key in skip or key == "date":
             continue
@@ -141,7 +188,10 @@ def _raw_panel(node: Mapping, ranges: Ranges, where: str, skip: tuple[str, ...] 
     return panel
 
 
-def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRecord:
+def record_from_document(
+    document: Any, ranges: Ranges, label: str, date_order: str | None = None
+) -> PatientRecord:
+    """`date_order`: the --date-format for slash dates ("dmy" or "mdy")."""
     if document is None:
         raise InputError(
             f"{label} is empty", fix="write the patient's values, e.g. 'b12: 180 pg/mL'"
@@ -169,7 +219,9 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
         sex=parse_sex(document.get("sex")),
         age=parse_age(document.get("age")),
         context=Context(
-            b12_therapy_start=parse_date(context.get("b12_therapy_start"), "b12_therapy_start"),
+            b12_therapy_start=parse_date(
+                context.get("b12_therapy_start"), "b12_therapy_start", date_order
+            ),
             days_on_therapy=parse_days(context.get("days_on_therapy")),
             pregnancy_trimester=parse_trimester(context.get("pregnancy_trimester")),
             alcohol_use=alcohol_current,
@@ -177,7 +229,7 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
             **{flag: parse_flag(context.get(flag), flag) for flag in CONTEXT_FLAGS},
         ),
     )
-    flat = _raw_panel(document, ranges, label, skip=PATIENT_KEYS)
+    flat = _raw_panel(document, ranges, label, skip=PATIENT_KEYS, date_order=date_order)
     panels = document.get("panels")
     if panels is None:
         record.panels.append(flat)
@@ -198,7 +250,9 @@ def record_from_document(document: Any, ranges: Ranges, label: str) -> PatientRe
                 f"panel {index} in {label} must be a mapping",
                 fix="write 'date:' and the values of that panel",
             )
-        record.panels.append(_raw_panel(node, ranges, f"panel {index} of {label}"))
+        record.panels.append(
+            _raw_panel(node, ranges, f"panel {index} of {label}", date_order=date_order)
+        )
     return record
 
 
