@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 
 from b12lab.errors import InputError
 from b12lab.model import Context, Report
@@ -14,6 +15,7 @@ from b12lab.reading.fields import parse_age, parse_alcohol, parse_date, parse_se
 from b12lab.reading.policy import ReadPolicy
 from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, build_panel
 from b12lab.reading.trimester import check_pregnancy, parse_trimester
+from b12lab.rules.catalogue import Catalogue, catalogue_in_force, load_lab_rules
 from b12lab.timeline import evaluate_panels
 
 
@@ -34,6 +36,7 @@ def interpret(
     ranges: Ranges | str | os.PathLike | None = None,
     as_of: dt.date | str | None = None,
     today: dt.date | str | None = None,
+    rules: str | Path | Catalogue | None = None,
 ) -> Report:
     """Interpret one panel given as `{"b12": "180 pg/mL", "platelets": "95"}`.
 
@@ -42,8 +45,10 @@ def interpret(
     panel date and the days on therapy; it and every date take a `datetime.date`
     or ISO text ("2026-01-01"). `ranges` is a loaded Ranges or an overlay file's
     path (as --ranges). `alcohol_use` is True or "current" (heavy use now) or
-    "stopped" (recently stopped). A value of the wrong type raises TypeError; a
-    value that cannot be used raises InputError (or a subclass).
+    "stopped" (recently stopped). `rules` is a laboratory's rules file's path (or a
+    loaded Catalogue), overlaid on b12lab's rules (as --rules). A value of the wrong
+    type raises TypeError; a value that cannot be used raises InputError (or a
+    subclass).
     """
     today = evaluation_date(as_of, today)
     ranges = resolve_ranges(ranges)
@@ -98,7 +103,14 @@ def interpret(
             )
         panel.values.append((analyte, str(key), value))
     record.panels.append(panel)
-    return interpret_record(record, guideline=guideline, ranges=ranges, as_of=today)
+    if rules is not None and not isinstance(rules, Catalogue):
+        if not isinstance(rules, (str, os.PathLike)):
+            raise TypeError(
+                f"rules takes a rules file's path or a Catalogue, not {type(rules).__name__}"
+            )
+        rules = load_lab_rules(rules, frozenset(ranges.sources))
+    with catalogue_in_force(rules):
+        return interpret_record(record, guideline=guideline, ranges=ranges, as_of=today)
 
 
 def option_date(value: object, name: str) -> dt.date | None:

@@ -342,6 +342,13 @@ class CatalogFormat(str, Enum):
     csv = "csv"
 
 
+class RulesFormat(str, Enum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
 class InputFormat(str, Enum):
     auto = "auto"
     yaml = "yaml"
@@ -414,6 +421,16 @@ RangesOption = Annotated[
     ),
 ]
 
+RulesOption = Annotated[
+    str | None,
+    _option(
+        "--rules",
+        help="A laboratory's rules file.",
+        panel=CLINICAL,
+        metavar="FILE",
+    ),
+]
+
 
 def _say_stdin_is_read(what: str) -> None:
     """At a terminal, `-` waits for typed input: say so, and how to end it."""
@@ -443,6 +460,7 @@ def _stdout_is_tty() -> bool:
     "b12lab interpret examples/panel.yaml -o report.html",
 )
 def interpret(
+    command: typer.Context,
     panel_file: Annotated[
         str | None,
         typer.Argument(
@@ -543,6 +561,7 @@ def interpret(
         _option("--as-of", help="Evaluate as on DATE.", panel=CLINICAL, metavar="DATE"),
     ] = None,
     ranges: RangesOption = None,
+    rules_file: RulesOption = None,
     guideline: Annotated[
         str | None,
         _option(
@@ -620,6 +639,11 @@ def interpret(
             "drinking recently stopped, not both",
         )
     ranges_in_force = load_ranges(ranges)
+    if rules_file is not None:
+        from b12lab.rules.catalogue import in_force_for_command, load_lab_rules
+
+        lab_rules = load_lab_rules(rules_file, frozenset(ranges_in_force.sources))
+        in_force_for_command(lab_rules, command)
     date_order = parse_date_format(date_format)
 
     def parse_date(value, field):
@@ -1086,24 +1110,41 @@ def batch(
     return EXIT_OK
 
 
-@app.command(epilog="Example: b12lab rules fer-may-mask-iron-deficiency")
+@app.command(
+    epilog="Examples:\n\n"
+    "b12lab rules fer-may-mask-iron-deficiency\n\n"
+    "b12lab rules check lab_rules.yaml"
+)
 def rules(
     rule_id: Annotated[
         str | None,
         typer.Argument(
             metavar="[RULE_ID]",
-            help="A finding id, e.g. plt-high-rebound-on-therapy.",
+            help="A finding id, or check.",
             autocompletion=_complete_rule_ids,
         ),
     ] = None,
-    output_format: Annotated[
-        CatalogFormat,
-        _option(
-            "--format", "-f", help="text (default), json or csv.", panel=OUTPUT, metavar="FORMAT"
+    rules_file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[FILE]",
+            help="With check: a laboratory's rules file.",
         ),
-    ] = CatalogFormat.text,
+    ] = None,
+    output_format: Annotated[
+        RulesFormat,
+        _option(
+            "--format",
+            "-f",
+            help="text (default), json, csv or markdown.",
+            panel=OUTPUT,
+            metavar="FORMAT",
+        ),
+    ] = RulesFormat.text,
 ) -> None:
-    """List the rules, or explain one with its trigger and sources."""
+    """List the rules, or explain one with its trigger and sources; check FILE replays
+    every cornerstone case with a laboratory's rules file in force (exit 4 when a
+    conclusion changed)."""
     import difflib
 
     from b12lab.ranges import load_ranges
@@ -1111,12 +1152,21 @@ def rules(
     from b12lab.rules import RULES
 
     ranges_in_force = load_ranges()
+    if rule_id == "check":
+        _check_rules(rules_file, ranges_in_force)
+        return
+    if rules_file is not None:
+        raise B12labError(
+            f"unexpected argument '{rules_file}'", fix=f"run b12lab rules check {rules_file}"
+        )
     if rule_id is None:
-        if output_format is CatalogFormat.json:
+        if output_format is RulesFormat.json:
             document = [catalog.rule_dict(r, ranges_in_force) for r in catalog.ordered_rules()]
             sys.stdout.write(json.dumps(document, indent=2) + "\n")
-        elif output_format is CatalogFormat.csv:
+        elif output_format is RulesFormat.csv:
             sys.stdout.write(catalog.rules_csv(ranges_in_force, catalog.ordered_rules()))
+        elif output_format is RulesFormat.markdown:
+            sys.stdout.write(catalog.rules_markdown(catalog.ordered_rules()))
         else:
             sys.stdout.write(catalog.rules_text(_terminal_width()))
         return
@@ -1129,12 +1179,32 @@ def rules(
                 f"did you mean {', '.join(close)}?" if close else "run 'b12lab rules' for the list"
             ),
         )
-    if output_format is CatalogFormat.json:
+    if output_format is RulesFormat.json:
         sys.stdout.write(json.dumps(catalog.rule_dict(rule, ranges_in_force), indent=2) + "\n")
-    elif output_format is CatalogFormat.csv:
+    elif output_format is RulesFormat.markdown:
+        sys.stdout.write(catalog.rules_markdown([rule]))
+    elif output_format is RulesFormat.csv:
         sys.stdout.write(catalog.rules_csv(ranges_in_force, [rule]))
     else:
         sys.stdout.write(catalog.rule_detail(rule, ranges_in_force, _screen_width()))
+
+
+def _check_rules(rules_file: str | None, ranges_in_force) -> None:
+    from b12lab.rules.catalogue import load_lab_rules, replay, shipped_cases
+
+    if rules_file is None:
+        raise B12labError("b12lab rules check needs a rules file", fix="b12lab rules check FILE")
+    catalogue = load_lab_rules(rules_file, frozenset(ranges_in_force.sources))
+    cases = (*shipped_cases(), *catalogue.cases)
+    changed = replay(catalogue, cases)
+    for line in changed:
+        sys.stdout.write(safe_line(line) + "\n")
+    sys.stderr.write(
+        f"b12lab: {len(cases)} cornerstone cases replayed ({len(catalogue.cases)} from "
+        f"{safe_line(rules_file)}); {len(changed)} changed their conclusion\n"
+    )
+    if changed:
+        raise typer.Exit(EXIT_URGENT)
 
 
 @app.command("ranges", epilog="Example: b12lab ranges --ranges examples/lab_overlay.yaml")

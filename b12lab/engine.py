@@ -26,6 +26,7 @@ from b12lab.ranges import SEXES, Limits, Ranges
 from b12lab.rules import DOMAIN_READS, RULES_BY_DOMAIN, Case, Fired, Missing
 from b12lab.rules.b12 import assess_b12, assess_for_rules
 from b12lab.rules.base import AskTests, Step, above, at_least, at_most, at_or_above, below
+from b12lab.rules.catalogue import in_force
 from b12lab.rules.implications import implications
 
 ALWAYS_WANTED = ("b12", "platelets", "anc", "ferritin")
@@ -315,10 +316,13 @@ def run_domain(domain: str, case: Case) -> tuple[list[Finding], list[str]]:
 
     The rules see only the analytes their domain reads (DOMAIN_READS).
     """
-    visible = case.restricted(DOMAIN_READS[domain])
+    catalogue = in_force()  # a laboratory's rules file, when one is in force
+    reads = DOMAIN_READS if catalogue is None else catalogue.reads
+    visible = case.restricted(reads[domain])
     findings: list[Finding] = []
     wanted: list[str] = []
-    for rule in RULES_BY_DOMAIN[domain]:
+    rules = RULES_BY_DOMAIN if catalogue is None else catalogue.by_domain
+    for rule in rules[domain]:
         outcome = rule.evaluate(visible)
         if isinstance(outcome, Missing):
             wanted.extend(outcome.analytes)

@@ -100,6 +100,33 @@ def rules_csv(ranges: Ranges, rules: list[Rule]) -> str:
     return csv_text((*RULE_COLUMNS, "trigger", "says", "sources"), rows)
 
 
+def rules_markdown(rules: list[Rule]) -> str:
+    """The catalogue as CLINICAL_RULES.md tables it: one table per domain, printed from
+    the rules themselves (b12lab/rules.yaml and the rule modules)."""
+
+    def cell(text: str) -> str:
+        return " ".join(text.split()).replace("|", "\\|")
+
+    lines: list[str] = []
+    for domain in DOMAINS:
+        in_domain = [r for r in rules if r.domain == domain]
+        if not in_domain:
+            continue
+        if lines:
+            lines.append("")
+        lines += [
+            f"### {domain}",
+            "",
+            "| id | severity | trigger | the finding says |",
+            "|---|---|---|---|",
+        ]
+        for r in in_domain:
+            sources = ", ".join(r.sources)
+            says = f"{cell(r.says)} [{sources}]" if sources else cell(r.says)
+            lines.append(f"| `{r.id}` | {r.severity} | {cell(r.trigger)} | {says} |")
+    return "\n".join(lines) + "\n"
+
+
 def rule_dict(rule: Rule, ranges: Ranges) -> dict[str, Any]:
     return {
         "id": rule.id,

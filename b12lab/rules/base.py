@@ -110,6 +110,8 @@ class Rule:
     sources: tuple[str, ...]
     reads: frozenset[str]
     evaluate: Callable[[Case], Fired | Missing | None] = field(compare=False)
+    # A rule written as data: its parsed conditions (b12lab.rules.data.RuleLogic).
+    logic: object = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,291 @@
+"""The catalogue in force: b12lab's rules, or b12lab's with a laboratory's rules file.
+
+A laboratory's rules file (`--rules FILE`, or `rules=` in the Python API) has
+
+- `prefix:` the laboratory's own prefix for new rule ids (e.g. `stmarys-`); it
+  may not be the first part of any b12lab rule id, so the ids never collide;
+- `rules:` new rules, in the form of `b12lab/rules.yaml`, each id starting with
+  the prefix;
+- `changes:` b12lab rules by id, with new texts (`title`, `trigger`, `says`,
+  `next_steps`); thresholds are changed in a ranges overlay (`--ranges`);
+- `cases:` cornerstone cases: a panel (`values`, optional `context` and
+  `as_of`) with the findings it must give (`gives`) and must not (`not`).
+
+`b12lab rules check FILE` replays every cornerstone case, b12lab's own
+(`b12lab/cornerstone_cases.yaml`, from its test panels) and the file's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import re
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from b12lab.model import DOMAINS
+from b12lab.rules.base import B12_INPUTS, Rule
+from b12lab.rules.condition import RuleFileError
+
+CORNERSTONE_CASES = Path(__file__).resolve().parent.parent / "cornerstone_cases.yaml"
+PREFIX = re.compile(r"^[a-z][a-z0-9]*-$")
+TEXT_CHANGES = ("title", "trigger", "says", "next_steps")
+CASE_KEYS = ("name", "values", "context", "as_of", "gives", "not")
+CONTEXT_KEYS = (
+    "sex",
+    "age",
+    "date",
+    "b12_therapy_start",
+    "days_on_therapy",
+    "alcohol_use",
+    "neuro_symptoms",
+    "hypersegmented_neutrophils",
+    "pregnancy_trimester",
+    "guideline",
+)
+
+
+@dataclass(frozen=True)
+class Cornerstone:
+    name: str
+    values: dict
+    context: dict
+    as_of: str | None
+    gives: tuple[str, ...]
+    never: tuple[str, ...]
+    source: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    rules: dict[str, Rule]
+    cases: tuple[Cornerstone, ...] = ()
+
+    @cached_property
+    def by_domain(self) -> dict[str, tuple[Rule, ...]]:
+        return {d: tuple(r for r in self.rules.values() if r.domain == d) for d in DOMAINS}
+
+    @cached_property
+    def reads(self) -> dict[str, frozenset[str]]:
+        return {
+            d: frozenset(B12_INPUTS).union(*(r.reads for r in rules))
+            for d, rules in self.by_domain.items()
+        }
+
+
+_IN_FORCE: ContextVar[Catalogue | None] = ContextVar("b12lab_catalogue", default=None)
+
+
+def in_force() -> Catalogue | None:
+    """The laboratory's catalogue when one is in force (None: b12lab's own)."""
+    return _IN_FORCE.get()
+
+
+@contextlib.contextmanager
+def catalogue_in_force(catalogue: Catalogue | None) -> Iterator[None]:
+    token = _IN_FORCE.set(catalogue)
+    try:
+        yield
+    finally:
+        _IN_FORCE.reset(token)
+
+
+def _fail(source: str, path: str, problem: str, fix: str = "") -> RuleFileError:
+    return RuleFileError(path, problem, fix=fix, source=source)
+
+
+def _cases(node: object, source: str, known: dict[str, Rule]) -> tuple[Cornerstone, ...]:
+    if node is None:
+        return ()
+    if not isinstance(node, list):
+        raise _fail(source, "cases", "expected a list of cases")
+    cases = []
+    for index, entry in enumerate(node):
+        path = f"cases[{index}]"
+        if not isinstance(entry, dict):
+            raise _fail(source, path, "expected a mapping")
+        for key in entry:
+            if key not in CASE_KEYS:
+                close = difflib.get_close_matches(str(key), CASE_KEYS, n=1)
+                raise _fail(
+                    source,
+                    f"{path}.{key}",
+                    "unknown key",
+                    f"did you mean {close[0]}?" if close else "use " + ", ".join(CASE_KEYS),
+                )
+        if not isinstance(entry.get("values"), dict) or not entry["values"]:
+            raise _fail(source, f"{path}.values", "expected the panel's values, e.g. b12: 180")
+        lists = {}
+        for key in ("gives", "not"):
+            ids = entry.get(key) or []
+            if not isinstance(ids, list):
+                raise _fail(source, f"{path}.{key}", "expected a list of finding ids")
+            for position, rule_id in enumerate(ids):
+                if rule_id not in known:
+                    close = difflib.get_close_matches(str(rule_id), list(known), n=3)
+                    raise _fail(
+                        source,
+                        f"{path}.{key}[{position}]",
+                        f"no rule '{rule_id}'",
+                        f"did you mean {', '.join(close)}?" if close else "see b12lab rules",
+                    )
+            lists[key] = tuple(ids)
+        context = entry.get("context") or {}
+        if not isinstance(context, dict):
+            raise _fail(source, f"{path}.context", "expected a mapping, e.g. sex: female")
+        for key in context:
+            if key not in CONTEXT_KEYS:
+                close = difflib.get_close_matches(str(key), CONTEXT_KEYS, n=1)
+                raise _fail(
+                    source,
+                    f"{path}.context.{key}",
+                    "unknown context",
+                    f"did you mean {close[0]}?" if close else "use " + ", ".join(CONTEXT_KEYS),
+                )
+        cases.append(
+            Cornerstone(
+                str(entry.get("name") or f"case {index + 1}"),
+                {str(k): str(v) for k, v in entry["values"].items()},
+                dict(context),
+                None if entry.get("as_of") is None else str(entry["as_of"]),
+                lists["gives"],
+                lists["not"],
+                source,
+                path,
+            )
+        )
+    return tuple(cases)
+
+
+def default_catalogue() -> Catalogue:
+    from b12lab.rules import RULES
+
+    return Catalogue(dict(RULES))
+
+
+def shipped_cases() -> tuple[Cornerstone, ...]:
+    from b12lab.rules.data import read_rules_document
+
+    document = read_rules_document(CORNERSTONE_CASES.read_text(encoding="utf-8"), "cases")
+    return _cases(document.get("cases"), CORNERSTONE_CASES.name, default_catalogue().rules)
+
+
+def load_lab_rules(path: str | Path, sources: frozenset[str] | None = None) -> Catalogue:
+    """b12lab's catalogue with a laboratory's rules file overlaid (checked; RuleFileError)."""
+    from b12lab.errors import InputError
+    from b12lab.rules.data import parse_rules, read_rules_document
+
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"cannot read the rules file {source} ({error.__class__.__name__})",
+            fix="give a readable UTF-8 YAML file to --rules",
+        ) from None
+    document = read_rules_document(text, source)
+    if not isinstance(document, dict):
+        raise _fail(source, "(top)", "expected a mapping with prefix, rules, changes and cases")
+    allowed = ("prefix", "rules", "changes", "cases")
+    for key in document:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            raise _fail(
+                source, str(key), "unknown key", f"did you mean {close[0]}?" if close else ""
+            )
+    base = default_catalogue().rules
+    rules = dict(base)
+    new = parse_rules({"rules": document.get("rules") or []}, source, sources)
+    if new:
+        prefix = document.get("prefix")
+        taken = sorted({rule_id.split("-")[0] + "-" for rule_id in base})
+        if not isinstance(prefix, str) or not PREFIX.match(prefix):
+            raise _fail(
+                source, "prefix", "new rules need the laboratory's prefix, e.g. prefix: stmarys-"
+            )
+        if prefix in taken:
+            raise _fail(
+                source,
+                "prefix",
+                f"'{prefix}' is a prefix of b12lab's own rule ids",
+                "choose another, e.g. your laboratory's short name",
+            )
+        for index, rule in enumerate(new):
+            if not rule.id.startswith(prefix):
+                raise _fail(
+                    source,
+                    f"rules[{index}].id",
+                    f"'{rule.id}' does not start with the prefix '{prefix}'",
+                    f"name it {prefix}{rule.id}",
+                )
+            rules[rule.id] = rule
+    changes = document.get("changes") or {}
+    if not isinstance(changes, dict):
+        raise _fail(source, "changes", "expected rule ids with their new texts")
+    for rule_id, change in changes.items():
+        path = f"changes.{rule_id}"
+        if rule_id not in base:
+            close = difflib.get_close_matches(str(rule_id), list(base), n=3)
+            raise _fail(
+                source,
+                path,
+                f"no b12lab rule '{rule_id}'",
+                f"did you mean {', '.join(close)}?" if close else "see b12lab rules",
+            )
+        if not isinstance(change, dict) or not change:
+            raise _fail(source, path, "expected new texts, e.g. title: ...")
+        edits = {}
+        for key, value in change.items():
+            if key not in TEXT_CHANGES:
+                raise _fail(
+                    source,
+                    f"{path}.{key}",
+                    "only texts can change here",
+                    "change thresholds with --ranges; change " + ", ".join(TEXT_CHANGES),
+                )
+            if key == "next_steps":
+                if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+                    raise _fail(source, f"{path}.{key}", "expected a list of texts")
+                edits[key] = tuple(value)
+            elif not isinstance(value, str) or not value.strip():
+                raise _fail(source, f"{path}.{key}", "expected a text")
+            else:
+                edits[key] = value
+        rules[rule_id] = dataclasses.replace(rules[rule_id], **edits)
+    cases = _cases(document.get("cases"), source, rules)
+    return Catalogue(rules, cases)
+
+
+def replay(catalogue: Catalogue, cases: tuple[Cornerstone, ...]) -> list[str]:
+    """Each case whose conclusion changed, as one line: what it must (not) give and gives."""
+    from b12lab.api import interpret
+    from b12lab.errors import B12labError
+
+    changed = []
+    for case in cases:
+        try:
+            report = interpret(case.values, **case.context, as_of=case.as_of, rules=catalogue)
+        except B12labError as error:
+            raise _fail(case.source, case.path, f"the case cannot be read: {error}") from None
+        found = [f.id for f in report.findings]
+        lost = [i for i in case.gives if i not in found]
+        unwanted = [i for i in case.never if i in found]
+        if lost or unwanted:
+            parts = [f"does not give {', '.join(lost)}"] if lost else []
+            parts += [f"now gives {', '.join(unwanted)}"] if unwanted else []
+            changed.append(
+                f"{case.source} {case.path} ({case.name}): {'; '.join(parts)} "
+                f"(findings: {', '.join(found) or 'none'})"
+            )
+    return changed
+
+
+def in_force_for_command(catalogue: Catalogue, context) -> None:
+    """Put `catalogue` in force until the running command (its click context) ends."""
+    token = _IN_FORCE.set(catalogue)
+    context.call_on_close(lambda: _IN_FORCE.reset(token))

@@ -1,0 +1,293 @@
+"""The condition language of the rules file, and its one-panel evaluator.
+
+A condition is a Python expression restricted to:
+
+- fact names, dotted (`platelets.low`, `b12.undecided`, `therapy_day`) and the
+  thresholds of the ranges file (`threshold.rebound_window_first_day`);
+- constants: numbers, strings, `true`/`false`/`none` (any case);
+- `and`, `or`, `not`; comparisons `<`, `<=`, `>`, `>=`, `==`, `!=` (chains
+  such as `a <= therapy_day <= b` too); `in` and `not in` a tuple of constants.
+
+Nothing else parses: no calls, attributes of values, subscripts or arithmetic.
+The text is parsed with Python's own `ast` (a grammar everyone knows, no
+dependency) and turned into the small tree below; both evaluators walk that
+tree, this one for one panel and `b12lab.rules.arrays` for whole columns, so
+the two cannot drift apart. A comparison with no value (a fact that is none)
+is false, `!=` included, and so is `in`: `not (...)` says the opposite.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from b12lab.errors import B12labError
+
+
+class RuleFileError(B12labError):
+    """A rules file that cannot be used: the dotted path of the problem and the fix."""
+
+    def __init__(self, path: str, problem: str, fix: str = "", source: str = ""):
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{path}: {problem}", fix=fix)
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str
+
+
+@dataclass(frozen=True)
+class Constant:
+    value: object
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: object
+
+
+@dataclass(frozen=True)
+class All:
+    operands: tuple
+
+
+@dataclass(frozen=True)
+class Any:
+    operands: tuple
+
+
+@dataclass(frozen=True)
+class Compare:
+    """`left op right`; a chain `a < b < c` is an All of two Compares."""
+
+    op: str
+    left: object
+    right: object
+
+
+@dataclass(frozen=True)
+class Member:
+    """`operand in (values)`, or `not in` when `negated`."""
+
+    operand: object
+    values: tuple
+    negated: bool = False
+
+
+_OPS = {
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+}
+_WORDS = {"true": True, "false": False, "none": None}
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+class Parser:
+    """Parses conditions against the names a rule may use, with their kinds.
+
+    `kinds` maps each name to "bool", "number" or "text"; a name not in it is
+    refused with the closest names as a suggestion.
+    """
+
+    def __init__(self, kinds: Mapping[str, str]):
+        self.kinds = kinds
+
+    def parse(self, text: object, path: str, source: str = "") -> object:
+        if not isinstance(text, str) or not text.strip():
+            raise RuleFileError(path, "expected a condition (text)", source=source)
+        try:
+            tree = ast.parse(text.strip(), mode="eval").body
+        except SyntaxError as error:
+            raise RuleFileError(
+                path,
+                f"cannot parse condition '{text}' ({error.msg})",
+                fix="write it with and, or, not, comparisons and in",
+                source=source,
+            ) from None
+        self._path, self._source, self._text = path, source, text
+        node = self._node(tree)
+        self._boolean(node)
+        return node
+
+    def _fail(self, problem: str, fix: str = "") -> RuleFileError:
+        return RuleFileError(self._path, problem, fix=fix, source=self._source)
+
+    def _node(self, tree: ast.AST) -> object:
+        if isinstance(tree, ast.BoolOp):
+            operands = tuple(self._node(v) for v in tree.values)
+            for operand in operands:
+                self._boolean(operand)
+            return All(operands) if isinstance(tree.op, ast.And) else Any(operands)
+        if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.Not):
+            operand = self._node(tree.operand)
+            self._boolean(operand)
+            return Not(operand)
+        if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.USub):
+            inner = self._node(tree.operand)
+            if isinstance(inner, Constant) and isinstance(inner.value, (int, float)):
+                return Constant(-inner.value)
+        if isinstance(tree, ast.Compare):
+            return self._compare(tree)
+        if isinstance(tree, ast.Constant) and isinstance(tree.value, (int, float, str)):
+            return Constant(tree.value)
+        dotted = _dotted(tree)
+        if dotted is not None:
+            if dotted.lower() in _WORDS:
+                return Constant(_WORDS[dotted.lower()])
+            if dotted not in self.kinds:
+                close = difflib.get_close_matches(dotted, list(self.kinds), n=3, cutoff=0.6)
+                raise self._fail(
+                    f"unknown fact '{dotted}' in '{self._text}'",
+                    fix=f"did you mean {', '.join(close)}?"
+                    if close
+                    else "see the facts listed in docs/writing-rules.md",
+                )
+            return Name(dotted)
+        raise self._fail(
+            f"'{ast.unparse(tree)}' is not allowed in a condition ('{self._text}')",
+            fix="use fact names, constants, and, or, not, comparisons and in",
+        )
+
+    def _compare(self, tree: ast.Compare) -> object:
+        if len(tree.ops) > 1 and any(isinstance(o, (ast.In, ast.NotIn)) for o in tree.ops):
+            raise self._fail(
+                f"'{ast.unparse(tree)}' chains 'in' with another comparison",
+                fix="join them with and",
+            )
+        parts = [self._node(tree.left)]
+        for op, comparator in zip(tree.ops, tree.comparators, strict=True):
+            member = isinstance(op, (ast.In, ast.NotIn))
+            parts.append(None if member else self._node(comparator))
+        links = []
+        for index, op in enumerate(tree.ops):
+            left, right = parts[index], parts[index + 1]
+            if isinstance(op, (ast.In, ast.NotIn)):
+                values = self._members(tree.comparators[index])
+                links.append(Member(left, values, isinstance(op, ast.NotIn)))
+                continue
+            if type(op) not in _OPS:
+                raise self._fail(f"comparison '{ast.unparse(tree)}' is not allowed")
+            kinds = {self._kind(left), self._kind(right)} - {"none"}
+            if len(kinds) > 1 or ("bool" in kinds and _OPS[type(op)] not in ("==", "!=")):
+                raise self._fail(
+                    f"'{ast.unparse(tree)}' compares a {' with a '.join(sorted(kinds))}",
+                    fix="compare numbers with numbers and texts with texts",
+                )
+            links.append(Compare(_OPS[type(op)], left, right))
+        return links[0] if len(links) == 1 else All(tuple(links))
+
+    def _members(self, tree: ast.AST) -> tuple:
+        if isinstance(tree, (ast.Tuple, ast.List, ast.Set)):
+            values = []
+            for element in tree.elts:
+                node = self._node(element)
+                if not isinstance(node, Constant):
+                    break
+                values.append(node.value)
+            else:
+                return tuple(values)
+        raise self._fail(
+            f"'in' needs a list of constants, not '{ast.unparse(tree)}'",
+            fix="write e.g. platelets.grade in (3, 4)",
+        )
+
+    def _kind(self, node: object) -> str:
+        if isinstance(node, Name):
+            return self.kinds[node.name]
+        if isinstance(node, Constant):
+            if node.value is None:
+                return "none"
+            if isinstance(node.value, bool):
+                return "bool"
+            return "text" if isinstance(node.value, str) else "number"
+        return "bool"
+
+    def _boolean(self, node: object) -> None:
+        if self._kind(node) != "bool":
+            raise self._fail(
+                f"'{self._text}' is not true or false: a {self._kind(node)} is not a condition",
+                fix="compare it, e.g. therapy_day >= 7",
+            )
+
+
+def names(node: object) -> set[str]:
+    """Every fact and threshold a condition names."""
+    if isinstance(node, Name):
+        return {node.name}
+    if isinstance(node, (All, Any)):
+        return set().union(*(names(n) for n in node.operands))
+    if isinstance(node, Not):
+        return names(node.operand)
+    if isinstance(node, Compare):
+        return names(node.left) | names(node.right)
+    if isinstance(node, Member):
+        return names(node.operand)
+    return set()
+
+
+def constants(node: object) -> dict[str, set]:
+    """The values each name is compared with (the cut points a condition distinguishes)."""
+    found: dict[str, set] = {}
+    if isinstance(node, (All, Any)):
+        for operand in node.operands:
+            for name, values in constants(operand).items():
+                found.setdefault(name, set()).update(values)
+    elif isinstance(node, Not):
+        found = constants(node.operand)
+    elif isinstance(node, Compare):
+        for one, other in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(one, Name) and isinstance(other, (Constant, Name)):
+                found.setdefault(one.name, set()).add(other)
+    elif isinstance(node, Member) and isinstance(node.operand, Name):
+        found[node.operand.name] = {Constant(v) for v in node.values}
+    return found
+
+
+_COMPARE: dict[str, Callable[[object, object], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+def evaluate(node: object, facts: Mapping[str, object]) -> object:
+    """The condition's value for one panel's facts."""
+    if isinstance(node, Name):
+        return facts[node.name]
+    if isinstance(node, Constant):
+        return node.value
+    if isinstance(node, All):
+        return all(evaluate(n, facts) for n in node.operands)
+    if isinstance(node, Any):
+        return any(evaluate(n, facts) for n in node.operands)
+    if isinstance(node, Not):
+        return not evaluate(node.operand, facts)
+    if isinstance(node, Compare):
+        left, right = evaluate(node.left, facts), evaluate(node.right, facts)
+        if left is None or right is None:
+            return False
+        return bool(_COMPARE[node.op](left, right))
+    if isinstance(node, Member):
+        value = evaluate(node.operand, facts)
+        found = value is not None and value in node.values
+        return found != node.negated
+    raise TypeError(f"no scalar evaluation for {type(node).__name__}")

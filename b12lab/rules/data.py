@@ -1,0 +1,434 @@
+"""Rules written as data (`b12lab/rules.yaml`): loading, checking, and evaluating one.
+
+Each entry has the catalogue fields (id, domain, severity, title, trigger,
+says, next_steps, sources) and how it decides:
+
+- `unresolved:` a list of `{when, missing}`, tried first: when a condition
+  holds, the rule cannot decide and `missing` names what would decide it (a
+  list of analytes, or a set the fact layer computes, e.g. `undecided_b12`);
+- `when:` with `detail:` and `evidence:`, or `variants:` (a list of them; the
+  first whose `when` holds fires);
+- `extras:` a list of `{when, detail, evidence, adds_next_steps, missing}` added
+  to a fired finding whose `when` also holds (the detail is appended; `missing`
+  names tests that would sharpen the finding);
+- `adds_next_steps:` (in a rule, variant or extra) steps added to the rule's
+  own for this panel, which may quote facts.
+
+Conditions are parsed once (`b12lab.rules.condition`); `{fact}` in a text is
+the fact as quoted. Every fact, threshold and analyte named is checked when
+the file loads: an error names its dotted path and the closest names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from b12lab.model import DOMAINS, SEVERITIES
+from b12lab.rules import facts as fact_layer
+from b12lab.rules.base import B12_INPUTS, AskTests, Case, Fired, Missing, Rule, Step
+from b12lab.rules.condition import Parser, RuleFileError, evaluate, names
+
+RULES_FILE = Path(__file__).resolve().parent.parent / "rules.yaml"
+COMPILED_RULES = RULES_FILE.with_name("compiled_rules.json")
+RULE_KEYS = (
+    "id",
+    "domain",
+    "severity",
+    "title",
+    "trigger",
+    "says",
+    "next_steps",
+    "sources",
+    "unresolved",
+    "when",
+    "detail",
+    "evidence",
+    "variants",
+    "extras",
+    "adds_next_steps",
+)
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A text with `{fact}` placeholders, checked at load."""
+
+    text: str
+    names: tuple[str, ...]
+
+    def fill(self, facts: Mapping[str, object]) -> str:
+        return _PLACEHOLDER.sub(lambda m: fact_layer.shown(facts[m.group(1)]), self.text)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One way a rule fires (or, with `missing`, cannot decide)."""
+
+    when: object
+    detail: Template | None = None
+    evidence: tuple[tuple[str, Template, object], ...] = ()  # (key, text, condition or None)
+    next_steps: tuple[Template, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleLogic:
+    unresolved: tuple[Outcome, ...]
+    variants: tuple[Outcome, ...]
+    extras: tuple[Outcome, ...]
+
+    def conditions(self) -> list[object]:
+        return [o.when for o in (*self.unresolved, *self.variants, *self.extras)]
+
+    def decide(self, facts: Mapping[str, object]) -> tuple[str, int] | None:
+        """Which outcome holds: ("unresolved", i) or ("fires", i), or None."""
+        for index, outcome in enumerate(self.unresolved):
+            if evaluate(outcome.when, facts):
+                return "unresolved", index
+        for index, outcome in enumerate(self.variants):
+            if evaluate(outcome.when, facts):
+                return "fires", index
+        return None
+
+    def evaluate(self, case: Case) -> Fired | Missing | None:
+        facts = fact_layer.Facts(case)
+        decided = self.decide(facts)
+        if decided is None:
+            return None
+        kind, index = decided
+        if kind == "unresolved":
+            missing = []
+            for name in self.unresolved[index].missing:
+                if name in fact_layer.MISSING_SETS:
+                    missing.extend(fact_layer.MISSING_SETS[name](case))
+                else:
+                    missing.append(name)
+            return Missing(tuple(missing))
+        chosen = self.variants[index]
+        detail = chosen.detail.fill(facts)
+        evidence = _evidence(chosen, facts)
+        steps = [t.fill(facts) for t in chosen.next_steps]
+        missing = list(chosen.missing)
+        for extra in self.extras:
+            if evaluate(extra.when, facts):
+                if extra.detail is not None:
+                    detail += extra.detail.fill(facts)
+                evidence.update(_evidence(extra, facts))
+                steps.extend(t.fill(facts) for t in extra.next_steps)
+                missing.extend(extra.missing)
+        return Fired(detail, evidence, next_steps=tuple(steps), missing=tuple(missing))
+
+
+def _evidence(outcome: Outcome, facts: Mapping[str, object]) -> dict[str, str]:
+    return {
+        key: text.fill(facts)
+        for key, text, when in outcome.evidence
+        if when is None or evaluate(when, facts)
+    }
+
+
+class _Loader:
+    def __init__(self, source: str, sources: frozenset[str] | None):
+        self.source = source
+        self.kinds = fact_layer.kinds()
+        self.parser = Parser(self.kinds)
+        self.sources = sources
+
+    def fail(self, path: str, problem: str, fix: str = "") -> RuleFileError:
+        return RuleFileError(path, problem, fix=fix, source=self.source)
+
+    def text(self, node: object, path: str) -> str:
+        if not isinstance(node, str) or not node.strip():
+            raise self.fail(path, "expected a text")
+        return node
+
+    def template(self, node: object, path: str) -> Template:
+        text = self.text(node, path)
+        found = tuple(_PLACEHOLDER.findall(text))
+        for name in found:
+            if name not in self.kinds:
+                close = difflib.get_close_matches(name, list(self.kinds), n=3, cutoff=0.6)
+                raise self.fail(
+                    path,
+                    f"unknown fact '{{{name}}}' in the text",
+                    fix=f"did you mean {', '.join(close)}?"
+                    if close
+                    else "see docs/writing-rules.md",
+                )
+        return Template(text, found)
+
+    def condition(self, node: object, path: str) -> object:
+        return self.parser.parse(node, path, self.source)
+
+    def keys(self, node: object, path: str, allowed: tuple[str, ...]) -> dict:
+        if not isinstance(node, dict):
+            raise self.fail(path, "expected a mapping")
+        for key in node:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                raise self.fail(
+                    f"{path}.{key}" if path else str(key),
+                    "unknown key",
+                    fix=f"did you mean {close[0]}?" if close else "use " + ", ".join(allowed),
+                )
+        return node
+
+    def listing(self, node: object, path: str) -> list:
+        if node is None:
+            return []
+        if not isinstance(node, list):
+            raise self.fail(path, "expected a list")
+        return node
+
+    def analyte(self, name: object, path: str) -> str:
+        if name in fact_layer.ANALYTES or name in fact_layer.MISSING_SETS:
+            return name
+        choices = [*fact_layer.ANALYTES, *fact_layer.MISSING_SETS]
+        close = difflib.get_close_matches(str(name), choices, n=3)
+        raise self.fail(
+            path,
+            f"unknown analyte '{name}'",
+            fix=f"did you mean {', '.join(close)}?"
+            if close
+            else "use one of " + ", ".join(choices),
+        )
+
+    def step(self, node: object, path: str) -> str:
+        if isinstance(node, str):
+            return self.text(node, path)
+        entry = self.keys(
+            node, path, ("text", "asks", "given", "on_therapy", "ask", "tests", "also")
+        )
+        if "ask" in entry:
+            tests = self.keys(entry.get("tests") or {}, f"{path}.tests", fact_layer.ANALYTES)
+            return AskTests(
+                self.text(entry["ask"], f"{path}.ask"),
+                {k: self.text(v, f"{path}.tests.{k}") for k, v in tests.items()},
+                also=tuple(self.listing(entry.get("also"), f"{path}.also")),
+            )
+        asks = tuple(
+            self.analyte(a, f"{path}.asks[{i}]")
+            for i, a in enumerate(self.listing(entry.get("asks"), f"{path}.asks"))
+        )
+        return Step(
+            self.text(entry.get("text"), f"{path}.text"),
+            asks=asks,
+            given=entry.get("given"),
+            on_therapy=entry.get("on_therapy"),
+        )
+
+    def outcome(self, node: object, path: str, *, fires: bool) -> Outcome:
+        allowed = ("when", "detail", "evidence", "adds_next_steps", "missing")
+        entry = self.keys(node, path, allowed if fires else ("when", "missing"))
+        when = self.condition(entry.get("when"), f"{path}.when")
+        missing = tuple(
+            self.analyte(a, f"{path}.missing[{i}]")
+            for i, a in enumerate(self.listing(entry.get("missing"), f"{path}.missing"))
+        )
+        if not fires:
+            return Outcome(when, missing=missing)
+        evidence = []
+        given = entry.get("evidence") or {}
+        if not isinstance(given, dict):
+            raise self.fail(f"{path}.evidence", "expected a mapping of evidence keys to texts")
+        for key, value in given.items():
+            where = f"{path}.evidence.{key}"
+            if isinstance(value, dict):
+                value = self.keys(value, where, ("text", "when"))
+                evidence.append(
+                    (
+                        key,
+                        self.template(value.get("text"), f"{where}.text"),
+                        self.condition(value.get("when"), f"{where}.when"),
+                    )
+                )
+            else:
+                evidence.append((key, self.template(value, where), None))
+        detail = entry.get("detail")
+        return Outcome(
+            when,
+            missing=missing,
+            detail=None if detail is None else self.template(detail, f"{path}.detail"),
+            evidence=tuple(evidence),
+            next_steps=tuple(
+                self.template(s, f"{path}.adds_next_steps[{i}]")
+                for i, s in enumerate(
+                    self.listing(entry.get("adds_next_steps"), f"{path}.adds_next_steps")
+                )
+            ),
+        )
+
+    def rule(self, node: object, path: str) -> Rule:
+        entry = self.keys(node, path, RULE_KEYS)
+        rule_id = self.text(entry.get("id"), f"{path}.id")
+        domain = entry.get("domain")
+        if domain not in DOMAINS:
+            raise self.fail(
+                f"{path}.domain", f"unknown domain '{domain}'", "use " + ", ".join(DOMAINS)
+            )
+        severity = entry.get("severity")
+        if severity not in SEVERITIES:
+            raise self.fail(
+                f"{path}.severity", f"unknown severity '{severity}'", "use " + ", ".join(SEVERITIES)
+            )
+        sources = tuple(self.listing(entry.get("sources"), f"{path}.sources"))
+        for index, source in enumerate(sources):
+            if self.sources is not None and source not in self.sources:
+                close = difflib.get_close_matches(str(source), sorted(self.sources), n=3)
+                raise self.fail(
+                    f"{path}.sources[{index}]",
+                    f"source '{source}' is not listed under sources in the ranges file",
+                    fix=f"did you mean {', '.join(close)}?"
+                    if close
+                    else "add it to the ranges file",
+                )
+        unresolved = tuple(
+            self.outcome(o, f"{path}.unresolved[{i}]", fires=False)
+            for i, o in enumerate(self.listing(entry.get("unresolved"), f"{path}.unresolved"))
+        )
+        if "variants" in entry:
+            if "when" in entry:
+                raise self.fail(f"{path}.when", "give either when or variants, not both")
+            variants = tuple(
+                self.outcome(o, f"{path}.variants[{i}]", fires=True)
+                for i, o in enumerate(self.listing(entry["variants"], f"{path}.variants"))
+            )
+        else:
+            single = {
+                k: entry[k] for k in ("when", "detail", "evidence", "adds_next_steps") if k in entry
+            }
+            variants = (self.outcome(single, path, fires=True),)
+        for index, variant in enumerate(variants):
+            if variant.detail is None:
+                where = f"{path}.variants[{index}]" if "variants" in entry else path
+                raise self.fail(f"{where}.detail", "a rule that fires needs a detail")
+        extras = tuple(
+            self.outcome(o, f"{path}.extras[{i}]", fires=True)
+            for i, o in enumerate(self.listing(entry.get("extras"), f"{path}.extras"))
+        )
+        logic = RuleLogic(unresolved, variants, extras)
+        next_steps = tuple(
+            self.step(s, f"{path}.next_steps[{i}]")
+            for i, s in enumerate(self.listing(entry.get("next_steps"), f"{path}.next_steps"))
+        )
+        return Rule(
+            rule_id,
+            domain,
+            severity,
+            self.text(entry.get("title"), f"{path}.title"),
+            self.text(entry.get("trigger"), f"{path}.trigger"),
+            self.text(entry.get("says"), f"{path}.says"),
+            next_steps,
+            sources,
+            _reads(logic, next_steps) | B12_INPUTS,
+            logic.evaluate,
+            logic,
+        )
+
+
+def _reads(logic: RuleLogic, next_steps: tuple[str, ...]) -> frozenset[str]:
+    """The analytes a rule's facts, texts and next steps look at."""
+    used: set[str] = set()
+    for condition in logic.conditions():
+        used |= names(condition)
+    for outcome in (*logic.variants, *logic.extras):
+        for text in (outcome.detail, *(e[1] for e in outcome.evidence), *outcome.next_steps):
+            if text is not None:
+                used.update(text.names)
+        used |= set().union(*(names(e[2]) for e in outcome.evidence if e[2] is not None))
+    analytes: set[str] = set()
+    for name in used:
+        analytes.update(fact_layer.reads(name))
+        head = name.split(".")[0]
+        if head in fact_layer.ANALYTES:
+            analytes.add(head)
+    for outcome in logic.unresolved:
+        analytes.update(a for a in outcome.missing if a in fact_layer.ANALYTES)
+    for step in next_steps:
+        analytes.update(getattr(step, "asks", ()))
+        analytes.update(a for a, _ in getattr(step, "tests", ()))
+    return frozenset(analytes)
+
+
+def parse_rules(document: object, source: str, sources: frozenset[str] | None) -> list[Rule]:
+    """The rules of a loaded rules document, checked."""
+    loader = _Loader(source, sources)
+    document = loader.keys(document, "", ("rules",))
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for index, node in enumerate(loader.listing(document.get("rules"), "rules")):
+        rule = loader.rule(node, f"rules[{index}]")
+        if rule.id in seen:
+            raise loader.fail(f"rules[{index}].id", f"rule id '{rule.id}' is given twice")
+        seen.add(rule.id)
+        rules.append(rule)
+    return rules
+
+
+def read_rules_document(text: str, label: str) -> object:
+    """A rules file's document (YAML; keys given twice are refused, numbers typed)."""
+    from b12lab.inputs.yaml_text import load_yaml
+
+    return load_yaml(text, label, typed=True)
+
+
+def _fingerprint(text: str) -> str:
+    """The file's length and CRC (as the compiled ranges use): cheap at start-up."""
+    import zlib
+
+    content = text.encode("utf-8")
+    return f"{len(content)}-{zlib.crc32(content):08x}"
+
+
+def compile_rules() -> dict:
+    """The content of `compiled_rules.json`: the shipped rules file as parsed YAML."""
+    text = RULES_FILE.read_text(encoding="utf-8")
+    document = read_rules_document(text, "rules.yaml")
+    parse_rules(document, "rules.yaml", None)  # refuse to compile a bad file
+    return {"source_fingerprint": _fingerprint(text), "document": document}
+
+
+@lru_cache(maxsize=1)
+def shipped_rules() -> tuple[Rule, ...]:
+    """b12lab's own rules, from the file shipped in the package.
+
+    The parsed YAML is cached in `compiled_rules.json` (a one-patient
+    `interpret` then never loads a YAML parser); a cache that no longer matches
+    the YAML is ignored.
+    """
+    import json
+
+    text = RULES_FILE.read_text(encoding="utf-8")
+    document = None
+    try:
+        compiled = json.loads(COMPILED_RULES.read_text(encoding="utf-8"))
+        if compiled.get("source_fingerprint") == _fingerprint(text):
+            document = compiled["document"]
+    except (OSError, ValueError):
+        pass
+    if document is None:
+        document = read_rules_document(text, "rules.yaml")
+    return tuple(parse_rules(document, "rules.yaml", None))
+
+
+def main() -> None:
+    """`python -m b12lab.rules --compile` rewrites compiled_rules.json."""
+    import json
+    import sys
+
+    if sys.argv[1:] != ["--compile"]:
+        sys.exit("usage: python -m b12lab.rules --compile")
+    COMPILED_RULES.write_text(
+        json.dumps(compile_rules(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    print(f"wrote {COMPILED_RULES}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,379 @@
+"""The facts the rules file's conditions and texts name, computed from one Case.
+
+A fact is a name (`platelets.low`, `b12.undecided`, `therapy_day`), a kind
+(bool, number or text), the analytes it reads and how it is computed from
+the panel, the limits in force, the context and the history. This module is
+the only place they are computed: a rule in `rules.yaml` names facts and
+never reaches into a panel. Thresholds of the ranges file are facts too,
+named `threshold.<key>` (a number).
+
+Per analyte (A is platelets, anc, ferritin, ...):
+
+- `A.measured` the panel (as the domain sees it) has A;
+- `A.low`, `A.high` flagged below or above its reference interval
+  (critical flags included);
+- `A.below_critical`, `A.at_or_above_critical_high` known to lie below the
+  critical low limit, or at or above the critical high limit;
+- `A.value` the number (none when not measured); `A.shown` the value as
+  quoted; `A.lower_limit`, `A.upper_limit`, `A.critical_low_limit`,
+  `A.critical_high_limit` the limits as quoted ("none" when there is none).
+
+For the counts graded by CTCAE (platelets, anc): `A.grade` (1-4, none when
+not low) and `A.may_lie_below_critical` (a censored value bounded from above
+that may lie below the critical limit). The other facts are listed in FACTS
+with their meaning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from b12lab.model import format_number
+from b12lab.ranges import THRESHOLD_KEYS
+from b12lab.rules.base import (
+    Case,
+    above,
+    at_or_above,
+    b12_unresolved,
+    below,
+    ctcae_grade,
+    may_lie_below,
+)
+
+KINDS = ("bool", "number", "text")
+
+
+@dataclass(frozen=True)
+class Fact:
+    name: str
+    kind: str
+    meaning: str
+    reads: tuple[str, ...]
+    compute: Callable[[Case], object]
+
+
+FACTS: dict[str, Fact] = {}
+
+
+def _fact(name: str, kind: str, meaning: str, reads: tuple[str, ...] = ()):
+    def register(compute: Callable[[Case], object]) -> Callable[[Case], object]:
+        FACTS[name] = Fact(name, kind, meaning, reads, compute)
+        return compute
+
+    return register
+
+
+# The analytes with per-analyte facts (the rules file may name these).
+ANALYTES = (
+    "b12",
+    "holotc",
+    "mma",
+    "homocysteine",
+    "folate",
+    "platelets",
+    "anc",
+    "wbc",
+    "hemoglobin",
+    "mcv",
+    "ferritin",
+    "tsat",
+    "crp",
+    "egfr",
+)
+GRADED = ("platelets", "anc")
+
+
+def _limit_text(which: str) -> Callable[[str], Callable[[Case], str]]:
+    def for_analyte(analyte: str) -> Callable[[Case], str]:
+        return lambda case: case.limit(analyte, getattr(case.limits, which)(analyte))
+
+    return for_analyte
+
+
+def _per_analyte(analyte: str) -> None:
+    reads = (analyte,)
+    per = {
+        "measured": ("bool", "the panel has it", lambda c: c.has(analyte)),
+        "low": ("bool", "flagged below its reference interval", lambda c: c.is_low(analyte)),
+        "high": ("bool", "flagged above its reference interval", lambda c: c.is_high(analyte)),
+        "below_critical": (
+            "bool",
+            "known to lie below the critical low limit",
+            lambda c: below(c.get(analyte), c.limits.critical_low(analyte)),
+        ),
+        "at_or_above_critical_high": (
+            "bool",
+            "known to lie at or above the critical high limit",
+            lambda c: at_or_above(c.get(analyte), c.limits.critical_high(analyte)),
+        ),
+        "given": (
+            "bool",
+            "measured on this panel or an earlier one",
+            lambda c: c.has_any(analyte),
+        ),
+        "flag": (
+            "text",
+            "its flag: low, high, normal, critical_low, ...",
+            lambda c: c.flags.get(analyte),
+        ),
+        "above_upper_limit": (
+            "bool",
+            "known to lie above the upper limit",
+            lambda c: above(c.get(analyte), c.limits.high(analyte)),
+        ),
+        "reference": (
+            "text",
+            "the reference interval as quoted, 'lower - upper'",
+            lambda c: f"{_limit_text('low')(analyte)(c)} - {_limit_text('high')(analyte)(c)}",
+        ),
+        "value": ("number", "the value (none when not measured)", lambda c: _value(c, analyte)),
+        "shown": ("text", "the value as quoted", lambda c: c.shown(analyte)),
+        "lower_limit": ("text", "the lower limit as quoted", _limit_text("low")(analyte)),
+        "upper_limit": ("text", "the upper limit as quoted", _limit_text("high")(analyte)),
+        "critical_low_limit": (
+            "text",
+            "the critical low limit as quoted",
+            _limit_text("critical_low")(analyte),
+        ),
+        "critical_high_limit": (
+            "text",
+            "the critical high limit as quoted",
+            _limit_text("critical_high")(analyte),
+        ),
+    }
+    if analyte in GRADED:
+        per["grade"] = (
+            "number",
+            "CTCAE v5 grade of a low count (none when not low)",
+            lambda c: _grade(c, analyte),
+        )
+        per["may_lie_below_critical"] = (
+            "bool",
+            "censored from above with a bound at or below the critical or grade-4 limit",
+            lambda c: may_lie_below(
+                c.get(analyte),
+                c.limits.critical_low(analyte),
+                c.limits.threshold(f"{analyte}_grade4_below"),
+            ),
+        )
+    for suffix, (kind, meaning, compute) in per.items():
+        _fact(f"{analyte}.{suffix}", kind, meaning, reads)(compute)
+
+
+def _value(case: Case, analyte: str) -> float | None:
+    measurement = case.get(analyte)
+    return None if measurement is None else measurement.value
+
+
+def _grade(case: Case, analyte: str) -> int | None:
+    grade = ctcae_grade(case, analyte)
+    return None if grade is None else int(grade)
+
+
+for _analyte in ANALYTES:
+    _per_analyte(_analyte)
+
+
+# B12 as the blood-count and ferritin rules judge it (before therapy when on therapy).
+_fact("b12.low", "bool", "B12 counts as low (deficient, or functionally confirmed)")(
+    lambda c: c.b12.low is True
+)
+_fact("b12.not_low", "bool", "B12 known not to be low")(lambda c: c.b12.low is False)
+_fact(
+    "b12.undecided",
+    "bool",
+    "B12 unknown (not measured) or undetermined (borderline without confirmation), or "
+    "measured on therapy with no pre-therapy B12",
+)(lambda c: c.b12.low is None)
+_fact("b12.repleted", "bool", "on therapy past the rebound window, B12 measured not low")(
+    lambda c: c.b12.repleted
+)
+_fact("b12.status", "text", "deficient, borderline, normal, high or unknown")(
+    lambda c: c.b12.status
+)
+_fact("b12.judged", "text", "the B12 the blood-count rules judged by, as quoted")(
+    lambda c: c.b12_shown
+)
+
+# Therapy, context and history.
+_fact("on_therapy", "bool", "on B12 therapy at the panel date")(lambda c: c.on_therapy)
+_fact(
+    "therapy_day",
+    "number",
+    "days from the therapy start to the panel date (negative before it; none without therapy)",
+)(lambda c: c.days_on_therapy)
+_fact("therapy.shown", "text", "'no', or 'day N' of therapy")(
+    lambda c: f"day {c.days_on_therapy}" if c.on_therapy else "no"
+)
+_fact(
+    "platelets.persisting",
+    "bool",
+    "still low past the platelet recovery window on therapy after a low B12",
+    ("platelets",),
+)(lambda c: c.persisting("platelets"))
+_fact("inflammation", "bool", "CRP above its limit (an unmeasured CRP is not)", ("crp",))(
+    lambda c: c.inflammation
+)
+_fact(
+    "ferritin.below_inflammation_cut",
+    "bool",
+    "ferritin below the cut-off for iron deficiency with inflammation",
+    ("ferritin",),
+)(lambda c: below(c.get("ferritin"), c.limits.threshold("ferritin_low_in_inflammation_below")))
+_fact(
+    "ferritin.inflammation_cut",
+    "text",
+    "the ferritin cut-off for iron deficiency with inflammation, as quoted",
+    ("ferritin",),
+)(lambda c: c.limit("ferritin", c.limits.threshold("ferritin_low_in_inflammation_below")))
+_fact("alcohol.current", "bool", "heavy alcohol use now")(lambda c: c.panel.context.alcohol_use)
+_fact("alcohol.stopped", "bool", "heavy alcohol use recently stopped")(
+    lambda c: c.panel.context.alcohol_stopped
+)
+_fact("panel_date", "text", "the panel date (today when undated), as YYYY-MM-DD")(
+    lambda c: c.panel_date.isoformat()
+)
+
+
+def _earlier_high_platelets(case: Case):
+    """The first earlier panel with high platelets more than the persistence window ago."""
+    persistence = int(case.limits.threshold("persistence_window_days"))
+    high = case.limits.high("platelets")
+    for panel in case.history:
+        platelets = panel.get("platelets")
+        if panel.date is None or platelets is None:
+            continue
+        still_high = platelets.value > (high or float("inf")) and platelets.censored != "<"
+        if still_high and (case.panel_date - panel.date).days > persistence:
+            return panel.date, platelets.shown()
+    return None
+
+
+_fact(
+    "platelets.earlier_high",
+    "bool",
+    "an earlier panel had high platelets more than the persistence window before this one",
+    ("platelets",),
+)(lambda c: _earlier_high_platelets(c) is not None)
+_fact("platelets.earlier_high_shown", "text", "that earlier count and its date, as quoted")(
+    lambda c: "{1} on {0}".format(*_earlier_high_platelets(c))
+)
+_fact("platelets.earlier_high_date", "text", "that earlier panel's date")(
+    lambda c: _earlier_high_platelets(c)[0].isoformat()
+)
+_fact("platelets.earlier_high_count", "text", "that earlier count, as quoted")(
+    lambda c: _earlier_high_platelets(c)[1]
+)
+_fact("platelets.earlier_high_gap", "number", "days from that earlier panel to this one")(
+    lambda c: (c.panel_date - _earlier_high_platelets(c)[0]).days
+)
+
+
+_fact(
+    "marrow_judged_as_measured",
+    "bool",
+    "on therapy with B12 repleted or past the persistence window: the pre-therapy B12 no "
+    "longer governs the ferritin (iron overload) rules",
+)(lambda c: c.marrow_judged_as_measured)
+
+
+def _earlier_ferritin(case: Case):
+    """The highest earlier ferritin not censored from above, with its date."""
+    best = None
+    for panel in case.history:
+        ferritin = panel.get("ferritin")
+        if ferritin is None or ferritin.censored == "<":
+            continue
+        if best is None or ferritin.value > best[1].value:
+            best = (panel.date, ferritin)
+    return best
+
+
+def _ferritin_fell(case: Case) -> bool:
+    earlier = _earlier_ferritin(case)
+    if earlier is None:
+        return False
+    real_fall = 1 - case.limits.threshold("ferritin_real_fall_percent") / 100
+    return below(case.get("ferritin"), earlier[1].value * real_fall)
+
+
+_fact(
+    "ferritin.fell",
+    "bool",
+    "fallen below the highest earlier ferritin by more than the real-fall share",
+    ("ferritin",),
+)(_ferritin_fell)
+_fact("ferritin.earlier_count", "text", "that highest earlier ferritin, as quoted")(
+    lambda c: _earlier_ferritin(c)[1].shown()
+)
+_fact(
+    "ferritin.earlier_date",
+    "text",
+    "that earlier panel's date ('an earlier panel' when undated)",
+)(lambda c: d.isoformat() if (d := _earlier_ferritin(c)[0]) else "an earlier panel")
+_fact(
+    "ferritin.earlier_shown",
+    "text",
+    "that earlier ferritin and its date, as quoted",
+)(
+    lambda c: (
+        f"{_earlier_ferritin(c)[1].shown()} on "
+        f"{d.isoformat() if (d := _earlier_ferritin(c)[0]) else '?'}"
+    )
+)
+
+
+# What `unresolved:` may list as missing beyond analytes: computed sets.
+MISSING_SETS: dict[str, Callable[[Case], tuple[str, ...]]] = {
+    "undecided_b12": lambda c: b12_unresolved(c).analytes,
+}
+
+
+def kinds() -> dict[str, str]:
+    """Every name a condition or text may use, with its kind."""
+    names = {name: fact.kind for name, fact in FACTS.items()}
+    names.update({f"threshold.{key}": "number" for key in THRESHOLD_KEYS})
+    return names
+
+
+def reads(name: str) -> tuple[str, ...]:
+    fact = FACTS.get(name)
+    return fact.reads if fact else ()
+
+
+class Facts(Mapping):
+    """One case's facts, each computed when first asked for."""
+
+    def __init__(self, case: Case):
+        self.case = case
+        self._known: dict[str, object] = {}
+
+    def __getitem__(self, name: str) -> object:
+        try:
+            return self._known[name]
+        except KeyError:
+            pass
+        if name.startswith("threshold."):
+            value = self.case.limits.threshold(name.removeprefix("threshold."))
+        else:
+            value = FACTS[name].compute(self.case)
+        self._known[name] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(kinds())
+
+    def __len__(self) -> int:
+        return len(kinds())
+
+
+def shown(value: object) -> str:
+    """A fact as a text quotes it: whole numbers without decimals."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return format_number(value, 0) if value == int(value) else str(value)
+    return str(value)
