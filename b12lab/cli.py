@@ -5,8 +5,6 @@ the documented exit code; heavy modules load only inside the command that
 needs them, so a one-patient call starts quickly.
 """
 
-from __future__ import annotations
-
 import json
 import sys
 from contextlib import contextmanager
