@@ -409,6 +409,15 @@ def _value(help_text: str) -> object:
     return _option(help=help_text, panel=LAB_VALUES, metavar="VALUE")
 
 
+DateFormatOption = Annotated[
+    str | None,
+    _option(
+        "--date-format",
+        help="Slash dates: DD/MM/YYYY or MM/DD/YYYY.",
+        panel=READING,
+        metavar="LAYOUT",
+    ),
+]
 RangesOption = Annotated[
     str | None,
     _option(
@@ -505,15 +514,7 @@ def interpret(
         str | None,
         _option(help="Collection date; default today.", panel=CLINICAL, metavar="DATE"),
     ] = None,
-    date_format: Annotated[
-        str | None,
-        _option(
-            "--date-format",
-            help="Slash dates: DD/MM/YYYY or MM/DD/YYYY.",
-            panel=READING,
-            metavar="LAYOUT",
-        ),
-    ] = None,
+    date_format: DateFormatOption = None,
     b12_therapy_start: Annotated[
         str | None,
         _option(help="Date B12 replacement started.", panel=CLINICAL, metavar="DATE"),
@@ -975,15 +976,7 @@ def batch(
         bool,
         _option("--strict", help="Refuse every assumption as a row error.", panel=READING),
     ] = False,
-    date_format: Annotated[
-        str | None,
-        _option(
-            "--date-format",
-            help="Slash dates: DD/MM/YYYY or MM/DD/YYYY.",
-            panel=READING,
-            metavar="LAYOUT",
-        ),
-    ] = None,
+    date_format: DateFormatOption = None,
     decimal: Annotated[
         Decimal | None,
         _option(
