@@ -99,6 +99,16 @@ def _fail(source: str, path: str, problem: str, fix: str = "") -> RuleFileError:
     return RuleFileError(path, problem, fix=fix, source=source)
 
 
+def _check_known(
+    source: str, path: str, name: object, known, problem: str, otherwise: str, suggestions: int = 1
+) -> None:
+    """Refuse a name that is not among `known`, suggesting the closest ones."""
+    if name in known:
+        return
+    close = difflib.get_close_matches(str(name), list(known), n=suggestions)
+    raise _fail(source, path, problem, f"did you mean {', '.join(close)}?" if close else otherwise)
+
+
 def _cases(node: object, source: str, known: dict[str, Rule]) -> tuple[Cornerstone, ...]:
     if node is None:
         return ()
@@ -110,14 +120,14 @@ def _cases(node: object, source: str, known: dict[str, Rule]) -> tuple[Cornersto
         if not isinstance(entry, dict):
             raise _fail(source, path, "expected a mapping")
         for key in entry:
-            if key not in CASE_KEYS:
-                close = difflib.get_close_matches(str(key), CASE_KEYS, n=1)
-                raise _fail(
-                    source,
-                    f"{path}.{key}",
-                    "unknown key",
-                    f"did you mean {close[0]}?" if close else "use " + ", ".join(CASE_KEYS),
-                )
+            _check_known(
+                source,
+                f"{path}.{key}",
+                key,
+                CASE_KEYS,
+                "unknown key",
+                "use " + ", ".join(CASE_KEYS),
+            )
         if not isinstance(entry.get("values"), dict) or not entry["values"]:
             raise _fail(source, f"{path}.values", "expected the panel's values, e.g. b12: 180")
         lists = {}
@@ -126,27 +136,28 @@ def _cases(node: object, source: str, known: dict[str, Rule]) -> tuple[Cornersto
             if not isinstance(ids, list):
                 raise _fail(source, f"{path}.{key}", "expected a list of finding ids")
             for position, rule_id in enumerate(ids):
-                if rule_id not in known:
-                    close = difflib.get_close_matches(str(rule_id), list(known), n=3)
-                    raise _fail(
-                        source,
-                        f"{path}.{key}[{position}]",
-                        f"no rule '{rule_id}'",
-                        f"did you mean {', '.join(close)}?" if close else "see b12lab rules",
-                    )
+                _check_known(
+                    source,
+                    f"{path}.{key}[{position}]",
+                    rule_id,
+                    known,
+                    f"no rule '{rule_id}'",
+                    "see b12lab rules",
+                    suggestions=3,
+                )
             lists[key] = tuple(ids)
         context = entry.get("context") or {}
         if not isinstance(context, dict):
             raise _fail(source, f"{path}.context", "expected a mapping, e.g. sex: female")
         for key in context:
-            if key not in CONTEXT_KEYS:
-                close = difflib.get_close_matches(str(key), CONTEXT_KEYS, n=1)
-                raise _fail(
-                    source,
-                    f"{path}.context.{key}",
-                    "unknown context",
-                    f"did you mean {close[0]}?" if close else "use " + ", ".join(CONTEXT_KEYS),
-                )
+            _check_known(
+                source,
+                f"{path}.context.{key}",
+                key,
+                CONTEXT_KEYS,
+                "unknown context",
+                "use " + ", ".join(CONTEXT_KEYS),
+            )
         cases.append(
             Cornerstone(
                 str(entry.get("name") or f"case {index + 1}"),
@@ -193,11 +204,7 @@ def load_lab_rules(path: str | Path, sources: frozenset[str] | None = None) -> C
         raise _fail(source, "(top)", "expected a mapping with prefix, rules, changes and cases")
     allowed = ("prefix", "rules", "changes", "cases")
     for key in document:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            raise _fail(
-                source, str(key), "unknown key", f"did you mean {close[0]}?" if close else ""
-            )
+        _check_known(source, str(key), key, allowed, "unknown key", "use " + ", ".join(allowed))
     base = default_catalogue().rules
     rules = dict(base)
     new = parse_rules({"rules": document.get("rules") or []}, source, sources)
@@ -229,14 +236,9 @@ def load_lab_rules(path: str | Path, sources: frozenset[str] | None = None) -> C
         raise _fail(source, "changes", "expected rule ids with their new texts")
     for rule_id, change in changes.items():
         path = f"changes.{rule_id}"
-        if rule_id not in base:
-            close = difflib.get_close_matches(str(rule_id), list(base), n=3)
-            raise _fail(
-                source,
-                path,
-                f"no b12lab rule '{rule_id}'",
-                f"did you mean {', '.join(close)}?" if close else "see b12lab rules",
-            )
+        _check_known(
+            source, path, rule_id, base, f"no b12lab rule '{rule_id}'", "see b12lab rules", 3
+        )
         if not isinstance(change, dict) or not change:
             raise _fail(source, path, "expected new texts, e.g. title: ...")
         edits = {}
