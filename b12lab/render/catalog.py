@@ -288,6 +288,18 @@ def ranges_dict(ranges: Ranges) -> dict[str, Any]:
     }
 
 
+def _shown_origin(origin: str) -> str:
+    """A ranges file as the screen names it: the packaged file by its place in the
+    package (its installed path can be longer than a terminal line), others as typed."""
+    from pathlib import Path
+
+    from b12lab.ranges import PACKAGED_RANGES
+
+    if Path(origin) == PACKAGED_RANGES:
+        return f"b12lab's built-in {PACKAGED_RANGES.name}"
+    return origin
+
+
 def ranges_text(ranges: Ranges, width: int | None = None) -> str:
     """The ranges in force as plain text: one line per interval, then profiles, thresholds;
     with `width` (a terminal's), long lines continue under a hanging indent."""
@@ -298,7 +310,7 @@ def ranges_text(ranges: Ranges, width: int | None = None) -> str:
         for row in range_rows(ranges)
     ]
     first = max(len(str(row[0])) for row in (header, *rows)) + 2  # under the unit column
-    lines = wrapped("Reference ranges in force: " + " + ".join(ranges.origin), width)
+    lines = wrapped("Reference ranges in force: " + " + ".join(map(_shown_origin, ranges.origin)), width)
     lines.append("")
     lines.append(wrap_table(plain_table(header, rows), width, first).rstrip("\n"))
     lines.append("")
