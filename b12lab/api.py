@@ -103,14 +103,20 @@ def interpret(
             )
         panel.values.append((analyte, str(key), value))
     record.panels.append(panel)
-    if rules is not None and not isinstance(rules, Catalogue):
-        if not isinstance(rules, (str, os.PathLike)):
-            raise TypeError(
-                f"rules takes a rules file's path or a Catalogue, not {type(rules).__name__}"
-            )
-        rules = load_lab_rules(rules, frozenset(ranges.sources))
-    with catalogue_in_force(rules):
+    with catalogue_in_force(resolve_rules(rules, ranges)):
         return interpret_record(record, guideline=guideline, ranges=ranges, as_of=today)
+
+
+def resolve_rules(rules: str | os.PathLike | Catalogue | None, ranges) -> Catalogue | None:
+    """`rules` as the Python API takes it: None (b12lab's own), a laboratory's rules
+    file's path (checked against the ranges' sources), or a loaded Catalogue."""
+    if rules is None or isinstance(rules, Catalogue):
+        return rules
+    if not isinstance(rules, (str, os.PathLike)):
+        raise TypeError(
+            f"rules takes a rules file's path or a Catalogue, not {type(rules).__name__}"
+        )
+    return load_lab_rules(os.fspath(rules), frozenset(ranges.sources))
 
 
 def option_date(value: object, name: str) -> dt.date | None:

@@ -53,6 +53,7 @@ from b12lab.reading.values import (
     is_missing,
     read_result,
 )
+from b12lab.rules.catalogue import catalogue_in_force
 from b12lab.timeline import evaluate_panels
 
 RECENT_PATIENTS = 10_000  # messages: how far back a reappearing patient is noticed in --timeline
@@ -451,7 +452,10 @@ class RowInterpreter:
                     )
                 )
             panels.append(self._panel(builder))
-        report = evaluate_panels(panels, self.ranges, guideline=self.guideline, today=self.today)
+        with catalogue_in_force(self.core.catalogue):
+            report = evaluate_panels(
+                panels, self.ranges, guideline=self.guideline, today=self.today
+            )
         return BatchRecord(
             lines=tuple(line for builder in builders for line in builder.lines),
             patient_id=builders[0].patient_id,

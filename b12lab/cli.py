@@ -891,6 +891,7 @@ class FailOn(str, Enum):
     "b12lab batch examples/long_lis.csv --plan",
 )
 def batch(
+    command: typer.Context,
     export: Annotated[
         str,
         typer.Argument(
@@ -934,6 +935,7 @@ def batch(
         ),
     ] = None,
     ranges: RangesOption = None,
+    rules_file: RulesOption = None,
     guideline: Annotated[
         Guideline | None,
         _option(help="who (default) or nice cut-offs.", panel=CLINICAL, metavar="PROFILE"),
@@ -1029,10 +1031,15 @@ def batch(
     if export == "-":
         _say_stdin_is_read("export")
     check_targets(
-        [("input export", export), ("ranges file", ranges)],
+        [("input export", export), ("ranges file", ranges), ("rules file", rules_file)],
         [("output", output)] + ([("errors file", errors)] if errors else []),
     )
     ranges_in_force = load_ranges(ranges)
+    if rules_file is not None:
+        from b12lab.rules.catalogue import in_force_for_command, load_lab_rules
+
+        lab_rules = load_lab_rules(rules_file, frozenset(ranges_in_force.sources))
+        in_force_for_command(lab_rules, command)
     today = parse_date(as_of, "--as-of") if as_of is not None else None
     if output_format is None and plan:
         output_format = BatchFormat.text

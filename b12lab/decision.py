@@ -37,6 +37,7 @@ from b12lab.model import Panel, Report, evolve
 from b12lab.outcomes import Outcome
 from b12lab.ranges import Ranges
 from b12lab.rules.base import therapy_days
+from b12lab.rules.catalogue import catalogue_in_force, in_force
 
 DAYS = "days"
 MAX_DECISIONS = 50_000  # distinct decisions kept (a few MiB per thousand); beyond, start again
@@ -98,6 +99,9 @@ class DecisionCore:
         self.ranges = ranges
         self.guideline = guideline
         self.today = today
+        # The rules in force when the run began (a laboratory's rules file, or None for
+        # b12lab's own) judge every panel of the run, whichever context asks later.
+        self.catalogue = in_force()
         self.decided: dict[Hashable, Decision] = {}
         self._shared: dict[tuple, tuple] = {}  # one provenance object for every decision
         self._equation = ranges.derivations.get("egfr_from_creatinine")
@@ -168,7 +172,8 @@ class DecisionCore:
 
     def report(self, panel: Panel) -> Report:
         """The full report of one panel (every detail, not cached)."""
-        return evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)
+        with catalogue_in_force(self.catalogue):
+            return evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)
 
 
 def _exact(measurement) -> tuple:

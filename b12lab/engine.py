@@ -222,20 +222,28 @@ def _context_warnings(
 
 
 def provenance(ranges: Ranges, guideline: str, today: dt.date) -> dict[str, str]:
-    """What a report needs to be repeated exactly."""
-    return dict(_provenance(ranges, guideline, today))
+    """What a report needs to be repeated exactly: with a laboratory's rules file in
+    force, that file and its SHA-256 too."""
+    catalogue = in_force()
+    lab_rules = (catalogue.origin, catalogue.sha256) if catalogue is not None else None
+    return dict(_provenance(ranges, guideline, today, lab_rules))
 
 
 @lru_cache(maxsize=64)
-def _provenance(ranges: Ranges, guideline: str, today: dt.date) -> tuple[tuple[str, str], ...]:
+def _provenance(
+    ranges: Ranges, guideline: str, today: dt.date, lab_rules: tuple[str, str] | None
+) -> tuple[tuple[str, str], ...]:
     from b12lab import __version__
 
-    return (
+    given = (
         ("b12lab_version", __version__),
         ("ranges_sha256", ranges.sha256),
         ("guideline", guideline),
         ("evaluated_on", today.isoformat()),
     )
+    if lab_rules is not None and lab_rules[1]:
+        given += (("rules_file", lab_rules[0]), ("rules_sha256", lab_rules[1]))
+    return given
 
 
 def evaluate(

@@ -159,6 +159,7 @@ def interpret_batches(
     line_column: str | None = None,
     first_line: int = 1,
     keep: Sequence[str] = (),
+    rules=None,
 ) -> Iterator[pa.RecordBatch]:
     """Record batches (or tables) of lab rows in, record batches of `output_schema()` out.
 
@@ -168,7 +169,8 @@ def interpret_batches(
     `layout` ("auto", "wide", "long"), `mapping` ({COLUMN: KEY}, as --map),
     `units` ({COLUMN or analyte: UNIT}, as --unit), `decimal` ("auto", ".", ","),
     `date_format` ("DD/MM/YYYY" or "MM/DD/YYYY"), `strict`, `timeline`, `keep`
-    (input columns copied into every record, as --keep). Bad input
+    (input columns copied into every record, as --keep), `rules` (a laboratory's
+    rules file, as --rules, or a loaded Catalogue). Bad input
     (an unknown guideline, a --map key) raises `b12lab.errors.InputError`; a bad
     cell never does: its record carries the error, as in the batch CSV.
     """
@@ -184,24 +186,29 @@ def interpret_batches(
         first_line=first_line,
         keep=keep,
     )
+    from b12lab.api import resolve_rules
+    from b12lab.rules.catalogue import catalogue_in_force
+
     loaded = _ranges(ranges)
+    catalogue = resolve_rules(rules, loaded)
     batches = iter(batches)
     first = next(batches, None)
     if first is None:
         return
     names = [name for name in first.schema.names if name != line_column]
-    interpreter = _interpreter(
-        names,
-        loaded,
-        layout=layout,
-        mapping=mapping,
-        guideline=guideline,
-        policy=_policy(decimal, strict, units, date_format),
-        full_reports=False,
-        timeline=timeline,
-        today=_today(as_of, today),
-        keep=keep,
-    )
+    with catalogue_in_force(catalogue):  # the interpreter judges every row by these rules
+        interpreter = _interpreter(
+            names,
+            loaded,
+            layout=layout,
+            mapping=mapping,
+            guideline=guideline,
+            policy=_policy(decimal, strict, units, date_format),
+            full_reports=False,
+            timeline=timeline,
+            today=_today(as_of, today),
+            keep=keep,
+        )
     schema = _schema(interpreter.columns.csv_header)
     by_columns = columnar(interpreter)
     stream = pieces(

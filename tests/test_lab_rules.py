@@ -111,6 +111,111 @@ def test_a_bad_rules_file_is_one_line_with_its_dotted_path_exit_2(cli, lab_rules
     assert said in one_clear_line(result)
 
 
+@pytest.mark.parametrize(
+    ("condition", "said"),
+    [
+        ("platelets.value < 100", "platelets.value is compared with 100"),
+        ("platelets.value < threshold.anc_grade2_below", "with threshold.anc_grade2_below"),
+        ("therapy_day > 30", "compare with threshold.b12_response_days"),
+        ("platelets.value < anc.value", "platelets.value is compared with anc.value"),
+    ],
+)
+def test_a_laboratory_rule_compares_a_value_only_with_a_threshold_of_its_own(
+    cli, lab_rules, condition, said
+):
+    """A number in a laboratory's rule would have no source, and a batch keys each
+    panel by its values' places among the thresholds: refused, naming the thresholds."""
+    text = LAB_RULES.replace("platelets.low and b12.low and alcohol.current", condition)
+    lab_rules.write_text(text, encoding="utf-8")
+    result = cli("rules", "check", lab_rules)
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert "rules[0].when" in line and said in line
+
+
+GRADED_RULES = """\
+prefix: stm-
+rules:
+  - id: stm-plt-grade2-low-b12
+    domain: platelets
+    severity: urgent
+    title: Moderate thrombocytopenia with low B12
+    trigger: platelets at CTCAE grade 2 or worse, B12 low
+    says: Call the ward.
+    sources: [ctcae-5]
+    when: platelets.grade >= 2 and b12.low
+    detail: "Platelets {platelets.shown}, B12 {b12.judged}."
+"""
+BATCH_ROWS = [
+    ("P1", "100 pmol/L", "95 x10^9/L"),
+    ("P2", "100 pmol/L", "60 x10^9/L"),
+    ("P3", "400 pmol/L", "40 x10^9/L"),
+    ("P4", "100 pmol/L", "40 x10^9/L"),
+    ("P5", "100 pmol/L", "60 x10^9/L"),
+    ("P6", "90 pmol/L", "95 x10^9/L"),
+]
+
+
+@pytest.fixture
+def graded(tmp_path):
+    rules = tmp_path / "graded.yaml"
+    rules.write_text(GRADED_RULES, encoding="utf-8")
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "patient_id,b12,platelets\n" + "".join(",".join(row) + "\n" for row in BATCH_ROWS),
+        encoding="utf-8",
+    )
+    return rules, export
+
+
+def _expected_platelet_findings(rules) -> list[str]:
+    """Each row's platelet findings as `interpret` gives them, one panel at a time."""
+    found = []
+    for _, b12, platelets in BATCH_ROWS:
+        report = interpret({"b12": b12, "platelets": platelets}, rules=rules, today=TODAY)
+        found.append(" ".join(f.id for f in report.findings if f.domain == "platelets"))
+    return found
+
+
+def test_batch_takes_a_laboratory_rules_file_and_agrees_with_interpret(cli, graded, tmp_path):
+    import csv
+
+    rules, export = graded
+    out = tmp_path / "out.csv"
+    result = cli("batch", export, "--rules", rules, "--as-of", TODAY.isoformat(), "-o", out)
+    assert result.exit_code == 0, result.stderr
+    records = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["patient_id"] for r in records] == [row[0] for row in BATCH_ROWS]
+    expected = _expected_platelet_findings(rules)
+    assert [r["platelets_findings"] for r in records] == expected
+    assert [("stm-plt-grade2-low-b12" in f) for f in expected] == [
+        False, True, False, True, True, False
+    ]  # fmt: skip
+    assert all("rules_sha256=" in r["provenance"] for r in records)
+    plain = tmp_path / "plain.csv"
+    assert cli("batch", export, "--as-of", TODAY.isoformat(), "-o", plain).exit_code == 0
+    text = plain.read_text(encoding="utf-8")
+    assert "stm-" not in text and "rules_sha256" not in text
+
+
+def test_the_table_api_takes_rules_as_batch_does(graded):
+    pa = pytest.importorskip("pyarrow")
+    from b12lab.table import interpret_table
+
+    rules, _ = graded
+    table = pa.table(
+        {
+            "patient_id": [row[0] for row in BATCH_ROWS],
+            "b12": [row[1] for row in BATCH_ROWS],
+            "platelets": [row[2] for row in BATCH_ROWS],
+        }
+    )
+    result = interpret_table(table, rules=str(rules), as_of=TODAY)
+    assert result.column("platelets_findings").to_pylist() == _expected_platelet_findings(rules)
+    plain = interpret_table(table, as_of=TODAY).column("platelets_findings").to_pylist()
+    assert not any("stm-" in f for f in plain if f)
+
+
 def test_b12lab_ships_a_cornerstone_case_for_every_panel_of_its_rule_table():
     shipped = {
         (c.name, tuple(sorted(c.values.items()))): (c.gives, c.never) for c in shipped_cases()

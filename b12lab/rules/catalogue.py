@@ -65,6 +65,8 @@ class Cornerstone:
 class Catalogue:
     rules: dict[str, Rule]
     cases: tuple[Cornerstone, ...] = ()
+    origin: str = ""  # a laboratory's rules file, as given ("" for b12lab's own)
+    sha256: str = ""  # of that file's text: reports name the rules they were judged by
 
     @cached_property
     def by_domain(self) -> dict[str, tuple[Rule, ...]]:
@@ -207,7 +209,7 @@ def load_lab_rules(path: str | Path, sources: frozenset[str] | None = None) -> C
         _check_known(source, str(key), key, allowed, "unknown key", "use " + ", ".join(allowed))
     base = default_catalogue().rules
     rules = dict(base)
-    new = parse_rules({"rules": document.get("rules") or []}, source, sources)
+    new = parse_rules({"rules": document.get("rules") or []}, source, sources, laboratory=True)
     if new:
         prefix = document.get("prefix")
         taken = sorted({rule_id.split("-")[0] + "-" for rule_id in base})
@@ -260,7 +262,9 @@ def load_lab_rules(path: str | Path, sources: frozenset[str] | None = None) -> C
                 edits[key] = value
         rules[rule_id] = dataclasses.replace(rules[rule_id], **edits)
     cases = _cases(document.get("cases"), source, rules)
-    return Catalogue(rules, cases)
+    import hashlib
+
+    return Catalogue(rules, cases, source, hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def replay(catalogue: Catalogue, cases: tuple[Cornerstone, ...]) -> list[str]:

@@ -226,6 +226,17 @@ class Parser:
             )
 
 
+def comparisons(node: object) -> list[Compare | Member]:
+    """Every comparison and `in` test of a condition, in the order written."""
+    if isinstance(node, (Compare, Member)):
+        return [node]
+    if isinstance(node, (All, Any)):
+        return [c for operand in node.operands for c in comparisons(operand)]
+    if isinstance(node, Not):
+        return comparisons(node.operand)
+    return []
+
+
 def names(node: object) -> set[str]:
     """Every fact and threshold a condition names."""
     if isinstance(node, Name):

@@ -29,9 +29,19 @@ from functools import lru_cache
 from pathlib import Path
 
 from b12lab.model import DOMAINS, SEVERITIES
+from b12lab.ranges import THRESHOLD_KEYS
 from b12lab.rules import facts as fact_layer
 from b12lab.rules.base import B12_INPUTS, AskTests, Case, Fired, Missing, Rule, Step
-from b12lab.rules.condition import Parser, RuleFileError, evaluate, names
+from b12lab.rules.condition import (
+    Compare,
+    Member,
+    Name,
+    Parser,
+    RuleFileError,
+    comparisons,
+    evaluate,
+    names,
+)
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "rules.yaml"
 COMPILED_RULES = RULES_FILE.with_name("compiled_rules.json")
@@ -134,11 +144,12 @@ def _evidence(outcome: Outcome, facts: Mapping[str, object]) -> dict[str, str]:
 
 
 class _Loader:
-    def __init__(self, source: str, sources: frozenset[str] | None):
+    def __init__(self, source: str, sources: frozenset[str] | None, laboratory: bool = False):
         self.source = source
         self.kinds = fact_layer.kinds()
         self.parser = Parser(self.kinds)
         self.sources = sources
+        self.laboratory = laboratory
 
     def fail(self, path: str, problem: str, fix: str = "") -> RuleFileError:
         return RuleFileError(path, problem, fix=fix, source=self.source)
@@ -164,7 +175,51 @@ class _Loader:
         return Template(text, found)
 
     def condition(self, node: object, path: str) -> object:
-        return self.parser.parse(node, path, self.source)
+        parsed = self.parser.parse(node, path, self.source)
+        if self.laboratory:
+            for compare in comparisons(parsed):
+                self.comparison(compare, path)
+        return parsed
+
+    def comparison(self, compare: Compare | Member, path: str) -> None:
+        """A laboratory's rule compares a measured value (or the day of therapy) only
+        with a threshold of the same analyte (or of days) from the ranges file, where
+        every number keeps its source; and a grade with a number. A batch then decides
+        each distinct key once, exactly as one panel at a time."""
+        sides = (compare.operand,) if isinstance(compare, Member) else (compare.left, compare.right)
+        for side in sides:
+            if not isinstance(side, Name) or self.kinds.get(side.name) != "number":
+                continue
+            name = side.name
+            if name.startswith("threshold.") or name.endswith(".grade"):
+                continue
+            scale = _scale(name)
+            other = (
+                None
+                if isinstance(compare, Member)
+                else (compare.right if side is compare.left else compare.left)
+            )
+            if (
+                scale is not None
+                and isinstance(other, Name)
+                and other.name.startswith("threshold.")
+                and THRESHOLD_KEYS.get(other.name.removeprefix("threshold.")) == scale
+            ):
+                continue
+            same_scale = sorted(
+                f"threshold.{key}" for key, of in THRESHOLD_KEYS.items() if of == scale
+            )
+            raise self.fail(
+                path,
+                f"{name} is compared with "
+                f"{_shown(other) if other is not None else 'a list of numbers'}: a "
+                "laboratory's rule compares a value only with a threshold of the same "
+                "analyte, so that every number keeps its source in the ranges file",
+                fix=f"compare with {', '.join(same_scale)} (set its value in a ranges "
+                "overlay, --ranges)"
+                if same_scale
+                else "use the fact's flags (e.g. .low, .high) or its grade",
+            )
 
     def keys(self, node: object, path: str, allowed: tuple[str, ...]) -> dict:
         if not isinstance(node, dict):
@@ -356,9 +411,27 @@ def _reads(logic: RuleLogic, next_steps: tuple[str, ...]) -> frozenset[str]:
     return frozenset(analytes)
 
 
-def parse_rules(document: object, source: str, sources: frozenset[str] | None) -> list[Rule]:
-    """The rules of a loaded rules document, checked."""
-    loader = _Loader(source, sources)
+def _scale(name: str) -> str | None:
+    """What a number fact measures, as THRESHOLD_KEYS names it: an analyte, or days."""
+    if name in ("therapy_day", "platelets.earlier_high_gap"):
+        return "days"
+    head, _, tail = name.partition(".")
+    return head if tail == "value" and head in fact_layer.ANALYTES else None
+
+
+def _shown(node: object) -> str:
+    return node.name if isinstance(node, Name) else repr(getattr(node, "value", node))
+
+
+def parse_rules(
+    document: object,
+    source: str,
+    sources: frozenset[str] | None,
+    *,
+    laboratory: bool = False,
+) -> list[Rule]:
+    """The rules of a loaded rules document, checked (a laboratory's: see _Loader.comparison)."""
+    loader = _Loader(source, sources, laboratory)
     document = loader.keys(document, "", ("rules",))
     rules: list[Rule] = []
     seen: set[str] = set()
