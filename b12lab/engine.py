@@ -24,7 +24,7 @@ from b12lab.model import (
 )
 from b12lab.ranges import SEXES, Limits, Ranges
 from b12lab.rules import DOMAIN_READS, RULES_BY_DOMAIN, Case, Fired, Missing
-from b12lab.rules.b12 import assess_b12, assess_for_rules
+from b12lab.rules.b12_status import assess_b12, assess_for_rules
 from b12lab.rules.base import AskTests, Step, above, at_least, at_most, at_or_above, below
 from b12lab.rules.catalogue import in_force
 from b12lab.rules.implications import implications

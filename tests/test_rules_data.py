@@ -231,9 +231,9 @@ def test_both_evaluators_agree_on_every_combination_the_conditions_distinguish(r
     _agree(logic, rows)
 
 
-def _facts_seen(monkeypatch, panels) -> dict[str, list[dict]]:
+def _facts_seen(monkeypatch, panels, interpret_all=None) -> dict[str, list[dict]]:
     """The facts each data rule reads, for every case the rules saw while real panels were
-    interpreted."""
+    interpreted (by `interpret_all`, or one by one)."""
     from b12lab.rules import facts as fact_layer
     from b12lab.rules.condition import names
 
@@ -247,7 +247,9 @@ def _facts_seen(monkeypatch, panels) -> dict[str, list[dict]]:
                 cases.append(case)  # each rule of a domain gets the same case
 
     monkeypatch.setattr(fact_layer, "Facts", Recording)
-    for values, context in panels:
+    if interpret_all is not None:
+        interpret_all(panels)
+    for values, context in panels if interpret_all is None else ():
         report_for(values, **context)
     seen: dict[str, list[dict]] = {}
     for rule in DATA_RULES:
@@ -266,15 +268,27 @@ UNITS = {
     "folate": "nmol/L",
     "mma": "umol/L",
     "tsat": "%",
+    "holotc": "pmol/L",
+    "homocysteine": "umol/L",
+    "egfr": "mL/min/1.73m2",
+    "anc": "x10^9/L",
+    "wbc": "x10^9/L",
+    "hemoglobin": "g/L",
 }
 CELLS = {
     "b12": ["80", "147", "148", "180", "220", "300", "700", "<100", ">1476"],
-    "platelets": ["8", "19", "20", "<20", "40", "95", "150", "451", "600", "1000"],
+    "platelets": ["8", "19", "20", "<20", "40", "95", "150", "250", "451", "600", "1000"],
     "ferritin": ["10", "29", "30", "80", "350", "1200"],
     "crp": ["2", "5", "6", "40"],
     "folate": ["5", "10", "30"],
     "mma": ["0.2", "0.45", "0.6"],
     "tsat": ["10", "30"],
+    "holotc": ["20", "25", "30", "35", "80"],
+    "homocysteine": ["8", "15", "25"],
+    "egfr": ["30", "59", "60", "90"],
+    "anc": ["0.4", "1.1", "2.5", "4", "9"],
+    "wbc": ["2", "3.9", "6", "7", "15"],
+    "hemoglobin": ["70", "95", "110", "140"],
 }
 VALUE = {
     analyte: st.sampled_from([f"{cell} {UNITS[analyte]}" for cell in cells])
@@ -285,6 +299,9 @@ CONTEXT = st.fixed_dictionaries(
     optional={
         "b12_therapy_start": st.integers(0, 120).map(lambda n: TODAY - dt.timedelta(days=n)),
         "alcohol_use": st.sampled_from([True, "stopped"]),
+        "neuro_symptoms": st.booleans(),
+        "pregnancy_trimester": st.sampled_from([1, 2, 3]),
+        "guideline": st.sampled_from(["who", "nice"]),
     },
 )
 PANELS = st.lists(
@@ -298,6 +315,48 @@ def test_both_evaluators_agree_on_the_facts_of_generated_panels(panels):
     with pytest.MonkeyPatch.context() as monkeypatch:
         seen = _facts_seen(monkeypatch, panels)
     assert set(seen) == {r.id for r in DATA_RULES}  # every data rule saw every panel
+    for rule_id, rows in seen.items():
+        if rows and rows[0]:
+            _agree(RULES[rule_id].logic, rows)
+
+
+def _timeline(panels) -> None:
+    """One patient's panels (each a week or more apart), on B12 therapy from the start of
+    the second: the rules see the earlier panels as the history."""
+    from b12lab.api import interpret_record
+    from b12lab.model import Context
+    from b12lab.reading.sources.panel_file import PatientRecord, RawPanel
+
+    first = TODAY - dt.timedelta(days=120)
+    record = PatientRecord(
+        patient_id="P1",
+        sex="female",
+        age=50,
+        context=Context(b12_therapy_start=first + dt.timedelta(days=panels[1][1])),
+        panels=[RawPanel(first + dt.timedelta(days=day), dict(values)) for values, day in panels],
+    )
+    interpret_record(record, today=TODAY)
+
+
+TIMELINES = st.lists(
+    st.tuples(st.fixed_dictionaries({}, optional=VALUE), st.integers(0, 20)),
+    min_size=2,
+    max_size=5,
+).map(
+    # days from the first panel: each panel a week or more after the one before
+    lambda panels: [
+        (values, 7 * index + sum(gap for _, gap in panels[: index + 1]))
+        for index, (values, _) in enumerate(panels)
+    ]
+)
+
+
+@settings(max_examples=40)
+@given(panels=TIMELINES)
+def test_both_evaluators_agree_on_the_facts_of_generated_timelines(panels):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        seen = _facts_seen(monkeypatch, panels, _timeline)
+    assert set(seen) == {r.id for r in DATA_RULES}
     for rule_id, rows in seen.items():
         if rows and rows[0]:
             _agree(RULES[rule_id].logic, rows)

@@ -113,26 +113,32 @@ class RuleLogic:
             return None
         kind, index = decided
         if kind == "unresolved":
-            missing = []
-            for name in self.unresolved[index].missing:
-                if name in fact_layer.MISSING_SETS:
-                    missing.extend(fact_layer.MISSING_SETS[name](case))
-                else:
-                    missing.append(name)
-            return Missing(tuple(missing))
+            return Missing(_missing(self.unresolved[index], case))
         chosen = self.variants[index]
         detail = chosen.detail.fill(facts)
         evidence = _evidence(chosen, facts)
         steps = [t.fill(facts) for t in chosen.next_steps]
-        missing = list(chosen.missing)
+        missing = list(_missing(chosen, case))
         for extra in self.extras:
             if evaluate(extra.when, facts):
                 if extra.detail is not None:
                     detail += extra.detail.fill(facts)
                 evidence.update(_evidence(extra, facts))
                 steps.extend(t.fill(facts) for t in extra.next_steps)
-                missing.extend(extra.missing)
+                missing.extend(_missing(extra, case))
         return Fired(detail, evidence, next_steps=tuple(steps), missing=tuple(missing))
+
+
+def _missing(outcome: Outcome, case: Case) -> tuple[str, ...]:
+    """The analytes an outcome's `missing` names, a computed set (e.g. `undecided_b12`)
+    replaced by its members."""
+    missing: list[str] = []
+    for name in outcome.missing:
+        if name in fact_layer.MISSING_SETS:
+            missing.extend(fact_layer.MISSING_SETS[name](case))
+        else:
+            missing.append(name)
+    return tuple(missing)
 
 
 def _evidence(outcome: Outcome, facts: Mapping[str, object]) -> dict[str, str]:

@@ -31,7 +31,9 @@ from dataclasses import dataclass
 
 from b12lab.model import format_number
 from b12lab.ranges import THRESHOLD_KEYS
+from b12lab.rules.b12_status import markers_to_add
 from b12lab.rules.base import (
+    MARKER_NAMES,
     Case,
     above,
     at_or_above,
@@ -39,6 +41,8 @@ from b12lab.rules.base import (
     below,
     ctcae_grade,
     may_lie_below,
+    next_b12_markers,
+    still_deficient_on_therapy,
 )
 
 KINDS = ("bool", "number", "text")
@@ -196,6 +200,119 @@ _fact("b12.judged", "text", "the B12 the blood-count rules judged by, as quoted"
     lambda c: c.b12_shown
 )
 
+# B12 domain: the panel's own B12 as measured (what the B12 rules judge), its cut-offs,
+# the functional markers and the context the B12 rules read.
+_fact(
+    "b12.serum_status",
+    "text",
+    "the panel's own B12 status as measured: deficient, borderline, normal, high or unknown",
+)(lambda c: c.serum_b12.status)
+_fact(
+    "b12.serum_low",
+    "bool",
+    "the panel's own B12 counts as low (deficient, or functionally confirmed)",
+)(lambda c: c.serum_b12.low is True)
+_fact(
+    "b12.serum_confirmed",
+    "bool",
+    "the panel's own B12 borderline or normal, and a functional marker confirms a deficiency",
+)(lambda c: c.serum_b12.confirmed)
+_fact(
+    "b12.serum_excluded",
+    "bool",
+    "the panel's own B12 borderline, and MMA or homocysteine measured and not raised: a "
+    "deficiency is not supported",
+)(lambda c: c.serum_b12.excluded)
+_fact("b12.deficient_cut", "text", "the guideline's B12 deficiency cut-off, as quoted")(
+    lambda c: c.limit("b12", c.limits.profile.b12_deficient_below.value)
+)
+_fact("b12.borderline_cut", "text", "the guideline's B12 borderline cut-off, as quoted")(
+    lambda c: c.limit("b12", c.limits.profile.b12_borderline_below.value)
+)
+_fact(
+    "holotc.deficient_cut",
+    "text",
+    "the guideline's holoTC cut-off for a functional deficiency, as quoted",
+    ("holotc",),
+)(lambda c: c.limit("holotc", c.limits.profile.holotc_deficient_below.value))
+_fact("guideline", "text", "the guideline profile in force (who, nice, ...)")(
+    lambda c: c.limits.profile.name
+)
+_fact("guideline.shown", "text", "the guideline profile's name as texts quote it (WHO, NICE)")(
+    lambda c: c.limits.profile.name.upper()
+)
+_CONFIRMING = {"mma": "above", "homocysteine": "above", "holotc": "below"}
+
+
+def _confirms(case: Case, marker: str) -> bool:
+    return case.serum_b12.confirmed and marker in case.serum_b12.markers
+
+
+def _confirm_cut(case: Case, marker: str) -> str:
+    if marker == "holotc":
+        return case.limit(marker, case.limits.profile.holotc_deficient_below.value)
+    return case.limit(marker, case.limits.high(marker))
+
+
+for _marker in _CONFIRMING:
+    _fact(
+        f"b12.confirmed_by_{_marker}",
+        "bool",
+        f"{_marker} is among the markers that confirm a functional B12 deficiency",
+        (_marker,),
+    )(lambda c, marker=_marker: _confirms(c, marker))
+_fact(
+    "b12.confirming_markers",
+    "text",
+    "the markers that confirm a functional B12 deficiency, each with its value and the "
+    "limit it passes, as quoted ('mma 0.6 umol/L (above 0.45 umol/L); ...')",
+    tuple(_CONFIRMING),
+)(
+    lambda c: "; ".join(
+        f"{m} {c.shown(m)} ({_CONFIRMING[m]} {_confirm_cut(c, m)})"
+        for m in c.serum_b12.markers
+        if _confirms(c, m)
+    )
+)
+_fact(
+    "egfr.below_renal_threshold",
+    "bool",
+    "eGFR known to lie below the renal threshold (MMA and homocysteine rise with it)",
+    ("egfr",),
+)(lambda c: c.egfr_low)
+_fact("egfr.renal_cut", "text", "the renal eGFR threshold, as quoted", ("egfr",))(
+    lambda c: c.limit("egfr", c.limits.threshold("egfr_renal_below"))
+)
+_fact(
+    "b12.next_markers_wanted",
+    "bool",
+    "a functional marker that would settle an undetermined B12 is not yet given",
+    ("mma", "homocysteine", "holotc", "egfr"),
+)(lambda c: bool(next_b12_markers(c)))
+_fact(
+    "b12.next_markers",
+    "text",
+    "those markers, named and joined with 'or' (holoTC alone with eGFR below the renal threshold)",
+    ("mma", "homocysteine", "holotc", "egfr"),
+)(lambda c: " or ".join(MARKER_NAMES[m] for m in next_b12_markers(c)))
+_fact(
+    "b12.on_therapy_without_baseline",
+    "bool",
+    "on therapy with no B12 from before its start: the panel's B12 (if any) reflects the "
+    "replacement",
+)(lambda c: c.b12.on_therapy_b12)
+_fact(
+    "b12.still_low_on_therapy",
+    "bool",
+    "measured on this panel, on therapy at or past the response window, and still deficient or low",
+)(lambda c: still_deficient_on_therapy(c) is not None)
+_fact("neuro_symptoms", "bool", "neurological symptoms reported")(
+    lambda c: bool(c.panel.context.neuro_symptoms)
+)
+_fact("pregnancy_trimester", "number", "the pregnancy trimester, 1-3 (none when not pregnant)")(
+    lambda c: c.panel.context.pregnancy_trimester
+)
+
 # Therapy, context and history.
 _fact("on_therapy", "bool", "on B12 therapy at the panel date")(lambda c: c.on_therapy)
 _fact(
@@ -270,6 +387,106 @@ _fact("platelets.earlier_high_gap", "number", "days from that earlier panel to t
 )
 
 
+# Timeline: earlier panels of the patient that the response-to-therapy rules compare with.
+def _earlier_facts(name: str, meaning: str, find: Callable[[Case], object]) -> None:
+    """`name` (yes/no) with `name_count`, `name_date` and `name_shown`: the earlier value
+    `find` returns as (panel date, measurement), as quoted."""
+    reads = (name.split(".")[0],)
+    _fact(name, "bool", meaning, reads)(lambda c: find(c) is not None)
+    _fact(f"{name}_count", "text", "that earlier value, as quoted", reads)(
+        lambda c: find(c)[1].shown()
+    )
+    _fact(f"{name}_date", "text", "that earlier panel's date", reads)(lambda c: str(find(c)[0]))
+    _fact(f"{name}_shown", "text", "that earlier value and its date, as quoted", reads)(
+        lambda c: f"{find(c)[1].shown()} on {find(c)[0]}"
+    )
+
+
+def _earlier_low_platelets(case: Case):
+    """The latest earlier panel with a platelet count (as given) below the lower limit."""
+    low = case.limits.low("platelets")
+    for panel in reversed(case.history):
+        platelets = panel.get("platelets")
+        if platelets is not None and low is not None and platelets.value < low:
+            return panel.date, platelets
+    return None
+
+
+def _earlier_low_count(analyte: str) -> Callable[[Case], object]:
+    """The latest earlier panel with `analyte` known to lie below its lower limit (for WBC,
+    among the panels without an ANC)."""
+
+    def find(case: Case):
+        low = case.limits.low(analyte)
+        for panel in reversed(case.history):
+            if analyte == "wbc" and panel.get("anc") is not None:
+                continue
+            earlier = panel.get(analyte)
+            if earlier is not None and low is not None and below(earlier, low):
+                return panel.date, earlier
+        return None
+
+    return find
+
+
+def _hemoglobin_rose_from(case: Case):
+    """The first earlier panel with a low hemoglobin that this one's (uncensored) hemoglobin
+    exceeds by at least the meaningful rise."""
+    current = case.get("hemoglobin")
+    if current is None or current.censored:
+        return None
+    low = case.limits.low("hemoglobin")
+    rise = case.limits.threshold("hemoglobin_real_rise")
+    for panel in case.history:
+        earlier = panel.get("hemoglobin")
+        if earlier is None or low is None or not below(earlier, low):
+            continue
+        if earlier.censored != ">" and current.value >= earlier.value + rise:
+            return panel.date, earlier
+    return None
+
+
+def _earlier_low_b12(case: Case):
+    """The first earlier panel with a B12 (as given) below the borderline cut-off."""
+    cut = case.limits.profile.b12_borderline_below.value
+    for panel in case.history:
+        earlier = panel.get("b12")
+        if earlier is not None and earlier.value < cut:
+            return panel.date, earlier
+    return None
+
+
+_earlier_facts(
+    "platelets.earlier_low",
+    "an earlier panel had a platelet count (as given) below the lower limit (the latest such)",
+    _earlier_low_platelets,
+)
+_earlier_facts(
+    "anc.earlier_low",
+    "an earlier panel had an ANC below its lower limit (the latest such)",
+    _earlier_low_count("anc"),
+)
+_earlier_facts(
+    "wbc.earlier_low",
+    "an earlier panel without an ANC had a WBC below its lower limit (the latest such)",
+    _earlier_low_count("wbc"),
+)
+_earlier_facts(
+    "hemoglobin.rose_from",
+    "hemoglobin (not censored) at least the meaningful rise above a low hemoglobin of an "
+    "earlier panel (the first such)",
+    _hemoglobin_rose_from,
+)
+_fact("hemoglobin.real_rise", "text", "the meaningful hemoglobin rise, as quoted")(
+    lambda c: c.limit("hemoglobin", c.limits.threshold("hemoglobin_real_rise"))
+)
+_earlier_facts(
+    "b12.earlier_low",
+    "an earlier panel had a B12 (as given) below the borderline cut-off (the first such)",
+    _earlier_low_b12,
+)
+
+
 _fact(
     "marrow_judged_as_measured",
     "bool",
@@ -327,6 +544,7 @@ _fact(
 # What `unresolved:` may list as missing beyond analytes: computed sets.
 MISSING_SETS: dict[str, Callable[[Case], tuple[str, ...]]] = {
     "undecided_b12": lambda c: b12_unresolved(c).analytes,
+    "borderline_b12_markers": markers_to_add,
 }
 
 
