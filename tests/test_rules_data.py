@@ -266,6 +266,11 @@ UNITS = {
     "folate": "nmol/L",
     "mma": "umol/L",
     "tsat": "%",
+    "anc": "x10^9/L",
+    "wbc": "x10^9/L",
+    "hemoglobin": "g/L",
+    "mcv": "fL",
+    "homocysteine": "umol/L",
 }
 CELLS = {
     "b12": ["80", "147", "148", "180", "220", "300", "700", "<100", ">1476"],
@@ -275,6 +280,11 @@ CELLS = {
     "folate": ["5", "10", "30"],
     "mma": ["0.2", "0.45", "0.6"],
     "tsat": ["10", "30"],
+    "anc": ["0.3", "<0.5", "0.5", "0.8", "1.2", "1.5", "3", "8"],
+    "wbc": ["2", "3.9", "4", "7", "12"],
+    "hemoglobin": ["65", "100", "119", "140", "210"],
+    "mcv": ["75", "80", "90", "100", "110"],
+    "homocysteine": ["10", "15", "30"],
 }
 VALUE = {
     analyte: st.sampled_from([f"{cell} {UNITS[analyte]}" for cell in cells])
@@ -285,6 +295,7 @@ CONTEXT = st.fixed_dictionaries(
     optional={
         "b12_therapy_start": st.integers(0, 120).map(lambda n: TODAY - dt.timedelta(days=n)),
         "alcohol_use": st.sampled_from([True, "stopped"]),
+        "hypersegmented_neutrophils": st.booleans(),
     },
 )
 PANELS = st.lists(

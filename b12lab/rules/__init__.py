@@ -2,11 +2,7 @@
 evaluated through the fact layer) and the domains still written as Python modules."""
 
 from b12lab.model import DOMAINS
-from b12lab.rules import (  # noqa: F401
-    b12,
-    blood_count,
-    neutrophils,
-)
+from b12lab.rules import b12  # noqa: F401
 from b12lab.rules.base import RULES, Case, Fired, Missing, Rule
 from b12lab.rules.data import shipped_rules
 
