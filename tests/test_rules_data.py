@@ -274,6 +274,7 @@ UNITS = {
     "anc": "x10^9/L",
     "wbc": "x10^9/L",
     "hemoglobin": "g/L",
+    "mcv": "fL",
 }
 CELLS = {
     "b12": ["80", "147", "148", "180", "220", "300", "700", "<100", ">1476"],
@@ -284,11 +285,12 @@ CELLS = {
     "mma": ["0.2", "0.45", "0.6"],
     "tsat": ["10", "30"],
     "holotc": ["20", "25", "30", "35", "80"],
-    "homocysteine": ["8", "15", "25"],
+    "homocysteine": ["8", "10", "15", "25", "30"],
     "egfr": ["30", "59", "60", "90"],
-    "anc": ["0.4", "1.1", "2.5", "4", "9"],
-    "wbc": ["2", "3.9", "6", "7", "15"],
-    "hemoglobin": ["70", "95", "110", "140"],
+    "anc": ["0.3", "<0.5", "0.4", "0.5", "0.8", "1.1", "1.2", "1.5", "2.5", "3", "8", "9"],
+    "wbc": ["2", "3.9", "4", "6", "7", "12", "15"],
+    "hemoglobin": ["65", "70", "95", "100", "110", "119", "140", "210"],
+    "mcv": ["75", "80", "90", "100", "110"],
 }
 VALUE = {
     analyte: st.sampled_from([f"{cell} {UNITS[analyte]}" for cell in cells])
@@ -302,6 +304,7 @@ CONTEXT = st.fixed_dictionaries(
         "neuro_symptoms": st.booleans(),
         "pregnancy_trimester": st.sampled_from([1, 2, 3]),
         "guideline": st.sampled_from(["who", "nice"]),
+        "hypersegmented_neutrophils": st.booleans(),
     },
 )
 PANELS = st.lists(

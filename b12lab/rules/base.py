@@ -475,22 +475,6 @@ def undetermined_b12_missing(case: Case) -> tuple[str, ...]:
     return tuple(a for a in wanted if not case.has_any(a))
 
 
-def folate_first(case: Case, what: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
-    """With folate low and B12 not low, folate deficiency is the first treatable cause to
-    name: a sentence for the detail, a next step and the evidence (empty otherwise)."""
-    if not case.is_low("folate") or case.b12.low is not False:
-        return "", (), {}
-    return (
-        f" Folate {case.shown('folate')} is low: folate deficiency is the first treatable "
-        f"cause of {what} to consider (B12 is adequate).",
-        (
-            "Treat the folate deficiency (B12 is adequate, so folic acid is safe), look for its "
-            "cause, and recheck the count; if it does not recover, look further.",
-        ),
-        {"folate": case.shown("folate")},
-    )
-
-
 def still_deficient_on_therapy(case: Case):
     """The panel's own B12, measured on therapy at or past the response window and still
     deficient (b12-not-responding), with the days on therapy; None otherwise."""

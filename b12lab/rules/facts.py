@@ -33,6 +33,7 @@ from b12lab.model import format_number
 from b12lab.ranges import THRESHOLD_KEYS
 from b12lab.rules.b12_status import markers_to_add
 from b12lab.rules.base import (
+    CTCAE_WORDS,
     MARKER_NAMES,
     Case,
     above,
@@ -538,6 +539,85 @@ _fact(
         f"{_earlier_ferritin(c)[1].shown()} on "
         f"{d.isoformat() if (d := _earlier_ferritin(c)[0]) else '?'}"
     )
+)
+
+
+# Blood count and neutrophils: the white-cell line, the lines still low on therapy, the
+# CTCAE names of a low ANC, and the blood film.
+for _line in ("anc", "wbc", "hemoglobin"):
+    _fact(
+        f"{_line}.persisting",
+        "bool",
+        f"{_line} still low past its recovery window on therapy after a low B12 (or repleted)",
+        (_line,),
+    )(lambda c, line=_line: c.persisting(line))
+
+
+def _anc_named(case: Case) -> str:
+    grade = ctcae_grade(case, "anc")
+    if grade is None:
+        return "Neutropenia"
+    return f"{CTCAE_WORDS[grade].capitalize()} neutropenia (CTCAE grade {grade})"
+
+
+_fact(
+    "anc.neutropenia",
+    "text",
+    "a low ANC named by its CTCAE v5 grade as a sentence starts ('Severe neutropenia (CTCAE "
+    "grade 3)'; 'Neutropenia' when not graded)",
+    ("anc",),
+)(_anc_named)
+
+# The lines the persisting rules look at: platelets, the white cells (ANC, or WBC when
+# there is no ANC) and hemoglobin, each with the name its text uses.
+_LINE_NAMES = {
+    "platelets": "platelets",
+    "anc": "ANC",
+    "wbc": "WBC (no ANC)",
+    "hemoglobin": "hemoglobin",
+}
+
+
+def _persisting_lines(case: Case) -> list[str]:
+    white = "anc" if case.has("anc") else "wbc" if case.has("wbc") else None
+    lines = ["platelets", *((white,) if white else ()), "hemoglobin"]
+    return [line for line in lines if case.persisting(line)]
+
+
+def _persisting_shown(case: Case) -> str:
+    parts = []
+    for line in _persisting_lines(case):
+        grade = ctcae_grade(case, line) if line in GRADED else None
+        graded = f", {CTCAE_WORDS[grade]} (CTCAE grade {grade})" if grade else ""
+        parts.append(
+            f"{_LINE_NAMES[line]} {case.shown(line)}{graded} (expected back by day "
+            f"{case.recovery_day(line)})"
+        )
+    return "; ".join(parts)
+
+
+_fact(
+    "cytopenias.persisting",
+    "number",
+    "how many of platelets, the white cells (ANC, or WBC without ANC) and hemoglobin are "
+    "still low past their recovery windows on therapy after a low B12 (or repleted)",
+    ("platelets", "anc", "wbc", "hemoglobin"),
+)(lambda c: len(_persisting_lines(c)))
+_fact(
+    "cytopenias.persisting_shown",
+    "text",
+    "those lines, each with its value, CTCAE grade and the day it was expected back, as "
+    "quoted ('platelets 40 x10^9/L, moderate (CTCAE grade 2) (expected back by day 28)')",
+    ("platelets", "anc", "wbc", "hemoglobin"),
+)(_persisting_shown)
+_fact(
+    "b12.borderline_undecided",
+    "bool",
+    "B12 as the blood-count rules judge it borderline, with no functional marker deciding it "
+    "and not measured on therapy",
+)(lambda c: c.b12.undetermined)
+_fact("hypersegmented_neutrophils", "bool", "hypersegmented neutrophils reported on the film")(
+    lambda c: bool(c.panel.context.hypersegmented_neutrophils)
 )
 
 
