@@ -1,9 +1,10 @@
 """What a rule is, and the facts about one panel that every rule reads.
 
-A rule is an id (the stable `findings[].id`), its catalogue text, and a small
-pure function from a Case to Fired (the finding's detail and evidence),
-Missing (the trigger could not be decided without these analytes) or None.
-Thresholds come from the Case's limits, which come from the data file.
+A rule is an id (the stable `findings[].id`), its catalogue text, and how it
+decides: its entry of `b12lab/rules.yaml` (or a laboratory's rules file), a
+function from a Case to Fired (the finding's detail and evidence), Missing (the
+trigger could not be decided without these analytes) or None. Thresholds come
+from the Case's limits, which come from the ranges file.
 """
 
 from __future__ import annotations
@@ -373,7 +374,7 @@ def at_least(measurement: Measurement | None, cut: float | None) -> bool:
     return measurement.value >= cut
 
 
-RULES: dict[str, Rule] = {}
+RULES: dict[str, Rule] = {}  # b12lab's catalogue, filled from rules.yaml by b12lab.rules
 # Every rule may ask what would decide an undetermined B12 (b12_unresolved).
 B12_INPUTS = frozenset({"b12", "mma", "homocysteine", "holotc", "egfr"})
 # Pairs of findings that must never be reported together (checked by a test
@@ -413,45 +414,6 @@ CONTRADICTORY = frozenset(
         ("folate-deficiency", "folate-low-b12-unmeasured"),
     )
 )
-
-
-def rule(
-    id: str,
-    *,
-    reads: tuple[str, ...],
-    domain: str,
-    severity: str,
-    title: str,
-    trigger: str,
-    says: str,
-    next_steps: tuple[str, ...] = (),
-    sources: tuple[str, ...] = (),
-) -> Callable[[Callable[[Case], Fired | Missing | None]], Callable[[Case], Fired | Missing | None]]:
-    """Register a rule function under its catalogue id.
-
-    `reads` names every analyte the rule looks at: the rule is evaluated on a
-    Case restricted to the analytes its domain reads, so an undeclared one
-    is simply not there.
-    """
-
-    def register(evaluate: Callable[[Case], Fired | Missing | None]):
-        if id in RULES:
-            raise ValueError(f"rule id {id} registered twice")
-        RULES[id] = Rule(
-            id,
-            domain,
-            severity,
-            title,
-            trigger,
-            says,
-            next_steps,
-            sources,
-            frozenset(reads) | B12_INPUTS,
-            evaluate,
-        )
-        return evaluate
-
-    return register
 
 
 def b12_unresolved(case: Case) -> Missing:
