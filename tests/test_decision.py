@@ -16,7 +16,7 @@ from b12lab.decision import DecisionCore, position
 from b12lab.model import Context, Measurement, Panel
 from b12lab.ranges import load_ranges
 from b12lab.rules import RULES_BY_DOMAIN
-from b12lab.rules.base import Fired, rule
+from b12lab.rules.base import B12_INPUTS, RULES, Fired, Rule
 
 RANGES = load_ranges()
 
@@ -149,15 +149,6 @@ def ferritin_twice_upper_rule():
     """A plausible new rule that compares ferritin with twice its upper limit."""
     domain = "ferritin"
 
-    @rule(
-        "fer-very-high-test-only",
-        reads=("ferritin",),
-        domain=domain,
-        severity="info",
-        title="Ferritin above twice the upper limit",
-        trigger="ferritin above twice the upper limit",
-        says="Test rule.",
-    )
     def very_high(case):
         ferritin = case.get("ferritin")
         high = case.limits.high("ferritin")
@@ -165,7 +156,18 @@ def ferritin_twice_upper_rule():
             return Fired("very high", {})
         return None
 
-    from b12lab.rules.base import RULES
+    RULES["fer-very-high-test-only"] = Rule(
+        "fer-very-high-test-only",
+        domain,
+        "info",
+        "Ferritin above twice the upper limit",
+        "ferritin above twice the upper limit",
+        "Test rule.",
+        (),
+        (),
+        frozenset({"ferritin"}) | B12_INPUTS,
+        very_high,
+    )
 
     original = RULES_BY_DOMAIN[domain]
     RULES_BY_DOMAIN[domain] = (*original, RULES["fer-very-high-test-only"])

@@ -107,7 +107,7 @@ class RuleLogic:
         return None
 
     def evaluate(self, case: Case) -> Fired | Missing | None:
-        facts = fact_layer.Facts(case)
+        facts = fact_layer.facts_of(case)
         decided = self.decide(facts)
         if decided is None:
             return None

@@ -666,6 +666,15 @@ class Facts(Mapping):
         return len(kinds())
 
 
+def facts_of(case: Case) -> Facts:
+    """The case's facts, shared by every rule that looks at this case (the rules of one
+    domain see one restricted case): each fact is computed once per case, not per rule."""
+    known = case.__dict__.get("_facts")  # a frozen Case: kept beside its fields, not one
+    if known is None:
+        known = case.__dict__["_facts"] = Facts(case)
+    return known
+
+
 def shown(value: object) -> str:
     """A fact as a text quotes it: whole numbers without decimals."""
     if value is None:
