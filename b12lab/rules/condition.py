@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from b12lab.errors import B12labError
@@ -287,12 +287,26 @@ def evaluate(node: object, facts: Mapping[str, object]) -> object:
     """
     compiled = node.__dict__.get("_compiled")
     if compiled is None:
-        compiled = eval(
-            compile(f"lambda f: {_python(node, [0])}", "<rule condition>", "eval"),
-            {"__builtins__": {}},
-        )
+        compiled = _compiled(_python(node, [0]))
         object.__setattr__(node, "_compiled", compiled)
     return compiled(facts)
+
+
+def first_holding(nodes: tuple) -> Callable[[Mapping[str, object]], int | None]:
+    """One compiled function giving the index of the first of `nodes` that holds for a
+    panel's facts (None when none does): each condition means what `evaluate` says,
+    and they are tried in order, so a rule's outcomes are chosen in one call."""
+    counter = [0]
+    tried = [f"{index} if {_python(node, counter)} else " for index, node in enumerate(nodes)]
+    return _compiled(f"({''.join(tried)}None)")
+
+
+def _compiled(expression: str) -> Callable[[Mapping[str, object]], object]:
+    # The expression is generated from the whitelisted tree only (names as string
+    # literals, constants by repr): nothing from a rules file is run as code.
+    return eval(
+        compile(f"lambda f: {expression}", "<rule condition>", "eval"), {"__builtins__": {}}
+    )
 
 
 def _python(node: object, counter: list[int]) -> str:

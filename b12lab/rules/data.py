@@ -40,6 +40,7 @@ from b12lab.rules.condition import (
     RuleFileError,
     comparisons,
     evaluate,
+    first_holding,
     names,
 )
 
@@ -97,14 +98,22 @@ class RuleLogic:
         return [o.when for o in (*self.unresolved, *self.variants, *self.extras)]
 
     def decide(self, facts: Mapping[str, object]) -> tuple[str, int] | None:
-        """Which outcome holds: ("unresolved", i) or ("fires", i), or None."""
-        for index, outcome in enumerate(self.unresolved):
-            if evaluate(outcome.when, facts):
-                return "unresolved", index
-        for index, outcome in enumerate(self.variants):
-            if evaluate(outcome.when, facts):
-                return "fires", index
-        return None
+        """Which outcome holds: ("unresolved", i) or ("fires", i), or None (the
+        unresolved conditions first, then the variants, in order)."""
+        choose = self.__dict__.get("_choose")
+        if choose is None:
+            choose = first_holding(tuple(o.when for o in (*self.unresolved, *self.variants)))
+            object.__setattr__(self, "_choose", choose)
+        index = choose(facts)
+        if index is None:
+            return None
+        if index < len(self.unresolved):
+            return "unresolved", index
+        return "fires", index - len(self.unresolved)
+
+    def __getstate__(self) -> dict:
+        # A copy sent to another process leaves the compiled chooser behind.
+        return {k: v for k, v in self.__dict__.items() if k != "_choose"}
 
     def evaluate(self, case: Case) -> Fired | Missing | None:
         facts = fact_layer.facts_of(case)

@@ -26,7 +26,7 @@ with their meaning.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from b12lab.model import format_number
@@ -640,30 +640,21 @@ def reads(name: str) -> tuple[str, ...]:
     return fact.reads if fact else ()
 
 
-class Facts(Mapping):
-    """One case's facts, each computed when first asked for."""
+class Facts(dict):
+    """One case's facts, each computed when first asked for (then a plain dict lookup:
+    a compiled condition reads its facts as `f[name]`)."""
 
     def __init__(self, case: Case):
+        super().__init__()
         self.case = case
-        self._known: dict[str, object] = {}
 
-    def __getitem__(self, name: str) -> object:
-        try:
-            return self._known[name]
-        except KeyError:
-            pass
+    def __missing__(self, name: str) -> object:
         if name.startswith("threshold."):
             value = self.case.limits.threshold(name.removeprefix("threshold."))
         else:
             value = FACTS[name].compute(self.case)
-        self._known[name] = value
+        self[name] = value
         return value
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(kinds())
-
-    def __len__(self) -> int:
-        return len(kinds())
 
 
 def facts_of(case: Case) -> Facts:
