@@ -230,3 +230,19 @@ def test_b12lab_ships_a_cornerstone_case_for_every_panel_of_its_rule_table():
         for key, value in fires[1].items():
             given = contexts[f"{rule_id} fires"][key]
             assert given == (value.isoformat() if isinstance(value, dt.date) else value)
+
+
+def test_a_loaded_rules_file_travels_to_another_process_and_decides_alike(graded):
+    """Dask and Spark send the table API's options to their workers pickled."""
+    import pickle
+
+    from b12lab.rules.catalogue import load_lab_rules
+
+    rules, _ = graded
+    catalogue = load_lab_rules(rules)
+    values = {"b12": "100 pmol/L", "platelets": "60 x10^9/L", "ferritin": "8 ug/L", "anc": "0.4"}
+    before = interpret(values, rules=catalogue, today=TODAY)  # compiles its conditions
+    copy = pickle.loads(pickle.dumps(catalogue))
+    after = interpret(values, rules=copy, today=TODAY)
+    assert "stm-plt-grade2-low-b12" in [f.id for f in after.findings]
+    assert after == before

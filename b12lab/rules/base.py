@@ -59,6 +59,9 @@ class Step(str):
         step.on_therapy = on_therapy
         return step
 
+    def __getnewargs_ex__(self) -> tuple[tuple, dict]:  # a copy for another process
+        return (str(self),), {"asks": self.asks, "given": self.given, "on_therapy": self.on_therapy}
+
     def for_panel(self, case: Case) -> str | None:
         """The step as it reads for this panel: None when every test it asks for is given."""
         if self.on_therapy is not None and case.b12_measured_on_therapy:
@@ -88,6 +91,9 @@ class AskTests(str):
         step.tests = tuple(tests.items())
         step.also = also
         return step
+
+    def __getnewargs_ex__(self) -> tuple[tuple, dict]:  # a copy for another process
+        return (self.template, dict(self.tests)), {"also": self.also}
 
     def for_panel(self, case: Case) -> str | None:
         wanted = [name for analyte, name in self.tests if not case.has_any(analyte)]
