@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,6 +37,7 @@ def interpret(
     as_of: dt.date | str | None = None,
     today: dt.date | str | None = None,
     rules: str | Path | Catalogue | None = None,
+    earlier: Sequence[tuple[dt.date | str, Mapping[str, object]]] = (),
 ) -> Report:
     """Interpret one panel given as `{"b12": "180 pg/mL", "platelets": "95"}`.
 
@@ -46,9 +47,11 @@ def interpret(
     or ISO text ("2026-01-01"). `ranges` is a loaded Ranges or an overlay file's
     path (as --ranges). `alcohol_use` is True or "current" (heavy use now) or
     "stopped" (recently stopped). `rules` is a laboratory's rules file's path (or a
-    loaded Catalogue), overlaid on b12lab's rules (as --rules). A value of the wrong
-    type raises TypeError; a value that cannot be used raises InputError (or a
-    subclass).
+    loaded Catalogue), overlaid on b12lab's rules (as --rules). `earlier` holds the
+    patient's earlier panels as (date, values) pairs: the report is then a timeline,
+    as for a panel file with several dated panels (every panel needs its date). A
+    value of the wrong type raises TypeError; a value that cannot be used raises
+    InputError (or a subclass).
     """
     today = evaluation_date(as_of, today)
     ranges = resolve_ranges(ranges)
@@ -94,7 +97,19 @@ def interpret(
             pregnancy_trimester=parse_trimester(pregnancy_trimester),
         ),
     )
-    panel = RawPanel(option_date(date, "date"))
+    if isinstance(earlier, (str, bytes, Mapping)) or not isinstance(earlier, Sequence):
+        raise TypeError("earlier takes a list of (date, values) pairs")
+    for index, pair in enumerate(earlier):
+        if not (isinstance(pair, Sequence) and len(pair) == 2 and isinstance(pair[1], Mapping)):
+            raise TypeError(f"earlier[{index}] takes a (date, values) pair")
+        record.panels.append(_raw_panel(pair[1], option_date(pair[0], "earlier date"), ranges))
+    record.panels.append(_raw_panel(values, option_date(date, "date"), ranges))
+    with catalogue_in_force(resolve_rules(rules, ranges)):
+        return interpret_record(record, guideline=guideline, ranges=ranges, as_of=today)
+
+
+def _raw_panel(values: Mapping[str, object], date: dt.date | None, ranges: Ranges) -> RawPanel:
+    panel = RawPanel(date)
     for key, value in values.items():
         analyte = ranges.analyte_for(str(key))
         if analyte is None:
@@ -102,9 +117,7 @@ def interpret(
                 f"unknown analyte '{key}'", fix="use one of: " + ", ".join(ranges.analytes)
             )
         panel.values.append((analyte, str(key), value))
-    record.panels.append(panel)
-    with catalogue_in_force(resolve_rules(rules, ranges)):
-        return interpret_record(record, guideline=guideline, ranges=ranges, as_of=today)
+    return panel
 
 
 def resolve_rules(rules: str | os.PathLike | Catalogue | None, ranges) -> Catalogue | None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import b12lab
+from b12lab import interpret
+from b12lab.errors import InputError
 
 
 def test_interpret_from_the_package_matches_the_readme_example():
@@ -74,3 +78,29 @@ def test_ranges_is_a_loaded_ranges_or_an_overlay_path_in_every_entry_point(tmp_p
     assert b12lab.interpret_table(table, as_of="2026-01-01")["platelets_flag"].to_pylist() == [
         "low"
     ]
+
+
+def test_interpret_takes_earlier_panels_as_a_timeline():
+    report = interpret(
+        {"platelets": "200 x10^9/L"},
+        date="2026-03-01",
+        b12_therapy_start="2026-02-08",
+        earlier=[("2026-02-05", {"b12": "100 pmol/L", "platelets": "80 x10^9/L"})],
+        as_of="2026-03-01",
+    )
+    assert "plt-recovered-on-therapy" in [f.id for f in report.findings]
+    platelets = report.to_dict()["history"]["platelets"]
+    assert [(p["date"], p["value"]) for p in platelets] == [("2026-02-05", 80), ("2026-03-01", 200)]
+
+
+@pytest.mark.parametrize(
+    ("earlier", "error"),
+    [
+        ({"b12": "100 pmol/L"}, TypeError),  # a panel, not a list of (date, values)
+        ([{"b12": "100 pmol/L"}], TypeError),
+        ([("2026-02-05", {"b12": "100 pmol/L"})], InputError),  # the latest panel has no date
+    ],
+)
+def test_earlier_panels_of_the_wrong_shape_are_refused(earlier, error):
+    with pytest.raises(error):
+        interpret({"platelets": "200 x10^9/L"}, earlier=earlier)

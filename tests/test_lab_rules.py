@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 from conftest import TODAY, one_clear_line
-from test_rules import CASES
+from test_rules import CASES, TIMELINE_CASES
 
 from b12lab.api import interpret
 from b12lab.rules.catalogue import shipped_cases
@@ -218,12 +218,24 @@ def test_the_table_api_takes_rules_as_batch_does(graded):
 
 def test_b12lab_ships_a_cornerstone_case_for_every_panel_of_its_rule_table():
     shipped = {
-        (c.name, tuple(sorted(c.values.items()))): (c.gives, c.never) for c in shipped_cases()
+        (c.name, tuple(sorted(c.values.items())), repr(c.earlier)): (c.gives, c.never)
+        for c in shipped_cases()
     }
     expected = {}
     for rule_id, fires, near_miss in CASES:
-        expected[(f"{rule_id} fires", tuple(sorted(fires[0].items())))] = ((rule_id,), ())
-        expected[(f"{rule_id} near miss", tuple(sorted(near_miss[0].items())))] = ((), (rule_id,))
+        expected[(f"{rule_id} fires", tuple(sorted(fires[0].items())), "()")] = ((rule_id,), ())
+        expected[(f"{rule_id} near miss", tuple(sorted(near_miss[0].items())), "()")] = (
+            (),
+            (rule_id,),
+        )
+    for rule_id, fires, near_miss in TIMELINE_CASES:
+        for label, ((days_ago, earlier), values, _), outcome in (
+            ("fires", fires, ((rule_id,), ())),
+            ("near miss", near_miss, ((), (rule_id,))),
+        ):
+            when = (TODAY - dt.timedelta(days=days_ago)).isoformat()
+            key = (f"{rule_id} {label}", tuple(sorted(values.items())), repr(((when, earlier),)))
+            expected[key] = outcome
     assert shipped == expected
     contexts = {c.name: c.context for c in shipped_cases()}
     for rule_id, fires, _ in CASES:

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from conftest import TODAY, finding_ids, report_for
 
+from b12lab.api import interpret
 from b12lab.rules import RULES
 
 DAYS_AGO = lambda n: TODAY - dt.timedelta(days=n)  # noqa: E731
@@ -211,16 +212,57 @@ CASES = [
     ),
 ]
 
-TIMELINE_ONLY = {
-    "plt-recovered-on-therapy",
-    "neut-recovered-on-therapy",
-    "hb-recovering-on-therapy",
-}
+# Rules that compare with the patient's earlier panels: (rule id, fires, near miss), each
+# an earlier panel (days ago, values), the latest panel's values (today) and the context.
+TIMELINE_CASES = [
+    (
+        "plt-recovered-on-therapy",
+        ((24, {"b12": "100 pmol/L", "platelets": "80 x10^9/L"}), {"platelets": "200 x10^9/L"},
+         {"b12_therapy_start": DAYS_AGO(21)}),
+        ((24, {"b12": "100 pmol/L", "platelets": "160 x10^9/L"}), {"platelets": "200 x10^9/L"},
+         {"b12_therapy_start": DAYS_AGO(21)}),
+    ),
+    (
+        "neut-recovered-on-therapy",
+        ((40, {"b12": "100 pmol/L", "anc": "0.9 x10^9/L"}), {"anc": "2.5 x10^9/L"},
+         {"b12_therapy_start": DAYS_AGO(35)}),
+        ((40, {"b12": "100 pmol/L", "anc": "0.9 x10^9/L"}), {"anc": "1.2 x10^9/L"},
+         {"b12_therapy_start": DAYS_AGO(35)}),
+    ),
+    (
+        "hb-recovering-on-therapy",
+        ((40, {"b12": "100 pmol/L", "hemoglobin": "85 g/L"}), {"hemoglobin": "110 g/L"},
+         {"b12_therapy_start": DAYS_AGO(35)}),
+        ((40, {"b12": "100 pmol/L", "hemoglobin": "85 g/L"}), {"hemoglobin": "94 g/L"},
+         {"b12_therapy_start": DAYS_AGO(35)}),
+    ),
+]  # fmt: skip
+
+
+def timeline_report(case):
+    (days_ago, earlier), values, context = case
+    return interpret(
+        values,
+        date=TODAY,
+        earlier=[(DAYS_AGO(days_ago), earlier)],
+        sex="male",
+        as_of=TODAY,
+        **context,
+    )
 
 
 def test_every_catalogue_rule_has_a_firing_and_a_near_miss_case():
-    covered = {rule_id for rule_id, _, _ in CASES}
-    assert covered == set(RULES) - TIMELINE_ONLY
+    covered = {rule_id for rule_id, _, _ in CASES} | {rule_id for rule_id, _, _ in TIMELINE_CASES}
+    assert covered == set(RULES)
+    assert not {rule_id for rule_id, _, _ in CASES} & {rule_id for rule_id, _, _ in TIMELINE_CASES}
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "fires", "near_miss"), TIMELINE_CASES, ids=[c[0] for c in TIMELINE_CASES]
+)
+def test_timeline_rule_fires_on_its_trigger_and_not_on_the_near_miss(rule_id, fires, near_miss):
+    assert rule_id in finding_ids(timeline_report(fires))
+    assert rule_id not in finding_ids(timeline_report(near_miss))
 
 
 @pytest.mark.parametrize(("rule_id", "fires", "near_miss"), CASES, ids=[c[0] for c in CASES])

@@ -34,7 +34,7 @@ from b12lab.rules.condition import RuleFileError
 CORNERSTONE_CASES = Path(__file__).resolve().parent.parent / "cornerstone_cases.yaml"
 PREFIX = re.compile(r"^[a-z][a-z0-9]*-$")
 TEXT_CHANGES = ("title", "trigger", "says", "next_steps")
-CASE_KEYS = ("name", "values", "context", "as_of", "gives", "not")
+CASE_KEYS = ("name", "earlier", "values", "context", "as_of", "gives", "not")
 CONTEXT_KEYS = (
     "sex",
     "age",
@@ -59,6 +59,7 @@ class Cornerstone:
     never: tuple[str, ...]
     source: str = ""
     path: str = ""
+    earlier: tuple[tuple[str, dict], ...] = ()  # the patient's earlier panels: (date, values)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ def _cases(node: object, source: str, known: dict[str, Rule]) -> tuple[Cornersto
                 lists["not"],
                 source,
                 path,
+                _earlier(entry.get("earlier"), source, f"{path}.earlier"),
             )
         )
     return tuple(cases)
@@ -179,6 +181,29 @@ def default_catalogue() -> Catalogue:
     from b12lab.rules import RULES
 
     return Catalogue(dict(RULES))
+
+
+def _earlier(node: object, source: str, path: str) -> tuple[tuple[str, dict], ...]:
+    """A case's earlier panels: a list of {date, values}, oldest first."""
+    if node is None:
+        return ()
+    if not isinstance(node, list):
+        raise _fail(source, path, "expected a list of earlier panels, each with date and values")
+    panels = []
+    for index, panel in enumerate(node):
+        where = f"{path}[{index}]"
+        if not isinstance(panel, dict):
+            raise _fail(source, where, "expected date and values")
+        for key in panel:
+            _check_known(
+                source, f"{where}.{key}", key, ("date", "values"), "unknown key", "use date, values"
+            )
+        if panel.get("date") is None:
+            raise _fail(source, f"{where}.date", "an earlier panel needs its date")
+        if not isinstance(panel.get("values"), dict) or not panel["values"]:
+            raise _fail(source, f"{where}.values", "expected the panel's values, e.g. b12: 180")
+        panels.append((str(panel["date"]), {str(k): str(v) for k, v in panel["values"].items()}))
+    return tuple(panels)
 
 
 def shipped_cases() -> tuple[Cornerstone, ...]:
@@ -275,7 +300,13 @@ def replay(catalogue: Catalogue, cases: tuple[Cornerstone, ...]) -> list[str]:
     changed = []
     for case in cases:
         try:
-            report = interpret(case.values, **case.context, as_of=case.as_of, rules=catalogue)
+            report = interpret(
+                case.values,
+                **case.context,
+                as_of=case.as_of,
+                rules=catalogue,
+                earlier=case.earlier,
+            )
         except B12labError as error:
             raise _fail(case.source, case.path, f"the case cannot be read: {error}") from None
         found = [f.id for f in report.findings]
