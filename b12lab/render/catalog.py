@@ -310,7 +310,8 @@ def ranges_text(ranges: Ranges, width: int | None = None) -> str:
         for row in range_rows(ranges)
     ]
     first = max(len(str(row[0])) for row in (header, *rows)) + 2  # under the unit column
-    lines = wrapped("Reference ranges in force: " + " + ".join(map(_shown_origin, ranges.origin)), width)
+    origins = " + ".join(map(_shown_origin, ranges.origin))
+    lines = wrapped("Reference ranges in force: " + origins, width)
     lines.append("")
     lines.append(wrap_table(plain_table(header, rows), width, first).rstrip("\n"))
     lines.append("")
