@@ -32,6 +32,9 @@ from b12lab.reading.policy import ReadPolicy
 from b12lab.render.rows import WRITERS, ErrorRows
 
 PROGRESS_EVERY = 2000
+# Formats written from each record's outcome alone (no full report is built for them).
+OUTCOME_FORMATS = ("csv", "text", "parquet")
+BINARY_FORMATS = ("parquet",)
 
 
 def counted(number: int, noun: str) -> str:
@@ -168,11 +171,23 @@ def run_batch(
     keep: Sequence[str] = (),
 ) -> BatchSummary:
     """`keep`: the --keep options (COL[,COL...]), export columns copied into every record."""
+    check_output(output_format, output)
     check_targets(
         [("input export", source)],
         [("output", output)] + ([("errors file", errors_path)] if errors_path else []),
     )
     stream, label, size = open_export(source)
+    run_options = {
+        "output_format": output_format,
+        "input_format": input_format,
+        "layout": layout,
+        "mapping": dict(mapping or {}),
+        "guideline": guideline,
+        "timeline": timeline,
+        "keep": list(keep),
+        "policy": vars(policy) if policy is not None else None,
+        "as_of": today,
+    }
     shared = dict(  # what every kind of input takes
         output=output,
         output_format=output_format,
@@ -183,6 +198,7 @@ def run_batch(
         timeline=timeline,
         policy=policy,
         today=today,
+        run_options=run_options,
     )
     warehouse = _warehouse_kind(stream, label, input_format)
     if warehouse is not None:  # Parquet or Arrow IPC: b12lab.inputs.arrow
@@ -260,6 +276,7 @@ def run_batch(
                 errors_path=errors_path,
                 progress=bar.tick,
                 columns=interpreter.columns,
+                run_options=run_options,
             )
     summary.notes.extend(interpreter.plan.notes)  # includes what the rows showed (decimal mark)
     summary.notes.extend(summary.assumption_lines())
@@ -285,7 +302,7 @@ def export_interpreter(
         header,
         ranges,
         policy=policy or ReadPolicy(decimal=AUTO),
-        full_reports=output_format not in ("csv", "text"),
+        full_reports=output_format not in OUTCOME_FORMATS,
         **options,
     )
     if interpreter.plan.ignored:
@@ -385,6 +402,7 @@ def run_message_batch(
     timeline: bool = False,
     policy: ReadPolicy | None = None,
     today=None,
+    run_options: Mapping[str, object] | None = None,
 ) -> BatchSummary:
     """FHIR JSON, FHIR NDJSON or HL7 v2: one record per panel and per unreadable record."""
     from b12lab.messages import ObservationInterpreter, read_observations, skipped_line
@@ -399,7 +417,7 @@ def run_message_batch(
             mapping=mapping,
             guideline=guideline,
             policy=policy or ReadPolicy(decimal=AUTO),
-            full_reports=output_format not in ("csv", "text"),
+            full_reports=output_format not in OUTCOME_FORMATS,
             timeline=timeline,
             today=today,
         )
@@ -416,6 +434,7 @@ def run_message_batch(
             errors_path=errors_path,
             progress=bar.tick,
             columns=interpreter.columns,
+            run_options=run_options,
         )
     for line in (
         skipped_line(source.skipped),
@@ -439,14 +458,15 @@ def _write_records(
     errors_path: str | None,
     progress: Callable[[], None],
     columns: OutputColumns | None = None,
+    run_options: Mapping[str, object] | None = None,
 ) -> None:
     """Every record to the output (its rejected cells to --errors), counted in the summary.
 
     CSV exports and laboratory messages share this loop, so outputs are written
     (atomically, devices in place) and counted the same way whatever the source.
     """
-    out, error_writer = _outputs(stack, output, errors_path)
-    writer = WRITERS[output_format](out, columns or OutputColumns())
+    out, error_writer = _outputs(stack, output, errors_path, output_format)
+    writer = open_writer(output_format, out, columns or OutputColumns(), run_options)
     for record in batch_records:
         writer.write(record)
         _count(summary, record)
@@ -458,9 +478,59 @@ def _write_records(
     out.flush()
 
 
-def _outputs(stack: ExitStack, output: str | None, errors_path: str | None):
+def check_output(output_format: str, output: str | None) -> None:
+    """A binary format (Parquet) is written only to a file named with -o, never to
+    standard output or a terminal."""
+    if output_format not in BINARY_FORMATS:
+        return
+    if output in (None, "-"):
+        where = "standard output"
+    elif _names_terminal(output):
+        where = f"the terminal {output}"
+    else:
+        return
+    raise InputError(
+        f"{output_format.capitalize()} output is binary and is not written to {where}",
+        fix=f"give a file with -o FILE.{output_format}",
+    )
+
+
+def _names_terminal(path: str) -> bool:
+    import os
+    import stat
+
+    try:
+        if not stat.S_ISCHR(os.stat(path).st_mode):
+            return False
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOCTTY", 0) | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return os.isatty(handle)
+    finally:
+        os.close(handle)
+
+
+def open_writer(
+    output_format: str,
+    out,
+    columns: OutputColumns,
+    run_options: Mapping[str, object] | None = None,
+):
+    """The record writer of `output_format` on `out` (Parquet also records the options)."""
+    if output_format == "parquet":
+        from b12lab.render.parquet import ParquetRecords
+
+        return ParquetRecords(out, columns, run_options)
+    return WRITERS[output_format](out, columns)
+
+
+def _outputs(
+    stack: ExitStack, output: str | None, errors_path: str | None, output_format: str = "csv"
+):
     """The output stream and, with --errors, the rejected-cells writer (both atomic)."""
-    out = stack.enter_context(AtomicOutput(output, "output"))
+    binary = output_format in BINARY_FORMATS
+    out = stack.enter_context(AtomicOutput(output, "output", binary=binary))
     error_writer = None
     if errors_path:
         error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))

@@ -816,6 +816,7 @@ BATCH_EXTENSIONS = {
     ".jsonl": "ndjson",
     ".json": "json",
     ".txt": "text",
+    ".parquet": "parquet",
 }
 
 
@@ -867,6 +868,7 @@ class BatchFormat(str, Enum):
     ndjson = "ndjson"
     json = "json"
     fhir_ndjson = "fhir-ndjson"
+    parquet = "parquet"
 
 
 class Layout(str, Enum):
@@ -915,7 +917,7 @@ def batch(
         _option(
             "--format",
             "-f",
-            help="csv (default), ndjson, json, fhir-ndjson, text.",
+            help="csv, ndjson, json, fhir-ndjson, parquet, text.",
             panel=OUTPUT,
             metavar="FORMAT",
         ),

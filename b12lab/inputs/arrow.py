@@ -420,6 +420,7 @@ def run_arrow_batch(
     policy=None,
     today=None,
     keep=(),
+    run_options=None,
 ):
     """`b12lab batch` for a Parquet or Arrow IPC input: the CSV export's core and writers."""
     from b12lab.batch_run import (
@@ -430,8 +431,8 @@ def run_arrow_batch(
         _outputs,
         _Progress,
         export_interpreter,
+        open_writer,
     )
-    from b12lab.render.rows import WRITERS
 
     summary = BatchSummary(noun="patient" if timeline else "panel")
     with ExitStack() as stack:
@@ -455,8 +456,9 @@ def run_arrow_batch(
         bar = _Progress(progress, found.rows, label)
         stack.callback(bar.stop)
         by_columns = output_format == "csv" and columnar(interpreter)
-        out, error_writer = _outputs(stack, output, errors_path)
-        writer = WRITERS[output_format](out, interpreter.columns)  # CSV: writes the header
+        out, error_writer = _outputs(stack, output, errors_path, output_format)
+        # CSV: writes the header
+        writer = open_writer(output_format, out, interpreter.columns, run_options)
         from b12lab.columnar import csv_text
 
         read = 0
