@@ -279,7 +279,7 @@ class RowInterpreter:
             )
             before = len(builder.notes)
             builder.add_value(column.analyte, raw, where=column.name, line=line, hint=hint)
-            _name_notes(builder, before, column.name)
+            builder.name_notes(before, column.name)
         return builder
 
     def _grouped(self, rows: Iterator[Row], grouped: bool | None) -> Iterator[Row]:
@@ -339,7 +339,7 @@ class RowInterpreter:
             )
             before = len(builder.notes)
             builder.add_value(analyte, raw, where=test[:40], line=line, hint=hint)
-            _name_notes(builder, before, test[:40])
+            builder.name_notes(before, test[:40])
         if builder is not None:
             yield builder
 
@@ -575,12 +575,6 @@ def _values(measurements: Iterable[Measurement]) -> tuple[tuple[str, str], ...]:
     return tuple(
         (m.analyte, normalized_cell(m.value, m.censored)) for m in measurements if not m.derived
     )
-
-
-def _name_notes(builder: PanelBuilder, since: int, column: str) -> None:
-    """Notes count per column in the summary ("B12: no unit, read as pmol/L in 12 rows")."""
-    for index in range(since, len(builder.notes)):
-        builder.notes[index] = replace(builder.notes[index], subject=column)
 
 
 def interpret_rows(

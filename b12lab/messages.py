@@ -31,7 +31,6 @@ from b12lab.batch import (
     OWN_RECORD,
     BatchRecord,
     RowInterpreter,
-    _name_notes,
     group_panels,
     split_note,
     unread_test_note,
@@ -242,7 +241,7 @@ class ObservationInterpreter(RowInterpreter):
         measurement = builder.add_value(
             analyte, raw, where=f"{where} ({code})" if where else code, line=line, hint=hint
         )
-        _name_notes(builder, before, code)
+        builder.name_notes(before, code)
         if measurement is not None and record.provisional:
             builder.note(
                 Note(

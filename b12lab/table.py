@@ -172,7 +172,8 @@ def interpret_batches(
     (an unknown guideline, a --map key) raises `b12lab.errors.InputError`; a bad
     cell never does: its record carries the error, as in the batch CSV.
     """
-    from b12lab.inputs.arrow import columnar, decided_or_records, pieces
+    from b12lab import drain
+    from b12lab.inputs.arrow import decided_or_records, pieces
 
     _check_options(
         layout=layout,
@@ -203,7 +204,7 @@ def interpret_batches(
         keep=keep,
     )
     schema = _schema(interpreter.columns.csv_header)
-    by_columns = columnar(interpreter)
+    by_columns = drain.reads_by_columns(interpreter)
     stream = pieces(
         _chained(first, batches),
         names,

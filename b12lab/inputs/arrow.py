@@ -360,13 +360,6 @@ def with_decimal_mark(interpreter, stream: Iterator[Piece]) -> Iterator[Piece]:
     return itertools.chain(held, stream)
 
 
-def columnar(interpreter) -> bool:
-    """Whether the columnar path decides these rows (wide, one column per analyte)."""
-    from b12lab.batch_run import _columnar
-
-    return _columnar(interpreter)
-
-
 def decided_or_records(interpreter, stream: Iterator[Piece], by_columns: bool) -> Iterator:
     """(piece, Decided) per piece on the columnar path; else (None, BatchRecord) per
     record of the row path (rows with their Python cells)."""
@@ -423,14 +416,14 @@ def run_arrow_batch(
     run_options=None,
 ):
     """`b12lab batch` for a Parquet or Arrow IPC input: the CSV export's core and writers."""
-    from b12lab.batch_run import (
+    from b12lab import drain
+    from b12lab.drain import (
         PROGRESS_EVERY,
         BatchSummary,
-        _count,
-        _count_decided,
-        _outputs,
-        _Progress,
+        Progress,
+        count_record,
         export_interpreter,
+        open_outputs,
         open_writer,
     )
 
@@ -453,10 +446,10 @@ def run_arrow_batch(
             today=today,
             keep=keep,
         )
-        bar = _Progress(progress, found.rows, label)
+        bar = Progress(progress, found.rows, label)
         stack.callback(bar.stop)
-        by_columns = output_format == "csv" and columnar(interpreter)
-        out, error_writer = _outputs(stack, output, errors_path, output_format)
+        by_columns = output_format == "csv" and drain.reads_by_columns(interpreter)
+        out, error_writer = open_outputs(stack, output, errors_path, output_format)
         # CSV: writes the header
         writer = open_writer(output_format, out, interpreter.columns, run_options)
         from b12lab.columnar import csv_text
@@ -467,7 +460,7 @@ def run_arrow_batch(
         for piece, item in decided_or_records(interpreter, stream_of, by_columns):
             if piece is not None:
                 out.write(csv_text(item))
-                _count_decided(summary, item)
+                drain.count_decided(summary, item)
                 if error_writer is not None:
                     for row in sorted(item.errors):
                         error_writer.write(item.errors[row])
@@ -475,7 +468,7 @@ def run_arrow_batch(
                 bar.update(read)
                 continue
             writer.write(item)
-            _count(summary, item)
+            count_record(summary, item)
             if error_writer is not None and item.cell_errors:
                 error_writer.write(item)
             if summary.panels % PROGRESS_EVERY == 0:

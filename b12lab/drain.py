@@ -1,0 +1,284 @@
+"""Draining a batch run's records into its outputs: the writer of each format, the
+outputs (atomic files), the counts behind the summary line, and the progress display.
+
+Every source (a CSV export, Parquet or Arrow, laboratory messages) is written and
+counted through this module, so outputs and summaries are the same whatever the
+source.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from b12lab.batch import AUTO, RowInterpreter
+from b12lab.errors import InputError
+from b12lab.output import AtomicOutput, check_interrupted
+from b12lab.output_columns import OutputColumns
+from b12lab.ranges import Ranges
+from b12lab.reading.policy import ReadPolicy
+from b12lab.render.rows import WRITERS, ErrorRows
+
+PROGRESS_EVERY = 2000
+# Formats written from each record's outcome alone (no full report is built for them).
+OUTCOME_FORMATS = ("csv", "text", "parquet")
+BINARY_FORMATS = ("parquet",)
+
+
+def counted(number: int, noun: str) -> str:
+    """`1 panel`, `2 panels`, `1,204 urgent findings`."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+@dataclass
+class BatchSummary:
+    panels: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    urgent_findings: int = 0
+    urgent_panels: int = 0
+    advisory_panels: int = 0
+    panels_with_errors: int = 0
+    notes: list[str] = field(default_factory=list)
+    noun: str = "panel"
+    assumptions: Counter = field(default_factory=Counter)  # (column, what) -> records
+
+    def assumption_lines(self) -> list[str]:
+        """What the reading layer assumed, counted per column: "B12: no unit, read as ..."."""
+        return [
+            f"{subject}: {what} in {count:,} {'record' if count == 1 else 'records'}"
+            for (subject, what), count in sorted(self.assumptions.items())
+        ]
+
+    def line(self) -> str:
+        statuses = ", ".join(f"{s} {n:,}" for s, n in sorted(self.statuses.items()))
+        return (
+            f"{counted(self.panels, self.noun)}; B12 status: {statuses or 'none'}; "
+            f"{counted(self.urgent_findings, 'urgent finding')} in "
+            f"{counted(self.urgent_panels, self.noun)}; "
+            f"{counted(self.panels_with_errors, self.noun)} with errors"
+        )
+
+
+class Progress:
+    """A progress display on stderr, only when stderr is a terminal.
+
+    Each phase of a run (reading, checking the row order, grouping out of core,
+    writing) has its own line: a bar and percentage when its size is known, a
+    running count (rows, panels) when it is not, such as a pipe on stdin.
+    """
+
+    def __init__(self, enabled: bool, total: int | None, label: str, unit: str = "rows"):
+        self.bar = None
+        self.task = None
+        self.position: Callable[[], int] | None = None
+        self.unit = unit
+        self.first: tuple = ("reading", total, None)
+        if enabled and _is_tty(sys.stderr):
+            from rich.console import Console
+            from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
+
+            self.bar = Bar(
+                TextColumn("[bold]b12lab batch[/bold] {task.description}"),
+                BarColumn(),
+                _amount_column()(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+                redirect_stdout=False,  # the data on stdout is never the display's
+            )
+            self.task = self.bar.add_task("reading", total=total, unit=unit)
+            self.bar.start()
+
+    def phase(self, name: str, total: int | None, position: Callable[[], int] | None) -> None:
+        """A new line for a new phase; the one before it is done."""
+        self.position = position
+        if self.first[2] is None and self.first[0] == name:
+            self.first = (name, total, position)
+        if self.bar is not None:
+            self.bar.update(self.task, visible=False)
+            unit = "steps" if total is not None and name.startswith("grouping") else self.unit
+            self.task = self.bar.add_task(name, total=total, unit=unit)
+            self.bar.refresh()  # a phase is shown as it starts, however short
+
+    def restore(self) -> None:
+        """Back to the phase the run started with (reading, after a first pass)."""
+        self.phase(*self.first)
+
+    def tick(self, done: int | None = None) -> None:
+        check_interrupted()  # a signal whose exception a library swallowed stops the run here
+        if done is None and self.position is not None:
+            done = self.position()
+        if self.bar is not None and done is not None:
+            self.bar.update(self.task, completed=done)
+
+    def update(self, done: int) -> None:
+        self.tick(done)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _amount_column():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class AmountColumn(ProgressColumn):
+        """`45%` when the phase's size is known, `12,000 rows` when it is counted."""
+
+        def render(self, task) -> Text:
+            if task.total is None:
+                return Text(f"{int(task.completed):,} {task.fields.get('unit', 'rows')}")
+            return Text(f"{task.percentage:>3.0f}%")
+
+    return AmountColumn
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def export_interpreter(
+    header: Sequence[str],
+    ranges: Ranges,
+    summary: BatchSummary,
+    *,
+    policy: ReadPolicy | None,
+    output_format: str,
+    **options,
+) -> RowInterpreter:
+    """The interpreter of an export with this header (CSV, Parquet, Arrow), its unused
+    columns noted in the summary."""
+    interpreter = RowInterpreter.for_header(
+        header,
+        ranges,
+        policy=policy or ReadPolicy(decimal=AUTO),
+        full_reports=output_format not in OUTCOME_FORMATS,
+        **options,
+    )
+    if interpreter.plan.ignored:
+        summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))
+    return interpreter
+
+
+def check_output(output_format: str, output: str | None) -> None:
+    """A binary format (Parquet) is written only to a file named with -o, never to
+    standard output or a terminal."""
+    if output_format not in BINARY_FORMATS:
+        return
+    if output in (None, "-"):
+        where = "standard output"
+    elif _names_terminal(output):
+        where = f"the terminal {output}"
+    else:
+        return
+    raise InputError(
+        f"{output_format.capitalize()} output is binary and is not written to {where}",
+        fix=f"give a file with -o FILE.{output_format}",
+    )
+
+
+def _names_terminal(path: str) -> bool:
+    import os
+    import stat
+
+    try:
+        if not stat.S_ISCHR(os.stat(path).st_mode):
+            return False
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOCTTY", 0) | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return os.isatty(handle)
+    finally:
+        os.close(handle)
+
+
+def open_writer(
+    output_format: str,
+    out,
+    columns: OutputColumns,
+    run_options: Mapping[str, object] | None = None,
+):
+    """The record writer of `output_format` on `out` (Parquet also records the options)."""
+    if output_format == "parquet":
+        from b12lab.render.parquet import ParquetRecords
+
+        return ParquetRecords(out, columns, run_options)
+    return WRITERS[output_format](out, columns)
+
+
+def open_outputs(
+    stack: ExitStack, output: str | None, errors_path: str | None, output_format: str = "csv"
+):
+    """The output stream and, with --errors, the rejected-cells writer (both atomic)."""
+    binary = output_format in BINARY_FORMATS
+    out = stack.enter_context(AtomicOutput(output, "output", binary=binary))
+    error_writer = None
+    if errors_path:
+        error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
+    return out, error_writer
+
+
+def _tally(summary: BatchSummary, outcome, count: int = 1) -> None:
+    """`count` records with this outcome."""
+    _add(summary, _counted_as(outcome), count)
+
+
+def _counted_as(outcome) -> tuple[str, int, bool]:
+    """What the summary counts of an outcome: B12 status, urgent findings, and whether
+    the panel has an urgent or advisory finding."""
+    urgent = outcome.severities.count("urgent")
+    return outcome.b12_status, urgent, bool(urgent) or "advisory" in outcome.severities
+
+
+def _add(summary: BatchSummary, counted: tuple[str, int, bool], count: int) -> None:
+    status, urgent, advisory = counted
+    summary.panels += count
+    summary.statuses[status] += count
+    summary.urgent_findings += urgent * count
+    summary.urgent_panels += count if urgent else 0
+    summary.advisory_panels += count if advisory else 0
+
+
+def count_record(summary: BatchSummary, record) -> None:
+    _tally(summary, record.outcome)
+    summary.panels_with_errors += 1 if record.errors else 0
+    for note in record.notes:
+        summary.assumptions[(note.subject, note.summary)] += 1
+
+
+def reads_by_columns(interpreter: RowInterpreter) -> bool:
+    """Whether the columnar path reads this export (wide, one column per analyte)."""
+    if interpreter.plan.layout != "wide" or interpreter.timeline:
+        return False
+    analytes = [column.analyte for column in interpreter.plan.analytes]
+    return len(set(analytes)) == len(analytes)
+
+
+def count_decided(summary: BatchSummary, decided) -> None:
+    """`count_record` for every row of a decided block at once."""
+    import numpy as np
+
+    kept = np.ones(len(decided.lines), dtype=bool)
+    kept[list(decided.errors)] = False
+    # Decisions the summary counts alike are tallied together.
+    kinds, of = decided.counted
+    while len(of) < len(decided.decisions):
+        counted = _counted_as(decided.decisions[len(of)].outcome)
+        of.append(kinds.setdefault(counted, len(kinds)))
+    tally = np.bincount(np.asarray(of, np.int64)[decided.template[kept]], minlength=len(kinds))
+    for counted, count in zip(kinds, tally.tolist(), strict=True):
+        if count:
+            _add(summary, counted, count)
+    for key, count in decided.note_counts.items():
+        summary.assumptions[key] += count
+    for record in decided.errors.values():
+        count_record(summary, record)
