@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 
 from b12lab import drain, phases
 from b12lab.batch import AUTO, RowInterpreter
 from b12lab.drain import (
     OUTCOME_FORMATS,
-    PROGRESS_EVERY,
     BatchSummary,
     Progress,
     check_output,
-    count_record,
     export_interpreter,
-    open_outputs,
-    open_writer,
+    write_records,
 )
 from b12lab.errors import InputError
 from b12lab.inputs.export import (
@@ -35,7 +32,6 @@ from b12lab.inputs.export import (
     text_lines,
 )
 from b12lab.output import check_targets
-from b12lab.output_columns import OutputColumns
 from b12lab.ranges import Ranges
 from b12lab.reading.policy import ReadPolicy
 
@@ -141,30 +137,25 @@ def run_batch(
 
         bar.phase("reading", size, lambda: stats.bytes_read if size is not None else read[0])
 
+        def read_so_far() -> None:  # the columnar path reads ahead of the rows it writes
+            bar.tick(stats.bytes_read if size is not None else summary.panels)
+
         if output_format == "csv" and not stats.utf16 and drain.reads_by_columns(interpreter):
-            _write_columnar(
-                stack,
-                interpreter,
-                stream,
-                header,
-                stats,
-                summary,
-                output=output,
-                errors_path=errors_path,
-                progress=lambda: bar.tick(stats.bytes_read if size is not None else summary.panels),
-            )
+            items, ticks = _columnar_items(interpreter, stream, header, stats), read_so_far
         else:
-            _write_records(
-                stack,
-                interpreter(_checked(rows(), source, label, interpreter)),
-                summary,
-                output=output,
-                output_format=output_format,
-                errors_path=errors_path,
-                progress=bar.tick,
-                columns=interpreter.columns,
-                run_options=run_options,
-            )
+            items = interpreter(_checked(rows(), source, label, interpreter))
+            ticks = bar.tick
+        write_records(
+            stack,
+            items,
+            summary,
+            output=output,
+            output_format=output_format,
+            errors_path=errors_path,
+            progress=ticks,
+            columns=interpreter.columns,
+            run_options=run_options,
+        )
     summary.notes.extend(interpreter.plan.notes)  # includes what the rows showed (decimal mark)
     summary.notes.extend(summary.assumption_lines())
     if stats.cp1252_lines:
@@ -289,7 +280,7 @@ def run_message_batch(
         stack.callback(bar.stop)
         stack.enter_context(phases.shown_on(bar))
         bar.phase("reading", None, lambda: summary.panels)
-        _write_records(
+        write_records(
             stack,
             interpreter(source),
             summary,
@@ -312,78 +303,15 @@ def run_message_batch(
     return summary
 
 
-def _write_records(
-    stack: ExitStack,
-    batch_records: Iterable,
-    summary: BatchSummary,
-    *,
-    output: str | None,
-    output_format: str,
-    errors_path: str | None,
-    progress: Callable[[], None],
-    columns: OutputColumns | None = None,
-    run_options: Mapping[str, object] | None = None,
-) -> None:
-    """Every record to the output (its rejected cells to --errors), counted in the summary.
+def _columnar_items(interpreter: RowInterpreter, stream, header, stats) -> Iterator:
+    """A wide CSV export through the columnar path: decided blocks, and the records of
+    the lines the row path reads (the same rows the row path would give)."""
+    from b12lab.columnar import ColumnarInterpreter, wide_segments
 
-    CSV exports and laboratory messages share this loop, so outputs are written
-    (atomically, devices in place) and counted the same way whatever the source.
-    """
-    out, error_writer = open_outputs(stack, output, errors_path, output_format)
-    writer = open_writer(output_format, out, columns or OutputColumns(), run_options)
-    for record in batch_records:
-        writer.write(record)
-        count_record(summary, record)
-        if error_writer is not None and record.cell_errors:
-            error_writer.write(record)
-        if summary.panels % PROGRESS_EVERY == 0:
-            progress()
-    writer.close()
-    out.flush()
-
-
-def _write_columnar(
-    stack: ExitStack,
-    interpreter: RowInterpreter,
-    stream,
-    header,
-    stats,
-    summary: BatchSummary,
-    *,
-    output: str | None,
-    errors_path: str | None,
-    progress: Callable[[], None],
-) -> None:
-    """A wide CSV export to CSV through the columnar path: the same rows as
-    `_write_records` would write, block by block."""
-    import csv
-
-    from b12lab.columnar import ColumnarInterpreter, csv_text, release_unused, wide_segments
-    from b12lab.render.rows import csv_row, header_row
-
-    out, error_writer = open_outputs(stack, output, errors_path)
-    rows = csv.writer(out, lineterminator="\n")
-    rows.writerow(header_row(interpreter.columns.csv_header))
     columnar = ColumnarInterpreter(interpreter)
     for segment in wide_segments(stream, header, interpreter, stats):
         if segment[0] == "table":
-            decided = columnar.decide(segment[1], segment[2])
-            out.write(csv_text(decided))
-            drain.count_decided(summary, decided)
-            if error_writer is not None:
-                for row in sorted(decided.errors):
-                    error_writer.write(decided.errors[row])
-            release_unused()  # the allocator keeps freed blocks otherwise: memory stays flat
-            progress()
+            yield columnar.decide(segment[1], segment[2])
             continue
         record = segment[1]
-        batch_record = interpreter._finish(
-            interpreter._wide_row(record.line, record.cells, record.problem)
-        )
-        rows.writerow(csv_row(batch_record, interpreter.columns))
-        count_record(summary, batch_record)
-        if error_writer is not None and batch_record.cell_errors:
-            error_writer.write(batch_record)
-        if summary.panels % PROGRESS_EVERY == 0:
-            progress()
-    out.flush()
+        yield interpreter._finish(interpreter._wide_row(record.line, record.cells, record.problem))

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from b12lab.batch import AUTO, RowInterpreter
+from b12lab.batch import AUTO, BatchRecord, RowInterpreter
 from b12lab.errors import InputError
 from b12lab.output import AtomicOutput, check_interrupted
 from b12lab.output_columns import OutputColumns
@@ -282,3 +282,48 @@ def count_decided(summary: BatchSummary, decided) -> None:
         summary.assumptions[key] += count
     for record in decided.errors.values():
         count_record(summary, record)
+
+
+def write_records(
+    stack: ExitStack,
+    items: Iterable,
+    summary: BatchSummary,
+    *,
+    output: str | None,
+    output_format: str,
+    errors_path: str | None,
+    progress: Callable[[], None],
+    columns: OutputColumns | None = None,
+    run_options: Mapping[str, object] | None = None,
+) -> None:
+    """The one loop every source drains through: each item to the output, its rejected
+    cells to --errors, counted in the summary, with progress shown as it goes.
+
+    An item is a BatchRecord (the row path, laboratory messages) or, on the columnar
+    path (CSV output only), a decided block of rows (`b12lab.columnar.Decided`),
+    written as the same CSV text its records would give. `progress` is called after
+    each block and every PROGRESS_EVERY records. Outputs are written atomically
+    (devices in place) whatever the source.
+    """
+    out, error_writer = open_outputs(stack, output, errors_path, output_format)
+    writer = open_writer(output_format, out, columns or OutputColumns(), run_options)
+    for item in items:
+        if isinstance(item, BatchRecord):
+            writer.write(item)
+            count_record(summary, item)
+            if error_writer is not None and item.cell_errors:
+                error_writer.write(item)
+            if summary.panels % PROGRESS_EVERY == 0:
+                progress()
+            continue
+        from b12lab.columnar import csv_text, release_unused
+
+        out.write(csv_text(item))
+        count_decided(summary, item)
+        if error_writer is not None:
+            for row in sorted(item.errors):
+                error_writer.write(item.errors[row])
+        release_unused()  # the allocator keeps freed blocks otherwise: memory stays flat
+        progress()
+    writer.close()
+    out.flush()

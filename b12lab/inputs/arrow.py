@@ -417,15 +417,7 @@ def run_arrow_batch(
 ):
     """`b12lab batch` for a Parquet or Arrow IPC input: the CSV export's core and writers."""
     from b12lab import drain
-    from b12lab.drain import (
-        PROGRESS_EVERY,
-        BatchSummary,
-        Progress,
-        count_record,
-        export_interpreter,
-        open_outputs,
-        open_writer,
-    )
+    from b12lab.drain import BatchSummary, Progress, export_interpreter, write_records
 
     summary = BatchSummary(noun="patient" if timeline else "panel")
     with ExitStack() as stack:
@@ -449,32 +441,19 @@ def run_arrow_batch(
         bar = Progress(progress, found.rows, label)
         stack.callback(bar.stop)
         by_columns = output_format == "csv" and drain.reads_by_columns(interpreter)
-        out, error_writer = open_outputs(stack, output, errors_path, output_format)
-        # CSV: writes the header
-        writer = open_writer(output_format, out, interpreter.columns, run_options)
-        from b12lab.columnar import csv_text
-
-        read = 0
         kept = [column.index for column in interpreter.columns.kept]
         stream_of = pieces(found.batches(), names, interpreter.plan, kept=kept)
-        for piece, item in decided_or_records(interpreter, stream_of, by_columns):
-            if piece is not None:
-                out.write(csv_text(item))
-                drain.count_decided(summary, item)
-                if error_writer is not None:
-                    for row in sorted(item.errors):
-                        error_writer.write(item.errors[row])
-                read += piece.cells.num_rows
-                bar.update(read)
-                continue
-            writer.write(item)
-            count_record(summary, item)
-            if error_writer is not None and item.cell_errors:
-                error_writer.write(item)
-            if summary.panels % PROGRESS_EVERY == 0:
-                bar.update(summary.panels)
-        writer.close()
-        out.flush()
+        write_records(
+            stack,
+            (item for _, item in decided_or_records(interpreter, stream_of, by_columns)),
+            summary,
+            output=output,
+            output_format=output_format,
+            errors_path=errors_path,
+            progress=lambda: bar.update(summary.panels),  # one row is one panel here
+            columns=interpreter.columns,
+            run_options=run_options,
+        )
     summary.notes.extend(interpreter.plan.notes)
     summary.notes.extend(summary.assumption_lines())
     return summary
