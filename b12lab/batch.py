@@ -25,6 +25,7 @@ from typing import TypeVar
 from b12lab.decision import Decision, DecisionCore, warnings
 from b12lab.errors import AmbiguousValueError, InputError
 from b12lab.model import Context, Measurement, Panel, Report
+from b12lab.options import BatchOptions
 from b12lab.outcomes import Outcome
 from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell, output_columns
 from b12lab.ranges import Ranges, column_key
@@ -38,6 +39,7 @@ from b12lab.reading.columns import (
 )
 from b12lab.reading.panel import CellError, PanelBuilder
 from b12lab.reading.policy import (
+    AUTO,
     DERIVED,
     PANEL_SPLIT,
     POINT,
@@ -58,7 +60,6 @@ from b12lab.timeline import evaluate_panels
 RECENT_PATIENTS = 10_000  # messages: how far back a reappearing patient is noticed in --timeline
 PANEL_WINDOW = 10_000  # messages: observations of one panel are grouped within this many
 DECIMAL_SAMPLE = 2_000  # rows looked at to find the file's decimal mark
-AUTO = "auto"  # ReadPolicy.decimal for an export: found from the file itself
 OWN_RECORD = "own record"  # PanelBuilder.extra key: a source record never merged into a timeline
 KEPT = "kept"  # PanelBuilder.extra key: the --keep cells of the panel's first row
 
@@ -136,6 +137,19 @@ class RowInterpreter:
         self._readings_policy: ReadPolicy | None = None
         present = [c.analyte for c in plan.analytes] if plan.layout == "wide" else None
         self.columns: OutputColumns = output_columns(ranges, present, plan.header, keep)
+
+    @classmethod
+    def for_options(
+        cls, header: Sequence[str], ranges: Ranges, options: BatchOptions, **overrides
+    ) -> RowInterpreter:
+        """The interpreter of an export with this header, under a run's options."""
+        return cls.for_header(
+            header,
+            ranges,
+            layout=options.layout,
+            mapping=options.mapping,
+            **{**options.interpreter_options(), **overrides},
+        )
 
     @classmethod
     def for_header(
@@ -586,12 +600,15 @@ def interpret_rows(
     guideline: str | None = None,
     policy: ReadPolicy | None = None,
     today: dt.date | None = None,
+    options: BatchOptions | None = None,
 ) -> Iterator[BatchRecord]:
     """Interpret dict rows (e.g. `DataFrame.to_dict("records")`), one record per panel.
 
     The keys of the first row are the header; a later row missing a key has
     an empty cell there. Cells may be text or numbers; None, NaN and pandas' NA
     are missing values. Numbers given as numbers need no decimal convention.
+    Options are keyword arguments, or one `BatchOptions` (`options`); every record
+    carries its full report.
     """
     from b12lab.ranges import load_ranges
 
@@ -601,15 +618,15 @@ def interpret_rows(
     if first is None:
         return
     header = [str(k) for k in first]
-    interpreter = RowInterpreter.for_header(
-        header,
-        ranges,
-        layout=layout,
-        mapping={column_key(k): v for k, v in (mapping or {}).items()},
-        guideline=guideline,
-        policy=policy or ReadPolicy(decimal=AUTO),
-        today=today,
-    )
+    if options is None:
+        options = BatchOptions.of(
+            layout=layout,
+            mapping={column_key(k): v for k, v in (mapping or {}).items()},
+            guideline=guideline,
+            policy=policy,
+            today=today,
+        )
+    interpreter = RowInterpreter.for_options(header, ranges, options, full_reports=True)
 
     def numbered():
         yield (1, [first.get(h) for h in first], None)

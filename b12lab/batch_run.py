@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack
 
 from b12lab import drain, phases
-from b12lab.batch import AUTO, RowInterpreter
-from b12lab.drain import (
-    OUTCOME_FORMATS,
-    BatchSummary,
-    Progress,
-    check_output,
-    export_interpreter,
-    write_records,
-)
+from b12lab.batch import RowInterpreter
+from b12lab.drain import BatchSummary, Progress, export_interpreter, write_records
 from b12lab.errors import InputError
 from b12lab.inputs.export import (
     ReadStats,
@@ -31,73 +24,35 @@ from b12lab.inputs.export import (
     records,
     text_lines,
 )
+from b12lab.options import BatchOptions
 from b12lab.output import check_targets
 from b12lab.ranges import Ranges
-from b12lab.reading.policy import ReadPolicy
+from b12lab.reading.sources.detect import detect_input
+from b12lab.vocab import InputFormat, InputKind
 
 
 def run_batch(
-    source: str,
-    ranges: Ranges,
-    *,
-    output: str | None = None,
-    output_format: str = "csv",
-    layout: str = "auto",
-    mapping: Mapping[str, str] | None = None,
-    guideline: str | None = None,
-    errors_path: str | None = None,
-    progress: bool = True,
-    timeline: bool = False,
-    policy: ReadPolicy | None = None,
-    today=None,
-    input_format: str = "auto",
-    keep: Sequence[str] = (),
+    source: str, ranges: Ranges, options: BatchOptions | None = None, **given
 ) -> BatchSummary:
-    """`keep`: the --keep options (COL[,COL...]), export columns copied into every record."""
-    check_output(output_format, output)
+    """Interpret the export `source` (a path, or `-` for stdin) under `options` (or the
+    keyword options of `BatchOptions`: output, output_format, layout, mapping, ...)."""
+    options = BatchOptions.of(options, **given)
+    output, errors_path = options.output, options.errors_path
     check_targets(
         [("input export", source)],
         [("output", output)] + ([("errors file", errors_path)] if errors_path else []),
     )
     stream, label, size = open_export(source)
-    run_options = {
-        "output_format": output_format,
-        "input_format": input_format,
-        "layout": layout,
-        "mapping": dict(mapping or {}),
-        "guideline": guideline,
-        "timeline": timeline,
-        "keep": list(keep),
-        "policy": vars(policy) if policy is not None else None,
-        "as_of": today,
-    }
-    shared = dict(  # what every kind of input takes
-        output=output,
-        output_format=output_format,
-        mapping=mapping,
-        guideline=guideline,
-        errors_path=errors_path,
-        progress=progress,
-        timeline=timeline,
-        policy=policy,
-        today=today,
-        run_options=run_options,
-    )
-    warehouse = _warehouse_kind(stream, label, input_format)
-    if warehouse is not None:  # Parquet or Arrow IPC: b12lab.inputs.arrow
+    _, kind = batch_input(stream, label, options.input_format)
+    if options.keep:
+        check_keep(kind)
+    if kind.is_table:  # Parquet or Arrow IPC: b12lab.inputs.arrow
         from b12lab.inputs.arrow import run_arrow_batch
 
-        if keep:
-            check_keep(warehouse, output_format)
-        return run_arrow_batch(
-            stream, source, label, warehouse, ranges, layout=layout, keep=keep, **shared
-        )
-    _, kind = source_kind(stream, label, input_format)
-    if keep:
-        check_keep(kind, output_format)
-    if kind != "csv":
-        return run_message_batch(stream, label, kind, ranges, **shared)
-    summary = BatchSummary(noun="patient" if timeline else "panel")
+        return run_arrow_batch(stream, source, label, kind, ranges, options)
+    if kind.is_message:
+        return run_message_batch(stream, label, kind, ranges, options)
+    summary = BatchSummary(noun=options.noun)
     stats = ReadStats()
     with ExitStack() as stack:
         if source != "-":
@@ -112,20 +67,8 @@ def run_batch(
                 f"export {label} is not a CSV text file (binary data?)",
                 fix="give a CSV export; spreadsheets need 'Save as CSV' first",
             )
-        interpreter = export_interpreter(
-            header.cells,
-            ranges,
-            summary,
-            layout=layout,
-            mapping=mapping,
-            guideline=guideline,
-            policy=policy,
-            output_format=output_format,
-            timeline=timeline,
-            today=today,
-            keep=keep,
-        )
-        bar = Progress(progress, size, label)
+        interpreter = export_interpreter(header.cells, ranges, summary, options)
+        bar = Progress(options.progress, size, label)
         stack.callback(bar.stop)
         stack.enter_context(phases.shown_on(bar))
         read = [0]  # rows read, the count shown when the size is not known (stdin)
@@ -140,22 +83,13 @@ def run_batch(
         def read_so_far() -> None:  # the columnar path reads ahead of the rows it writes
             bar.tick(stats.bytes_read if size is not None else summary.panels)
 
-        if output_format == "csv" and not stats.utf16 and drain.reads_by_columns(interpreter):
+        by_columns = options.output_format == "csv" and not stats.utf16
+        if by_columns and drain.reads_by_columns(interpreter):
             items, ticks = _columnar_items(interpreter, stream, header, stats), read_so_far
         else:
             items = interpreter(_checked(rows(), source, label, interpreter))
             ticks = bar.tick
-        write_records(
-            stack,
-            items,
-            summary,
-            output=output,
-            output_format=output_format,
-            errors_path=errors_path,
-            progress=ticks,
-            columns=interpreter.columns,
-            run_options=run_options,
-        )
+        write_records(stack, items, summary, options, progress=ticks, columns=interpreter.columns)
     summary.notes.extend(interpreter.plan.notes)  # includes what the rows showed (decimal mark)
     summary.notes.extend(summary.assumption_lines())
     if stats.cp1252_lines:
@@ -176,30 +110,14 @@ def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterprete
     return rows if grouped is None else CheckedRows(rows, grouped)
 
 
-def check_keep(kind: str, output_format: str | None = None) -> None:
-    """--keep copies the columns of an export (CSV, Parquet, Arrow) into CSV, NDJSON or
-    JSON records."""
-    if kind not in ("csv", "parquet", "arrow"):
+def check_keep(kind: InputKind) -> None:
+    """--keep copies the columns of an export (CSV, Parquet, Arrow); a message has none.
+    (Whether the output format has a place for them, `BatchOptions` checks.)"""
+    if not kind.has_columns:
         raise InputError(
             f"--keep copies columns of a CSV export; a {kind} input has no export columns",
             fix="drop --keep (patient ids and dates are in every record already)",
         )
-    if output_format in ("fhir-ndjson", "text"):
-        raise InputError(
-            "--keep is written to csv, ndjson and json output; "
-            + ("a FHIR Bundle" if output_format == "fhir-ndjson" else "the text table")
-            + " has no place for export columns",
-            fix="use --format ndjson or csv with --keep",
-        )
-
-
-def _warehouse_kind(stream, label: str, input_format: str) -> str | None:
-    """ "parquet" or "arrow" for a Parquet or Arrow IPC input (forced, content, extension)."""
-    if input_format not in ("auto", "parquet", "arrow"):
-        return None
-    from b12lab.inputs.arrow import arrow_kind
-
-    return arrow_kind(_head(stream, label), label, input_format)
 
 
 def _head(stream, label: str) -> bytes:
@@ -215,68 +133,51 @@ def _head(stream, label: str) -> bytes:
         ) from None
 
 
-def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
-    """The first bytes of an export, and what batch reads them as: a message kind, or "csv"."""
-    from b12lab.messages import input_kind, is_message
-
+def batch_input(
+    stream, label: str, input_format: InputFormat | str, *, for_plan: bool = False
+) -> tuple[bytes, InputKind]:
+    """The first bytes of an export, and what batch reads it as: a table (Parquet,
+    Arrow), a message kind, or CSV; a panel file is refused, naming `interpret`."""
+    input_format = InputFormat(input_format)
     head = _head(stream, label)
-    if input_format in ("parquet", "arrow") or head.startswith((b"PAR1", b"ARROW1")):
-        raise InputError(  # run_batch reads these before asking; --plan reads text exports
+    kind = detect_input(head, label, input_format)
+    table_bytes = head.startswith((b"PAR1", b"ARROW1"))
+    if (kind.is_table and for_plan) or (table_bytes and not kind.is_table):
+        raise InputError(  # --plan reads text exports
             f"{label} is a Parquet or Arrow file; --plan reads CSV exports and messages",
             fix=f"run b12lab batch {label} without --plan",
         )
-    kind = input_kind(head, input_format)
-    if is_message(kind):
+    if kind.is_table or kind.is_message:
         return head, kind
-    if input_format in ("yaml", "json"):
+    if input_format in (InputFormat.YAML, InputFormat.JSON):
         raise InputError(
             f"--input-format {input_format}: batch reads exports, not a panel file",
             fix=f"use b12lab interpret {label} for one patient's panel file",
         )
-    if kind == "json-panel":
+    if kind is InputKind.JSON_PANEL:
         raise InputError(
             f"{label} is JSON but not FHIR (no resourceType): batch reads exports, "
             "not a panel file",
             fix=f"use b12lab interpret {label} for one patient's panel file",
         )
-    return head, "csv"
+    return head, InputKind.CSV
 
 
 def run_message_batch(
-    stream,
-    label: str,
-    kind: str,
-    ranges: Ranges,
-    *,
-    output: str | None = None,
-    output_format: str = "csv",
-    mapping: Mapping[str, str] | None = None,
-    guideline: str | None = None,
-    errors_path: str | None = None,
-    progress: bool = True,
-    timeline: bool = False,
-    policy: ReadPolicy | None = None,
-    today=None,
-    run_options: Mapping[str, object] | None = None,
+    stream, label: str, kind: InputKind, ranges: Ranges, options: BatchOptions
 ) -> BatchSummary:
     """FHIR JSON, FHIR NDJSON or HL7 v2: one record per panel and per unreadable record."""
     from b12lab.messages import ObservationInterpreter, read_observations, skipped_line
 
-    summary = BatchSummary(noun="patient" if timeline else "panel")
+    summary = BatchSummary(noun=options.noun)
     with ExitStack() as stack:
         if stream is not sys.stdin.buffer:
             stack.callback(stream.close)
         source = read_observations(stream, kind, label)
         interpreter = ObservationInterpreter.for_messages(
-            ranges,
-            mapping=mapping,
-            guideline=guideline,
-            policy=policy or ReadPolicy(decimal=AUTO),
-            full_reports=output_format not in OUTCOME_FORMATS,
-            timeline=timeline,
-            today=today,
+            ranges, mapping=options.mapping, **options.but(keep=()).interpreter_options()
         )
-        bar = Progress(progress, None, label, unit="panels")
+        bar = Progress(options.progress, None, label, unit="panels")
         stack.callback(bar.stop)
         stack.enter_context(phases.shown_on(bar))
         bar.phase("reading", None, lambda: summary.panels)
@@ -284,12 +185,9 @@ def run_message_batch(
             stack,
             interpreter(source),
             summary,
-            output=output,
-            output_format=output_format,
-            errors_path=errors_path,
+            options,
             progress=bar.tick,
             columns=interpreter.columns,
-            run_options=run_options,
         )
     for line in (
         skipped_line(source.skipped),

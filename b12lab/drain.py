@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from b12lab.batch import AUTO, BatchRecord, RowInterpreter
-from b12lab.errors import InputError
+from b12lab.batch import BatchRecord, RowInterpreter
+from b12lab.options import BatchOptions
 from b12lab.output import AtomicOutput, check_interrupted
 from b12lab.output_columns import OutputColumns
 from b12lab.ranges import Ranges
-from b12lab.reading.policy import ReadPolicy
 from b12lab.render.rows import WRITERS, ErrorRows
+from b12lab.vocab import OutputFormat
 
 PROGRESS_EVERY = 2000
-# Formats written from each record's outcome alone (no full report is built for them).
-OUTCOME_FORMATS = ("csv", "text", "parquet")
-BINARY_FORMATS = ("parquet",)
 
 
 def counted(number: int, noun: str) -> str:
@@ -146,84 +143,34 @@ def _is_tty(stream) -> bool:
 
 
 def export_interpreter(
-    header: Sequence[str],
-    ranges: Ranges,
-    summary: BatchSummary,
-    *,
-    policy: ReadPolicy | None,
-    output_format: str,
-    **options,
+    header: Sequence[str], ranges: Ranges, summary: BatchSummary, options: BatchOptions
 ) -> RowInterpreter:
     """The interpreter of an export with this header (CSV, Parquet, Arrow), its unused
     columns noted in the summary."""
-    interpreter = RowInterpreter.for_header(
-        header,
-        ranges,
-        policy=policy or ReadPolicy(decimal=AUTO),
-        full_reports=output_format not in OUTCOME_FORMATS,
-        **options,
-    )
+    interpreter = RowInterpreter.for_options(header, ranges, options)
     if interpreter.plan.ignored:
         summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))
     return interpreter
 
 
-def check_output(output_format: str, output: str | None) -> None:
-    """A binary format (Parquet) is written only to a file named with -o, never to
-    standard output or a terminal."""
-    if output_format not in BINARY_FORMATS:
-        return
-    if output in (None, "-"):
-        where = "standard output"
-    elif _names_terminal(output):
-        where = f"the terminal {output}"
-    else:
-        return
-    raise InputError(
-        f"{output_format.capitalize()} output is binary and is not written to {where}",
-        fix=f"give a file with -o FILE.{output_format}",
-    )
-
-
-def _names_terminal(path: str) -> bool:
-    import os
-    import stat
-
-    try:
-        if not stat.S_ISCHR(os.stat(path).st_mode):
-            return False
-        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOCTTY", 0) | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        return os.isatty(handle)
-    finally:
-        os.close(handle)
-
-
-def open_writer(
-    output_format: str,
-    out,
-    columns: OutputColumns,
-    run_options: Mapping[str, object] | None = None,
-):
-    """The record writer of `output_format` on `out` (Parquet also records the options)."""
-    if output_format == "parquet":
+def open_writer(options: BatchOptions, out, columns: OutputColumns):
+    """The record writer of the run's format on `out` (Parquet also records the options)."""
+    if options.output_format is OutputFormat.PARQUET:
         from b12lab.render.parquet import ParquetRecords
 
-        return ParquetRecords(out, columns, run_options)
-    return WRITERS[output_format](out, columns)
+        return ParquetRecords(out, columns, options.as_json())
+    return WRITERS[options.output_format.value](out, columns)
 
 
-def open_outputs(
-    stack: ExitStack, output: str | None, errors_path: str | None, output_format: str = "csv"
-):
+def open_outputs(stack: ExitStack, options: BatchOptions):
     """The output stream and, with --errors, the rejected-cells writer (both atomic)."""
-    binary = output_format in BINARY_FORMATS
-    out = stack.enter_context(AtomicOutput(output, "output", binary=binary))
+    binary = options.output_format.binary
+    out = stack.enter_context(AtomicOutput(options.output, "output", binary=binary))
     error_writer = None
-    if errors_path:
-        error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
+    if options.errors_path:
+        error_writer = ErrorRows(
+            stack.enter_context(AtomicOutput(options.errors_path, "errors file"))
+        )
     return out, error_writer
 
 
@@ -288,13 +235,10 @@ def write_records(
     stack: ExitStack,
     items: Iterable,
     summary: BatchSummary,
+    options: BatchOptions,
     *,
-    output: str | None,
-    output_format: str,
-    errors_path: str | None,
     progress: Callable[[], None],
-    columns: OutputColumns | None = None,
-    run_options: Mapping[str, object] | None = None,
+    columns: OutputColumns,
 ) -> None:
     """The one loop every source drains through: each item to the output, its rejected
     cells to --errors, counted in the summary, with progress shown as it goes.
@@ -305,8 +249,8 @@ def write_records(
     each block and every PROGRESS_EVERY records. Outputs are written atomically
     (devices in place) whatever the source.
     """
-    out, error_writer = open_outputs(stack, output, errors_path, output_format)
-    writer = open_writer(output_format, out, columns or OutputColumns(), run_options)
+    out, error_writer = open_outputs(stack, options)
+    writer = open_writer(options, out, columns)
     for item in items:
         if isinstance(item, BatchRecord):
             writer.write(item)
