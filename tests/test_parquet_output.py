@@ -10,6 +10,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from conftest import SAMPLES, one_clear_line
 
 WARD = SAMPLES / "ward_export.txt"
@@ -153,3 +154,27 @@ def test_parquet_and_message_inputs_write_parquet_too(cli, tmp_path):
     rows = csv_rows(cli, SAMPLES / "fhir_bulk.ndjson")
     table = write_parquet(cli, SAMPLES / "fhir_bulk.ndjson", tmp_path / "fhir.parquet")
     assert table.column("patient_id").to_pylist() == [r["patient_id"] or None for r in rows]
+
+
+def test_parquet_is_never_written_to_a_terminal(tmp_path):
+    import shlex
+    import sys
+
+    pexpect = pytest.importorskip("pexpect")
+    command = f"{shlex.quote(sys.executable)} -m b12lab batch {shlex.quote(str(WARD))}"
+    for target in ("/dev/tty", "/dev/stdout"):
+        child = pexpect.spawn(
+            "bash",
+            ["-c", f"{command} --format parquet -o {target}"],
+            cwd=str(tmp_path),
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=120,
+        )
+        child.expect(pexpect.EOF)
+        child.close()
+        screen = child.before
+        assert child.exitstatus == 2, screen
+        assert f"not written to the terminal {target}" in screen
+        assert "-o FILE.parquet" in screen and "PAR1" not in screen
+        assert list(tmp_path.iterdir()) == []
