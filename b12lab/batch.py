@@ -81,13 +81,24 @@ class BatchRecord:
     warnings: tuple[str, ...] = ()
     guideline: str = ""
     provenance: tuple[tuple[str, str], ...] = ()  # version, ranges SHA-256, profile, date
-    values: tuple[tuple[str, str], ...] = ()  # analyte -> its normalized CSV cell (`<73.8`)
+    # Each value read (not derived) as b12lab used it: (analyte, value in the canonical
+    # unit, its comparator when censored).
+    values: tuple[tuple[str, float, str | None], ...] = ()
     kept: tuple[str, ...] = ()  # the --keep cells of the record's first row
 
     def value_cells(self, analytes: Sequence[str]) -> list[str]:
-        """The normalized values of `analytes`, "" where absent or refused."""
-        found = dict(self.values)
+        """The normalized values of `analytes` as CSV cells (`<73.8`), "" where absent or
+        refused."""
+        found = {
+            analyte: normalized_cell(value, censored) for analyte, value, censored in self.values
+        }
         return [found.get(analyte, "") for analyte in analytes]
+
+    def value_numbers(self, analytes: Sequence[str]) -> list[tuple[float | None, str | None]]:
+        """The values of `analytes` and their comparators, (None, None) where absent or
+        refused."""
+        found = {analyte: (value, censored) for analyte, value, censored in self.values}
+        return [found.get(analyte, (None, None)) for analyte in analytes]
 
     @property
     def first_line(self) -> int:
@@ -584,11 +595,9 @@ def _cell(cells: Sequence[object], index: int | None) -> object:
     return cells[index]
 
 
-def _values(measurements: Iterable[Measurement]) -> tuple[tuple[str, str], ...]:
-    """Each measurement read (not derived) as its normalized CSV cell."""
-    return tuple(
-        (m.analyte, normalized_cell(m.value, m.censored)) for m in measurements if not m.derived
-    )
+def _values(measurements: Iterable[Measurement]) -> tuple[tuple[str, float, str | None], ...]:
+    """Each measurement read (not derived): its analyte, value and comparator."""
+    return tuple((m.analyte, m.value, m.censored) for m in measurements if not m.derived)
 
 
 def interpret_rows(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Mapping
 from typing import BinaryIO
 
@@ -47,7 +46,6 @@ _LIST_COLUMNS = frozenset(
         "warnings",
     )
 )
-_CENSORED = re.compile(r"^(<=|>=|<|>)?(.+)$")
 
 
 def parquet_column_names(columns: OutputColumns) -> list[str]:
@@ -58,15 +56,6 @@ def parquet_column_names(columns: OutputColumns) -> list[str]:
         names += [value, value + COMPARATOR_SUFFIX]
     names += [kept.name for kept in columns.kept]
     return [*names, ERROR_COLUMN]
-
-
-def split_value(cell: str) -> tuple[float | None, str | None]:
-    """A normalized value cell (`<73.77895824`, `150`, ``) as its number and comparator."""
-    if not cell:
-        return None, None
-    found = _CENSORED.match(cell)
-    assert found is not None
-    return float(found.group(2)), found.group(1)
 
 
 class ParquetRecords:
@@ -120,12 +109,11 @@ class ParquetRecords:
         cells["missing"].append(list(outcome.missing))
         cells["warnings"].append(list(record.warnings))
         cells["guideline"].append(record.guideline or None)
-        for name, cell in zip(
-            self.columns.value_names, record.value_cells(self.columns.values), strict=True
+        for name, (number, comparator) in zip(
+            self.columns.value_names, record.value_numbers(self.columns.values), strict=True
         ):
-            number, comparator = split_value(cell)
             cells[name].append(number)
-            cells[name + COMPARATOR_SUFFIX].append(comparator)
+            cells[name + COMPARATOR_SUFFIX].append(comparator or None)
         kept = record.kept or ("",) * len(self.columns.kept)
         for column, cell in zip(self.columns.kept, kept, strict=True):
             cells[column.name].append(cell or None)
