@@ -83,7 +83,7 @@ def run_batch(
         def read_so_far() -> None:  # the columnar path reads ahead of the rows it writes
             bar.tick(stats.bytes_read if size is not None else summary.panels)
 
-        by_columns = options.output_format == "csv" and not stats.utf16
+        by_columns = options.output_format.by_columns and not stats.utf16
         if by_columns and drain.reads_by_columns(interpreter):
             items, ticks = _columnar_items(interpreter, stream, header, stats), read_so_far
         else:

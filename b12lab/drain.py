@@ -244,10 +244,10 @@ def write_records(
     cells to --errors, counted in the summary, with progress shown as it goes.
 
     An item is a BatchRecord (the row path, laboratory messages) or, on the columnar
-    path (CSV output only), a decided block of rows (`b12lab.columnar.Decided`),
-    written as the same CSV text its records would give. `progress` is called after
-    each block and every PROGRESS_EVERY records. Outputs are written atomically
-    (devices in place) whatever the source.
+    path (formats whose writer takes blocks: `OutputFormat.by_columns`), a decided
+    block of rows (`b12lab.columnar.Decided`), written as its records would be.
+    `progress` is called after each block and every PROGRESS_EVERY records. Outputs
+    are written atomically (devices in place) whatever the source.
     """
     out, error_writer = open_outputs(stack, options)
     writer = open_writer(options, out, columns)
@@ -262,7 +262,10 @@ def write_records(
             continue
         from b12lab.columnar import csv_text, release_unused
 
-        out.write(csv_text(item))
+        if options.output_format is OutputFormat.CSV:
+            out.write(csv_text(item))  # built column by column
+        else:
+            writer.write_block(item)
         count_decided(summary, item)
         if error_writer is not None:
             for row in sorted(item.errors):

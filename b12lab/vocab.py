@@ -111,6 +111,12 @@ class OutputFormat(Word):
         return self not in (OutputFormat.CSV, OutputFormat.TEXT, OutputFormat.PARQUET)
 
     @property
+    def by_columns(self) -> bool:
+        """Whether its writer takes decided blocks of rows (the columnar path) as well as
+        records."""
+        return self in (OutputFormat.CSV, OutputFormat.PARQUET)
+
+    @property
     def binary(self) -> bool:
         """Written as bytes, only to a file named with -o (never to a terminal)."""
         return self is OutputFormat.PARQUET

@@ -178,3 +178,71 @@ def test_parquet_is_never_written_to_a_terminal(tmp_path):
         assert f"not written to the terminal {target}" in screen
         assert "-o FILE.parquet" in screen and "PAR1" not in screen
         assert list(tmp_path.iterdir()) == []
+
+
+def _benchmark_export(path, rows: int) -> None:
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("throughput", REPO / "benchmarks/throughput.py")
+    throughput = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(throughput)
+    throughput.generate(path, rows)
+
+
+@pytest.mark.parametrize("source", ["generated", "wide_us.csv", "ward", "refused", "parquet"])
+def test_the_columnar_path_writes_the_rows_the_row_path_writes(
+    source, tmp_path, ranges, monkeypatch
+):
+    from b12lab import drain
+    from b12lab.batch_run import run_batch
+    from b12lab.reading.policy import ReadPolicy
+    from b12lab.render.parquet import ParquetRecords
+
+    options = {"today": dt.date(2026, 11, 20), "progress": False, "output_format": "parquet"}
+    if source == "generated":
+        path = tmp_path / "export.csv"
+        _benchmark_export(path, 3000)
+    elif source == "wide_us.csv":
+        path = SAMPLES / "wide_us.csv"
+    elif source == "ward":
+        path = WARD
+        options["keep"] = ["MRN,Ward"]
+        options["policy"] = ReadPolicy(
+            decimal="auto", units={"ferritin": "ng/mL"}, date_order="dmy"
+        )
+    else:
+        path = tmp_path / "export.csv"
+        path.write_text(EXPORT, encoding="utf-8")
+        if source == "parquet":
+            table = pa.table(
+                {
+                    name: [row[name] for row in csv.DictReader(io.StringIO(EXPORT))]
+                    for name in EXPORT.splitlines()[0].split(",")
+                }
+            )
+            path = tmp_path / "export.parquet"
+            pq.write_table(table, path)
+    # Row groups of a few rows: each block is flushed part way, around refused rows too.
+    monkeypatch.setattr("b12lab.render.parquet.ROW_GROUP_ROWS", 2)
+    blocks = []
+    write_block = ParquetRecords.write_block
+    monkeypatch.setattr(
+        ParquetRecords, "write_block", lambda self, d: blocks.append(1) or write_block(self, d)
+    )
+    by_columns, by_rows = tmp_path / "columns.parquet", tmp_path / "rows.parquet"
+    run_batch(str(path), ranges, output=str(by_columns), **options)
+    assert blocks, "the columnar path was not taken"
+    monkeypatch.setattr(drain, "reads_by_columns", lambda interpreter: False)
+    run_batch(str(path), ranges, output=str(by_rows), **options)
+    first, second = pq.read_table(by_columns), pq.read_table(by_rows)
+    csv_rows = run_batch(
+        str(path), ranges, output=str(tmp_path / "out.csv"), **{**options, "output_format": "csv"}
+    ).panels
+    assert first.num_rows == second.num_rows == csv_rows
+    assert pq.read_metadata(by_columns).num_row_groups > 1
+    assert first.schema == second.schema
+    for name in first.column_names:
+        assert first.column(name).to_pylist() == second.column(name).to_pylist(), name
+    assert pq.read_metadata(by_columns).metadata == pq.read_metadata(by_rows).metadata

@@ -373,7 +373,7 @@ def run_arrow_batch(stream, source: str, label: str, kind: str, ranges, options)
         interpreter = export_interpreter(names, ranges, summary, options)
         bar = Progress(options.progress, found.rows, label)
         stack.callback(bar.stop)
-        by_columns = options.output_format == "csv" and drain.reads_by_columns(interpreter)
+        by_columns = options.output_format.by_columns and drain.reads_by_columns(interpreter)
         kept = [column.index for column in interpreter.columns.kept]
         stream_of = pieces(found.batches(), names, interpreter.plan, kept=kept)
         write_records(

@@ -123,6 +123,70 @@ class ParquetRecords:
         if len(cells["line"]) >= ROW_GROUP_ROWS:
             self._flush()
 
+    def write_block(self, decided) -> None:
+        """A decided block of rows (the columnar path, `b12lab.columnar.Decided`): each row
+        as its record would be written; a refused row is its record."""
+        from b12lab.decision import warnings
+        from b12lab.output_columns import kept_cell
+
+        cells = self.cells
+        template = decided.template.tolist()
+        patients = decided.patient_id.to_pylist()
+        dates = decided.panel_date.to_pylist()
+        readings = list(decided.readings.values())  # every analyte column, in column order
+        values = [decided.readings.get(analyte) for analyte in self.columns.values]
+        kept = [column.to_pylist() for column in decided.kept]
+        shared: dict[int, tuple] = {}  # a decision's cells, made once
+        for row, line in enumerate(decided.lines.tolist()):
+            record = decided.errors.get(row)
+            if record is not None:
+                self.write(record)
+                continue
+            number = template[row]
+            found = shared.get(number)
+            if found is None:
+                decision = decided.decisions[number]
+                found = shared[number] = self._decision_cells(decision)
+                if decision.provenance:
+                    self.provenance.setdefault(decision.provenance, None)
+            decided_cells, own_warnings = found
+            cells["line"].append(line)
+            cells["patient_id"].append(patients[row] or None)
+            cells["panel_date"].append(dt.date.fromisoformat(dates[row]) if dates[row] else None)
+            for name, cell in decided_cells:
+                cells[name].append(cell)
+            noted: list[str] = []
+            for gids, found_readings in readings:
+                noted.extend(str(note) for note in found_readings[gids[row]].notes)
+            cells["warnings"].append(list(warnings(tuple(dict.fromkeys(noted)), own_warnings)))
+            for name, found_values in zip(self.columns.value_names, values, strict=True):
+                reading = found_values[1][found_values[0][row]] if found_values else None
+                shown = reading is not None and reading.value == reading.value  # not NaN
+                cells[name].append(reading.value if shown else None)
+                cells[name + COMPARATOR_SUFFIX].append(reading.comparator if shown else None)
+            for column, raw in zip(self.columns.kept, kept, strict=True):
+                cells[column.name].append(kept_cell(raw[row]) or None)
+            cells[ERROR_COLUMN].append(None)
+            if len(cells["line"]) >= ROW_GROUP_ROWS:
+                self._flush()
+
+    @staticmethod
+    def _decision_cells(decision) -> tuple[tuple[tuple[str, object], ...], tuple[str, ...]]:
+        """The cells a decision gives every row it decides (lists copied per row), and its
+        own warnings."""
+        outcome = decision.outcome
+        found: list[tuple[str, object]] = [("b12_status", outcome.b12_status or None)]
+        domains = ("platelets", "neutrophils", "ferritin")
+        for domain, flag, ids in zip(domains, outcome.flags, outcome.domain_findings, strict=True):
+            found += [(f"{domain}_flag", flag or None), (f"{domain}_findings", list(ids))]
+        found += [
+            ("other_findings", list(outcome.other_findings)),
+            ("highest_severity", outcome.highest_severity),
+            ("missing", list(outcome.missing)),
+            ("guideline", decision.guideline or None),
+        ]
+        return tuple(found), decision.warnings
+
     def _flush(self) -> None:
         if not self.cells["line"]:
             return
@@ -132,7 +196,8 @@ class ParquetRecords:
             for name, field in zip(self.names, self.schema, strict=True)
         ]
         self.writer.write_batch(pa.record_batch(arrays, schema=self.schema))
-        self.cells = {name: [] for name in self.names}
+        for values in self.cells.values():  # emptied in place: a writer may hold them
+            values.clear()
 
     def metadata(self) -> dict[str, str]:
         """The file's key-value metadata: provenance, its parts, the run's options."""
