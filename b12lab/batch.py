@@ -25,6 +25,7 @@ from typing import TypeVar
 from b12lab.decision import Decision, DecisionCore, warnings
 from b12lab.errors import AmbiguousValueError, InputError
 from b12lab.model import Context, Measurement, Panel, Report
+from b12lab.options import BatchOptions
 from b12lab.outcomes import Outcome
 from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell, output_columns
 from b12lab.ranges import Ranges, column_key
@@ -38,6 +39,7 @@ from b12lab.reading.columns import (
 )
 from b12lab.reading.panel import CellError, PanelBuilder
 from b12lab.reading.policy import (
+    AUTO,
     DERIVED,
     PANEL_SPLIT,
     POINT,
@@ -53,13 +55,12 @@ from b12lab.reading.values import (
     is_missing,
     read_result,
 )
-from b12lab.rules.catalogue import catalogue_in_force
+from b12lab.rules.catalogue import Catalogue, catalogue_in_force
 from b12lab.timeline import evaluate_panels
 
 RECENT_PATIENTS = 10_000  # messages: how far back a reappearing patient is noticed in --timeline
 PANEL_WINDOW = 10_000  # messages: observations of one panel are grouped within this many
 DECIMAL_SAMPLE = 2_000  # rows looked at to find the file's decimal mark
-AUTO = "auto"  # ReadPolicy.decimal for an export: found from the file itself
 OWN_RECORD = "own record"  # PanelBuilder.extra key: a source record never merged into a timeline
 KEPT = "kept"  # PanelBuilder.extra key: the --keep cells of the panel's first row
 
@@ -81,13 +82,24 @@ class BatchRecord:
     warnings: tuple[str, ...] = ()
     guideline: str = ""
     provenance: tuple[tuple[str, str], ...] = ()  # version, ranges SHA-256, profile, date
-    values: tuple[tuple[str, str], ...] = ()  # analyte -> its normalized CSV cell (`<73.8`)
+    # Each value read (not derived) as b12lab used it: (analyte, value in the canonical
+    # unit, its comparator when censored).
+    values: tuple[tuple[str, float, str | None], ...] = ()
     kept: tuple[str, ...] = ()  # the --keep cells of the record's first row
 
     def value_cells(self, analytes: Sequence[str]) -> list[str]:
-        """The normalized values of `analytes`, "" where absent or refused."""
-        found = dict(self.values)
+        """The normalized values of `analytes` as CSV cells (`<73.8`), "" where absent or
+        refused."""
+        found = {
+            analyte: normalized_cell(value, censored) for analyte, value, censored in self.values
+        }
         return [found.get(analyte, "") for analyte in analytes]
+
+    def value_numbers(self, analytes: Sequence[str]) -> list[tuple[float | None, str | None]]:
+        """The values of `analytes` and their comparators, (None, None) where absent or
+        refused."""
+        found = {analyte: (value, censored) for analyte, value, censored in self.values}
+        return [found.get(analyte, (None, None)) for analyte in analytes]
 
     @property
     def first_line(self) -> int:
@@ -113,6 +125,7 @@ class RowInterpreter:
         timeline: bool = False,
         window: int = PANEL_WINDOW,
         keep: Sequence[str] = (),
+        rules: Catalogue | None = None,
     ):
         self.plan = plan
         self.ranges = ranges
@@ -132,11 +145,24 @@ class RowInterpreter:
         self.window = window
         ranges.profile(guideline)  # an unknown guideline fails before any row is read
         apply_units(plan, self.policy.units, ranges)
-        self.core = DecisionCore(ranges, guideline, self.today)
+        self.core = DecisionCore(ranges, guideline, self.today, rules)
         self._readings: dict = {}  # cells read once per policy (PanelBuilder.readings)
         self._readings_policy: ReadPolicy | None = None
         present = [c.analyte for c in plan.analytes] if plan.layout == "wide" else None
         self.columns: OutputColumns = output_columns(ranges, present, plan.header, keep)
+
+    @classmethod
+    def for_options(
+        cls, header: Sequence[str], ranges: Ranges, options: BatchOptions, **overrides
+    ) -> RowInterpreter:
+        """The interpreter of an export with this header, under a run's options."""
+        return cls.for_header(
+            header,
+            ranges,
+            layout=options.layout,
+            mapping=options.mapping,
+            **{**options.interpreter_options(), **overrides},
+        )
 
     @classmethod
     def for_header(
@@ -280,7 +306,7 @@ class RowInterpreter:
             )
             before = len(builder.notes)
             builder.add_value(column.analyte, raw, where=column.name, line=line, hint=hint)
-            _name_notes(builder, before, column.name)
+            builder.name_notes(before, column.name)
         return builder
 
     def _grouped(self, rows: Iterator[Row], grouped: bool | None) -> Iterator[Row]:
@@ -340,7 +366,7 @@ class RowInterpreter:
             )
             before = len(builder.notes)
             builder.add_value(analyte, raw, where=test[:40], line=line, hint=hint)
-            _name_notes(builder, before, test[:40])
+            builder.name_notes(before, test[:40])
         if builder is not None:
             yield builder
 
@@ -574,17 +600,9 @@ def _cell(cells: Sequence[object], index: int | None) -> object:
     return cells[index]
 
 
-def _values(measurements: Iterable[Measurement]) -> tuple[tuple[str, str], ...]:
-    """Each measurement read (not derived) as its normalized CSV cell."""
-    return tuple(
-        (m.analyte, normalized_cell(m.value, m.censored)) for m in measurements if not m.derived
-    )
-
-
-def _name_notes(builder: PanelBuilder, since: int, column: str) -> None:
-    """Notes count per column in the summary ("B12: no unit, read as pmol/L in 12 rows")."""
-    for index in range(since, len(builder.notes)):
-        builder.notes[index] = replace(builder.notes[index], subject=column)
+def _values(measurements: Iterable[Measurement]) -> tuple[tuple[str, float, str | None], ...]:
+    """Each measurement read (not derived): its analyte, value and comparator."""
+    return tuple((m.analyte, m.value, m.censored) for m in measurements if not m.derived)
 
 
 def interpret_rows(
@@ -596,12 +614,15 @@ def interpret_rows(
     guideline: str | None = None,
     policy: ReadPolicy | None = None,
     today: dt.date | None = None,
+    options: BatchOptions | None = None,
 ) -> Iterator[BatchRecord]:
     """Interpret dict rows (e.g. `DataFrame.to_dict("records")`), one record per panel.
 
     The keys of the first row are the header; a later row missing a key has
     an empty cell there. Cells may be text or numbers; None, NaN and pandas' NA
     are missing values. Numbers given as numbers need no decimal convention.
+    Options are keyword arguments, or one `BatchOptions` (`options`); every record
+    carries its full report.
     """
     from b12lab.ranges import load_ranges
 
@@ -611,15 +632,15 @@ def interpret_rows(
     if first is None:
         return
     header = [str(k) for k in first]
-    interpreter = RowInterpreter.for_header(
-        header,
-        ranges,
-        layout=layout,
-        mapping={column_key(k): v for k, v in (mapping or {}).items()},
-        guideline=guideline,
-        policy=policy or ReadPolicy(decimal=AUTO),
-        today=today,
-    )
+    if options is None:
+        options = BatchOptions.of(
+            layout=layout,
+            mapping={column_key(k): v for k, v in (mapping or {}).items()},
+            guideline=guideline,
+            policy=policy,
+            today=today,
+        )
+    interpreter = RowInterpreter.for_options(header, ranges, options, full_reports=True)
 
     def numbered():
         yield (1, [first.get(h) for h in first], None)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import io
 import sys
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 
-from b12lab import phases
-from b12lab.batch import AUTO, RowInterpreter
+from b12lab import drain, phases
+from b12lab.batch import RowInterpreter
+from b12lab.drain import BatchSummary, Progress, export_interpreter, write_records
 from b12lab.errors import InputError
 from b12lab.inputs.export import (
     ReadStats,
@@ -25,180 +24,35 @@ from b12lab.inputs.export import (
     records,
     text_lines,
 )
-from b12lab.output import AtomicOutput, check_interrupted, check_targets
-from b12lab.output_columns import OutputColumns
+from b12lab.options import BatchOptions
+from b12lab.output import check_targets
 from b12lab.ranges import Ranges
-from b12lab.reading.policy import ReadPolicy
-from b12lab.render.rows import WRITERS, ErrorRows
-
-PROGRESS_EVERY = 2000
-
-
-def counted(number: int, noun: str) -> str:
-    """`1 panel`, `2 panels`, `1,204 urgent findings`."""
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-
-@dataclass
-class BatchSummary:
-    panels: int = 0
-    statuses: Counter = field(default_factory=Counter)
-    urgent_findings: int = 0
-    urgent_panels: int = 0
-    advisory_panels: int = 0
-    panels_with_errors: int = 0
-    notes: list[str] = field(default_factory=list)
-    noun: str = "panel"
-    assumptions: Counter = field(default_factory=Counter)  # (column, what) -> records
-
-    def assumption_lines(self) -> list[str]:
-        """What the reading layer assumed, counted per column: "B12: no unit, read as ..."."""
-        return [
-            f"{subject}: {what} in {count:,} {'record' if count == 1 else 'records'}"
-            for (subject, what), count in sorted(self.assumptions.items())
-        ]
-
-    def line(self) -> str:
-        statuses = ", ".join(f"{s} {n:,}" for s, n in sorted(self.statuses.items()))
-        return (
-            f"{counted(self.panels, self.noun)}; B12 status: {statuses or 'none'}; "
-            f"{counted(self.urgent_findings, 'urgent finding')} in "
-            f"{counted(self.urgent_panels, self.noun)}; "
-            f"{counted(self.panels_with_errors, self.noun)} with errors"
-        )
-
-
-class _Progress:
-    """A progress display on stderr, only when stderr is a terminal.
-
-    Each phase of a run (reading, checking the row order, grouping out of core,
-    writing) has its own line: a bar and percentage when its size is known, a
-    running count (rows, panels) when it is not, such as a pipe on stdin.
-    """
-
-    def __init__(self, enabled: bool, total: int | None, label: str, unit: str = "rows"):
-        self.bar = None
-        self.task = None
-        self.position: Callable[[], int] | None = None
-        self.unit = unit
-        self.first: tuple = ("reading", total, None)
-        if enabled and _is_tty(sys.stderr):
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("[bold]b12lab batch[/bold] {task.description}"),
-                BarColumn(),
-                _amount_column()(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-                redirect_stdout=False,  # the data on stdout is never the display's
-            )
-            self.task = self.bar.add_task("reading", total=total, unit=unit)
-            self.bar.start()
-
-    def phase(self, name: str, total: int | None, position: Callable[[], int] | None) -> None:
-        """A new line for a new phase; the one before it is done."""
-        self.position = position
-        if self.first[2] is None and self.first[0] == name:
-            self.first = (name, total, position)
-        if self.bar is not None:
-            self.bar.update(self.task, visible=False)
-            unit = "steps" if total is not None and name.startswith("grouping") else self.unit
-            self.task = self.bar.add_task(name, total=total, unit=unit)
-            self.bar.refresh()  # a phase is shown as it starts, however short
-
-    def restore(self) -> None:
-        """Back to the phase the run started with (reading, after a first pass)."""
-        self.phase(*self.first)
-
-    def tick(self, done: int | None = None) -> None:
-        check_interrupted()  # a signal whose exception a library swallowed stops the run here
-        if done is None and self.position is not None:
-            done = self.position()
-        if self.bar is not None and done is not None:
-            self.bar.update(self.task, completed=done)
-
-    def update(self, done: int) -> None:
-        self.tick(done)
-
-    def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _amount_column():
-    from rich.progress import ProgressColumn
-    from rich.text import Text
-
-    class AmountColumn(ProgressColumn):
-        """`45%` when the phase's size is known, `12,000 rows` when it is counted."""
-
-        def render(self, task) -> Text:
-            if task.total is None:
-                return Text(f"{int(task.completed):,} {task.fields.get('unit', 'rows')}")
-            return Text(f"{task.percentage:>3.0f}%")
-
-    return AmountColumn
-
-
-def _is_tty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+from b12lab.reading.sources.detect import detect_input
+from b12lab.vocab import InputFormat, InputKind
 
 
 def run_batch(
-    source: str,
-    ranges: Ranges,
-    *,
-    output: str | None = None,
-    output_format: str = "csv",
-    layout: str = "auto",
-    mapping: Mapping[str, str] | None = None,
-    guideline: str | None = None,
-    errors_path: str | None = None,
-    progress: bool = True,
-    timeline: bool = False,
-    policy: ReadPolicy | None = None,
-    today=None,
-    input_format: str = "auto",
-    keep: Sequence[str] = (),
+    source: str, ranges: Ranges, options: BatchOptions | None = None, **given
 ) -> BatchSummary:
-    """`keep`: the --keep options (COL[,COL...]), export columns copied into every record."""
+    """Interpret the export `source` (a path, or `-` for stdin) under `options` (or the
+    keyword options of `BatchOptions`: output, output_format, layout, mapping, ...)."""
+    options = BatchOptions.of(options, **given)
+    output, errors_path = options.output, options.errors_path
     check_targets(
         [("input export", source)],
         [("output", output)] + ([("errors file", errors_path)] if errors_path else []),
     )
     stream, label, size = open_export(source)
-    shared = dict(  # what every kind of input takes
-        output=output,
-        output_format=output_format,
-        mapping=mapping,
-        guideline=guideline,
-        errors_path=errors_path,
-        progress=progress,
-        timeline=timeline,
-        policy=policy,
-        today=today,
-    )
-    warehouse = _warehouse_kind(stream, label, input_format)
-    if warehouse is not None:  # Parquet or Arrow IPC: b12lab.inputs.arrow
+    _, kind = batch_input(stream, label, options.input_format)
+    if options.keep:
+        check_keep(kind)
+    if kind.is_table:  # Parquet or Arrow IPC: b12lab.inputs.arrow
         from b12lab.inputs.arrow import run_arrow_batch
 
-        if keep:
-            check_keep(warehouse, output_format)
-        return run_arrow_batch(
-            stream, source, label, warehouse, ranges, layout=layout, keep=keep, **shared
-        )
-    _, kind = source_kind(stream, label, input_format)
-    if keep:
-        check_keep(kind, output_format)
-    if kind != "csv":
-        return run_message_batch(stream, label, kind, ranges, **shared)
-    summary = BatchSummary(noun="patient" if timeline else "panel")
+        return run_arrow_batch(stream, source, label, kind, ranges, options)
+    if kind.is_message:
+        return run_message_batch(stream, label, kind, ranges, options)
+    summary = BatchSummary(noun=options.noun)
     stats = ReadStats()
     with ExitStack() as stack:
         if source != "-":
@@ -213,20 +67,8 @@ def run_batch(
                 f"export {label} is not a CSV text file (binary data?)",
                 fix="give a CSV export; spreadsheets need 'Save as CSV' first",
             )
-        interpreter = export_interpreter(
-            header.cells,
-            ranges,
-            summary,
-            layout=layout,
-            mapping=mapping,
-            guideline=guideline,
-            policy=policy,
-            output_format=output_format,
-            timeline=timeline,
-            today=today,
-            keep=keep,
-        )
-        bar = _Progress(progress, size, label)
+        interpreter = export_interpreter(header.cells, ranges, summary, options)
+        bar = Progress(options.progress, size, label)
         stack.callback(bar.stop)
         stack.enter_context(phases.shown_on(bar))
         read = [0]  # rows read, the count shown when the size is not known (stdin)
@@ -238,29 +80,16 @@ def run_batch(
 
         bar.phase("reading", size, lambda: stats.bytes_read if size is not None else read[0])
 
-        if output_format == "csv" and not stats.utf16 and _columnar(interpreter):
-            _write_columnar(
-                stack,
-                interpreter,
-                stream,
-                header,
-                stats,
-                summary,
-                output=output,
-                errors_path=errors_path,
-                progress=lambda: bar.tick(stats.bytes_read if size is not None else summary.panels),
-            )
+        def read_so_far() -> None:  # the columnar path reads ahead of the rows it writes
+            bar.tick(stats.bytes_read if size is not None else summary.panels)
+
+        by_columns = options.output_format.by_columns and not stats.utf16
+        if by_columns and drain.reads_by_columns(interpreter):
+            items, ticks = _columnar_items(interpreter, stream, header, stats), read_so_far
         else:
-            _write_records(
-                stack,
-                interpreter(_checked(rows(), source, label, interpreter)),
-                summary,
-                output=output,
-                output_format=output_format,
-                errors_path=errors_path,
-                progress=bar.tick,
-                columns=interpreter.columns,
-            )
+            items = interpreter(_checked(rows(), source, label, interpreter))
+            ticks = bar.tick
+        write_records(stack, items, summary, options, progress=ticks, columns=interpreter.columns)
     summary.notes.extend(interpreter.plan.notes)  # includes what the rows showed (decimal mark)
     summary.notes.extend(summary.assumption_lines())
     if stats.cp1252_lines:
@@ -268,29 +97,6 @@ def run_batch(
     if stats.nul_lines:
         summary.notes.append(f"{stats.nul_lines} lines held NUL bytes, which were removed")
     return summary
-
-
-def export_interpreter(
-    header: Sequence[str],
-    ranges: Ranges,
-    summary: BatchSummary,
-    *,
-    policy: ReadPolicy | None,
-    output_format: str,
-    **options,
-) -> RowInterpreter:
-    """The interpreter of an export with this header (CSV, Parquet, Arrow), its unused
-    columns noted in the summary."""
-    interpreter = RowInterpreter.for_header(
-        header,
-        ranges,
-        policy=policy or ReadPolicy(decimal=AUTO),
-        full_reports=output_format not in ("csv", "text"),
-        **options,
-    )
-    if interpreter.plan.ignored:
-        summary.notes.append("columns not used: " + ", ".join(interpreter.plan.ignored))
-    return interpreter
 
 
 def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterpreter):
@@ -304,30 +110,14 @@ def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterprete
     return rows if grouped is None else CheckedRows(rows, grouped)
 
 
-def check_keep(kind: str, output_format: str | None = None) -> None:
-    """--keep copies the columns of an export (CSV, Parquet, Arrow) into CSV, NDJSON or
-    JSON records."""
-    if kind not in ("csv", "parquet", "arrow"):
+def check_keep(kind: InputKind) -> None:
+    """--keep copies the columns of an export (CSV, Parquet, Arrow); a message has none.
+    (Whether the output format has a place for them, `BatchOptions` checks.)"""
+    if not kind.has_columns:
         raise InputError(
             f"--keep copies columns of a CSV export; a {kind} input has no export columns",
             fix="drop --keep (patient ids and dates are in every record already)",
         )
-    if output_format in ("fhir-ndjson", "text"):
-        raise InputError(
-            "--keep is written to csv, ndjson and json output; "
-            + ("a FHIR Bundle" if output_format == "fhir-ndjson" else "the text table")
-            + " has no place for export columns",
-            fix="use --format ndjson or csv with --keep",
-        )
-
-
-def _warehouse_kind(stream, label: str, input_format: str) -> str | None:
-    """ "parquet" or "arrow" for a Parquet or Arrow IPC input (forced, content, extension)."""
-    if input_format not in ("auto", "parquet", "arrow"):
-        return None
-    from b12lab.inputs.arrow import arrow_kind
-
-    return arrow_kind(_head(stream, label), label, input_format)
 
 
 def _head(stream, label: str) -> bytes:
@@ -343,77 +133,59 @@ def _head(stream, label: str) -> bytes:
         ) from None
 
 
-def source_kind(stream, label: str, input_format: str) -> tuple[bytes, str]:
-    """The first bytes of an export, and what batch reads them as: a message kind, or "csv"."""
-    from b12lab.messages import input_kind, is_message
-
+def batch_input(
+    stream, label: str, input_format: InputFormat | str, *, for_plan: bool = False
+) -> tuple[bytes, InputKind]:
+    """The first bytes of an export, and what batch reads it as: a table (Parquet,
+    Arrow), a message kind, or CSV; a panel file is refused, naming `interpret`."""
+    input_format = InputFormat(input_format)
     head = _head(stream, label)
-    if input_format in ("parquet", "arrow") or head.startswith((b"PAR1", b"ARROW1")):
-        raise InputError(  # run_batch reads these before asking; --plan reads text exports
+    kind = detect_input(head, label, input_format)
+    table_bytes = head.startswith((b"PAR1", b"ARROW1"))
+    if (kind.is_table and for_plan) or (table_bytes and not kind.is_table):
+        raise InputError(  # --plan reads text exports
             f"{label} is a Parquet or Arrow file; --plan reads CSV exports and messages",
             fix=f"run b12lab batch {label} without --plan",
         )
-    kind = input_kind(head, input_format)
-    if is_message(kind):
+    if kind.is_table or kind.is_message:
         return head, kind
-    if input_format in ("yaml", "json"):
+    if input_format in (InputFormat.YAML, InputFormat.JSON):
         raise InputError(
             f"--input-format {input_format}: batch reads exports, not a panel file",
             fix=f"use b12lab interpret {label} for one patient's panel file",
         )
-    if kind == "json-panel":
+    if kind is InputKind.JSON_PANEL:
         raise InputError(
             f"{label} is JSON but not FHIR (no resourceType): batch reads exports, "
             "not a panel file",
             fix=f"use b12lab interpret {label} for one patient's panel file",
         )
-    return head, "csv"
+    return head, InputKind.CSV
 
 
 def run_message_batch(
-    stream,
-    label: str,
-    kind: str,
-    ranges: Ranges,
-    *,
-    output: str | None = None,
-    output_format: str = "csv",
-    mapping: Mapping[str, str] | None = None,
-    guideline: str | None = None,
-    errors_path: str | None = None,
-    progress: bool = True,
-    timeline: bool = False,
-    policy: ReadPolicy | None = None,
-    today=None,
+    stream, label: str, kind: InputKind, ranges: Ranges, options: BatchOptions
 ) -> BatchSummary:
     """FHIR JSON, FHIR NDJSON or HL7 v2: one record per panel and per unreadable record."""
     from b12lab.messages import ObservationInterpreter, read_observations, skipped_line
 
-    summary = BatchSummary(noun="patient" if timeline else "panel")
+    summary = BatchSummary(noun=options.noun)
     with ExitStack() as stack:
         if stream is not sys.stdin.buffer:
             stack.callback(stream.close)
         source = read_observations(stream, kind, label)
         interpreter = ObservationInterpreter.for_messages(
-            ranges,
-            mapping=mapping,
-            guideline=guideline,
-            policy=policy or ReadPolicy(decimal=AUTO),
-            full_reports=output_format not in ("csv", "text"),
-            timeline=timeline,
-            today=today,
+            ranges, mapping=options.mapping, **options.but(keep=()).interpreter_options()
         )
-        bar = _Progress(progress, None, label, unit="panels")
+        bar = Progress(options.progress, None, label, unit="panels")
         stack.callback(bar.stop)
         stack.enter_context(phases.shown_on(bar))
         bar.phase("reading", None, lambda: summary.panels)
-        _write_records(
+        write_records(
             stack,
             interpreter(source),
             summary,
-            output=output,
-            output_format=output_format,
-            errors_path=errors_path,
+            options,
             progress=bar.tick,
             columns=interpreter.columns,
         )
@@ -429,143 +201,15 @@ def run_message_batch(
     return summary
 
 
-def _write_records(
-    stack: ExitStack,
-    batch_records: Iterable,
-    summary: BatchSummary,
-    *,
-    output: str | None,
-    output_format: str,
-    errors_path: str | None,
-    progress: Callable[[], None],
-    columns: OutputColumns | None = None,
-) -> None:
-    """Every record to the output (its rejected cells to --errors), counted in the summary.
+def _columnar_items(interpreter: RowInterpreter, stream, header, stats) -> Iterator:
+    """A wide CSV export through the columnar path: decided blocks, and the records of
+    the lines the row path reads (the same rows the row path would give)."""
+    from b12lab.columnar import ColumnarInterpreter, wide_segments
 
-    CSV exports and laboratory messages share this loop, so outputs are written
-    (atomically, devices in place) and counted the same way whatever the source.
-    """
-    out, error_writer = _outputs(stack, output, errors_path)
-    writer = WRITERS[output_format](out, columns or OutputColumns())
-    for record in batch_records:
-        writer.write(record)
-        _count(summary, record)
-        if error_writer is not None and record.cell_errors:
-            error_writer.write(record)
-        if summary.panels % PROGRESS_EVERY == 0:
-            progress()
-    writer.close()
-    out.flush()
-
-
-def _outputs(stack: ExitStack, output: str | None, errors_path: str | None):
-    """The output stream and, with --errors, the rejected-cells writer (both atomic)."""
-    out = stack.enter_context(AtomicOutput(output, "output"))
-    error_writer = None
-    if errors_path:
-        error_writer = ErrorRows(stack.enter_context(AtomicOutput(errors_path, "errors file")))
-    return out, error_writer
-
-
-def _tally(summary: BatchSummary, outcome, count: int = 1) -> None:
-    """`count` records with this outcome."""
-    _add(summary, _counted_as(outcome), count)
-
-
-def _counted_as(outcome) -> tuple[str, int, bool]:
-    """What the summary counts of an outcome: B12 status, urgent findings, and whether
-    the panel has an urgent or advisory finding."""
-    urgent = outcome.severities.count("urgent")
-    return outcome.b12_status, urgent, bool(urgent) or "advisory" in outcome.severities
-
-
-def _add(summary: BatchSummary, counted: tuple[str, int, bool], count: int) -> None:
-    status, urgent, advisory = counted
-    summary.panels += count
-    summary.statuses[status] += count
-    summary.urgent_findings += urgent * count
-    summary.urgent_panels += count if urgent else 0
-    summary.advisory_panels += count if advisory else 0
-
-
-def _count(summary: BatchSummary, record) -> None:
-    _tally(summary, record.outcome)
-    summary.panels_with_errors += 1 if record.errors else 0
-    for note in record.notes:
-        summary.assumptions[(note.subject, note.summary)] += 1
-
-
-def _columnar(interpreter: RowInterpreter) -> bool:
-    """Whether the columnar path reads this export (wide, one column per analyte)."""
-    if interpreter.plan.layout != "wide" or interpreter.timeline:
-        return False
-    analytes = [column.analyte for column in interpreter.plan.analytes]
-    return len(set(analytes)) == len(analytes)
-
-
-def _write_columnar(
-    stack: ExitStack,
-    interpreter: RowInterpreter,
-    stream,
-    header,
-    stats,
-    summary: BatchSummary,
-    *,
-    output: str | None,
-    errors_path: str | None,
-    progress: Callable[[], None],
-) -> None:
-    """A wide CSV export to CSV through the columnar path: the same rows as
-    `_write_records` would write, block by block."""
-    import csv
-
-    from b12lab.columnar import ColumnarInterpreter, csv_text, release_unused, wide_segments
-    from b12lab.render.rows import csv_row, header_row
-
-    out, error_writer = _outputs(stack, output, errors_path)
-    rows = csv.writer(out, lineterminator="\n")
-    rows.writerow(header_row(interpreter.columns.csv_header))
     columnar = ColumnarInterpreter(interpreter)
     for segment in wide_segments(stream, header, interpreter, stats):
         if segment[0] == "table":
-            decided = columnar.decide(segment[1], segment[2])
-            out.write(csv_text(decided))
-            _count_decided(summary, decided)
-            if error_writer is not None:
-                for row in sorted(decided.errors):
-                    error_writer.write(decided.errors[row])
-            release_unused()  # the allocator keeps freed blocks otherwise: memory stays flat
-            progress()
+            yield columnar.decide(segment[1], segment[2])
             continue
         record = segment[1]
-        batch_record = interpreter._finish(
-            interpreter._wide_row(record.line, record.cells, record.problem)
-        )
-        rows.writerow(csv_row(batch_record, interpreter.columns))
-        _count(summary, batch_record)
-        if error_writer is not None and batch_record.cell_errors:
-            error_writer.write(batch_record)
-        if summary.panels % PROGRESS_EVERY == 0:
-            progress()
-    out.flush()
-
-
-def _count_decided(summary: BatchSummary, decided) -> None:
-    """`_count` for every row of a decided block at once."""
-    import numpy as np
-
-    kept = np.ones(len(decided.lines), dtype=bool)
-    kept[list(decided.errors)] = False
-    # Decisions the summary counts alike are tallied together.
-    kinds, of = decided.counted
-    while len(of) < len(decided.decisions):
-        counted = _counted_as(decided.decisions[len(of)].outcome)
-        of.append(kinds.setdefault(counted, len(kinds)))
-    tally = np.bincount(np.asarray(of, np.int64)[decided.template[kept]], minlength=len(kinds))
-    for counted, count in zip(kinds, tally.tolist(), strict=True):
-        if count:
-            _add(summary, counted, count)
-    for key, count in decided.note_counts.items():
-        summary.assumptions[key] += count
-    for record in decided.errors.values():
-        _count(summary, record)
+        yield interpreter._finish(interpreter._wide_row(record.line, record.cells, record.problem))

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from b12lab import __version__
 from b12lab.errors import B12labError
 from b12lab.render import REPORT_FORMATS
+from b12lab.vocab import OUTPUT_EXTENSIONS, InputFormat, Layout, OutputFormat
 
 EXIT_OK, EXIT_INPUT, EXIT_BAD_ROWS, EXIT_URGENT, EXIT_INTERNAL = 0, 2, 3, 4, 1
 
@@ -347,18 +348,6 @@ class RulesFormat(str, Enum):
     markdown = "markdown"
 
 
-class InputFormat(str, Enum):
-    auto = "auto"
-    yaml = "yaml"
-    json = "json"
-    csv = "csv"
-    fhir = "fhir"
-    fhir_ndjson = "fhir-ndjson"
-    hl7v2 = "hl7v2"
-    parquet = "parquet"
-    arrow = "arrow"
-
-
 def _complete_rule_ids(incomplete: str) -> list[tuple[str, str]]:
     from b12lab.rules import RULES
 
@@ -602,7 +591,7 @@ def interpret(
             panel=READING,
             metavar="FORMAT",
         ),
-    ] = InputFormat.auto,
+    ] = InputFormat.AUTO,
     code_map: Annotated[
         list[str] | None,
         _option(
@@ -745,7 +734,7 @@ def interpret(
 
 def _read_patient_file(path: str, input_format: str, ranges_in_force, date_order=None):
     """(panel-file record, None) for YAML or JSON; (None, (data, label, kind)) for FHIR or HL7."""
-    from b12lab.messages import input_kind, is_message
+    from b12lab.reading.sources.detect import DETECT_BYTES, detect_input
     from b12lab.reading.sources.panel_file import (
         load_panel_document,
         read_text,
@@ -765,14 +754,19 @@ def _read_patient_file(path: str, input_format: str, ranges_in_force, date_order
     text = read_text(path)  # stdin can be read only once
     label = "standard input" if path == "-" else path
     data = text.encode("utf-8")
-    kind = input_kind(data[:65536], input_format)
+    kind = detect_input(data[:DETECT_BYTES], label, input_format)
+    if kind.is_table:
+        raise B12labError(
+            f"{label} is a Parquet or Arrow export, read by b12lab batch",
+            fix=f"use b12lab batch {path}",
+        )
     if kind == "csv":
         raise B12labError(
             f"{label} is a CSV or tab-separated export (a header row of columns), "
             "not a panel file; b12lab batch reads exports",
             fix=f"use b12lab batch {path}",
         )
-    if is_message(kind):
+    if kind.is_message:
         return None, (data, label, kind)
     document = load_panel_document(text, label)
     return record_from_document(document, ranges_in_force, label, date_order), None
@@ -810,13 +804,7 @@ REPORT_EXTENSIONS = {
     ".json": "json",
     ".txt": "text",
 }
-BATCH_EXTENSIONS = {
-    ".csv": "csv",
-    ".ndjson": "ndjson",
-    ".jsonl": "ndjson",
-    ".json": "json",
-    ".txt": "text",
-}
+BATCH_EXTENSIONS = {suffix: found.value for suffix, found in OUTPUT_EXTENSIONS.items()}
 
 
 def format_for_file(path: str, extensions: dict[str, str], default: str) -> str:
@@ -861,20 +849,6 @@ def _write_report(report, output_format, ranges_in_force, *, output=None, full=F
         stream.write(document)
 
 
-class BatchFormat(str, Enum):
-    csv = "csv"
-    text = "text"
-    ndjson = "ndjson"
-    json = "json"
-    fhir_ndjson = "fhir-ndjson"
-
-
-class Layout(str, Enum):
-    auto = "auto"
-    wide = "wide"
-    long = "long"
-
-
 class Decimal(str, Enum):
     point = "."
     comma = ","
@@ -912,11 +886,11 @@ def batch(
         ),
     ] = None,
     output_format: Annotated[
-        BatchFormat | None,
+        OutputFormat | None,
         _option(
             "--format",
             "-f",
-            help="csv (default), ndjson, json, fhir-ndjson, text.",
+            help="csv, ndjson, json, fhir-ndjson, parquet, text.",
             panel=OUTPUT,
             metavar="FORMAT",
         ),
@@ -924,7 +898,7 @@ def batch(
     layout: Annotated[
         Layout,
         _option(help="wide, long, or auto (detected).", panel=READING, metavar="LAYOUT"),
-    ] = Layout.auto,
+    ] = Layout.AUTO,
     column_map: Annotated[
         list[str] | None,
         _option(
@@ -1000,7 +974,7 @@ def batch(
             panel=READING,
             metavar="FORMAT",
         ),
-    ] = InputFormat.auto,
+    ] = InputFormat.AUTO,
     plan: Annotated[
         bool,
         _option("--plan", help="Only show how each column will be read.", panel=READING),
@@ -1020,13 +994,13 @@ def batch(
     A bad cell gets its own record (and a row in --errors), never dropped; the
     run goes on and exits 3.
     """
-    from b12lab.batch import AUTO
     from b12lab.batch_run import run_batch
+    from b12lab.options import BatchOptions
     from b12lab.output import AtomicOutput, check_targets
     from b12lab.ranges import load_ranges
     from b12lab.reading.columns import parse_map, parse_units
     from b12lab.reading.fields import parse_date, parse_date_format
-    from b12lab.reading.policy import ReadPolicy
+    from b12lab.reading.policy import AUTO, ReadPolicy
 
     if export == "-":
         _say_stdin_is_read("export")
@@ -1035,67 +1009,56 @@ def batch(
         [("output", output)] + ([("errors file", errors)] if errors else []),
     )
     ranges_in_force = load_ranges(ranges)
+    lab_rules = None
     if rules_file is not None:
         from b12lab.rules.catalogue import in_force_for_command, load_lab_rules
 
         lab_rules = load_lab_rules(rules_file, frozenset(ranges_in_force.sources))
-        in_force_for_command(lab_rules, command)
+        in_force_for_command(lab_rules, command)  # laboratory messages are judged by it too
     today = parse_date(as_of, "--as-of") if as_of is not None else None
     if output_format is None and plan:
-        output_format = BatchFormat.text
+        output_format = OutputFormat.TEXT
     elif output_format is None:
-        output_format = BatchFormat.csv
+        output_format = OutputFormat.CSV
         if output not in (None, "-"):
-            output_format = BatchFormat(format_for_file(output, BATCH_EXTENSIONS, "csv"))
+            output_format = OutputFormat(format_for_file(output, BATCH_EXTENSIONS, "csv"))
+    if plan and output_format not in (OutputFormat.TEXT, OutputFormat.JSON):
+        raise B12labError(
+            f"--plan prints text or json, not {output_format.value}",
+            fix="use --plan --format text or --plan --format json",
+        )
+    options = BatchOptions(
+        # --plan describes the run that would write CSV; its own format is how it prints
+        output=None if plan else output,
+        output_format=OutputFormat.CSV if plan else output_format,
+        errors_path=errors,
+        progress=progress,
+        input_format=input_format,
+        layout=layout,
+        mapping=parse_map(column_map or [], ranges_in_force),
+        guideline=guideline.value if guideline else None,
+        policy=ReadPolicy(
+            decimal=decimal.value if decimal else AUTO,
+            strict=strict,
+            units=parse_units(unit or []),
+            date_order=parse_date_format(date_format),
+        ),
+        today=today,
+        timeline=timeline,
+        keep=keep or [],
+        rules=lab_rules,
+    )
     if plan:
         from b12lab.plan import plan_export
         from b12lab.render.plan import render_plan
 
-        if output_format not in (BatchFormat.text, BatchFormat.json):
-            raise B12labError(
-                f"--plan prints text or json, not {output_format.value}",
-                fix="use --plan --format text or --plan --format json",
-            )
-        export_plan = plan_export(
-            export,
-            ranges_in_force,
-            layout=layout.value,
-            mapping=parse_map(column_map or [], ranges_in_force),
-            policy=ReadPolicy(
-                decimal=decimal.value if decimal else AUTO,
-                strict=strict,
-                units=parse_units(unit or []),
-                date_order=parse_date_format(date_format),
-            ),
-            input_format=input_format.value,
-            keep=keep or [],
-        )
-        text = render_plan(export_plan, "json" if output_format is BatchFormat.json else "text")
+        export_plan = plan_export(export, ranges_in_force, options)
+        text = render_plan(export_plan, "json" if output_format is OutputFormat.JSON else "text")
         with _reader_may_leave(), AtomicOutput(output, "output") as out:
             out.write(text)
         return EXIT_OK
     with _reader_may_leave():
-        summary = run_batch(
-            export,
-            ranges_in_force,
-            output=output,
-            output_format=output_format.value,
-            layout=layout.value,
-            mapping=parse_map(column_map or [], ranges_in_force),
-            guideline=guideline.value if guideline else None,
-            errors_path=errors,
-            progress=progress,
-            timeline=timeline,
-            policy=ReadPolicy(
-                decimal=decimal.value if decimal else AUTO,
-                strict=strict,
-                units=parse_units(unit or []),
-                date_order=parse_date_format(date_format),
-            ),
-            today=today,
-            input_format=input_format.value,
-            keep=keep or [],
-        )
+        summary = run_batch(export, ranges_in_force, options)
     for note in summary.notes:
         sys.stderr.write(f"b12lab: note: {safe_line(note)}\n")
     sys.stderr.write(f"b12lab: {safe_line(summary.line())}\n")

@@ -54,6 +54,7 @@ class CellReading:
     gid: int
     value: float = math.nan  # canonical; NaN when missing or refused
     censored: bool = False
+    comparator: str | None = None  # the censored value's comparator (`<`, `>=`, ...)
     refused: bool = False
     notes: tuple[Note, ...] = ()
     text: str = ""  # the notes as the warnings column joins them
@@ -181,6 +182,7 @@ class ColumnarInterpreter:
             return reading
         reading.value = measurement.value
         reading.censored = bool(measurement.censored)
+        reading.comparator = measurement.censored or None
         reading.shown = normalized_cell(measurement.value, measurement.censored)
         reading.notes = tuple(replace(note, subject=column.name) for note in notes)
         reading.text = "; ".join(dict.fromkeys(str(note) for note in reading.notes))

@@ -12,7 +12,7 @@ import math
 from b12lab.errors import InputError, UnreportedValueError
 from b12lab.model import format_number
 from b12lab.ranges import Ranges
-from b12lab.reading.values import _factor, measure, read_result
+from b12lab.reading.values import measure, read_result
 from b12lab.units import spelling_key
 
 SIGNIFICANT = 3  # a converted value shows at least this many significant digits
@@ -25,7 +25,11 @@ def _listing(ranges: Ranges, units: list[str]) -> list[str]:
 
 def _reading(ranges: Ranges, units: list[str]) -> list[str]:
     """Analytes that read every one of `units` (listed, or converted by its dimension)."""
-    return [a for a in ranges.analytes if all(_factor(ranges, a, u) is not None for u in units)]
+    return [
+        a
+        for a in ranges.analytes
+        if all(ranges.units.factor_or_none(a, u) is not None for u in units)
+    ]
 
 
 def _which_analyte(ranges: Ranges, text: str, unit: str, to: str | None) -> str:

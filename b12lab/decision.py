@@ -37,7 +37,7 @@ from b12lab.model import Panel, Report, evolve
 from b12lab.outcomes import Outcome
 from b12lab.ranges import Ranges
 from b12lab.rules.base import therapy_days
-from b12lab.rules.catalogue import catalogue_in_force, in_force
+from b12lab.rules.catalogue import Catalogue, catalogue_in_force, in_force
 
 DAYS = "days"
 MAX_DECISIONS = 50_000  # distinct decisions kept (a few MiB per thousand); beyond, start again
@@ -95,13 +95,19 @@ class Decision:
 class DecisionCore:
     """Keys panels by what decides them, and decides each key once."""
 
-    def __init__(self, ranges: Ranges, guideline: str | None, today: dt.date):
+    def __init__(
+        self,
+        ranges: Ranges,
+        guideline: str | None,
+        today: dt.date,
+        catalogue: Catalogue | None = None,
+    ):
         self.ranges = ranges
         self.guideline = guideline
         self.today = today
-        # The rules in force when the run began (a laboratory's rules file, or None for
-        # b12lab's own) judge every panel of the run, whichever context asks later.
-        self.catalogue = in_force()
+        # A laboratory's rules (given, or in force when the run began; None: b12lab's
+        # own) judge every panel of the run, whichever context asks later.
+        self.catalogue = catalogue if catalogue is not None else in_force()
         self.decided: dict[Hashable, Decision] = {}
         self._shared: dict[tuple, tuple] = {}  # one provenance object for every decision
         self._equation = ranges.derivations.get("egfr_from_creatinine")

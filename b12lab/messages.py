@@ -31,7 +31,6 @@ from b12lab.batch import (
     OWN_RECORD,
     BatchRecord,
     RowInterpreter,
-    _name_notes,
     group_panels,
     split_note,
     unread_test_note,
@@ -51,20 +50,10 @@ from b12lab.reading.policy import (
     TEST_SKIPPED,
     Note,
 )
+from b12lab.reading.sources.detect import DETECT_BYTES
 
 Record = Observation | SourceProblem
 
-# --input-format choices -> the names detect_format gives
-INPUT_FORMATS = {
-    "yaml": "yaml",
-    "json": "json-panel",
-    "csv": "csv",
-    "fhir": "fhir",
-    "fhir-ndjson": "fhir-ndjson",
-    "hl7v2": "hl7v2",
-}
-MESSAGE_KINDS = ("fhir", "fhir-json", "fhir-ndjson", "hl7v2")
-DETECT_BYTES = 65536
 # Columns of the long layout an observation fills; --map CODE=ANALYTE names test codes.
 OBSERVATION_HEADER = ("patient_id", "date", "test", "value", "unit", "accession")
 # FHIR gender and HL7 table 0001 codes that give no sex to judge limits by.
@@ -87,19 +76,6 @@ def head_of(stream: IO[bytes], size: int = DETECT_BYTES) -> bytes:
     head = stream.read(size)
     stream.seek(position)
     return head
-
-
-def input_kind(head: bytes, input_format: str = "auto") -> str:
-    """What the input is: forced by --input-format, else found from its first bytes."""
-    if input_format != "auto":
-        return INPUT_FORMATS[input_format]
-    from b12lab.reading.sources.detect import detect_format
-
-    return detect_format(head)
-
-
-def is_message(kind: str) -> bool:
-    return kind in MESSAGE_KINDS
 
 
 def read_observations(source: IO[bytes] | bytes, kind: str, label: str):
@@ -242,7 +218,7 @@ class ObservationInterpreter(RowInterpreter):
         measurement = builder.add_value(
             analyte, raw, where=f"{where} ({code})" if where else code, line=line, hint=hint
         )
-        _name_notes(builder, before, code)
+        builder.name_notes(before, code)
         if measurement is not None and record.provisional:
             builder.note(
                 Note(

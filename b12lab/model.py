@@ -191,7 +191,7 @@ class Report:
 def _measurement_dict(m: Measurement) -> dict[str, Any]:
     document = {
         "analyte": m.analyte,
-        "value": _rounded(m.value, m.decimals),
+        "value": rounded_number(m.value, m.decimals),
         "unit": m.unit,
         "ucum": _ucum(m.analyte, m.unit),
         "input": m.input,
@@ -199,8 +199,8 @@ def _measurement_dict(m: Measurement) -> dict[str, Any]:
         "censored": m.censored,
         "derived": m.derived,
         "reference": {
-            "low": _rounded(m.reference_low, m.decimals),
-            "high": _rounded(m.reference_high, m.decimals),
+            "low": rounded_number(m.reference_low, m.decimals),
+            "high": rounded_number(m.reference_high, m.decimals),
             "unit": m.unit,
         },
     }
@@ -217,7 +217,7 @@ def _ucum(analyte: str, unit: str) -> str | None:
     return ucum_code(analyte, unit)
 
 
-def _rounded(value: float | None, decimals: int) -> float | int | None:
+def rounded_number(value: float | None, decimals: int) -> float | int | None:
     if value is None:
         return None
     rounded = round(value, decimals)

@@ -207,12 +207,14 @@ class AtomicOutput:
     """`with AtomicOutput(path) as stream:` writes `path` only if the block completes.
 
     `-` (or None) is stdout, written directly; so is any target that is not a
-    regular file (see the module text).
+    regular file (see the module text). With `binary`, the stream takes bytes (a
+    binary format such as Parquet, never written to stdout: refused before).
     """
 
-    def __init__(self, path: str | None, what: str = "output"):
+    def __init__(self, path: str | None, what: str = "output", *, binary: bool = False):
         self.path = None if path in (None, "-") else Path(path)
         self.what = what
+        self.binary = binary
         self._temp: str | None = None
         self._final: Path | None = None
         self._mode = 0o644
@@ -264,7 +266,7 @@ class AtomicOutput:
                 handle = os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOCTTY", 0))
             except OSError as error:
                 raise self._refused(error) from None
-            return os.fdopen(handle, "w", encoding="utf-8", newline="")
+            return self._fdopen(handle)
         final = Path(os.path.realpath(self.path))  # a symlink keeps pointing at the result
         self._final = final
         self._mode = stat.S_IMODE(info.st_mode) if info is not None else 0o666 & ~_umask()
@@ -277,6 +279,11 @@ class AtomicOutput:
             )
         except OSError as error:
             raise self._refused(error) from None
+        return self._fdopen(handle)
+
+    def _fdopen(self, handle: int):
+        if self.binary:
+            return os.fdopen(handle, "wb")
         return os.fdopen(handle, "w", encoding="utf-8", newline="")
 
     def __exit__(self, kind, error, traceback) -> None:

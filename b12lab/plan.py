@@ -49,6 +49,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from b12lab.batch import AUTO, DECIMAL_SAMPLE
 from b12lab.errors import AmbiguousValueError, InputError, UnitError
+from b12lab.options import BatchOptions
 from b12lab.output_columns import CSV_COLUMNS_VERSION, OutputColumns, output_columns
 from b12lab.ranges import Ranges
 from b12lab.reading.columns import (
@@ -228,27 +229,21 @@ class ExportPlan:
 
 
 def plan_export(
-    source: str,
-    ranges: Ranges,
-    *,
-    layout: str = "auto",
-    mapping: Mapping[str, str] | None = None,
-    policy: ReadPolicy | None = None,
-    input_format: str = "auto",
-    keep: Sequence[str] = (),
+    source: str, ranges: Ranges, options: BatchOptions | None = None, **given
 ) -> ExportPlan:
     """The plan for `source` (a path, or `-` for stdin); InputError where the run would refuse.
 
-    `mapping` and `policy` are what `b12lab batch` takes (`parse_map`,
-    ReadPolicy with `decimal=AUTO` unless --decimal was given).
+    `options` are the run's (a BatchOptions, or its keyword options: layout, mapping
+    as `parse_map` gives it, policy, input_format, keep).
     """
-    from b12lab.batch_run import check_keep, source_kind
+    from b12lab.batch_run import batch_input, check_keep
     from b12lab.inputs.export import open_export
 
-    policy = policy or ReadPolicy(decimal=AUTO)
+    options = BatchOptions.of(options, **given)
+    layout, mapping, policy, keep = options.layout, options.mapping, options.policy, options.keep
     stream, label, _ = open_export(source)
     try:
-        head, kind = source_kind(stream, label, input_format)
+        head, kind = batch_input(stream, label, options.input_format, for_plan=True)
         if keep:
             check_keep(kind)
         if kind == "csv":

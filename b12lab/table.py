@@ -70,14 +70,7 @@ def _schema(header: Sequence[str]) -> pa.Schema:
 
 
 def _csv_header(
-    names,
-    *,
-    ranges: str | None = None,
-    layout: str = "auto",
-    mapping: Mapping[str, str] | None = None,
-    keep: Sequence[str] = (),
-    line_column: str | None = None,
-    **_,
+    names, *, ranges: str | None = None, line_column: str | None = None, **options
 ) -> tuple[str, ...]:
     from b12lab.output_columns import output_columns
 
@@ -85,19 +78,51 @@ def _csv_header(
     if names is None:
         return output_columns(loaded, None).csv_header
     names = [n for n in getattr(names, "names", names) if n != line_column]
-    return _interpreter(names, loaded, layout=layout, mapping=mapping, keep=keep).columns.csv_header
+    return _interpreter(names, loaded, _options(loaded, **options)).columns.csv_header
 
 
-def _interpreter(names, loaded, *, layout, mapping, **options):
-    from b12lab.inputs.arrow import interpreter_for
+def _interpreter(names, loaded, options):
+    from b12lab.batch import RowInterpreter
+
+    return RowInterpreter.for_options(list(names), loaded, options)
+
+
+def _options(
+    loaded,
+    *,
+    guideline: str | None = None,
+    as_of: dt.date | str | None = None,
+    today: dt.date | str | None = None,
+    layout: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+    decimal: str = "auto",
+    date_format: str | None = None,
+    strict: bool = False,
+    timeline: bool = False,
+    keep: Sequence[str] = (),
+    rules=None,
+    **_,
+):
+    """The BatchOptions of these keyword options (`interpret_batches`' own, such as
+    `first_line`, aside): a table run writes what the batch CSV holds."""
+    from b12lab.api import resolve_rules
+    from b12lab.options import BatchOptions
     from b12lab.reading.columns import parse_map
 
-    return interpreter_for(
-        list(names),
-        loaded,
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise TypeError(
+            f"mapping={mapping!r}: expected a dict of texts; e.g. mapping={{'Vit B12': 'b12'}}"
+        )
+    return BatchOptions(
         layout=layout,
         mapping=parse_map([f"{k}={v}" for k, v in (mapping or {}).items()], loaded),
-        **options,
+        guideline=guideline,
+        policy=_policy(decimal, strict, units, date_format),
+        today=_today(as_of, today),
+        timeline=timeline,
+        keep=keep,
+        rules=resolve_rules(rules, loaded),
     )
 
 
@@ -174,43 +199,40 @@ def interpret_batches(
     (an unknown guideline, a --map key) raises `b12lab.errors.InputError`; a bad
     cell never does: its record carries the error, as in the batch CSV.
     """
-    from b12lab.inputs.arrow import columnar, decided_or_records, pieces
+    from b12lab import drain
+    from b12lab.inputs.arrow import decided_or_records, pieces
 
     _check_options(
-        layout=layout,
         mapping=mapping,
         units=units,
         strict=strict,
-        timeline=timeline,
         line_column=line_column,
         first_line=first_line,
-        keep=keep,
     )
-    from b12lab.api import resolve_rules
-    from b12lab.rules.catalogue import catalogue_in_force
-
     loaded = _ranges(ranges)
-    catalogue = resolve_rules(rules, loaded)
+    options = _options(
+        loaded,
+        guideline=guideline,
+        as_of=as_of,
+        today=today,
+        layout=layout,
+        mapping=mapping,
+        units=units,
+        decimal=decimal,
+        date_format=date_format,
+        strict=strict,
+        timeline=timeline,
+        keep=keep,
+        rules=rules,
+    )
     batches = iter(batches)
     first = next(batches, None)
     if first is None:
         return
     names = [name for name in first.schema.names if name != line_column]
-    with catalogue_in_force(catalogue):  # the interpreter judges every row by these rules
-        interpreter = _interpreter(
-            names,
-            loaded,
-            layout=layout,
-            mapping=mapping,
-            guideline=guideline,
-            policy=_policy(decimal, strict, units, date_format),
-            full_reports=False,
-            timeline=timeline,
-            today=_today(as_of, today),
-            keep=keep,
-        )
+    interpreter = _interpreter(names, loaded, options)
     schema = _schema(interpreter.columns.csv_header)
-    by_columns = columnar(interpreter)
+    by_columns = drain.reads_by_columns(interpreter)
     stream = pieces(
         _chained(first, batches),
         names,
@@ -238,25 +260,18 @@ def interpret_batches(
         yield from _flush(pending, schema)
 
 
-def _check_options(
-    *, layout, mapping, units, strict, timeline, line_column, first_line, keep
-) -> None:
-    """Each option of the right type (else TypeError) and value (else InputError), naming
-    it, as the CLI refuses a bad flag before reading any row."""
+def _check_options(*, mapping, units, strict, line_column, first_line) -> None:
+    """The options `BatchOptions` does not check (those of the table functions, and the
+    raw forms of --map, --unit and --strict), each of the right type (else TypeError)
+    and value (else InputError), naming it, as the CLI refuses a bad flag before
+    reading any row."""
     from b12lab.errors import InputError
 
     def problem(name: str, value: object, expected: str, example: str) -> str:
         return f"{name}={value!r}: expected {expected}; e.g. {name}={example}"
 
-    if not isinstance(layout, str):
-        raise TypeError(problem("layout", layout, "'auto', 'wide' or 'long'", "'long'"))
-    if layout not in ("auto", "wide", "long"):
-        raise InputError(
-            f"layout={layout!r}: expected 'auto', 'wide' or 'long'", fix="e.g. layout='long'"
-        )
-    for name, value in (("strict", strict), ("timeline", timeline)):
-        if not isinstance(value, bool):
-            raise TypeError(problem(name, value, "True or False", "True"))
+    if not isinstance(strict, bool):
+        raise TypeError(problem("strict", strict, "True or False", "True"))
     for name, value, example in (
         ("mapping", mapping, "{'Vit B12': 'b12'}"),
         ("units", units, "{'B12': 'pg/mL'}"),
@@ -266,8 +281,6 @@ def _check_options(
             and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
         ):
             raise TypeError(problem(name, value, "a dict of texts", example))
-    if isinstance(keep, str) or not all(isinstance(name, str) for name in keep or ()):
-        raise TypeError(problem("keep", keep, "a list of column names", "['patient_id']"))
     if line_column is not None and not isinstance(line_column, str):
         raise TypeError(problem("line_column", line_column, "a column name", "'line'"))
     if isinstance(first_line, bool) or not isinstance(first_line, Integral):

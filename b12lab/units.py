@@ -213,6 +213,13 @@ class UnitCatalog:
         self._memo[memo_key] = factor
         return factor
 
+    def factor_or_none(self, analyte: str, unit_text: str) -> float | None:
+        """`factor`, or None when the analyte does not take this unit."""
+        try:
+            return self.factor(analyte, unit_text)
+        except UnitError:
+            return None
+
     def _lookup(self, analyte: str, unit_text: str) -> float:
         if len(unit_text) > MAX_UNIT_LENGTH:
             raise self._rejected(analyte, unit_text[:MAX_UNIT_LENGTH] + "...", "is not a unit")

@@ -248,7 +248,7 @@ def test_a_failed_run_leaves_the_previous_output_intact(tmp_path, ranges, monkey
 
     source = SAMPLES / "wide_us.csv"
     monkeypatch.setattr(RowInterpreter, "__call__", explode)
-    monkeypatch.setattr("b12lab.batch_run._columnar", lambda interpreter: False)
+    monkeypatch.setattr("b12lab.drain.reads_by_columns", lambda interpreter: False)
     with pytest.raises(KeyboardInterrupt):
         run_batch(str(source), ranges, output=str(out), progress=False)
     assert out.read_text() == "previous good result\n"
@@ -262,7 +262,7 @@ def test_a_failed_columnar_run_leaves_the_previous_output_intact(tmp_path, range
     def killed(summary, decided):  # killed after the first block was written
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("b12lab.batch_run._count_decided", killed)
+    monkeypatch.setattr("b12lab.drain.count_decided", killed)
     with pytest.raises(KeyboardInterrupt):
         run_batch(str(SAMPLES / "wide_us.csv"), ranges, output=str(out), progress=False)
     assert out.read_text() == "previous good result\n"

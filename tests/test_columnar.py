@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import b12lab.batch_run as batch_run
+from b12lab import drain
 from b12lab.ranges import load_ranges
 from b12lab.reading.policy import ReadPolicy
 
@@ -104,7 +105,7 @@ def _run(
     import b12lab.columnar as columnar_module
 
     if not columnar:
-        monkeypatch.setattr(batch_run, "_columnar", lambda interpreter: False)
+        monkeypatch.setattr(drain, "reads_by_columns", lambda interpreter: False)
     if block:
         monkeypatch.setattr(columnar_module, "BLOCK", block)
     tables = []

@@ -28,10 +28,9 @@ table functions, never on the one-patient `interpret` path.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -42,33 +41,11 @@ from b12lab.messages import head_of
 
 ARROW_KINDS = ("parquet", "arrow")
 KIND_NAMES = {"parquet": "Parquet", "arrow": "Arrow IPC"}
-EXTENSIONS = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".arrow": "arrow",
-    ".arrows": "arrow",
-    ".ipc": "arrow",
-    ".feather": "arrow",
-}
 PARQUET_MAGIC = b"PAR1"
 ARROW_FILE_MAGIC = b"ARROW1"
-ARROW_STREAM_START = b"\xff\xff\xff\xff"  # the continuation marker before each IPC message
 BATCH_ROWS = 65_536  # rows per record batch read from a Parquet file
 # A number whose text could be read two ways (`1.476`): given one more digit, it is not.
 _AMBIGUOUS_NUMBER = re.compile(r"^-?[1-9]\d{0,2}\.\d{3}$")
-
-
-def arrow_kind(head: bytes, label: str, input_format: str = "auto") -> str | None:
-    """ "parquet" or "arrow" when the input is one (forced, by content or by extension)."""
-    if input_format in ARROW_KINDS:
-        return input_format
-    if input_format != "auto":
-        return None
-    if head.startswith(PARQUET_MAGIC):
-        return "parquet"
-    if head.startswith((ARROW_FILE_MAGIC, ARROW_STREAM_START)):
-        return "arrow"
-    return EXTENSIONS.get(Path(label).suffix.lower()) if label != "standard input" else None
 
 
 def _unreadable(kind: str, label: str, error: BaseException) -> InputError:
@@ -360,13 +337,6 @@ def with_decimal_mark(interpreter, stream: Iterator[Piece]) -> Iterator[Piece]:
     return itertools.chain(held, stream)
 
 
-def columnar(interpreter) -> bool:
-    """Whether the columnar path decides these rows (wide, one column per analyte)."""
-    from b12lab.batch_run import _columnar
-
-    return _columnar(interpreter)
-
-
 def decided_or_records(interpreter, stream: Iterator[Piece], by_columns: bool) -> Iterator:
     """(piece, Decided) per piece on the columnar path; else (None, BatchRecord) per
     record of the row path (rows with their Python cells)."""
@@ -388,98 +358,32 @@ def decided_or_records(interpreter, stream: Iterator[Piece], by_columns: bool) -
         yield None, record
 
 
-def interpreter_for(
-    names: list[str],
-    ranges,
-    *,
-    layout: str = "auto",
-    mapping: Mapping[str, str] | None = None,
-    **options,
-):
-    """The RowInterpreter for a table with these column names."""
-    from b12lab.batch import RowInterpreter
+def run_arrow_batch(stream, source: str, label: str, kind: str, ranges, options):
+    """`b12lab batch` for a Parquet or Arrow IPC input (`options`: a BatchOptions): the
+    CSV export's core, drained through the same loop."""
+    from b12lab import drain
+    from b12lab.drain import BatchSummary, Progress, export_interpreter, write_records
 
-    return RowInterpreter.for_header(names, ranges, layout=layout, mapping=mapping, **options)
-
-
-def run_arrow_batch(
-    stream,
-    source: str,
-    label: str,
-    kind: str,
-    ranges,
-    *,
-    output: str | None = None,
-    output_format: str = "csv",
-    layout: str = "auto",
-    mapping: Mapping[str, str] | None = None,
-    guideline: str | None = None,
-    errors_path: str | None = None,
-    progress: bool = True,
-    timeline: bool = False,
-    policy=None,
-    today=None,
-    keep=(),
-):
-    """`b12lab batch` for a Parquet or Arrow IPC input: the CSV export's core and writers."""
-    from b12lab.batch_run import (
-        PROGRESS_EVERY,
-        BatchSummary,
-        _count,
-        _count_decided,
-        _outputs,
-        _Progress,
-        export_interpreter,
-    )
-    from b12lab.render.rows import WRITERS
-
-    summary = BatchSummary(noun="patient" if timeline else "panel")
+    summary = BatchSummary(noun=options.noun)
     with ExitStack() as stack:
         if source != "-":
             stack.callback(stream.close)
         found = open_arrow(stream, source, label, kind, stack)
         names = list(found.schema.names)
-        interpreter = export_interpreter(
-            names,
-            ranges,
-            summary,
-            layout=layout,
-            mapping=mapping,
-            guideline=guideline,
-            policy=policy,
-            output_format=output_format,
-            timeline=timeline,
-            today=today,
-            keep=keep,
-        )
-        bar = _Progress(progress, found.rows, label)
+        interpreter = export_interpreter(names, ranges, summary, options)
+        bar = Progress(options.progress, found.rows, label)
         stack.callback(bar.stop)
-        by_columns = output_format == "csv" and columnar(interpreter)
-        out, error_writer = _outputs(stack, output, errors_path)
-        writer = WRITERS[output_format](out, interpreter.columns)  # CSV: writes the header
-        from b12lab.columnar import csv_text
-
-        read = 0
+        by_columns = options.output_format.by_columns and drain.reads_by_columns(interpreter)
         kept = [column.index for column in interpreter.columns.kept]
         stream_of = pieces(found.batches(), names, interpreter.plan, kept=kept)
-        for piece, item in decided_or_records(interpreter, stream_of, by_columns):
-            if piece is not None:
-                out.write(csv_text(item))
-                _count_decided(summary, item)
-                if error_writer is not None:
-                    for row in sorted(item.errors):
-                        error_writer.write(item.errors[row])
-                read += piece.cells.num_rows
-                bar.update(read)
-                continue
-            writer.write(item)
-            _count(summary, item)
-            if error_writer is not None and item.cell_errors:
-                error_writer.write(item)
-            if summary.panels % PROGRESS_EVERY == 0:
-                bar.update(summary.panels)
-        writer.close()
-        out.flush()
+        write_records(
+            stack,
+            (item for _, item in decided_or_records(interpreter, stream_of, by_columns)),
+            summary,
+            options,
+            progress=lambda: bar.update(summary.panels),  # one row is one panel here
+            columns=interpreter.columns,
+        )
     summary.notes.extend(interpreter.plan.notes)
     summary.notes.extend(summary.assumption_lines())
     return summary

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from b12lab.errors import InputError
 from b12lab.model import Context, Measurement, Panel, format_number
@@ -219,6 +219,12 @@ class PanelBuilder:
 
     def note(self, note: Note) -> None:
         self.notes.append(note)
+
+    def name_notes(self, since: int, subject: str) -> None:
+        """Credit the notes made since `since` to `subject` (a column or test): the
+        summary counts them per column ("B12: no unit, read as ... in 12 records")."""
+        for index in range(since, len(self.notes)):
+            self.notes[index] = replace(self.notes[index], subject=subject)
 
     # --- result ----------------------------------------------------------------
 

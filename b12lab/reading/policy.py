@@ -17,6 +17,7 @@ POINT = "."  # a dot is the decimal mark, a comma groups thousands (a US export)
 COMMA = ","  # a comma is the decimal mark, a dot groups thousands (a `;` export with 1,5)
 TYPED = "typed"  # typed input: a dot is the decimal mark, a comma groups thousands (noted)
 UNKNOWN = None  # no convention is clear: an ambiguous number is refused, naming both readings
+AUTO = "auto"  # an export's convention: found from the values of its first rows
 
 DATE_ORDERS = ("dmy", "mdy", "ymd")
 

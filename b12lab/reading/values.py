@@ -393,7 +393,7 @@ def measure(
             raise _strict(analyte, text, note, "make the value's unit and the column's agree")
         notes.append(note)
     for other, source in hint.overridden if hint and unit else ():
-        other_factor = _factor(ranges, analyte, other)
+        other_factor = ranges.units.factor_or_none(analyte, other)
         if other_factor is None or other_factor == factor:
             continue  # agrees, or is a description rather than a unit
         if reading.unit:
@@ -443,14 +443,6 @@ def _kind(source: str) -> str:
     """ "header" for "header 'B12 (pg/mL)'", "unit column" for "unit column of 'B12'"."""
     name = source.split(" '", 1)[0]
     return name.removesuffix(" of").removesuffix(" for")
-
-
-def _factor(ranges: Ranges, analyte: str, unit: str) -> float | None:
-    """The unit's factor to the canonical unit, None when the analyte does not take it."""
-    try:
-        return ranges.units.factor(analyte, unit)
-    except UnitError:
-        return None
 
 
 def _strict(analyte: str, text: str, note: Note, fix: str) -> InputError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from b12lab.model import Measurement, Report, _rounded
+from b12lab.model import Measurement, Report, rounded_number
 from b12lab.ranges import Ranges
 
 LOINC = "http://loinc.org"
@@ -129,7 +129,12 @@ def _observation(
 
 
 def _quantity(value: float, m: Measurement, ucum: str) -> dict[str, Any]:
-    return {"value": _rounded(value, m.decimals), "unit": m.unit, "system": UCUM, "code": ucum}
+    return {
+        "value": rounded_number(value, m.decimals),
+        "unit": m.unit,
+        "system": UCUM,
+        "code": ucum,
+    }
 
 
 def _diagnostic_report(

@@ -7,7 +7,11 @@ whatever they like (`.txt`, `.dat`, `.hl7`, no extension at all).
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 
+from b12lab.vocab import InputFormat, InputKind
+
+DETECT_BYTES = 65536  # how much of an input detection looks at
 FORMATS = ("yaml", "json-panel", "fhir-json", "fhir-ndjson", "hl7v2", "csv", "parquet", "arrow")
 _HL7_START = re.compile(rb"^(?:MSH|FHS|BHS)[^A-Za-z0-9\s]")
 _RESOURCE_TYPE = re.compile(rb'"resourceType"\s*:\s*"[A-Za-z]+"')
@@ -59,3 +63,35 @@ def _first_content_line(head: bytes) -> str | None:
         if stripped and not stripped.startswith("#"):
             return stripped
     return None
+
+
+# Table files by name, when their first bytes do not tell (an Arrow IPC stream).
+TABLE_EXTENSIONS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".arrows": "arrow",
+    ".ipc": "arrow",
+    ".feather": "arrow",
+}
+ARROW_STREAM_START = b"\xff\xff\xff\xff"  # the continuation marker before each IPC message
+
+
+def detect_input(first_bytes: bytes, label: str, input_format: str = "auto") -> InputKind:
+    """What an input is: the one place every command asks.
+
+    --input-format decides when given; else the first bytes (Parquet and Arrow
+    magic, an Arrow IPC stream's first marker, then `detect_format`), and for a
+    file whose bytes look like no table, a Parquet or Arrow file name.
+    `label` is the file's path, or "standard input".
+    """
+    forced = InputFormat(input_format).kind
+    if forced is not None:
+        return forced
+    if first_bytes.startswith(ARROW_STREAM_START):
+        return InputKind.ARROW
+    found = InputKind(detect_format(first_bytes))
+    if found.is_table or label == "standard input":
+        return found
+    by_name = TABLE_EXTENSIONS.get(PurePath(label).suffix.lower())
+    return InputKind(by_name) if by_name else found

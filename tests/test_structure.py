@@ -1,0 +1,234 @@
+"""The package's shape: no module uses another module's private names, and b12lab's
+modules import each other without a cycle.
+
+Both checks read the source with `ast`; nothing is imported. Both count imports at
+any level: a function-level import (the lazy import of a heavy or optional module)
+counts the same as a module-level one, since it ties the two modules together just
+the same.
+
+- Private names: an underscore name (not a dunder such as `__version__`) belongs to
+  the module that defines it. Importing one from another b12lab module
+  (`from b12lab.x import _name`) or reaching it through an imported module
+  (`x._name`, `b12lab.x._name`) fails.
+- Cycles: `import b12lab.x` and `from b12lab.x import name` make an edge to
+  `b12lab.x` (to `b12lab.x.name` when that is a module). Imports under
+  `if TYPE_CHECKING:` are not run and do not count, and neither do the parent
+  packages an import runs first (a package's `__init__` importing its own
+  submodules is not a cycle).
+
+Modules under b12lab/rules/ are changed elsewhere: what they do that these checks
+refuse is listed in KNOWN_RULES_EXCEPTIONS, to be removed entry by entry.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+from conftest import REPO
+
+PACKAGE = REPO / "b12lab"
+
+# Known exceptions, only for modules under b12lab/rules/: (the module under rules, the
+# module it imports, the private name it uses, or "" for an import that closes a cycle).
+# An entry that no longer matches anything fails the test: remove it then.
+KNOWN_RULES_EXCEPTIONS: frozenset[tuple[str, str, str]] = frozenset(
+    {
+        # `rules.catalogue` checks the cornerstone cases through `api.interpret`, while
+        # `api` reads the catalogue: api -> engine -> rules.catalogue -> api.
+        ("b12lab.rules.catalogue", "b12lab.api", ""),
+    }
+)
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+MODULES = modules()
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def resolved(node: ast.ImportFrom, here: str) -> str:
+    """The absolute module a `from ... import` names (relative imports resolved)."""
+    if not node.level:
+        return node.module or ""
+    package = here.split(".")
+    is_package = MODULES[here].name == "__init__.py"
+    base = package if is_package else package[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement, at any level, but those under `if TYPE_CHECKING:`."""
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            pending.extend(node.orelse)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        pending.extend(ast.iter_child_nodes(node))
+
+
+def imported_modules(node: ast.stmt, here: str) -> set[str]:
+    """The b12lab modules an import statement imports (see the module text)."""
+    found: set[str] = set()
+    if isinstance(node, ast.Import):
+        found = {alias.name for alias in node.names}
+    elif isinstance(node, ast.ImportFrom):
+        source = resolved(node, here)
+        for alias in node.names:
+            submodule = f"{source}.{alias.name}"
+            found.add(submodule if submodule in MODULES else source)
+    return {name for name in found if name in MODULES}
+
+
+def private_uses(source: str, here: str) -> list[tuple[str, str, str, int]]:
+    """(this module, the module a private name belongs to, the name, line) for each use of
+    another b12lab module's private name in `source`, the text of module `here`."""
+    tree = ast.parse(source)
+    aliases: dict[str, str] = {}  # a local name -> the b12lab module it is bound to
+    uses = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in MODULES and alias.asname:
+                    aliases[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom):
+            source = resolved(node, here)
+            if source not in MODULES:
+                continue
+            for alias in node.names:
+                submodule = f"{source}.{alias.name}"
+                if submodule in MODULES:
+                    aliases[alias.asname or alias.name] = submodule
+                elif is_private(alias.name) and source != here:
+                    uses.append((here, source, alias.name, node.lineno))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and is_private(node.attr):
+            owner = ast.unparse(node.value)
+            target = aliases.get(owner, owner)
+            if target in MODULES and target != here:
+                uses.append((here, target, node.attr, node.lineno))
+    return uses
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph = {}
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        edges: set[str] = set()
+        for node in imports(tree):
+            edges |= imported_modules(node, name)
+        edges.discard(name)
+        graph[name] = edges - {
+            imported
+            for here, imported, private in KNOWN_RULES_EXCEPTIONS
+            if here == name and not private
+        }
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_uses_another_modules_private_names():
+    uses = [
+        use
+        for name, path in MODULES.items()
+        for use in private_uses(path.read_text(encoding="utf-8"), name)
+    ]
+    unexpected = [
+        f"{here}:{line} uses {owner}.{name}"
+        for here, owner, name, line in uses
+        if (here, owner, name) not in KNOWN_RULES_EXCEPTIONS
+    ]
+    assert not unexpected, "\n".join(unexpected)
+    stale = {e for e in KNOWN_RULES_EXCEPTIONS if e[2]} - {(h, o, n) for h, o, n, _ in uses}
+    assert not stale, f"exceptions no longer needed: {sorted(stale)}"
+
+
+def test_b12lab_modules_import_each_other_without_a_cycle():
+    found = cycles(import_graph())
+    assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_the_known_exceptions_are_rules_modules_and_still_needed():
+    assert all(here.startswith("b12lab.rules.") for here, _, _ in KNOWN_RULES_EXCEPTIONS)
+    for here, imported, private in KNOWN_RULES_EXCEPTIONS:
+        if private:
+            continue
+        tree = ast.parse(MODULES[here].read_text(encoding="utf-8"))
+        edges = set().union(*(imported_modules(node, here) for node in imports(tree)))
+        graph = import_graph()
+        graph[here] = graph[here] | edges
+        assert imported in edges and cycles(graph), f"no longer needed: {here} -> {imported}"
+
+
+def test_the_checks_find_what_they_look_for():
+    """The checks themselves: private names imported or reached, and a cycle, are seen."""
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+    source = (
+        "import b12lab.batch as b\n"
+        "from b12lab import phases\n"
+        "def f():\n"
+        "    from b12lab.batch import _cell\n"
+        "    return b._values, phases._shown, b.RowInterpreter, _own\n"
+        "_own = 1\n"
+    )
+    found = {(owner, name) for _, owner, name, _ in private_uses(source, "b12lab.batch_run")}
+    assert found == {
+        ("b12lab.batch", "_cell"),
+        ("b12lab.batch", "_values"),
+        ("b12lab.phases", "_shown"),
+    }
+    graph = import_graph()
+    assert "b12lab.ranges" in graph["b12lab.batch"]  # a module-level import is an edge
+    assert "b12lab.grouping" in graph["b12lab.batch"]  # and so is a function-level one
