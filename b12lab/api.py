@@ -15,7 +15,7 @@ from b12lab.reading.fields import parse_age, parse_alcohol, parse_date, parse_se
 from b12lab.reading.policy import ReadPolicy
 from b12lab.reading.sources.panel_file import PatientRecord, RawPanel, build_panel
 from b12lab.reading.trimester import check_pregnancy, parse_trimester
-from b12lab.rules.catalogue import Catalogue, catalogue_in_force, load_lab_rules
+from b12lab.rules.catalogue import Catalogue, Cornerstone, catalogue_in_force, load_lab_rules
 from b12lab.timeline import evaluate_panels
 
 
@@ -106,6 +106,40 @@ def interpret(
     record.panels.append(_raw_panel(values, option_date(date, "date"), ranges))
     with catalogue_in_force(resolve_rules(rules, ranges)):
         return interpret_record(record, guideline=guideline, ranges=ranges, as_of=today)
+
+
+def replay_cases(catalogue: Catalogue, cases: Sequence[Cornerstone]) -> list[str]:
+    """Each cornerstone case whose conclusion changed with `catalogue` in force, as one
+    line: what it must (not) give and what it gives (`b12lab rules check`). A case that
+    cannot be read is a RuleFileError naming its dotted path."""
+    from b12lab.errors import B12labError
+    from b12lab.rules.condition import RuleFileError
+
+    changed = []
+    for case in cases:
+        try:
+            report = interpret(
+                case.values,
+                **case.context,
+                as_of=case.as_of,
+                rules=catalogue,
+                earlier=case.earlier,
+            )
+        except B12labError as error:
+            raise RuleFileError(
+                case.path, f"the case cannot be read: {error}", source=case.source
+            ) from None
+        found = [f.id for f in report.findings]
+        lost = [i for i in case.gives if i not in found]
+        unwanted = [i for i in case.never if i in found]
+        if lost or unwanted:
+            parts = [f"does not give {', '.join(lost)}"] if lost else []
+            parts += [f"now gives {', '.join(unwanted)}"] if unwanted else []
+            changed.append(
+                f"{case.source} {case.path} ({case.name}): {'; '.join(parts)} "
+                f"(findings: {', '.join(found) or 'none'})"
+            )
+    return changed
 
 
 def _raw_panel(values: Mapping[str, object], date: dt.date | None, ranges: Ranges) -> RawPanel:

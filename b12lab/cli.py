@@ -1151,13 +1151,14 @@ def rules(
 
 
 def _check_rules(rules_file: str | None, ranges_in_force) -> None:
-    from b12lab.rules.catalogue import load_lab_rules, replay, shipped_cases
+    from b12lab.api import replay_cases
+    from b12lab.rules.catalogue import load_lab_rules, shipped_cases
 
     if rules_file is None:
         raise B12labError("b12lab rules check needs a rules file", fix="b12lab rules check FILE")
     catalogue = load_lab_rules(rules_file, frozenset(ranges_in_force.sources))
     cases = (*shipped_cases(), *catalogue.cases)
-    changed = replay(catalogue, cases)
+    changed = replay_cases(catalogue, cases)
     for line in changed:
         sys.stdout.write(safe_line(line) + "\n")
     sys.stderr.write(

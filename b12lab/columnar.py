@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from b12lab.batch import BatchRecord, RowInterpreter
 from b12lab.decision import DAYS, MAX_DECISIONS, Decision, positions
+from b12lab.derived import ANC, EGFR, Derivation, egfr_equation
 from b12lab.errors import InputError
 from b12lab.model import Context, Panel
 from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell
@@ -251,21 +252,25 @@ class ColumnarInterpreter:
 
         # Values the report quotes exactly: the inputs of a derived ANC or eGFR.
         absent = np.zeros(rows, dtype=bool)
-        derive_anc = (
-            ~present.get("anc", absent)
-            & present.get("wbc", absent)
-            & present.get("neutrophil_pct", absent)
-        )
+
+        def applies(derivation: Derivation) -> np.ndarray:  # Derivation.applies, row by row
+            rows_with = ~present.get(derivation.analyte, absent)
+            for analyte in derivation.inputs:
+                rows_with = rows_with & present.get(analyte, absent)
+            return rows_with
+
+        derive_anc = applies(ANC)
         if derive_anc.any():
             if self.rows.policy.strict:
                 refused |= derive_anc
-            for analyte in ("wbc", "neutrophil_pct"):
+            for analyte in ANC.inputs:
                 gids = values_of[analyte][0]
                 key_parts.append((np.where(derive_anc, gids, -1), f"anc from {analyte}"))
-        derive_egfr = ~present.get("egfr", absent) & present.get("creatinine", absent)
-        if derive_egfr.any() and self.ranges.derivations.get("egfr_from_creatinine"):
-            gids = values_of["creatinine"][0]
-            key_parts.append((np.where(derive_egfr, gids, -1), "egfr from creatinine"))
+        derive_egfr = applies(EGFR)
+        if derive_egfr.any() and egfr_equation(self.ranges) is not None:
+            for analyte in EGFR.inputs:
+                gids = values_of[analyte][0]
+                key_parts.append((np.where(derive_egfr, gids, -1), f"egfr from {analyte}"))
             key_parts.append((np.where(derive_egfr, age_gids, -1), "egfr from age"))
         if "b12_therapy_start" in fields:
             key_parts.extend(self._therapy_parts(fields, group_ids, rows))

@@ -32,6 +32,7 @@ from bisect import bisect_left
 from collections.abc import Hashable
 from dataclasses import dataclass
 
+from b12lab.derived import ANC, EGFR, egfr_equation
 from b12lab.engine import evaluate
 from b12lab.model import Panel, Report, evolve
 from b12lab.outcomes import Outcome
@@ -110,7 +111,7 @@ class DecisionCore:
         self.catalogue = catalogue if catalogue is not None else in_force()
         self.decided: dict[Hashable, Decision] = {}
         self._shared: dict[tuple, tuple] = {}  # one provenance object for every decision
-        self._equation = ranges.derivations.get("egfr_from_creatinine")
+        self._equation = egfr_equation(ranges)
 
     def key(self, panel: Panel) -> tuple:
         """Equal keys, equal decisions (for a panel judged without earlier panels)."""
@@ -132,16 +133,11 @@ class DecisionCore:
             if measurement.lab_flag or measurement.lab_reference:
                 # A disagreement with the laboratory's flag quotes the value as given.
                 parts.append((measurement.lab_flag, measurement.lab_reference, measurement.input))
-        if "anc" not in measurements and {"wbc", "neutrophil_pct"} <= measurements.keys():
-            parts.append(
-                ("anc from", _exact(measurements["wbc"]), _exact(measurements["neutrophil_pct"]))
-            )
-        if (
-            "egfr" not in measurements
-            and "creatinine" in measurements
-            and self._equation is not None
-        ):
-            parts.append(("egfr from", _exact(measurements["creatinine"]), panel.age))
+        # A derived value quotes its inputs exactly (and eGFR the age).
+        if ANC.applies(measurements):
+            parts.append(("anc from", *(_exact(measurements[a]) for a in ANC.inputs)))
+        if self._equation is not None and EGFR.applies(measurements):
+            parts.append(("egfr from", *(_exact(measurements[a]) for a in EGFR.inputs), panel.age))
         if not limits.unbanded.isdisjoint(measurements):
             parts.append(("age", panel.age))
         days = therapy_days(panel, self.today)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left
-from dataclasses import replace
 from functools import lru_cache
 
+from b12lab.derived import derive
 from b12lab.model import (
     DOMAINS,
     SEVERITIES,
@@ -103,71 +103,6 @@ def shown_against(panel: Panel, limits: Limits) -> Panel:
     return evolve(panel, measurements=measurements)
 
 
-def derive_anc(panel: Panel, ranges: Ranges) -> tuple[Panel, list[str]]:
-    """ANC from WBC x neutrophil % when ANC itself was not reported."""
-    wbc, pct = panel.get("wbc"), panel.get("neutrophil_pct")
-    if panel.get("anc") is not None or wbc is None or pct is None:
-        return panel, []
-    if wbc.censored or pct.censored:
-        return panel, ["anc: not derived, because WBC or neutrophil % is censored"]
-    spec = ranges.analytes["anc"]
-    value = wbc.value * pct.value / 100
-    anc = Measurement(
-        analyte="anc",
-        value=value,
-        unit=spec.canonical_unit,
-        input=f"WBC {wbc.shown()} x {format_number(pct.value, 1)}% neutrophils",
-        derived=True,
-        decimals=spec.decimals,
-    )
-    measurements = {**panel.measurements, "anc": anc}
-    note = (
-        f"anc: derived from WBC x neutrophil % = {format_number(value, spec.decimals)} "
-        f"{spec.canonical_unit}"
-    )
-    return replace(panel, measurements=measurements), [note]
-
-
-def derive_egfr(panel: Panel, ranges: Ranges) -> tuple[Panel, list[str]]:
-    """eGFR from serum creatinine, age and sex (the data file's equation) when none is given."""
-    creatinine = panel.get("creatinine")
-    equation = ranges.derivations.get("egfr_from_creatinine")
-    if panel.get("egfr") is not None or creatinine is None or equation is None:
-        return panel, []
-    name = equation["equation"]
-    if creatinine.censored:
-        return panel, [f"egfr: not derived ({name}), because creatinine is censored"]
-    if panel.sex is None or panel.age is None:
-        return panel, [f"egfr: not derived from creatinine ({name} needs age and sex)"]
-    if panel.age < equation["minimum_age"]:
-        return panel, [f"egfr: not derived from creatinine ({name} is for adults)"]
-    sex = panel.sex
-    scr = creatinine.value / ranges.units.factor("creatinine", equation["creatinine_unit"])
-    ratio = scr / equation[f"kappa_{sex}"]
-    value = (
-        equation["multiplier"]
-        * min(ratio, 1.0) ** equation[f"alpha_{sex}"]
-        * max(ratio, 1.0) ** equation["exponent_above_kappa"]
-        * equation["age_factor"] ** panel.age
-        * (equation["female_factor"] if sex == "female" else 1.0)
-    )
-    spec = ranges.analytes["egfr"]
-    egfr = Measurement(
-        analyte="egfr",
-        value=round(value, 1),
-        unit=spec.canonical_unit,
-        input=f"{name} from creatinine {creatinine.shown()}, age {format_number(panel.age, 0)}, "
-        f"{sex}",
-        derived=True,
-        decimals=spec.decimals,
-    )
-    note = (
-        f"egfr: derived from creatinine by {name} = {format_number(value, spec.decimals)} "
-        f"{spec.canonical_unit}"
-    )
-    return replace(panel, measurements={**panel.measurements, "egfr": egfr}), [note]
-
-
 @lru_cache(maxsize=1024)
 def _sex_dependent(ranges: Ranges, age: float | None, trimester: int | None) -> frozenset[str]:
     """Analytes whose interval at this age (and trimester) differs between the sexes."""
@@ -257,9 +192,7 @@ def evaluate(
     """Interpret one panel (the latest, when `history` holds earlier ones)."""
     today = today or dt.date.today()
     limits = ranges.limits(panel.sex, panel.age, guideline, panel.context.pregnancy_trimester)
-    panel, warnings = derive_anc(panel, ranges)
-    panel, egfr_warnings = derive_egfr(panel, ranges)
-    warnings += egfr_warnings
+    panel, warnings = derive(panel, ranges)
     panel = shown_against(panel, limits)
     warnings = [*panel.warnings, *warnings, *_context_warnings(panel, ranges, today, limits)]
     flags: dict[str, str] = {}

@@ -48,6 +48,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 from b12lab.batch import AUTO, DECIMAL_SAMPLE
+from b12lab.derived import ANC
 from b12lab.errors import AmbiguousValueError, InputError, UnitError
 from b12lab.options import BatchOptions
 from b12lab.output_columns import CSV_COLUMNS_VERSION, OutputColumns, output_columns
@@ -751,7 +752,7 @@ def _field_notes(
 
 
 def _anc_note(plan: ExportPlan, present: set, policy: ReadPolicy) -> None:
-    if "anc" not in present and {"wbc", "neutrophil_pct"} <= present:
+    if ANC.applies(present):
         plan.notes.append(
             "ANC is derived from WBC x neutrophil % where a panel has both"
             + (" (refused under --strict)" if policy.strict else " (the report says so)")

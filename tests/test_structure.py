@@ -15,9 +15,6 @@ the same.
   `if TYPE_CHECKING:` are not run and do not count, and neither do the parent
   packages an import runs first (a package's `__init__` importing its own
   submodules is not a cycle).
-
-Modules under b12lab/rules/ are changed elsewhere: what they do that these checks
-refuse is listed in KNOWN_RULES_EXCEPTIONS, to be removed entry by entry.
 """
 
 from __future__ import annotations
@@ -29,18 +26,6 @@ from pathlib import Path
 from conftest import REPO
 
 PACKAGE = REPO / "b12lab"
-
-# Known exceptions, only for modules under b12lab/rules/: (the module under rules, the
-# module it imports, the private name it uses, or "" for an import that closes a cycle).
-# An entry that no longer matches anything fails the test: remove it then.
-KNOWN_RULES_EXCEPTIONS: frozenset[tuple[str, str, str]] = frozenset(
-    {
-        # `rules.catalogue` checks the cornerstone cases through `api.interpret`, while
-        # `api` reads the catalogue: api -> engine -> rules.catalogue -> api.
-        ("b12lab.rules.catalogue", "b12lab.api", ""),
-    }
-)
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
@@ -135,11 +120,7 @@ def import_graph() -> dict[str, set[str]]:
         for node in imports(tree):
             edges |= imported_modules(node, name)
         edges.discard(name)
-        graph[name] = edges - {
-            imported
-            for here, imported, private in KNOWN_RULES_EXCEPTIONS
-            if here == name and not private
-        }
+        graph[name] = edges
     return graph
 
 
@@ -184,14 +165,8 @@ def test_no_module_uses_another_modules_private_names():
         for name, path in MODULES.items()
         for use in private_uses(path.read_text(encoding="utf-8"), name)
     ]
-    unexpected = [
-        f"{here}:{line} uses {owner}.{name}"
-        for here, owner, name, line in uses
-        if (here, owner, name) not in KNOWN_RULES_EXCEPTIONS
-    ]
+    unexpected = [f"{here}:{line} uses {owner}.{name}" for here, owner, name, line in uses]
     assert not unexpected, "\n".join(unexpected)
-    stale = {e for e in KNOWN_RULES_EXCEPTIONS if e[2]} - {(h, o, n) for h, o, n, _ in uses}
-    assert not stale, f"exceptions no longer needed: {sorted(stale)}"
 
 
 def test_b12lab_modules_import_each_other_without_a_cycle():
@@ -199,36 +174,20 @@ def test_b12lab_modules_import_each_other_without_a_cycle():
     assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
 
 
-def test_the_known_exceptions_are_rules_modules_and_still_needed():
-    assert all(here.startswith("b12lab.rules.") for here, _, _ in KNOWN_RULES_EXCEPTIONS)
-    for here, imported, private in KNOWN_RULES_EXCEPTIONS:
-        if private:
-            continue
-        tree = ast.parse(MODULES[here].read_text(encoding="utf-8"))
-        edges = set().union(*(imported_modules(node, here) for node in imports(tree)))
-        graph = import_graph()
-        graph[here] = graph[here] | edges
-        assert imported in edges and cycles(graph), f"no longer needed: {here} -> {imported}"
-
-
-def test_the_checks_find_what_they_look_for():
-    """The checks themselves: private names imported or reached, and a cycle, are seen."""
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    assert cycles({"a": {"b"}, "b": set()}) == []
-    source = (
-        "import b12lab.batch as b\n"
-        "from b12lab import phases\n"
-        "def f():\n"
-        "    from b12lab.batch import _cell\n"
-        "    return b._values, phases._shown, b.RowInterpreter, _own\n"
-        "_own = 1\n"
-    )
-    found = {(owner, name) for _, owner, name, _ in private_uses(source, "b12lab.batch_run")}
-    assert found == {
-        ("b12lab.batch", "_cell"),
-        ("b12lab.batch", "_values"),
-        ("b12lab.phases", "_shown"),
+def test_derived_values_are_worked_out_in_one_module():
+    """Whether a panel gets ANC (from WBC x neutrophil %) or eGFR (from creatinine)
+    derived, and the value itself, are b12lab.derived's: no other module names a
+    derivation's inputs to test for one (the CLI only names its --neutrophil-pct value,
+    the ranges file's loader its equation)."""
+    allowed = {
+        '"neutrophil_pct"': {"b12lab.derived", "b12lab.cli"},
+        '"egfr_from_creatinine"': {"b12lab.derived", "b12lab.ranges"},
     }
-    graph = import_graph()
-    assert "b12lab.ranges" in graph["b12lab.batch"]  # a module-level import is an edge
-    assert "b12lab.grouping" in graph["b12lab.batch"]  # and so is a function-level one
+    found = {
+        (literal, name)
+        for name, path in MODULES.items()
+        for literal in allowed
+        if literal in path.read_text(encoding="utf-8")
+    }
+    assert {(literal, name) for literal, name in found if name not in allowed[literal]} == set()
+    assert ('"neutrophil_pct"', "b12lab.derived") in found

@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from b12lab.derived import ANC
 from b12lab.errors import InputError
 from b12lab.model import Context, Measurement, Panel, format_number
 from b12lab.ranges import Ranges
@@ -232,10 +233,6 @@ class PanelBuilder:
     def date(self) -> dt.date | None:
         return self.fields.get("date")  # type: ignore[return-value]
 
-    def _would_derive_anc(self) -> bool:
-        present = self.measurements
-        return "anc" not in present and "wbc" in present and "neutrophil_pct" in present
-
     def raise_first_error(self) -> None:
         """`interpret`'s contract: the first unusable input is an input error (exit 2)."""
         if self.errors:
@@ -244,7 +241,7 @@ class PanelBuilder:
 
     def panel(self, context: Context | None = None, **overrides) -> Panel:
         context = context or Context()
-        if self.policy.strict and self._would_derive_anc():
+        if self.policy.strict and ANC.applies(self.measurements):
             self.errors.append(
                 CellError(
                     self.lines[0] if self.lines else 0,

@@ -12,7 +12,8 @@ A laboratory's rules file (`--rules FILE`, or `rules=` in the Python API) has
   `as_of`) with the findings it must give (`gives`) and must not (`not`).
 
 `b12lab rules check FILE` replays every cornerstone case, b12lab's own
-(`b12lab/cornerstone_cases.yaml`, from its test panels) and the file's.
+(`b12lab/cornerstone_cases.yaml`, from its test panels) and the file's
+(`b12lab.api.replay_cases`).
 """
 
 from __future__ import annotations
@@ -290,36 +291,6 @@ def load_lab_rules(path: str | Path, sources: frozenset[str] | None = None) -> C
     import hashlib
 
     return Catalogue(rules, cases, source, hashlib.sha256(text.encode("utf-8")).hexdigest())
-
-
-def replay(catalogue: Catalogue, cases: tuple[Cornerstone, ...]) -> list[str]:
-    """Each case whose conclusion changed, as one line: what it must (not) give and gives."""
-    from b12lab.api import interpret
-    from b12lab.errors import B12labError
-
-    changed = []
-    for case in cases:
-        try:
-            report = interpret(
-                case.values,
-                **case.context,
-                as_of=case.as_of,
-                rules=catalogue,
-                earlier=case.earlier,
-            )
-        except B12labError as error:
-            raise _fail(case.source, case.path, f"the case cannot be read: {error}") from None
-        found = [f.id for f in report.findings]
-        lost = [i for i in case.gives if i not in found]
-        unwanted = [i for i in case.never if i in found]
-        if lost or unwanted:
-            parts = [f"does not give {', '.join(lost)}"] if lost else []
-            parts += [f"now gives {', '.join(unwanted)}"] if unwanted else []
-            changed.append(
-                f"{case.source} {case.path} ({case.name}): {'; '.join(parts)} "
-                f"(findings: {', '.join(found) or 'none'})"
-            )
-    return changed
 
 
 def in_force_for_command(catalogue: Catalogue, context) -> None:
