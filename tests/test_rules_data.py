@@ -17,7 +17,17 @@ from hypothesis import strategies as st
 from b12lab.ranges import load_ranges
 from b12lab.rules import RULES
 from b12lab.rules import arrays as array_evaluator
-from b12lab.rules.condition import Constant, Name, Parser, RuleFileError, constants, evaluate
+from b12lab.rules.condition import (
+    Constant,
+    Name,
+    Parser,
+    RuleFileError,
+    compiled,
+    constants,
+    evaluate,
+    first_holding,
+    walk,
+)
 from b12lab.rules.data import RuleLogic, parse_rules, shipped_rules
 from b12lab.rules.facts import FACTS, kinds
 
@@ -202,6 +212,12 @@ def _agree(logic: RuleLogic, rows: list[dict]) -> None:
     for condition in _conditions(logic):
         by_rows = [bool(evaluate(condition, row)) for row in rows]
         assert list(array_evaluator.evaluate(condition, columns, len(rows))) == by_rows
+        # The scalar evaluator walks a condition's tree for its first uses, then runs it
+        # compiled: both ways give the same on every row.
+        run = compiled(condition)
+        assert [walk(condition, row) for row in rows] == [run(row) for row in rows]
+    chooser = first_holding(tuple(o.when for o in (*logic.unresolved, *logic.variants)))
+    assert [chooser(row) for row in rows] == [logic.walked(row) for row in rows]
     expected = []
     for row in rows:
         decided = logic.decide(row)

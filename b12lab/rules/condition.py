@@ -40,7 +40,7 @@ class _Node:
     a copy sent to another process (pickled) leaves it behind and compiles again."""
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_compiled"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_compiled", "_uses")}
 
 
 @dataclass(frozen=True)
@@ -234,6 +234,43 @@ class Parser:
             )
 
 
+def to_tree(node: object) -> list:
+    """A parsed condition as plain JSON lists (the compiled rules cache keeps these, so
+    that start-up does not parse every condition again)."""
+    if isinstance(node, Name):
+        return ["name", node.name]
+    if isinstance(node, Constant):
+        return ["const", node.value]
+    if isinstance(node, Not):
+        return ["not", to_tree(node.operand)]
+    if isinstance(node, (All, Any)):
+        return ["and" if isinstance(node, All) else "or", [to_tree(n) for n in node.operands]]
+    if isinstance(node, Compare):
+        return ["compare", node.op, to_tree(node.left), to_tree(node.right)]
+    if isinstance(node, Member):
+        return ["in", to_tree(node.operand), list(node.values), node.negated]
+    raise TypeError(f"no tree for {type(node).__name__}")
+
+
+def from_tree(tree: list) -> object:
+    """The condition `to_tree` wrote."""
+    kind = tree[0]
+    if kind == "name":
+        return Name(tree[1])
+    if kind == "const":
+        return Constant(tree[1])
+    if kind == "not":
+        return Not(from_tree(tree[1]))
+    if kind in ("and", "or"):
+        operands = tuple(from_tree(t) for t in tree[1])
+        return All(operands) if kind == "and" else Any(operands)
+    if kind == "compare":
+        return Compare(tree[1], from_tree(tree[2]), from_tree(tree[3]))
+    if kind == "in":
+        return Member(from_tree(tree[1]), tuple(tree[2]), tree[3])
+    raise ValueError(f"unknown condition node {kind!r}")
+
+
 def comparisons(node: object) -> list[Compare | Member]:
     """Every comparison and `in` test of a condition, in the order written."""
     if isinstance(node, (Compare, Member)):
@@ -278,18 +315,68 @@ def constants(node: object) -> dict[str, set]:
     return found
 
 
+# A condition is walked as a tree for its first uses (one patient's `interpret` uses
+# each once, and compiling costs more than walking), then compiled (a batch uses each
+# condition once per distinct decision).
+WALKED_USES = 8
+
+
 def evaluate(node: object, facts: Mapping[str, object]) -> object:
     """The condition's value for one panel's facts.
 
-    The tree is translated once into one Python expression (`_python`), compiled,
-    and kept on the node: a panel's rules then run as bytecode, not as a walk of
-    the tree (a batch evaluates hundreds of thousands of conditions).
+    After `WALKED_USES` uses the tree is translated into one Python expression
+    (`_python`, the same meaning), compiled and kept on the node: the rules of a
+    batch then run as bytecode, not as a walk of the tree.
     """
     compiled = node.__dict__.get("_compiled")
-    if compiled is None:
+    if compiled is not None:
+        return compiled(facts)
+    uses = node.__dict__.get("_uses", 0) + 1
+    if uses > WALKED_USES:
         compiled = _compiled(_python(node, [0]))
         object.__setattr__(node, "_compiled", compiled)
-    return compiled(facts)
+        return compiled(facts)
+    object.__setattr__(node, "_uses", uses)
+    return walk(node, facts)
+
+
+def walk(node: object, facts: Mapping[str, object]) -> object:
+    """The condition's value for one panel's facts, by walking its tree."""
+    if isinstance(node, Name):
+        return facts[node.name]
+    if isinstance(node, Constant):
+        return node.value
+    if isinstance(node, All):
+        return all(walk(n, facts) for n in node.operands)
+    if isinstance(node, Any):
+        return any(walk(n, facts) for n in node.operands)
+    if isinstance(node, Not):
+        return not walk(node.operand, facts)
+    if isinstance(node, Compare):
+        left, right = walk(node.left, facts), walk(node.right, facts)
+        if left is None or right is None:
+            return False
+        return bool(_COMPARE[node.op](left, right))
+    if isinstance(node, Member):
+        value = walk(node.operand, facts)
+        found = value is not None and value in node.values
+        return found != node.negated
+    raise TypeError(f"no scalar evaluation for {type(node).__name__}")
+
+
+_COMPARE: dict[str, Callable[[object, object], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+def compiled(node: object) -> Callable[[Mapping[str, object]], object]:
+    """The condition compiled (what `evaluate` runs after its first uses)."""
+    return _compiled(_python(node, [0]))
 
 
 def first_holding(nodes: tuple) -> Callable[[Mapping[str, object]], int | None]:

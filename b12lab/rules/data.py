@@ -33,6 +33,7 @@ from b12lab.ranges import THRESHOLD_KEYS
 from b12lab.rules import facts as fact_layer
 from b12lab.rules.base import B12_INPUTS, AskTests, Case, Fired, Missing, Rule, Step
 from b12lab.rules.condition import (
+    WALKED_USES,
     Compare,
     Member,
     Name,
@@ -41,7 +42,10 @@ from b12lab.rules.condition import (
     comparisons,
     evaluate,
     first_holding,
+    from_tree,
     names,
+    to_tree,
+    walk,
 )
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "rules.yaml"
@@ -102,8 +106,13 @@ class RuleLogic:
         unresolved conditions first, then the variants, in order)."""
         choose = self.__dict__.get("_choose")
         if choose is None:
-            choose = first_holding(tuple(o.when for o in (*self.unresolved, *self.variants)))
-            object.__setattr__(self, "_choose", choose)
+            uses = self.__dict__.get("_uses", 0) + 1
+            object.__setattr__(self, "_uses", uses)
+            if uses > WALKED_USES:  # then compiled, as condition.evaluate does
+                choose = first_holding(tuple(o.when for o in (*self.unresolved, *self.variants)))
+                object.__setattr__(self, "_choose", choose)
+            else:
+                choose = self.walked
         index = choose(facts)
         if index is None:
             return None
@@ -111,9 +120,16 @@ class RuleLogic:
             return "unresolved", index
         return "fires", index - len(self.unresolved)
 
+    def walked(self, facts: Mapping[str, object]) -> int | None:
+        """What the compiled chooser gives, by walking each condition's tree."""
+        for index, outcome in enumerate((*self.unresolved, *self.variants)):
+            if walk(outcome.when, facts):
+                return index
+        return None
+
     def __getstate__(self) -> dict:
         # A copy sent to another process leaves the compiled chooser behind.
-        return {k: v for k, v in self.__dict__.items() if k != "_choose"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_choose", "_uses")}
 
     def evaluate(self, case: Case) -> Fired | Missing | None:
         facts = fact_layer.facts_of(case)
@@ -159,12 +175,20 @@ def _evidence(outcome: Outcome, facts: Mapping[str, object]) -> dict[str, str]:
 
 
 class _Loader:
-    def __init__(self, source: str, sources: frozenset[str] | None, laboratory: bool = False):
+    def __init__(
+        self,
+        source: str,
+        sources: frozenset[str] | None,
+        laboratory: bool = False,
+        parsed: Mapping[str, list] | None = None,
+    ):
         self.source = source
         self.kinds = fact_layer.kinds()
         self.parser = Parser(self.kinds)
         self.sources = sources
         self.laboratory = laboratory
+        self.parsed = parsed or {}  # condition text -> its tree, from the compiled cache
+        self.conditions: dict[str, list] = {}  # every condition read, for the cache
 
     def fail(self, path: str, problem: str, fix: str = "") -> RuleFileError:
         return RuleFileError(path, problem, fix=fix, source=self.source)
@@ -190,7 +214,11 @@ class _Loader:
         return Template(text, found)
 
     def condition(self, node: object, path: str) -> object:
+        tree = self.parsed.get(node) if isinstance(node, str) else None
+        if tree is not None and names(parsed := from_tree(tree)) <= self.kinds.keys():
+            return parsed  # checked when the cache was written; its names still exist
         parsed = self.parser.parse(node, path, self.source)
+        self.conditions[node] = to_tree(parsed)
         if self.laboratory:
             for compare in comparisons(parsed):
                 self.comparison(compare, path)
@@ -444,9 +472,17 @@ def parse_rules(
     sources: frozenset[str] | None,
     *,
     laboratory: bool = False,
+    parsed: Mapping[str, list] | None = None,
 ) -> list[Rule]:
-    """The rules of a loaded rules document, checked (a laboratory's: see _Loader.comparison)."""
-    loader = _Loader(source, sources, laboratory)
+    """The rules of a loaded rules document, checked (a laboratory's: see _Loader.comparison).
+
+    `parsed` maps condition texts to the trees the compiled cache keeps."""
+    return _load(document, source, sources, laboratory, parsed)[0]
+
+
+def _load(document, source, sources, laboratory=False, parsed=None) -> tuple[list[Rule], dict]:
+    """The rules, and every condition's tree by its text."""
+    loader = _Loader(source, sources, laboratory, parsed)
     document = loader.keys(document, "", ("rules",))
     rules: list[Rule] = []
     seen: set[str] = set()
@@ -456,7 +492,7 @@ def parse_rules(
             raise loader.fail(f"rules[{index}].id", f"rule id '{rule.id}' is given twice")
         seen.add(rule.id)
         rules.append(rule)
-    return rules
+    return rules, loader.conditions
 
 
 def read_rules_document(text: str, label: str) -> object:
@@ -478,31 +514,35 @@ def compile_rules() -> dict:
     """The content of `compiled_rules.json`: the shipped rules file as parsed YAML."""
     text = RULES_FILE.read_text(encoding="utf-8")
     document = read_rules_document(text, "rules.yaml")
-    parse_rules(document, "rules.yaml", None)  # refuse to compile a bad file
-    return {"source_fingerprint": _fingerprint(text), "document": document}
+    _, conditions = _load(document, "rules.yaml", None)  # refuses to compile a bad file
+    return {
+        "source_fingerprint": _fingerprint(text),
+        "document": document,
+        "conditions": dict(sorted(conditions.items())),
+    }
 
 
 @lru_cache(maxsize=1)
 def shipped_rules() -> tuple[Rule, ...]:
     """b12lab's own rules, from the file shipped in the package.
 
-    The parsed YAML is cached in `compiled_rules.json` (a one-patient
-    `interpret` then never loads a YAML parser); a cache that no longer matches
-    the YAML is ignored.
+    The parsed YAML, and each condition's parsed tree, are cached in
+    `compiled_rules.json` (a one-patient `interpret` then never loads a YAML parser
+    nor parses a condition); a cache that no longer matches the YAML is ignored.
     """
     import json
 
     text = RULES_FILE.read_text(encoding="utf-8")
-    document = None
+    document, conditions = None, None
     try:
         compiled = json.loads(COMPILED_RULES.read_text(encoding="utf-8"))
         if compiled.get("source_fingerprint") == _fingerprint(text):
-            document = compiled["document"]
+            document, conditions = compiled["document"], compiled.get("conditions")
     except (OSError, ValueError):
         pass
     if document is None:
         document = read_rules_document(text, "rules.yaml")
-    return tuple(parse_rules(document, "rules.yaml", None))
+    return tuple(parse_rules(document, "rules.yaml", None, parsed=conditions))
 
 
 def main() -> None:
