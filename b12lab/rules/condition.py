@@ -21,7 +21,6 @@ from __future__ import annotations
 import ast
 import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from b12lab.errors import B12labError
 
@@ -36,54 +35,84 @@ class RuleFileError(B12labError):
 
 
 class _Node:
-    """A node of a parsed condition. `evaluate` keeps the node's compiled form on it;
-    a copy sent to another process (pickled) leaves it behind and compiles again."""
+    """A node of a parsed condition: an immutable value, equal to a node of its kind
+    with equal fields. `evaluate` keeps the node's compiled form on it; a copy sent to
+    another process (pickled) leaves it behind and compiles again.
+
+    Plain classes rather than dataclasses: every one-patient `interpret` defines them
+    at start-up, where seven frozen dataclasses would cost about 4 ms.
+    """
+
+    fields: tuple[str, ...] = ()
+
+    def __init__(self, *values: object):
+        for name, value in zip(self.fields, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a condition's {type(self).__name__} cannot be changed")
+
+    def values_of(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.fields)
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__ and other.values_of() == self.values_of()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.values_of()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.fields)
+        return f"{type(self).__name__}({shown})"
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k not in ("_compiled", "_uses")}
 
 
-@dataclass(frozen=True)
 class Name(_Node):
+    fields = ("name",)
     name: str
 
 
-@dataclass(frozen=True)
 class Constant(_Node):
+    fields = ("value",)
     value: object
 
 
-@dataclass(frozen=True)
 class Not(_Node):
+    fields = ("operand",)
     operand: object
 
 
-@dataclass(frozen=True)
 class All(_Node):
+    fields = ("operands",)
     operands: tuple
 
 
-@dataclass(frozen=True)
 class Any(_Node):
+    fields = ("operands",)
     operands: tuple
 
 
-@dataclass(frozen=True)
 class Compare(_Node):
     """`left op right`; a chain `a < b < c` is an All of two Compares."""
 
+    fields = ("op", "left", "right")
     op: str
     left: object
     right: object
 
 
-@dataclass(frozen=True)
 class Member(_Node):
     """`operand in (values)`, or `not in` when `negated`."""
 
+    fields = ("operand", "values", "negated")
     operand: object
     values: tuple
-    negated: bool = False
+    negated: bool
+
+    def __init__(self, operand: object, values: tuple, negated: bool = False):
+        super().__init__(operand, values, negated)
 
 
 _OPS = {
