@@ -12,7 +12,8 @@ judged by its place among cut points) and the report says it was derived.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from b12lab.model import Measurement, Panel, format_number
 from b12lab.ranges import Ranges
@@ -20,8 +21,7 @@ from b12lab.ranges import Ranges
 EGFR_EQUATION = "egfr_from_creatinine"
 
 
-@dataclass(frozen=True)
-class Derivation:
+class Derivation(NamedTuple):
     """`analyte`, derived from the measured `inputs` when it was not itself reported."""
 
     analyte: str

@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from b12lab.model import DOMAINS
 from b12lab.rules.base import B12_INPUTS, Rule
@@ -50,8 +51,7 @@ CONTEXT_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class Cornerstone:
+class Cornerstone(NamedTuple):
     name: str
     values: dict
     context: dict

@@ -24,9 +24,9 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from b12lab.model import DOMAINS, SEVERITIES
 from b12lab.ranges import THRESHOLD_KEYS
@@ -70,8 +70,7 @@ RULE_KEYS = (
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 
-@dataclass(frozen=True)
-class Template:
+class Template(NamedTuple):
     """A text with `{fact}` placeholders, checked at load."""
 
     text: str
@@ -81,8 +80,7 @@ class Template:
         return _PLACEHOLDER.sub(lambda m: fact_layer.shown(facts[m.group(1)]), self.text)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """One way a rule fires (or, with `missing`, cannot decide)."""
 
     when: object
@@ -92,11 +90,19 @@ class Outcome:
     missing: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
 class RuleLogic:
-    unresolved: tuple[Outcome, ...]
-    variants: tuple[Outcome, ...]
-    extras: tuple[Outcome, ...]
+    """How a rule decides: its unresolved outcomes (tried first), its variants (the
+    first that holds fires) and its extras (added to a fired finding)."""
+
+    def __init__(
+        self,
+        unresolved: tuple[Outcome, ...],
+        variants: tuple[Outcome, ...],
+        extras: tuple[Outcome, ...],
+    ):
+        self.unresolved = unresolved
+        self.variants = variants
+        self.extras = extras
 
     def conditions(self) -> list[object]:
         return [o.when for o in (*self.unresolved, *self.variants, *self.extras)]
@@ -107,10 +113,10 @@ class RuleLogic:
         choose = self.__dict__.get("_choose")
         if choose is None:
             uses = self.__dict__.get("_uses", 0) + 1
-            object.__setattr__(self, "_uses", uses)
+            self._uses = uses
             if uses > WALKED_USES:  # then compiled, as condition.evaluate does
                 choose = first_holding(tuple(o.when for o in (*self.unresolved, *self.variants)))
-                object.__setattr__(self, "_choose", choose)
+                self._choose = choose
             else:
                 choose = self.walked
         index = choose(facts)

@@ -27,7 +27,7 @@ with their meaning.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from b12lab.model import format_number
 from b12lab.ranges import THRESHOLD_KEYS
@@ -49,8 +49,7 @@ from b12lab.rules.base import (
 KINDS = ("bool", "number", "text")
 
 
-@dataclass(frozen=True)
-class Fact:
+class Fact(NamedTuple):
     name: str
     kind: str
     meaning: str
