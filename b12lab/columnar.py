@@ -185,7 +185,7 @@ class ColumnarInterpreter:
         reading.censored = bool(measurement.censored)
         reading.comparator = measurement.censored or None
         reading.shown = normalized_cell(measurement.value, measurement.censored)
-        reading.notes = tuple(replace(note, subject=column.name) for note in notes)
+        reading.notes = tuple(note._replace(subject=column.name) for note in notes)
         reading.text = "; ".join(dict.fromkeys(str(note) for note in reading.notes))
         return reading
 

@@ -212,7 +212,7 @@ class ObservationInterpreter(RowInterpreter):
         if hint is not None and record.unit_text:
             # The source's second spelling of the unit must agree (measure notes it if not).
             second = (record.unit_text, f"unit text of '{code}'")
-            hint = replace(hint, overridden=(second, *hint.overridden))
+            hint = hint._replace(overridden=(second, *hint.overridden))
         before = len(builder.notes)
         line, where = _position(record)
         measurement = builder.add_value(

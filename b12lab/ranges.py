@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from b12lab.errors import InputError, RangesError
 from b12lab.units import CountGrammar, UnitBasis, UnitCatalog, spelling_key, to_canonical
@@ -145,8 +145,7 @@ class Band:
         return not (self.age_max is not None and (age is None or age >= self.age_max))
 
 
-@dataclass(frozen=True)
-class Threshold:
+class Threshold(NamedTuple):
     value: float
     source: str
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from b12lab.derived import ANC
 from b12lab.errors import InputError
@@ -225,7 +225,7 @@ class PanelBuilder:
         """Credit the notes made since `since` to `subject` (a column or test): the
         summary counts them per column ("B12: no unit, read as ... in 12 records")."""
         for index in range(since, len(self.notes)):
-            self.notes[index] = replace(self.notes[index], subject=subject)
+            self.notes[index] = self.notes[index]._replace(subject=subject)
 
     # --- result ----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # How an ambiguous number such as `1.476` or `1,476` is read.
 POINT = "."  # a dot is the decimal mark, a comma groups thousands (a US export)
@@ -38,8 +39,7 @@ NO_RESULT = "no result"
 PROVISIONAL = "provisional"  # the laboratory marks the result preliminary or unverified
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(NamedTuple):
     """One thing the reader did or assumed that the output must say.
 
     `subject` is the analyte or column it concerns, `summary` a short phrase

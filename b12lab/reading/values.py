@@ -13,6 +13,7 @@ import numbers
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from b12lab.errors import (
     AmbiguousValueError,
@@ -301,8 +302,7 @@ def _not_a_number(analyte: str, text: str) -> InputError:
     )
 
 
-@dataclass(frozen=True)
-class UnitHint:
+class UnitHint(NamedTuple):
     """A unit given apart from the value, and where it came from (for messages)."""
 
     unit: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from b12lab.model import Measurement, Panel, evolve, format_number
 from b12lab.ranges import Limits
@@ -20,16 +21,14 @@ LOW_FLAGS = ("low", "critical_low")
 HIGH_FLAGS = ("high", "critical_high")
 
 
-@dataclass(frozen=True)
-class Fired:
+class Fired(NamedTuple):
     detail: str
     evidence: dict[str, str]
     next_steps: tuple[str, ...] = ()  # added to the rule's own next steps
     missing: tuple[str, ...] = ()  # tests that would sharpen this finding
 
 
-@dataclass(frozen=True)
-class Missing:
+class Missing(NamedTuple):
     analytes: tuple[str, ...]
 
 
