@@ -71,13 +71,20 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 
 class Template(NamedTuple):
-    """A text with `{fact}` placeholders, checked at load."""
+    """A text with `{fact}` placeholders, checked at load. `pieces` is the text split
+    at them: the literal parts, with each placeholder's fact name between two."""
 
     text: str
     names: tuple[str, ...]
+    pieces: tuple[str, ...]
 
     def fill(self, facts: Mapping[str, object]) -> str:
-        return _PLACEHOLDER.sub(lambda m: fact_layer.shown(facts[m.group(1)]), self.text)
+        if len(self.pieces) == 1:
+            return self.text
+        filled = list(self.pieces)
+        for index in range(1, len(filled), 2):
+            filled[index] = fact_layer.shown(facts[filled[index]])
+        return "".join(filled)
 
 
 class Outcome(NamedTuple):
@@ -217,7 +224,7 @@ class _Loader:
                     if close
                     else "see docs/writing-rules.md",
                 )
-        return Template(text, found)
+        return Template(text, found, tuple(_PLACEHOLDER.split(text)))
 
     def condition(self, node: object, path: str) -> object:
         tree = self.parsed.get(node) if isinstance(node, str) else None
