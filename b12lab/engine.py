@@ -27,6 +27,7 @@ from b12lab.rules import DOMAIN_READS, RULES_BY_DOMAIN, Case, Fired, Missing
 from b12lab.rules.b12_status import assess_b12, assess_for_rules
 from b12lab.rules.base import AskTests, Step, above, at_least, at_most, at_or_above, below
 from b12lab.rules.catalogue import in_force
+from b12lab.rules.data import outcomes
 from b12lab.rules.implications import implications
 
 ALWAYS_WANTED = ("b12", "platelets", "anc", "ferritin")
@@ -262,9 +263,8 @@ def run_domain(domain: str, case: Case) -> tuple[list[Finding], list[str]]:
     visible = case.restricted(reads[domain])
     findings: list[Finding] = []
     wanted: list[str] = []
-    rules = RULES_BY_DOMAIN if catalogue is None else catalogue.by_domain
-    for rule in rules[domain]:
-        outcome = rule.evaluate(visible)
+    rules = (RULES_BY_DOMAIN if catalogue is None else catalogue.by_domain)[domain]
+    for rule, outcome in zip(rules, outcomes(rules, visible), strict=True):
         if isinstance(outcome, Missing):
             wanted.extend(outcome.analytes)
         elif isinstance(outcome, Fired):

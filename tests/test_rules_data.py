@@ -216,8 +216,8 @@ def _agree(logic: RuleLogic, rows: list[dict]) -> None:
         # compiled: both ways give the same on every row.
         run = compiled(condition)
         assert [walk(condition, row) for row in rows] == [run(row) for row in rows]
-    chooser = first_holding(tuple(o.when for o in (*logic.unresolved, *logic.variants)))
-    assert [chooser(row) for row in rows] == [logic.walked(row) for row in rows]
+    chooser = first_holding((logic.choices,))
+    assert [chooser(row)[0] for row in rows] == [logic.walked(row) for row in rows]
     expected = []
     for row in rows:
         decided = logic.decide(row)

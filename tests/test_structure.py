@@ -27,6 +27,7 @@ from conftest import REPO
 
 PACKAGE = REPO / "b12lab"
 
+
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
     if parts[-1] == "__init__":

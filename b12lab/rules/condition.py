@@ -408,13 +408,21 @@ def compiled(node: object) -> Callable[[Mapping[str, object]], object]:
     return _compiled(_python(node, [0]))
 
 
-def first_holding(nodes: tuple) -> Callable[[Mapping[str, object]], int | None]:
-    """One compiled function giving the index of the first of `nodes` that holds for a
-    panel's facts (None when none does): each condition means what `evaluate` says,
-    and they are tried in order, so a rule's outcomes are chosen in one call."""
+def first_holding(
+    groups: tuple[tuple[object, ...], ...],
+) -> Callable[[Mapping[str, object]], tuple]:
+    """One compiled function giving, for each group of conditions, the index of the
+    first that holds for a panel's facts (None when none does): each condition means
+    what `evaluate` says, and a group's are tried in order. The outcomes of every rule
+    of a domain are thus chosen in one call."""
     counter = [0]
-    tried = [f"{index} if {_python(node, counter)} else " for index, node in enumerate(nodes)]
-    return _compiled(f"({''.join(tried)}None)")
+    chosen = [
+        "("
+        + "".join(f"{i} if {_python(node, counter)} else " for i, node in enumerate(group))
+        + "None)"
+        for group in groups
+    ]
+    return _compiled(f"({', '.join(chosen)},)")
 
 
 def _compiled(expression: str) -> Callable[[Mapping[str, object]], object]:

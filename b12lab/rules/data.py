@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -114,19 +114,15 @@ class RuleLogic:
     def conditions(self) -> list[object]:
         return [o.when for o in (*self.unresolved, *self.variants, *self.extras)]
 
+    @property
+    def choices(self) -> tuple[object, ...]:
+        """The conditions that choose the outcome, in the order tried: the unresolved
+        ones first, then the variants'."""
+        return tuple(o.when for o in (*self.unresolved, *self.variants))
+
     def decide(self, facts: Mapping[str, object]) -> tuple[str, int] | None:
-        """Which outcome holds: ("unresolved", i) or ("fires", i), or None (the
-        unresolved conditions first, then the variants, in order)."""
-        choose = self.__dict__.get("_choose")
-        if choose is None:
-            uses = self.__dict__.get("_uses", 0) + 1
-            self._uses = uses
-            if uses > WALKED_USES:  # then compiled, as condition.evaluate does
-                choose = first_holding(tuple(o.when for o in (*self.unresolved, *self.variants)))
-                self._choose = choose
-            else:
-                choose = self.walked
-        index = choose(facts)
+        """Which outcome holds: ("unresolved", i) or ("fires", i), or None."""
+        index = self.walked(facts)
         if index is None:
             return None
         if index < len(self.unresolved):
@@ -134,25 +130,27 @@ class RuleLogic:
         return "fires", index - len(self.unresolved)
 
     def walked(self, facts: Mapping[str, object]) -> int | None:
-        """What the compiled chooser gives, by walking each condition's tree."""
-        for index, outcome in enumerate((*self.unresolved, *self.variants)):
-            if walk(outcome.when, facts):
+        """The index of the first of `choices` that holds, walking each condition's tree."""
+        for index, condition in enumerate(self.choices):
+            if walk(condition, facts):
                 return index
         return None
 
-    def __getstate__(self) -> dict:
-        # A copy sent to another process leaves the compiled chooser behind.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_choose", "_uses")}
-
     def evaluate(self, case: Case) -> Fired | Missing | None:
+        """The rule's outcome for one case (a domain's rules are decided together by
+        `outcomes`)."""
         facts = fact_layer.facts_of(case)
-        decided = self.decide(facts)
-        if decided is None:
+        return self.outcome(self.walked(facts), facts, case)
+
+    def outcome(
+        self, index: int | None, facts: Mapping[str, object], case: Case
+    ) -> Fired | Missing | None:
+        """The finding (or what is missing) of the outcome `choices` chose."""
+        if index is None:
             return None
-        kind, index = decided
-        if kind == "unresolved":
+        if index < len(self.unresolved):
             return Missing(_missing(self.unresolved[index], case))
-        chosen = self.variants[index]
+        chosen = self.variants[index - len(self.unresolved)]
         detail = chosen.detail.fill(facts)
         evidence = _evidence(chosen, facts)
         steps = [t.fill(facts) for t in chosen.next_steps]
@@ -165,6 +163,44 @@ class RuleLogic:
                 steps.extend(t.fill(facts) for t in extra.next_steps)
                 missing.extend(_missing(extra, case))
         return Fired(detail, evidence, next_steps=tuple(steps), missing=tuple(missing))
+
+
+class _Chooser:
+    """Chooses the outcome of each of a domain's rules: walking their conditions for
+    the first uses, then in one compiled call (as `condition.evaluate` does)."""
+
+    def __init__(self, logics: tuple[RuleLogic, ...]):
+        self.logics = logics
+        self.uses = 0
+        self.compiled: Callable[[Mapping[str, object]], tuple] | None = None
+
+    def __call__(self, facts: Mapping[str, object]) -> tuple:
+        if self.compiled is None:
+            self.uses += 1
+            if self.uses <= WALKED_USES:
+                return tuple(logic.walked(facts) for logic in self.logics)
+            self.compiled = first_holding(tuple(logic.choices for logic in self.logics))
+        return self.compiled(facts)
+
+
+# The chooser of each tuple of rules decided together (kept with the tuple, so that an
+# id is never taken for another tuple's).
+_CHOOSERS: dict[int, tuple[tuple[Rule, ...], _Chooser]] = {}
+
+
+def outcomes(rules: tuple[Rule, ...], case: Case) -> list[Fired | Missing | None]:
+    """Each rule's outcome for one case, in order: the rules written as data share the
+    case's facts and are chosen together."""
+    if any(rule.logic is None for rule in rules):
+        return [rule.evaluate(case) for rule in rules]
+    entry = _CHOOSERS.get(id(rules))
+    if entry is None or entry[0] is not rules:
+        entry = _CHOOSERS[id(rules)] = (rules, _Chooser(tuple(r.logic for r in rules)))
+    facts = fact_layer.facts_of(case)
+    return [
+        rule.logic.outcome(index, facts, case)
+        for rule, index in zip(rules, entry[1](facts), strict=True)
+    ]
 
 
 def _missing(outcome: Outcome, case: Case) -> tuple[str, ...]:
