@@ -589,6 +589,70 @@ def csv_text(decided: Decided) -> str:
     return b"".join(pieces).decode("utf-8")
 
 
+def decided_cells(decided: Decided) -> list[pa.Array]:
+    """The cells of a decided batch, one string array per column of the batch CSV, as
+    `csv_row` gives each record's (spreadsheet-safe, not quoted): the table API's
+    outcomes, with no CSV text in between. `csv_text` writes the same cells as CSV."""
+    from b12lab.render.rows import csv_row, spreadsheet_safe
+
+    rows = len(decided.lines)
+    used, local = np.unique(decided.template, return_inverse=True)
+    template = pa.array(local.reshape(-1))
+    raw = [
+        decision_cells(decided.decisions[n]) if n < len(decided.decisions) else [""] * 13
+        for n in used.tolist()
+    ]  # a refused row has no decision: its record replaces the row below
+    safe: dict[str, str] = {}  # decisions share most cells: each made safe once
+    shared = [
+        pa.array(
+            [safe[c] if c in safe else safe.setdefault(c, spreadsheet_safe(c)) for c in column],
+            pa.string(),
+        ).take(template)
+        for column in zip(*raw, strict=True)
+    ]
+    own_warnings = pa.array([cells[10] for cells in raw], pa.string()).take(template)
+    noted = decided.noted
+    warnings = _joined(
+        pc.if_else(pc.equal(noted, ""), pa.scalar(None, pa.string()), noted),
+        pc.if_else(pc.equal(own_warnings, ""), pa.scalar(None, pa.string()), own_warnings),
+    )
+    columns = [
+        pa.array(decided.lines).cast(pa.string()),
+        _safe(decided.patient_id),
+        decided.panel_date,
+        *shared[:10],
+        _safe(pc.fill_null(warnings, "")),
+        *shared[11:],
+        *_value_cells(decided, rows),
+        *(_kept_column(c) for c in decided.kept),
+        pa.array([""] * rows, pa.string()),
+    ]
+    if not decided.errors:
+        return columns
+    by_row = [column.to_pylist() for column in columns]
+    for row, record in decided.errors.items():
+        for column, cell in zip(by_row, csv_row(record, decided.columns), strict=True):
+            column[row] = cell
+    return [pa.array(column, pa.string()) for column in by_row]
+
+
+def _value_cells(decided: Decided, rows: int, quoted: bool = False) -> list[pa.Array]:
+    """The normalized-value columns' cells, spreadsheet-safe (and `quoted` for CSV: each
+    distinct reading's cell once), per row."""
+    from b12lab.render.rows import spreadsheet_safe
+
+    columns = []
+    for analyte in decided.columns.values:
+        found = decided.readings.get(analyte)
+        if found is None:
+            columns.append(pa.array([""] * rows, pa.string()))
+            continue
+        gids, readings = found
+        cells = pa.array([spreadsheet_safe(r.shown) for r in readings], pa.string())
+        columns.append((_csv_cells(cells) if quoted else cells).take(pa.array(gids)))
+    return columns
+
+
 EMPTY_FRAGMENTS = (",".join([""] * 10), "", ",")  # a row without a decision (refused)
 
 
@@ -626,18 +690,7 @@ def _value_columns(decided: Decided, rows: int) -> list[pa.Array]:
     """The normalized-value columns as CSV cells: each distinct reading's cell, formatted
     once when read (`CellReading.shown`), made spreadsheet-safe and quoted once each,
     taken per row."""
-    from b12lab.render.rows import spreadsheet_safe
-
-    columns = []
-    for analyte in decided.columns.values:
-        found = decided.readings.get(analyte)
-        if found is None:
-            columns.append(pa.array([""] * rows, pa.string()))
-            continue
-        gids, readings = found
-        cells = pa.array([spreadsheet_safe(r.shown) for r in readings], pa.string())
-        columns.append(_csv_cells(cells).take(pa.array(gids)))
-    return columns
+    return _value_cells(decided, rows, quoted=True)
 
 
 def _kept_column(column: pa.Array) -> pa.Array:

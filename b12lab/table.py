@@ -40,11 +40,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from numbers import Integral
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 ROW = "row"
 OUTPUT_ROWS = 10_000  # records per output batch on the row path
@@ -242,22 +242,25 @@ def interpret_batches(
         kept=[column.index for column in interpreter.columns.kept],
     )
     positions = _Positions(line_column is None, first_line)
-    pending: list[tuple[str, list[int]]] = []  # (csv text, rows) not yet handed on
-    pending_records = 0
+    pending: list[list[str]] = []  # the cells of records not yet handed on
+    pending_rows: list[int] = []
     for piece, item in decided_or_records(interpreter, _noting(stream, positions), by_columns):
         if piece is not None:
-            from b12lab.columnar import csv_text
+            from b12lab.columnar import decided_cells
 
             rows = positions.rows_of(piece)
-            yield from _batches(csv_text(item), rows, schema)
+            if rows:
+                yield _outcomes(decided_cells(item), rows, schema)
             continue
-        pending.append((_csv_line(item, interpreter.columns), [positions.row_of(item.first_line)]))
-        pending_records += 1
-        if pending_records >= OUTPUT_ROWS:
-            yield from _flush(pending, schema)
-            pending, pending_records = [], 0
+        from b12lab.render.rows import csv_row
+
+        pending.append(csv_row(item, interpreter.columns))
+        pending_rows.append(positions.row_of(item.first_line))
+        if len(pending) >= OUTPUT_ROWS:
+            yield _outcomes(list(zip(*pending, strict=True)), pending_rows, schema)
+            pending, pending_rows = [], []
     if pending:
-        yield from _flush(pending, schema)
+        yield _outcomes(list(zip(*pending, strict=True)), pending_rows, schema)
 
 
 def _check_options(*, mapping, units, strict, line_column, first_line) -> None:
@@ -360,41 +363,16 @@ def _noting(stream, positions: _Positions):
         yield piece
 
 
-def _csv_line(record, columns) -> str:
-    import csv
-
-    from b12lab.render.rows import csv_row
-
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(csv_row(record, columns))
-    return buffer.getvalue()
-
-
-def _flush(pending: list[tuple[str, list[int]]], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    text = "".join(piece for piece, _ in pending)
-    rows = [row for _, numbers in pending for row in numbers]
-    yield from _batches(text, rows, schema)
-
-
-def _batches(text: str, rows: list[int], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """CSV text as `b12lab batch` writes it (no header), read back with the fixed schema."""
-    import pyarrow.csv as pacsv
-
-    if not rows:
-        return
-    columns = schema.names[:-1]
-    table = pacsv.read_csv(
-        io.BytesIO(text.encode("utf-8")),
-        read_options=pacsv.ReadOptions(column_names=columns, block_size=1 << 26),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={field.name: field.type for field in schema if field.name != ROW},
-            null_values=[""],
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    if table.num_rows != len(rows):
-        raise RuntimeError(f"{table.num_rows} CSV records for {len(rows)} input records")
-    table = table.append_column(pa.field(ROW, pa.int64()), pa.array(rows, pa.int64()))
-    yield from table.cast(schema).to_batches()
+def _outcomes(cells: list, rows: list[int], schema: pa.Schema) -> pa.RecordBatch:
+    """Records' cells (one sequence of texts per column, as the batch CSV holds them)
+    as a record batch of `schema`: `line` and `panel_date` typed (an empty cell is
+    null), the rest text, then each record's input `row`."""
+    arrays = []
+    for field, column in zip(list(schema)[:-1], cells, strict=True):
+        column = column if isinstance(column, pa.Array) else pa.array(column, pa.string())
+        if field.type != pa.string():
+            empty = pc.equal(column, "")
+            column = pc.if_else(empty, pa.scalar(None, pa.string()), column).cast(field.type)
+        arrays.append(column)
+    arrays.append(pa.array(rows, pa.int64()))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
