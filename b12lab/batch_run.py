@@ -85,7 +85,8 @@ def run_batch(
 
         by_columns = options.output_format.by_columns and not stats.utf16
         if by_columns and drain.reads_by_columns(interpreter):
-            items, ticks = _columnar_items(interpreter, stream, header, stats), read_so_far
+            items = _columnar_items(interpreter, stream, header, stats, options.workers, stack)
+            ticks = read_so_far
         else:
             items = interpreter(_checked(rows(), source, label, interpreter))
             ticks = bar.tick
@@ -201,12 +202,16 @@ def run_message_batch(
     return summary
 
 
-def _columnar_items(interpreter: RowInterpreter, stream, header, stats) -> Iterator:
+def _columnar_items(
+    interpreter: RowInterpreter, stream, header, stats, workers: int, stack
+) -> Iterator:
     """A wide CSV export through the columnar path: decided blocks, and the records of
-    the lines the row path reads (the same rows the row path would give)."""
+    the lines the row path reads (the same rows the row path would give). New keys
+    are decided by `workers` processes; they stop when the run's `stack` closes."""
     from b12lab.columnar import ColumnarInterpreter, wide_segments
 
-    columnar = ColumnarInterpreter(interpreter)
+    columnar = ColumnarInterpreter(interpreter, workers)
+    stack.callback(columnar.close)
     for segment in wide_segments(stream, header, interpreter, stats):
         if segment[0] == "table":
             yield columnar.decide(segment[1], segment[2])

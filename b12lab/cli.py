@@ -6,6 +6,7 @@ needs them, so a one-patient call starts quickly.
 """
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from dataclasses import replace
@@ -939,6 +940,17 @@ def batch(
             "--progress/--no-progress", help="Progress on stderr at a terminal.", panel="Options"
         ),
     ] = True,
+    jobs: Annotated[
+        int | None,
+        _option(
+            "--jobs",
+            "-j",
+            help="Processes deciding a large export (default: one per core).",
+            panel="Options",
+            metavar="N",
+            min=1,
+        ),
+    ] = None,
     unit: Annotated[
         list[str] | None,
         _option(
@@ -1047,6 +1059,7 @@ def batch(
         timeline=timeline,
         keep=keep or [],
         rules=lab_rules,
+        workers=jobs or os.cpu_count() or 1,
     )
     if plan:
         from b12lab.plan import plan_export

@@ -92,10 +92,12 @@ class Decided:
 class ColumnarInterpreter:
     """Decides wide-layout Arrow tables with a RowInterpreter's plan, policy and core."""
 
-    def __init__(self, interpreter: RowInterpreter):
+    def __init__(self, interpreter: RowInterpreter, workers: int = 1):
         if interpreter.plan.layout != "wide" or interpreter.timeline:
             raise ValueError("the columnar path reads wide exports, one record per row")
         self.rows = interpreter
+        self.workers = workers  # processes deciding new keys (this one and workers - 1 more)
+        self.pool = None
         self.plan = interpreter.plan
         self.ranges = interpreter.ranges
         self.cells: list[dict[tuple, CellReading]] = [{} for _ in self.plan.analytes]
@@ -379,14 +381,61 @@ class ColumnarInterpreter:
                 numbers[position] = number
         # Each new key is decided once, from its first row read as the row path reads it.
         cells = _rows_cells(table, [row for _, row, _ in new])
-        for (position, row, key), row_cells in zip(new, cells, strict=True):
-            builder = self.rows._wide_row(int(lines[row]), row_cells, None)
-            decision = self.rows.core.decide_once(self.rows._panel(builder))
+        panels = [
+            self.rows._panel(self.rows._wide_row(int(lines[row]), row_cells, None))
+            for (_, row, _), row_cells in zip(new, cells, strict=True)
+        ]
+        for (position, _, key), decision in zip(new, self._decide(panels), strict=True):
             number = len(self.decided)
             self.decided.append(decision)
             self.decisions[key] = number
             numbers[position] = number
         return numbers[inverse.reshape(-1)]
+
+    def _decide(self, panels: list) -> list[Decision]:
+        """Each panel's decision, in order: on both cores when there are many (the other
+        share is decided by forked copies of this process, which hold the same ranges,
+        rules and options)."""
+        core = self.rows.core
+        if self.workers < 2 or len(panels) < PARALLEL_KEYS or self._forked() is None:
+            return [core.decide_once(panel) for panel in panels]
+        share = -(-len(panels) // self.workers)
+        others = [
+            self.pool.apply_async(_decide_forked, (panels[start : start + share],))
+            for start in range(share, len(panels), share)
+        ]
+        decided = [core.decide_once(panel) for panel in panels[:share]]
+        for other in others:
+            decided.extend(other.get())
+        return decided
+
+    def _forked(self):
+        """The pool of forked deciders (None where a process cannot be forked: then this
+        process decides alone)."""
+        if self.pool is None:
+            import multiprocessing
+
+            global _FORKED_CORE
+            if (
+                "fork" not in multiprocessing.get_all_start_methods()
+                or multiprocessing.current_process().daemon
+            ):
+                self.workers = 1
+                return None
+            _FORKED_CORE = self.rows.core
+            try:
+                self.pool = multiprocessing.get_context("fork").Pool(self.workers - 1)
+            except OSError:
+                self.workers = 1
+                return None
+        return self.pool
+
+    def close(self) -> None:
+        """Stop the forked deciders, if any."""
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
 
     def _row_record(self, table: pa.Table, line: int, row: int) -> BatchRecord:
         cells = next(_rows_cells(table, [row]))
@@ -433,6 +482,16 @@ class ColumnarInterpreter:
             "; ".join(by_id[ids[row]] for ids, _ in parts if ids[row]) for row in first.tolist()
         ]
         return pa.array(joined, pa.string()).take(pa.array(inverse.reshape(-1)))
+
+
+# Below this many new keys in a block, one process decides them (forking and sending
+# the panels costs more than it saves).
+PARALLEL_KEYS = 256
+_FORKED_CORE = None  # the decision core a forked decider inherits
+
+
+def _decide_forked(panels: list) -> list[Decision]:
+    return [_FORKED_CORE.decide_once(panel) for panel in panels]
 
 
 def release_unused() -> None:

@@ -56,7 +56,8 @@ class BatchOptions:
       `today`: the evaluation date (--as-of; None: today);
     - `timeline`: one record per patient; `keep`: --keep entries (COL[,COL...]);
     - `rules`: a laboratory's rules (--rules, loaded: a `b12lab.rules.catalogue.Catalogue`;
-      None: b12lab's own), which judge every row of the run.
+      None: b12lab's own), which judge every row of the run;
+    - `workers`: processes that decide a large export's rows (1: this one alone).
     """
 
     output: str | None = None
@@ -72,6 +73,7 @@ class BatchOptions:
     timeline: bool = False
     keep: tuple[str, ...] = ()
     rules: Any = None
+    workers: int = 1
 
     def __post_init__(self) -> None:
         def fix(name: str, value: object) -> None:
@@ -104,6 +106,10 @@ class BatchOptions:
         fix("keep", tuple(keep))
         if not isinstance(self.policy, ReadPolicy):
             raise TypeError(_problem("policy", self.policy, "a ReadPolicy", "ReadPolicy()"))
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int):
+            raise TypeError(_problem("workers", self.workers, "a whole number", "2"))
+        if self.workers < 1:
+            raise InputError(f"workers={self.workers}: expected 1 or more", fix="e.g. workers=2")
         if self.rules is not None:
             from b12lab.rules.catalogue import Catalogue
 
@@ -186,7 +192,7 @@ class BatchOptions:
         shown: dict[str, Any] = {}
         for option in fields(self):
             value = getattr(self, option.name)
-            if option.name in ("output", "errors_path", "progress"):
+            if option.name in ("output", "errors_path", "progress", "workers"):
                 continue  # where this run wrote, not how it read and decided
             if option.name == "policy":
                 value = {

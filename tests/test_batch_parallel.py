@@ -1,0 +1,60 @@
+"""A large export decided on both cores: the same records, in the same order, as one
+process gives, and no process left behind."""
+
+from __future__ import annotations
+
+import importlib.util
+import multiprocessing
+
+import pytest
+from conftest import REPO
+
+from b12lab import columnar
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    spec = importlib.util.spec_from_file_location("throughput", REPO / "benchmarks/throughput.py")
+    throughput = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(throughput)
+    path = tmp_path_factory.mktemp("export") / "export.csv"
+    throughput.generate(path, 6000)
+    return path
+
+
+@pytest.mark.parametrize("output_format", ["csv", "ndjson", "parquet"])
+def test_two_processes_write_what_one_writes(cli, export, tmp_path, monkeypatch, output_format):
+    monkeypatch.setattr(columnar, "PARALLEL_KEYS", 2)  # fork for every block of new keys
+    forked = []
+    original = columnar.ColumnarInterpreter._forked
+
+    def counted(self):
+        pool = original(self)
+        forked.append(pool is not None)
+        return pool
+
+    monkeypatch.setattr(columnar.ColumnarInterpreter, "_forked", counted)
+    outputs = {}
+    for jobs in ("1", "2", "3"):
+        out = tmp_path / f"jobs{jobs}.{output_format}"
+        result = cli("batch", export, "-o", out, "--as-of", "2026-11-20", "--jobs", jobs)
+        assert result.exit_code == 0, result.stderr
+        outputs[jobs] = out.read_bytes()
+    assert len(outputs["1"]) > 100_000
+    if output_format != "ndjson":  # a full report per row: the row path, one process
+        assert forked and all(forked)  # the runs with --jobs 2 and 3 forked deciders
+    if output_format == "parquet":
+        import pyarrow.parquet as pq
+
+        tables = {jobs: pq.read_table(tmp_path / f"jobs{jobs}.parquet") for jobs in outputs}
+        assert tables["2"].num_rows == 6000
+        assert tables["2"].equals(tables["1"]) and tables["3"].equals(tables["1"])
+    else:
+        assert outputs["2"] == outputs["1"] and outputs["3"] == outputs["1"]
+    assert multiprocessing.active_children() == []
+
+
+def test_jobs_must_be_one_or_more(cli, export):
+    result = cli("batch", export, "--jobs", "0")
+    assert result.exit_code == 2
+    assert "--jobs" in result.stderr and "Traceback" not in result.output
