@@ -388,6 +388,16 @@ INPUT, READING, CLINICAL, OUTPUT = "Input", "Units and reading", "Clinical conte
 LAB_VALUES = "Lab values (unit optional)"
 
 
+def _cores(most: int = 4) -> int:
+    """The cores this process may run on, up to `most` (each forked decider holds its
+    own copy of what the run has decided)."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        available = os.cpu_count() or 1
+    return max(1, min(available, most))
+
+
 def _option(*names: str, help: str, panel: str, metavar: str | None = None, **extra):
     """An option with one line of help in its panel; a default worth knowing is in the help."""
     return typer.Option(
@@ -945,10 +955,9 @@ def batch(
         _option(
             "--jobs",
             "-j",
-            help="Processes deciding a large export (default: one per core).",
+            help="Processes (default: cores, at most 4).",
             panel="Options",
             metavar="N",
-            min=1,
         ),
     ] = None,
     unit: Annotated[
@@ -1016,6 +1025,8 @@ def batch(
 
     if export == "-":
         _say_stdin_is_read("export")
+    if jobs is not None and jobs < 1:
+        raise B12labError(f"--jobs {jobs}: no process would decide", fix="give --jobs 1 or more")
     check_targets(
         [("input export", export), ("ranges file", ranges), ("rules file", rules_file)],
         [("output", output)] + ([("errors file", errors)] if errors else []),
@@ -1059,7 +1070,7 @@ def batch(
         timeline=timeline,
         keep=keep or [],
         rules=lab_rules,
-        workers=jobs or os.cpu_count() or 1,
+        workers=jobs or _cores(),
     )
     if plan:
         from b12lab.plan import plan_export
