@@ -8,6 +8,7 @@ source.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -249,9 +250,11 @@ def write_records(
     `progress` is called after each block and every PROGRESS_EVERY records. Outputs
     are written atomically (devices in place) whatever the source.
     """
+    items = iter(items)
+    first = next(items, None)  # an export refused on its first rows writes not even a header
     out, error_writer = open_outputs(stack, options)
     writer = open_writer(options, out, columns)
-    for item in items:
+    for item in itertools.chain(() if first is None else (first,), items):
         if isinstance(item, BatchRecord):
             writer.write(item)
             count_record(summary, item)

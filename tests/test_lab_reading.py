@@ -394,6 +394,8 @@ def test_an_ambiguous_column_stops_the_batch_before_any_row(cli, tmp_path):
     line = one_clear_line(result)
     assert "column 'B12'" in line and "--unit 'B12=UNIT'" in line
     assert not out.exists()
+    to_stdout = cli("batch", export)  # as `b12lab batch wide.csv > out.csv` in a shell
+    assert to_stdout.exit_code == 2 and to_stdout.stdout == ""  # not even the CSV header
     plan = cli("batch", export, "--plan")
     assert plan.exit_code == 0
     assert "the run stops before any row" in " ".join(plan.stdout.split())
