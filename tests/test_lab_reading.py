@@ -161,7 +161,11 @@ def test_more_loinc_codes_of_an_analyte_are_read(ranges, code, analyte):
 
 
 def test_loinc_codes_that_only_look_close_are_named_and_left_out(ranges):
-    assert ranges.analyte_for("2282-2") is None  # red-cell folate
+    assert ranges.analyte_for("2282-2") is None  # folate of a whole-blood haemolysate
+    assert ranges.analyte_for("2283-0") is None  # red-cell folate
+    # 15152-2 is conjugated (direct) bilirubin: nothing b12lab reads, so never named as
+    # a folate it left out.
+    assert "151522" not in ranges.excluded_codes
     assert ranges.analyte_for("30313-1") is None  # arterial (blood-gas) hemoglobin
     assert ranges.excluded_codes["22822"][0] == "folate"
 
