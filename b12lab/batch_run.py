@@ -134,19 +134,17 @@ def _head(stream, label: str) -> bytes:
         ) from None
 
 
-def batch_input(
-    stream, label: str, input_format: InputFormat | str, *, for_plan: bool = False
-) -> tuple[bytes, InputKind]:
+def batch_input(stream, label: str, input_format: InputFormat | str) -> tuple[bytes, InputKind]:
     """The first bytes of an export, and what batch reads it as: a table (Parquet,
     Arrow), a message kind, or CSV; a panel file is refused, naming `interpret`."""
     input_format = InputFormat(input_format)
     head = _head(stream, label)
     kind = detect_input(head, label, input_format)
     table_bytes = head.startswith((b"PAR1", b"ARROW1"))
-    if (kind.is_table and for_plan) or (table_bytes and not kind.is_table):
-        raise InputError(  # --plan reads text exports
-            f"{label} is a Parquet or Arrow file; --plan reads CSV exports and messages",
-            fix=f"run b12lab batch {label} without --plan",
+    if table_bytes and not kind.is_table:
+        raise InputError(
+            f"{label} is a Parquet or Arrow file, not {input_format}",
+            fix="give --input-format auto (or parquet, or arrow)",
         )
     if kind.is_table or kind.is_message:
         return head, kind

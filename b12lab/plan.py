@@ -244,11 +244,13 @@ def plan_export(
     layout, mapping, policy, keep = options.layout, options.mapping, options.policy, options.keep
     stream, label, _ = open_export(source)
     try:
-        head, kind = batch_input(stream, label, options.input_format, for_plan=True)
+        head, kind = batch_input(stream, label, options.input_format)
         if keep:
             check_keep(kind)
         if kind == "csv":
             return _plan_csv(stream, label, head, ranges, layout, mapping, policy, keep)
+        if kind.is_table:
+            return _plan_table(stream, source, label, kind, ranges, options)
         plan = _plan_messages(stream, label, kind, ranges, mapping, policy)
         plan.output = output_columns(ranges, None)
         return plan
@@ -299,11 +301,85 @@ def _plan_csv(
     rows = [(r.line, r.cells) for r in sample if r.cells is not None]
     policy = _decimal(plan, columns, rows, policy)
     plan.encoding = _encoding(head, stats, counted.lines)
+    _planned_rows(plan, columns, rows, ranges, policy)
+    _sample_notes(plan, columns, sample)
+    return plan
+
+
+def _planned_rows(
+    plan: ExportPlan, columns: ColumnPlan, rows: list, ranges: Ranges, policy: ReadPolicy
+) -> None:
     if columns.layout == "long":
         _long_columns(plan, columns, rows, ranges, policy)
     else:
         _wide_columns(plan, columns, rows, ranges, policy)
-    _sample_notes(plan, columns, sample)
+
+
+# --- Parquet and Arrow IPC -----------------------------------------------------------
+
+
+def _value_columns(columns: ColumnPlan) -> set[int]:
+    """The header positions that hold results: each analyte's column (wide) or the value
+    column (long)."""
+    if columns.layout == "long":
+        return {columns.fields["value"]} if "value" in columns.fields else set()
+    return {column.index for column in columns.analytes}
+
+
+def _plan_table(
+    stream, source: str, label: str, kind, ranges: Ranges, options: BatchOptions
+) -> ExportPlan:
+    """A Parquet or Arrow input planned as its run reads it: the columns by name, and the
+    first rows' cells as the run turns them into cells (a stored number as an exact
+    number, a stored date as a date); only cells stored as text show a decimal mark."""
+    from contextlib import ExitStack
+
+    import pyarrow as pa
+
+    from b12lab.inputs.arrow import cell_table, open_arrow, row_cells
+
+    layout, mapping, policy, keep = options.layout, options.mapping, options.policy, options.keep
+    rows: list = []
+    texts: list[bool] = []
+    with ExitStack() as stack:
+        found = open_arrow(stream, source, label, str(kind), stack)
+        names = list(found.schema.names)
+        for batch in found.batches():
+            table = pa.Table.from_batches([batch]).slice(0, SAMPLE_ROWS - len(rows))
+            cells, texts = cell_table(table)
+            rows.extend(enumerate(row_cells(cells), start=len(rows) + 1))
+            if len(rows) >= SAMPLE_ROWS:
+                break
+    columns = plan_columns(names, ranges, layout=layout, mapping=mapping)
+    apply_units(columns, policy.units, ranges)
+    present = [c.analyte for c in columns.analytes] if columns.layout == "wide" else None
+    plan = ExportPlan(
+        source=label,
+        kind=str(kind),
+        layout=columns.layout,
+        sample_rows=len(rows),
+        strict=policy.strict,
+        ignored=list(columns.ignored),
+        notes=list(columns.notes),
+        output=output_columns(ranges, present, columns.header, keep),
+    )
+    shown = [
+        (line, [cell if text else None for cell, text in zip(cells, texts, strict=True)])
+        for line, cells in rows
+    ]
+    policy = _decimal(plan, columns, shown, policy)
+    if plan.decimal_source is None and not any(
+        text for index, text in enumerate(texts) if index in _value_columns(columns)
+    ):
+        plan.notes = [n for n in plan.notes if not n.startswith("decimal mark:")]
+        plan.notes.append("decimal mark: none needed (the values are stored as numbers)")
+    _planned_rows(plan, columns, rows, ranges, policy)
+    if not rows:
+        plan.notes.append("the input has columns but no rows")
+    if "patient_id" not in columns.fields:
+        plan.notes.append("no patient column: records carry no patient id")
+    if "date" not in columns.fields:
+        plan.notes.append("no collection date column: panels are evaluated as of today (--as-of)")
     return plan
 
 

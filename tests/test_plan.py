@@ -465,3 +465,78 @@ def test_json_plan_has_the_documented_shape(cli):
             assert set(column) == COLUMN_KEYS
             assert isinstance(column["index"], int) and column["index"] >= 1
         assert [c["index"] for c in plan["columns"]] == list(range(1, len(plan["columns"]) + 1))
+
+
+# --- Parquet and Arrow IPC -----------------------------------------------------------
+
+
+def _table_export(tmp_path, kind: str) -> Path:
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "MRN": ["A1", "A2", "A3"],
+            "B12 (pmol/L)": [150.0, 310.5, None],  # stored as numbers
+            "PLT": ["120", "250", "95"],  # text with no unit anywhere
+            "Ferritin": ["12 ng/mL", "40 ug/L", ""],
+        }
+    )
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        path = tmp_path / "export.parquet"
+        pq.write_table(table, path)
+    else:
+        import pyarrow.ipc as ipc
+
+        path = tmp_path / "export.arrow"
+        with ipc.new_file(path, table.schema) as writer:
+            writer.write_table(table)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["parquet", "arrow"])
+def test_a_parquet_or_arrow_input_is_planned_as_its_run_reads_it(cli, tmp_path, kind):
+    path = _table_export(tmp_path, kind)
+    plan = plan_json(cli, path)
+    assert plan["input"]["kind"] == kind
+    assert plan["layout"] == "wide"
+    assert plan["sample"]["rows"] == 3
+    columns = columns_by_header(plan)
+    assert columns["MRN"]["role"] == "patient_id"
+    assert columns["B12 (pmol/L)"]["analyte"] == "b12"
+    assert columns["B12 (pmol/L)"]["unit_sources"] == {"header": 2}
+    assert columns["B12 (pmol/L)"]["empty_share"] == 0.333
+    assert columns["Ferritin"]["units_seen"] == {"ng/mL": 1, "ug/L": 1}
+    # The plan warns of what the run warns of: platelets with no unit anywhere.
+    assert columns["PLT"]["analyte"] == "platelets"
+    assert any("no unit anywhere" in note for note in columns["PLT"]["notes"])
+    notes = run_notes(cli, path)
+    assert any("PLT: no unit, read as 10^9/L in 3 records" in note for note in notes)
+    text = cli("batch", path, "--plan")
+    assert text.exit_code == 0
+    assert f"input: {'Parquet' if kind == 'parquet' else 'Arrow IPC'}; wide layout" in text.stdout
+
+
+def test_values_stored_as_numbers_need_no_decimal_mark(cli, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "numbers.parquet"
+    pq.write_table(pa.table({"MRN": ["A"], "B12 (pmol/L)": [1.476]}), path)
+    plan = plan_json(cli, path)
+    assert "decimal mark: none needed (the values are stored as numbers)" in plan["notes"]
+    # ... and the run reads 1.476 as the number it is.
+    result = cli("batch", path, "-o", "-", "--format", "ndjson")
+    assert result.exit_code == 0, result.stderr
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    (b12,) = [m for m in record["measurements"] if m["analyte"] == "b12"]
+    assert b12["input"].startswith("1.476")
+
+
+def test_a_table_file_read_as_another_format_is_refused_with_the_fix(cli, tmp_path):
+    path = _table_export(tmp_path, "parquet")
+    result = cli("batch", path, "--input-format", "csv")
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert "is a Parquet or Arrow file, not csv" in line and "--input-format auto" in line

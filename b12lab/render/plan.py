@@ -52,6 +52,8 @@ KIND_TEXT = {
     "fhir-json": "FHIR JSON",
     "fhir-ndjson": "FHIR bulk NDJSON",
     "hl7v2": "HL7 v2",
+    "parquet": "Parquet",
+    "arrow": "Arrow IPC",
 }
 LAYOUT_TEXT = {
     "wide": "wide layout (one row per panel, one column per analyte)",
