@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from b12lab.errors import InputError
 from b12lab.ranges import Ranges, column_key
@@ -288,6 +289,21 @@ def unit_hint(
 ) -> UnitHint | None:
     """`unit_choice` as the hint `measure` takes, its source named for messages, with
     the units of lower precedence also given (`measure` notes the ones that disagree)."""
+    if unit_text is None or type(unit_text) is str:  # a batch asks for the same few often
+        return _known_hint(column_name, unit_text, header_unit, given)
+    return _hint_of(column_name, unit_text, header_unit, given)
+
+
+@lru_cache(maxsize=4096)
+def _known_hint(
+    column_name: str, unit_text: str | None, header_unit: str | None, given: str | None
+) -> UnitHint | None:
+    return _hint_of(column_name, unit_text, header_unit, given)
+
+
+def _hint_of(
+    column_name: str, unit_text: object, header_unit: str | None, given: str | None
+) -> UnitHint | None:
     units = _given_units(unit_text, header_unit, given)
     if not units:
         return None

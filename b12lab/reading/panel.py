@@ -191,12 +191,8 @@ class PanelBuilder:
         """
         if raw is None or (isinstance(raw, str) and is_missing(raw)):
             return
-        parse = PATIENT_PARSERS[key]
         try:
-            if parse is parse_date:
-                value = parse_date(raw, where, self.policy.date_order)
-            else:
-                value = parse(raw, where)
+            value = self._parsed(key, raw, where)
         except InputError as error:
             self.errors.append(CellError(line, where, _shown(raw), str(error), error))
             return
@@ -217,6 +213,27 @@ class PanelBuilder:
                 "panel (that one is used); make the rows of one panel agree"
             )
             self.errors.append(CellError(line, where, _shown(raw), reason))
+
+    def _parsed(self, key: str, raw: object, where: str) -> object:
+        """The field parsed by its one parser (a text cell once per input)."""
+        parse = PATIENT_PARSERS[key]
+        order = self.policy.date_order
+        cache = self.readings
+        if cache is None or type(raw) is not str:
+            return parse(raw, where, order) if parse is parse_date else parse(raw, where)
+        cache_key = ("field", key, raw, where, order)  # apart from the (analyte, ...) keys
+        found = cache.get(cache_key, cache)
+        if found is cache:
+            try:
+                found = parse(raw, where, order) if parse is parse_date else parse(raw, where)
+            except InputError as error:
+                found = error
+            if len(cache) >= MAX_READINGS:
+                cache.clear()
+            cache[cache_key] = found
+        if isinstance(found, InputError):
+            raise found
+        return found
 
     def note(self, note: Note) -> None:
         self.notes.append(note)
