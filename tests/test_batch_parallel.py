@@ -58,3 +58,42 @@ def test_jobs_must_be_one_or_more(cli, export):
     result = cli("batch", export, "--jobs", "0")
     assert result.exit_code == 2
     assert "--jobs" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["parquet", "arrow"])
+def test_a_parquet_or_arrow_input_is_decided_on_both_cores_alike(
+    cli, export, tmp_path, monkeypatch, kind
+):
+    import pyarrow.csv as pacsv
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as pq
+
+    table = pacsv.read_csv(
+        export, convert_options=pacsv.ConvertOptions(strings_can_be_null=True)
+    )  # numbers stored as numbers, as a warehouse writes them
+    source = tmp_path / f"export.{kind}"
+    if kind == "parquet":
+        pq.write_table(table, source, row_group_size=1500)
+    else:
+        with ipc.new_file(source, table.schema) as writer:
+            writer.write_table(table, max_chunksize=1500)
+    monkeypatch.setattr(columnar, "PARALLEL_KEYS", 2)
+    forked = []
+    original = columnar.ColumnarInterpreter._forked
+
+    def counted(self):
+        pool = original(self)
+        forked.append(pool is not None)
+        return pool
+
+    monkeypatch.setattr(columnar.ColumnarInterpreter, "_forked", counted)
+    outputs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}.csv"
+        result = cli("batch", source, "-o", out, "--as-of", "2026-11-20", "--jobs", jobs)
+        assert result.exit_code == 0, result.stderr
+        outputs[jobs] = out.read_bytes()
+    assert outputs["1"].count(b"\n") == 6001
+    assert forked and all(forked)
+    assert outputs["2"] == outputs["1"]
+    assert multiprocessing.active_children() == []

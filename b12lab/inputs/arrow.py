@@ -337,16 +337,22 @@ def with_decimal_mark(interpreter, stream: Iterator[Piece]) -> Iterator[Piece]:
     return itertools.chain(held, stream)
 
 
-def decided_or_records(interpreter, stream: Iterator[Piece], by_columns: bool) -> Iterator:
-    """(piece, Decided) per piece on the columnar path; else (None, BatchRecord) per
+def decided_or_records(
+    interpreter, stream: Iterator[Piece], by_columns: bool, workers: int = 1
+) -> Iterator:
+    """(piece, Decided) per piece on the columnar path (new keys decided by `workers`
+    processes, stopped when the caller stops iterating); else (None, BatchRecord) per
     record of the row path (rows with their Python cells)."""
     stream = with_decimal_mark(interpreter, stream)
     if by_columns:
         from b12lab.columnar import ColumnarInterpreter
 
-        deciding = ColumnarInterpreter(interpreter)
-        for piece in stream:
-            yield piece, deciding.decide(piece.cells, piece.lines)
+        deciding = ColumnarInterpreter(interpreter, workers)
+        try:
+            for piece in stream:
+                yield piece, deciding.decide(piece.cells, piece.lines)
+        finally:
+            deciding.close()
         return
 
     def rows():
@@ -376,9 +382,11 @@ def run_arrow_batch(stream, source: str, label: str, kind: str, ranges, options)
         by_columns = options.output_format.by_columns and drain.reads_by_columns(interpreter)
         kept = [column.index for column in interpreter.columns.kept]
         stream_of = pieces(found.batches(), names, interpreter.plan, kept=kept)
+        decided = decided_or_records(interpreter, stream_of, by_columns, options.workers)
+        stack.callback(decided.close)  # the forked deciders stop, however the run ends
         write_records(
             stack,
-            (item for _, item in decided_or_records(interpreter, stream_of, by_columns)),
+            (item for _, item in decided),
             summary,
             options,
             progress=lambda: bar.update(summary.panels),  # one row is one panel here
