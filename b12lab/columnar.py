@@ -42,6 +42,7 @@ from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell
 from b12lab.reading.panel import PATIENT_PARSERS
 from b12lab.reading.policy import Note
 from b12lab.reading.values import MISSING_TOKENS, cell_text, is_missing, measure
+from b12lab.render.rows import spreadsheet_safe
 from b12lab.rules.base import therapy_days
 
 CENSORED_BASE = 1 << 20  # a censored cell keys by its own identity, above every position
@@ -59,7 +60,9 @@ class CellReading:
     refused: bool = False
     notes: tuple[Note, ...] = ()
     text: str = ""  # the notes as the warnings column joins them
-    shown: str = ""  # the normalized-value CSV cell (`normalized_cell`); "" missing or refused
+    # The normalized-value CSV cell (`normalized_cell`, spreadsheet-safe); "" missing or
+    # refused.
+    shown: str = ""
 
 
 @dataclass
@@ -186,7 +189,7 @@ class ColumnarInterpreter:
         reading.value = measurement.value
         reading.censored = bool(measurement.censored)
         reading.comparator = measurement.censored or None
-        reading.shown = normalized_cell(measurement.value, measurement.censored)
+        reading.shown = spreadsheet_safe(normalized_cell(measurement.value, measurement.censored))
         reading.notes = tuple(note._replace(subject=column.name) for note in notes)
         reading.text = "; ".join(dict.fromkeys(str(note) for note in reading.notes))
         return reading
@@ -698,8 +701,6 @@ def decided_cells(decided: Decided) -> list[pa.Array]:
 def _value_cells(decided: Decided, rows: int, quoted: bool = False) -> list[pa.Array]:
     """The normalized-value columns' cells, spreadsheet-safe (and `quoted` for CSV: each
     distinct reading's cell once), per row."""
-    from b12lab.render.rows import spreadsheet_safe
-
     columns = []
     for analyte in decided.columns.values:
         found = decided.readings.get(analyte)
@@ -707,7 +708,7 @@ def _value_cells(decided: Decided, rows: int, quoted: bool = False) -> list[pa.A
             columns.append(pa.array([""] * rows, pa.string()))
             continue
         gids, readings = found
-        cells = pa.array([spreadsheet_safe(r.shown) for r in readings], pa.string())
+        cells = pa.array([r.shown for r in readings], pa.string())
         columns.append((_csv_cells(cells) if quoted else cells).take(pa.array(gids)))
     return columns
 
