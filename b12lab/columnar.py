@@ -8,9 +8,10 @@ distinct thing is done once:
 - values are placed among the cut points of the limits in force (`positions`
   over each column's distinct cells, once per limits group: sex and age band);
 - the positions, the limits group (sex and age band) and what the report
-  quotes exactly form a key per row; each distinct key is decided once, on
-  one of its rows read by the row path itself (`RowInterpreter._wide_row`),
-  through `DecisionCore.decide`;
+  quotes exactly form a key per row; each distinct key is decided once
+  (`DecisionCore.decide_once`), on the panel of one of its rows, made of the
+  measurements and fields already read (the row path's panel, without the
+  warnings and errors a decision never reads);
 - the decided columns are joined back to the rows with Arrow `take`.
 
 A row whose cells the reading layer refuses, or that the policy would refuse
@@ -37,7 +38,7 @@ from b12lab.batch import BatchRecord, RowInterpreter
 from b12lab.decision import DAYS, MAX_DECISIONS, Decision, positions
 from b12lab.derived import ANC, EGFR, Derivation, egfr_equation
 from b12lab.errors import InputError
-from b12lab.model import Context, Panel
+from b12lab.model import Context, Measurement, Panel
 from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell
 from b12lab.reading.panel import PATIENT_PARSERS
 from b12lab.reading.policy import Note
@@ -57,6 +58,7 @@ class CellReading:
     value: float = math.nan  # canonical; NaN when missing or refused
     censored: bool = False
     comparator: str | None = None  # the censored value's comparator (`<`, `>=`, ...)
+    measurement: Measurement | None = None  # as the reading layer gave it (None: no value)
     refused: bool = False
     notes: tuple[Note, ...] = ()
     text: str = ""  # the notes as the warnings column joins them
@@ -186,6 +188,7 @@ class ColumnarInterpreter:
         except InputError:
             reading.refused = True
             return reading
+        reading.measurement = measurement
         reading.value = measurement.value
         reading.censored = bool(measurement.censored)
         reading.comparator = measurement.censored or None
@@ -280,7 +283,7 @@ class ColumnarInterpreter:
         if "b12_therapy_start" in fields:
             key_parts.extend(self._therapy_parts(fields, group_ids, rows))
 
-        template = self._templates(table, lines, key_parts, refused)
+        template = self._templates(lines, key_parts, refused, fields, values_of)
         patient = self._patient_ids(columns, rows)
         dates = _iso_dates(fields.get("date"), rows)
         noted = self._noted(values_of, rows)
@@ -354,12 +357,13 @@ class ColumnarInterpreter:
 
     def _templates(
         self,
-        table: pa.Table,
         lines: np.ndarray,
         key_parts: list[tuple[np.ndarray, str]],
         refused: np.ndarray,
+        fields: dict,
+        values_of: dict,
     ) -> np.ndarray:
-        rows = table.num_rows
+        rows = len(lines)
         template = np.zeros(rows, dtype=np.int64)
         if not rows:
             return template
@@ -382,18 +386,39 @@ class ColumnarInterpreter:
                 new.append((position, row, key))
             else:
                 numbers[position] = number
-        # Each new key is decided once, from its first row read as the row path reads it.
-        cells = _rows_cells(table, [row for _, row, _ in new])
-        panels = [
-            self.rows._panel(self.rows._wide_row(int(lines[row]), row_cells, None))
-            for (_, row, _), row_cells in zip(new, cells, strict=True)
-        ]
+        # Each new key is decided once, on its first row's panel.
+        panels = [self._key_panel(row, fields, values_of) for _, row, _ in new]
         for (position, _, key), decision in zip(new, self._decide(panels), strict=True):
             number = len(self.decided)
             self.decided.append(decision)
             self.decisions[key] = number
             numbers[position] = number
         return numbers[inverse.reshape(-1)]
+
+    def _key_panel(self, row: int, fields: dict, values_of: dict) -> Panel:
+        """The panel the row path builds from the row (`RowInterpreter._wide_row`), as
+        the decision sees it (no warnings, errors or patient id: `decide_once` drops
+        them), made of the cells this path already read through the reading layer: its
+        fields as parsed and its measurements in the plan's column order."""
+        given = {}
+        for key, (gids, readings) in fields.items():
+            value = readings[gids[row]].value
+            if value is not None:
+                given[key] = value
+        measurements = {}
+        for spec in self.plan.analytes:
+            gids, readings = values_of[spec.analyte]
+            measurement = readings[gids[row]].measurement
+            if measurement is not None:
+                measurements[spec.analyte] = measurement
+        start = given.get("b12_therapy_start")
+        return Panel(
+            measurements=measurements,
+            date=given.get("date"),
+            sex=given.get("sex"),
+            age=given.get("age"),
+            context=Context() if start is None else Context(b12_therapy_start=start),
+        )
 
     def _decide(self, panels: list) -> list[Decision]:
         """Each panel's decision, in order: on both cores when there are many (the other
