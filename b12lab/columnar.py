@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -436,11 +437,19 @@ class ColumnarInterpreter:
                 self.workers = 1
                 return None
             _FORKED_CORE = self.rows.core
+            # A terminating signal waits while the deciders are forked: each of them
+            # first drops the run's own handlers (`_decider_start`), so that stopping
+            # the pool (SIGTERM) ends every one of them, however far it has started.
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
             try:
-                self.pool = multiprocessing.get_context("fork").Pool(self.workers - 1)
+                self.pool = multiprocessing.get_context("fork").Pool(
+                    self.workers - 1, initializer=_decider_start, initargs=(held,)
+                )
             except OSError:
                 self.workers = 1
                 return None
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
         return self.pool
 
     def close(self) -> None:
@@ -501,6 +510,17 @@ class ColumnarInterpreter:
 # the panels costs more than it saves).
 PARALLEL_KEYS = 256
 _FORKED_CORE = None  # the decision core a forked decider inherits
+
+
+_STOPPING = {getattr(signal, n) for n in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, n)}
+
+
+def _decider_start(held) -> None:
+    """A forked decider: SIGTERM and SIGHUP end it at once, SIGINT (a terminal's Ctrl-C,
+    which its parent gets too) is left to the parent, which stops the pool."""
+    for number in _STOPPING:
+        signal.signal(number, signal.SIG_IGN if number == signal.SIGINT else signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _decide_forked(panels: list) -> list[Decision]:
