@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -109,9 +110,13 @@ class ColumnarInterpreter:
         self.field_cells: dict[str, dict[object, FieldReading]] = {
             key: {} for key in self.plan.fields if key in PATIENT_PARSERS
         }
-        self.decisions: dict[tuple, int] = {}
-        self.key_names: dict[tuple, tuple] = {}
+        # Each key (`_templates`: bytes) -> the number of its decision in `decided`, which
+        # holds each distinct decision once: many keys decide alike, so a key costs only
+        # its bytes and its entry here.
+        self.decisions: dict[bytes, int] = {}
+        self.key_names: dict[tuple, int] = {}  # which parts a key has -> its kind
         self.decided: list[Decision] = []
+        self.numbers: dict[Decision, int] = {}  # a decision -> its number in `decided`
         self.fragments: dict = {}  # decision -> its CSV cells once written (`csv_text`)
         self.counted: tuple[dict, list] = ({}, [])  # what the summary counts of each
         self.limit_groups: dict[tuple, tuple[int, bool]] = {}
@@ -203,9 +208,10 @@ class ColumnarInterpreter:
         """Every row of `table` (cells in header order) decided; `lines` their numbers."""
         rows = table.num_rows
         columns = [column.combine_chunks() for column in table.columns]
-        if len(self.decided) >= MAX_DECISIONS:  # memory stays bounded; keys decided again
+        if len(self.decisions) >= MAX_DECISIONS:  # memory stays bounded; keys decided again
             self.decisions.clear()
             self.decided = []
+            self.numbers.clear()
             self.fragments = {}
             self.counted = ({}, [])
         refused = np.zeros(rows, dtype=bool)
@@ -371,16 +377,22 @@ class ColumnarInterpreter:
         combined = np.where(refused, -1, combined)
         distinct, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
         numbers = np.empty(len(distinct), dtype=np.int64)
-        # A key: which parts (one shared tuple) and their values as bytes (compact in memory).
+        # A key: which parts it has (their kind) and their values, as one bytes object
+        # (compact in memory): 32-bit numbers when every value fits, else 64-bit (the
+        # kind's lowest bit says which).
         names = tuple(name for _, name in key_parts)
-        names = self.key_names.setdefault(names, names)
-        matrix = np.stack([np.asarray(part, dtype=np.int64) for part, _ in key_parts], axis=1)
-        new: list[tuple[int, int, tuple]] = []  # (position, row, key) of keys not yet decided
+        kind = self.key_names.setdefault(names, len(self.key_names))
+        matrix = np.stack([np.asarray(part, dtype=np.int64)[first] for part, _ in key_parts], 1)
+        limit = np.iinfo(np.int32)
+        wide = int(matrix.max()) > limit.max or int(matrix.min()) < limit.min
+        prefix = np.full((len(first), 1), 2 * kind + wide, dtype=np.int64)
+        matrix = np.hstack([prefix, matrix]).astype("<i8" if wide else "<i4")
+        new: list[tuple[int, int, bytes]] = []  # (position, row, key) of keys not yet decided
         for position, row in enumerate(first.tolist()):
             if distinct[position] == -1 and refused[row]:
                 numbers[position] = 0
                 continue
-            key = (names, matrix[row].tobytes())
+            key = matrix[position].tobytes()
             number = self.decisions.get(key)
             if number is None:
                 new.append((position, row, key))
@@ -389,8 +401,10 @@ class ColumnarInterpreter:
         # Each new key is decided once, on its first row's panel.
         panels = [self._key_panel(row, fields, values_of) for _, row, _ in new]
         for (position, _, key), decision in zip(new, self._decide(panels), strict=True):
-            number = len(self.decided)
-            self.decided.append(decision)
+            number = self.numbers.get(decision)
+            if number is None:  # a decision no key had yet
+                number = self.numbers[decision] = len(self.decided)
+                self.decided.append(decision)
             self.decisions[key] = number
             numbers[position] = number
         return numbers[inverse.reshape(-1)]
@@ -451,11 +465,19 @@ class ColumnarInterpreter:
                 self.workers = 1
                 return None
             _FORKED_CORE = self.rows.core
+            # A terminating signal waits while the deciders are forked: each of them
+            # first drops the run's own handlers (`_decider_start`), so that stopping
+            # the pool (SIGTERM) ends every one of them, however far it has started.
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
             try:
-                self.pool = multiprocessing.get_context("fork").Pool(self.workers - 1)
+                self.pool = multiprocessing.get_context("fork").Pool(
+                    self.workers - 1, initializer=_decider_start, initargs=(held,)
+                )
             except OSError:
                 self.workers = 1
                 return None
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
         return self.pool
 
     def close(self) -> None:
@@ -516,6 +538,17 @@ class ColumnarInterpreter:
 # the panels costs more than it saves).
 PARALLEL_KEYS = 256
 _FORKED_CORE = None  # the decision core a forked decider inherits
+
+
+_STOPPING = {getattr(signal, n) for n in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, n)}
+
+
+def _decider_start(held) -> None:
+    """A forked decider: SIGTERM and SIGHUP end it at once, SIGINT (a terminal's Ctrl-C,
+    which its parent gets too) is left to the parent, which stops the pool."""
+    for number in _STOPPING:
+        signal.signal(number, signal.SIG_IGN if number == signal.SIGINT else signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _decide_forked(panels: list) -> list[Decision]:

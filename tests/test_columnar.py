@@ -8,6 +8,7 @@ therapy dates), and every shipped CSV go through both; the output, the
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -241,3 +242,44 @@ def test_one_patient_interpret_imports_no_columnar_libraries():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_long_export_holds_each_decision_once_and_a_bounded_number_of_keys(tmp_path, monkeypatch):
+    """Memory stays flat on a long export: rows with distinct keys (each censored B12
+    value keys by itself) that decide alike share one held decision, and past
+    MAX_DECISIONS keys the keys are dropped and decided again, with the records unchanged."""
+    import csv
+
+    import b12lab.columnar as columnar_module
+
+    source = tmp_path / "export.csv"
+    lines = ["patient_id,collected,sex,age,B12 (pg/mL),PLT"]
+    lines += [f"P{n:04d},2026-10-01,F,40,<{50 + n / 10:.1f},250" for n in range(600)]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = _run(tmp_path, source, False, monkeypatch)
+
+    held: list[tuple[int, int, int]] = []  # per block: its rows, keys held, decisions held
+    decide = columnar_module.ColumnarInterpreter.decide
+
+    def counted(self, table, lines):
+        decided = decide(self, table, lines)
+        held.append((len(lines), len(self.decisions), len(self.decided)))
+        return decided
+
+    monkeypatch.setattr(columnar_module.ColumnarInterpreter, "decide", counted)
+    monkeypatch.setattr(columnar_module, "MAX_DECISIONS", 100)
+    by_columns = _run(tmp_path, source, True, monkeypatch, 4096)
+    assert by_columns == rows
+    assert sum(block for block, _, _ in held) == 600  # every row was decided by columns
+
+    header, *records = csv.reader(rows[0].decode().splitlines())
+    decided = [  # what a decision shows: b12_status to provenance, the row's notes aside
+        n
+        for n in range(header.index("b12_status"), header.index("provenance") + 1)
+        if header[n] != "warnings"
+    ]
+    shown = {tuple(record[n] for n in decided) for record in records}
+    assert max(decisions for _, _, decisions in held) <= len(shown) < 600
+    keys = [count for _, count, _ in held]
+    assert max(keys) <= 100 + max(block for block, _, _ in held)
+    assert any(later < earlier for earlier, later in itertools.pairwise(keys))  # dropped
