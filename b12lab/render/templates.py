@@ -1,0 +1,289 @@
+"""NDJSON and JSON batch records from one full report per key, filled with each row's values.
+
+A batch record in JSON is the panel's full report, and its texts quote the
+panel's own values ("B12 148 pmol/L"), so a report cannot be reused for
+another panel as it stands. What it says beyond those quotes is decided by
+what decides the panel (`DecisionCore.key`, b12lab.decision). So, once per
+distinct key (with the exact days on therapy and whether the panel is dated,
+which texts also quote), the engine evaluates a *probe* of one panel of that
+key, whose quoting returns a named token instead of the value:
+
+- each value the key holds only by its position among the cut points
+  (`Measurement.shown()`, its `input`), and in the record its `value` and
+  the reference limits rounded to its decimals;
+- the panel date (a date whose `isoformat()` is the token), the patient id;
+- the reading layer's warnings and errors, the record's lines and --keep cells.
+
+The probe's record, written as JSON text, is split at the tokens into literal
+text and named slots: a `ReportTemplate`. Each panel of the key is then the
+template filled with its own values, written exactly as `json.dumps` writes
+its report. Values the key holds exactly (censored results, the inputs of a
+derived ANC or eGFR) stay literal. A text that quoted a value other than
+through a slot would keep the probe panel's number: tests/test_templates.py
+renders panels through a template built from another panel of the same key and
+compares each with its own full report, byte for byte.
+
+Templates serve b12lab's own rules; with a laboratory's rules file (whose
+texts may quote any fact) every record is its own full report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from json.encoder import encode_basestring
+
+from b12lab.decision import MAX_DECISIONS, Decision, DecisionCore
+from b12lab.derived import ANC, EGFR, egfr_equation
+from b12lab.engine import shown_against
+from b12lab.model import Measurement, Panel, evolve, rounded_number
+from b12lab.outcomes import Outcome
+from b12lab.rules.base import therapy_days
+
+__all__ = ["ReportTemplate", "ReportTemplates", "json_value", "token"]
+
+OPEN, CLOSE = "\ue000", "\ue001"  # private-use characters: never in a rendered text
+_TOKEN = re.compile(f'("?){OPEN}([^{CLOSE}]*){CLOSE}("?)')
+
+PATIENT = "patient_id"
+DATE = "panel_date"
+WARNINGS = "warnings"
+ERRORS = "errors"
+LINES = "lines"
+KEPT = "kept"
+# What a slot of a positioned value holds: its text, its input, its value and limits.
+SHOWN, INPUT, VALUE, LOW, HIGH = "shown", "input", "value", "low", "high"
+
+
+def token(name: str) -> str:
+    """The text a probe quotes in place of the value `name`."""
+    return f"{OPEN}{name}{CLOSE}"
+
+
+def json_value(value: object) -> str:
+    """`value` as `json.dumps(..., ensure_ascii=False)` writes it."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and value - value == 0:  # finite: json writes repr
+        return float.__repr__(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _QuotedMeasurement(Measurement):
+    """A probe's measurement: the engine judges its value, its texts quote a token."""
+
+    def shown(self) -> str:
+        return token(f"{SHOWN}:{self.analyte}")
+
+
+class _QuotedDate(dt.date):
+    """A probe's panel date: compared and counted as itself, quoted as a token.
+
+    Dates computed from it (a therapy start worked back from days on therapy)
+    are not the panel date and print as themselves.
+    """
+
+    def isoformat(self) -> str:  # str() and f-strings call this too
+        return self.__dict__.get("token") or super().isoformat()
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """Literal text between named slots: literal, slot, literal, ..., literal."""
+
+    literals: tuple[str, ...]
+    slots: tuple[tuple[str, bool], ...]  # name, and whether it is a whole JSON value
+
+    @classmethod
+    def of(cls, text: str) -> _Pieces:
+        literals, slots, start = [], [], 0
+        for match in _TOKEN.finditer(text):
+            before, name, after = match.groups()
+            # A whole JSON string is the token between its own quotes (not an escaped one).
+            whole = bool(before and after) and text[match.start() - 1 : match.start()] != "\\"
+            if whole:
+                literals.append(text[start : match.start()])
+                start = match.end()
+            else:
+                literals.append(text[start : match.start()] + before)
+                start = match.end() - len(after)
+            slots.append((name, whole))
+        literals.append(text[start:])
+        return cls(tuple(literals), tuple(slots))
+
+    def fill(self, values: dict[str, object]) -> str:
+        literals = self.literals
+        parts = [literals[0]]
+        for index, (name, whole) in enumerate(self.slots, start=1):
+            value = values[name]
+            parts.append(json_value(value) if whole else encode_basestring(str(value))[1:-1])
+            parts.append(literals[index])
+        return "".join(parts)
+
+    def text(self, values: dict[str, object]) -> str:
+        """A plain text (not JSON) with its slots filled."""
+        literals = self.literals
+        parts = [literals[0]]
+        for index, (name, _) in enumerate(self.slots, start=1):
+            parts.append(str(values[name]))
+            parts.append(literals[index])
+        return "".join(parts)
+
+
+@dataclass(frozen=True)
+class ReportTemplate:
+    """One key's record: its JSON text in pieces, and what the key decided."""
+
+    record: _Pieces
+    warnings: tuple[_Pieces, ...]  # the decision's own warnings
+    positioned: tuple[tuple[str, float | None, float | None], ...]  # analyte, reference
+    decision: Decision  # its warnings are the probe's: use `warnings` filled
+
+    def render(
+        self,
+        panel: Panel,
+        limits,
+        lines: Sequence[int],
+        kept: dict[str, str] | None,
+    ) -> tuple[str, tuple[str, ...]]:
+        """The panel's record as JSON text, and the decision's warnings as they read
+        for it."""
+        values: dict[str, object] = {
+            PATIENT: panel.patient_id,
+            DATE: panel.date.isoformat() if panel.date is not None else None,
+            LINES: list(lines),
+            ERRORS: list(panel.errors),
+        }
+        if kept is not None:
+            values[KEPT] = kept
+        shown = shown_against(panel, limits).measurements if self.positioned else {}
+        for analyte, low, high in self.positioned:
+            measurement = shown[analyte]
+            decimals = measurement.decimals
+            values[f"{SHOWN}:{analyte}"] = measurement.shown()
+            values[f"{INPUT}:{analyte}"] = measurement.input
+            values[f"{VALUE}:{analyte}"] = rounded_number(measurement.value, decimals)
+            values[f"{LOW}:{analyte}"] = rounded_number(low, decimals)
+            values[f"{HIGH}:{analyte}"] = rounded_number(high, decimals)
+        decided = tuple(pieces.text(values) for pieces in self.warnings)
+        values[WARNINGS] = list(dict.fromkeys((*panel.warnings, *decided)))
+        return self.record.fill(values), decided
+
+
+class ReportTemplates:
+    """The templates of one run: built once per key, from the engine's report of a probe."""
+
+    def __init__(self, core: DecisionCore, kept: Sequence[str] = ()):
+        self.core = core
+        self.kept = tuple(kept)  # the --keep column names, when the records carry them
+        self.built: dict[Hashable, ReportTemplate] = {}
+        self._equation = egfr_equation(core.ranges)
+
+    def key(self, panel: Panel) -> tuple:
+        """The decision's key, and what texts quote beyond it: the exact days on
+        therapy, and whether the panel is dated (an undated panel's texts quote today)."""
+        return (
+            self.core.key(panel),
+            therapy_days(panel, self.core.today),
+            panel.date is None,
+        )
+
+    def limits(self, panel: Panel):
+        return self.core.ranges.limits(
+            panel.sex, panel.age, self.core.guideline, panel.context.pregnancy_trimester
+        )
+
+    def template(self, panel: Panel) -> ReportTemplate:
+        """The template of the panel's key (built from this panel when it is the first)."""
+        key = self.key(panel)
+        found = self.built.get(key)
+        if found is None:
+            if len(self.built) >= MAX_DECISIONS:
+                self.built.clear()  # memory stays bounded; keys are built again
+            found = self.built[key] = self.build(panel)
+        return found
+
+    def exact(self, panel: Panel) -> frozenset[str]:
+        """Values the key holds exactly because a derived value quotes them as read."""
+        measurements = panel.measurements
+        exact: set[str] = set()
+        if ANC.applies(measurements):
+            exact.update(ANC.inputs)
+        if self._equation is not None and EGFR.applies(measurements):
+            exact.update(EGFR.inputs)
+        return frozenset(exact)
+
+    def build(self, panel: Panel) -> ReportTemplate:
+        """The engine's report of a probe of `panel`, as a template."""
+        exact = self.exact(panel)
+        measurements = {}
+        for analyte, measurement in panel.measurements.items():
+            if analyte in exact or measurement.derived:
+                measurements[analyte] = measurement
+                continue
+            probe = object.__new__(_QuotedMeasurement)
+            probe.__dict__.update(measurement.__dict__)
+            probe.__dict__["input"] = token(f"{INPUT}:{analyte}")
+            measurements[analyte] = probe
+        date = panel.date
+        if date is not None:
+            date = _QuotedDate(date.year, date.month, date.day)
+            date.__dict__["token"] = token(DATE)
+        probe_panel = evolve(
+            panel,
+            measurements=measurements,
+            date=date,
+            patient_id=token(PATIENT),
+            warnings=(),
+            errors=(),
+        )
+        report = self.core.report(probe_panel)
+        document = report.to_dict()
+        positioned = []
+        for entry, measurement in zip(document["measurements"], report.measurements, strict=True):
+            if not isinstance(measurement, _QuotedMeasurement):
+                continue
+            analyte = measurement.analyte
+            entry[VALUE] = token(f"{VALUE}:{analyte}")
+            entry["reference"]["low"] = token(f"{LOW}:{analyte}")
+            entry["reference"]["high"] = token(f"{HIGH}:{analyte}")
+            positioned.append((analyte, measurement.reference_low, measurement.reference_high))
+        document[WARNINGS] = token(WARNINGS)
+        document[ERRORS] = token(ERRORS)
+        document[LINES] = token(LINES)  # where `record_dict` puts them: after the report
+        if self.kept:
+            document[KEPT] = token(KEPT)
+        text = json.dumps(document, ensure_ascii=False)
+        decision = Decision(
+            outcome=Outcome.of(report),
+            warnings=(),
+            guideline=report.guideline,
+            provenance=tuple(report.provenance.items()),
+            derived=tuple(m.analyte for m in report.measurements if m.derived),
+        )
+        return ReportTemplate(
+            record=_Pieces.of(text),
+            warnings=tuple(_Pieces.of(warning) for warning in report.warnings),
+            positioned=tuple(positioned),
+            decision=decision,
+        )
+
+    def render(
+        self, panel: Panel, lines: Sequence[int], kept: Sequence[str] = ()
+    ) -> tuple[str, Decision, tuple[str, ...]]:
+        """The panel's record as JSON text, its decision, and the decision's warnings
+        as they read for this panel."""
+        template = self.template(panel)
+        cells = None
+        if self.kept:
+            cells = dict(zip(self.kept, kept or ("",) * len(self.kept), strict=True))
+        text, decided = template.render(panel, self.limits(panel), lines, cells)
+        return text, template.decision, decided
