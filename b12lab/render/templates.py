@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 
@@ -46,7 +45,6 @@ from b12lab.rules.base import therapy_days
 __all__ = ["ReportTemplate", "ReportTemplates", "json_value", "token"]
 
 OPEN, CLOSE = "\ue000", "\ue001"  # private-use characters: never in a rendered text
-_TOKEN = re.compile(f'("?){OPEN}([^{CLOSE}]*){CLOSE}("?)')
 
 PATIENT = "patient_id"
 DATE = "panel_date"
@@ -54,6 +52,7 @@ WARNINGS = "warnings"
 ERRORS = "errors"
 LINES = "lines"
 KEPT = "kept"
+_ONE = Panel(measurements={})  # a panel of one value, for `shown_against`
 # What a slot of a positioned value holds: its text, its input, its value and limits.
 SHOWN, INPUT, VALUE, LOW, HIGH = "shown", "input", "value", "low", "high"
 
@@ -104,38 +103,45 @@ class _Pieces:
 
     @classmethod
     def of(cls, text: str) -> _Pieces:
-        literals, slots, start = [], [], 0
-        for match in _TOKEN.finditer(text):
-            before, name, after = match.groups()
+        first, *rest = text.split(OPEN)
+        literals, slots = [first], []
+        for part in rest:
+            name, after = part.split(CLOSE, 1)
+            before = literals[-1]
             # A whole JSON string is the token between its own quotes (not an escaped one).
-            whole = bool(before and after) and text[match.start() - 1 : match.start()] != "\\"
+            whole = before.endswith('"') and not before.endswith('\\"') and after[:1] == '"'
             if whole:
-                literals.append(text[start : match.start()])
-                start = match.end()
-            else:
-                literals.append(text[start : match.start()] + before)
-                start = match.end() - len(after)
+                literals[-1], after = before[:-1], after[1:]
+            literals.append(after)
             slots.append((name, whole))
-        literals.append(text[start:])
         return cls(tuple(literals), tuple(slots))
 
-    def fill(self, values: dict[str, object]) -> str:
+    def fill(self, values: dict[str, tuple[object, str, str]]) -> str:
+        """JSON text with its slots filled (`values`: name -> `encoded(value)`)."""
         literals = self.literals
         parts = [literals[0]]
         for index, (name, whole) in enumerate(self.slots, start=1):
-            value = values[name]
-            parts.append(json_value(value) if whole else encode_basestring(str(value))[1:-1])
+            parts.append(values[name][1 if whole else 2])
             parts.append(literals[index])
         return "".join(parts)
 
-    def text(self, values: dict[str, object]) -> str:
+    def text(self, values: dict[str, tuple[object, str, str]]) -> str:
         """A plain text (not JSON) with its slots filled."""
         literals = self.literals
         parts = [literals[0]]
         for index, (name, _) in enumerate(self.slots, start=1):
-            parts.append(str(values[name]))
+            parts.append(str(values[name][0]))
             parts.append(literals[index])
         return "".join(parts)
+
+
+def encoded(value: object) -> tuple[object, str, str]:
+    """A slot's value: itself, as a whole JSON value, and quoted inside a JSON string."""
+    return value, json_value(value), encode_basestring(str(value))[1:-1]
+
+
+def _listed(value: list) -> tuple[object, str, str]:
+    return value, json_value(value), ""  # a list fills a whole value only
 
 
 @dataclass(frozen=True)
@@ -153,28 +159,23 @@ class ReportTemplate:
         limits,
         lines: Sequence[int],
         kept: dict[str, str] | None,
+        quoted: Callable[..., dict[str, tuple[object, str, str]]],
     ) -> tuple[str, tuple[str, ...]]:
         """The panel's record as JSON text, and the decision's warnings as they read
         for it."""
-        values: dict[str, object] = {
-            PATIENT: panel.patient_id,
-            DATE: panel.date.isoformat() if panel.date is not None else None,
-            LINES: list(lines),
-            ERRORS: list(panel.errors),
+        values = {
+            PATIENT: encoded(panel.patient_id),
+            DATE: encoded(panel.date.isoformat() if panel.date is not None else None),
+            LINES: _listed(list(lines)),
+            ERRORS: _listed(list(panel.errors)),
         }
         if kept is not None:
-            values[KEPT] = kept
-        shown = shown_against(panel, limits).measurements if self.positioned else {}
+            values[KEPT] = _listed(kept)  # type: ignore[arg-type]
+        measurements = panel.measurements
         for analyte, low, high in self.positioned:
-            measurement = shown[analyte]
-            decimals = measurement.decimals
-            values[f"{SHOWN}:{analyte}"] = measurement.shown()
-            values[f"{INPUT}:{analyte}"] = measurement.input
-            values[f"{VALUE}:{analyte}"] = rounded_number(measurement.value, decimals)
-            values[f"{LOW}:{analyte}"] = rounded_number(low, decimals)
-            values[f"{HIGH}:{analyte}"] = rounded_number(high, decimals)
+            values.update(quoted(analyte, measurements[analyte], low, high, limits))
         decided = tuple(pieces.text(values) for pieces in self.warnings)
-        values[WARNINGS] = list(dict.fromkeys((*panel.warnings, *decided)))
+        values[WARNINGS] = _listed(list(dict.fromkeys((*panel.warnings, *decided))))
         return self.record.fill(values), decided
 
 
@@ -186,6 +187,7 @@ class ReportTemplates:
         self.kept = tuple(kept)  # the --keep column names, when the records carry them
         self.built: dict[Hashable, ReportTemplate] = {}
         self._equation = egfr_equation(core.ranges)
+        self._quoted: dict[Hashable, dict[str, tuple[object, str, str]]] = {}
 
     def key(self, panel: Panel) -> tuple:
         """The decision's key, and what texts quote beyond it: the exact days on
@@ -209,6 +211,28 @@ class ReportTemplates:
             if len(self.built) >= MAX_DECISIONS:
                 self.built.clear()  # memory stays bounded; keys are built again
             found = self.built[key] = self.build(panel)
+        return found
+
+    def quoted(
+        self, analyte: str, measurement: Measurement, low, high, limits
+    ) -> dict[str, tuple[object, str, str]]:
+        """A value's slots: as shown, as input, its value and reference limits rounded
+        to the decimals shown (`shown_against`, b12lab.engine), once per distinct value."""
+        key = (analyte, limits.key, measurement)
+        found = self._quoted.get(key)
+        if found is None:
+            if len(self._quoted) >= MAX_DECISIONS:
+                self._quoted.clear()
+            shown = shown_against(evolve(_ONE, measurements={analyte: measurement}), limits)
+            measurement = shown.measurements[analyte]
+            decimals = measurement.decimals
+            found = self._quoted[key] = {
+                f"{SHOWN}:{analyte}": encoded(measurement.shown()),
+                f"{INPUT}:{analyte}": encoded(measurement.input),
+                f"{VALUE}:{analyte}": encoded(rounded_number(measurement.value, decimals)),
+                f"{LOW}:{analyte}": encoded(rounded_number(low, decimals)),
+                f"{HIGH}:{analyte}": encoded(rounded_number(high, decimals)),
+            }
         return found
 
     def exact(self, panel: Panel) -> frozenset[str]:
@@ -285,5 +309,5 @@ class ReportTemplates:
         cells = None
         if self.kept:
             cells = dict(zip(self.kept, kept or ("",) * len(self.kept), strict=True))
-        text, decided = template.render(panel, self.limits(panel), lines, cells)
+        text, decided = template.render(panel, self.limits(panel), lines, cells, self.quoted)
         return text, template.decision, decided
