@@ -230,6 +230,18 @@ def test_two_panels_of_one_key_quote_each_their_own_values():
     assert len(built.built) == 1
 
 
+def test_templates_stay_bounded(monkeypatch):
+    """Past MAX_TEMPLATES the kept templates start again; records stay each their own."""
+    monkeypatch.setattr(templates, "MAX_TEMPLATES", 2)
+    core = DecisionCore(RANGES, "who", TODAY)
+    built = ReportTemplates(core)
+    for text in ("120", "180", "300", "130", "700"):  # deficient, borderline, normal, ...
+        panel = _pair(text, text)[0]
+        rendered, _, _ = built.render(panel, [2])
+        assert rendered == full_record(core.report(panel), [2], None)
+        assert len(built.built) <= 2
+
+
 def test_a_value_quoted_without_its_slot_is_caught(monkeypatch):
     """A probe that quotes the value itself (its slot missed) keeps the first panel's
     number in the second panel's record, and the comparison fails."""

@@ -35,7 +35,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 
-from b12lab.decision import MAX_DECISIONS, Decision, DecisionCore
+from b12lab.decision import Decision, DecisionCore
 from b12lab.derived import ANC, EGFR, egfr_equation
 from b12lab.engine import shown_against
 from b12lab.model import Measurement, Panel, evolve, rounded_number
@@ -52,6 +52,9 @@ WARNINGS = "warnings"
 ERRORS = "errors"
 LINES = "lines"
 KEPT = "kept"
+# Templates kept (each a few KiB of text) and distinct values' slots; beyond, start again.
+MAX_TEMPLATES = 10_000
+MAX_QUOTED = 20_000
 _ONE = Panel(measurements={})  # a panel of one value, for `shown_against`
 # What a slot of a positioned value holds: its text, its input, its value and limits.
 SHOWN, INPUT, VALUE, LOW, HIGH = "shown", "input", "value", "low", "high"
@@ -208,7 +211,7 @@ class ReportTemplates:
         key = self.key(panel)
         found = self.built.get(key)
         if found is None:
-            if len(self.built) >= MAX_DECISIONS:
+            if len(self.built) >= MAX_TEMPLATES:
                 self.built.clear()  # memory stays bounded; keys are built again
             found = self.built[key] = self.build(panel)
         return found
@@ -221,7 +224,7 @@ class ReportTemplates:
         key = (analyte, limits.key, measurement)
         found = self._quoted.get(key)
         if found is None:
-            if len(self._quoted) >= MAX_DECISIONS:
+            if len(self._quoted) >= MAX_QUOTED:
                 self._quoted.clear()
             shown = shown_against(evolve(_ONE, measurements={analyte: measurement}), limits)
             measurement = shown.measurements[analyte]
