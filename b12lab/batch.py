@@ -399,7 +399,9 @@ class RowInterpreter:
         """
         panel = self._panel(builder)
         if self.json_records and not panel.errors and self.core.catalogue is None:
-            return self._templated(builder, panel)
+            record = self._templated(builder, panel)
+            if record is not None:
+                return record
         report = self.core.report(panel) if self.full_reports else None
         decision = Decision.of(report) if report is not None else self.core.decide(panel)
         for analyte in decision.derived:
@@ -420,15 +422,19 @@ class RowInterpreter:
             kept=builder.extra.get(KEPT, ()),  # type: ignore[arg-type]
         )
 
-    def _templated(self, builder: PanelBuilder, panel: Panel) -> BatchRecord:
-        """The panel's record with its JSON text rendered from its key's template."""
+    def _templated(self, builder: PanelBuilder, panel: Panel) -> BatchRecord | None:
+        """The panel's record with its JSON text rendered from its key's template (None
+        when its key has none)."""
         if self._templates is None:
             from b12lab.render.templates import ReportTemplates
 
             kept = [column.name for column in self.columns.kept]
             self._templates = ReportTemplates(self.core, kept)
         kept_cells = builder.extra.get(KEPT, ())
-        text, decision, decided = self._templates.render(panel, builder.lines, kept_cells)
+        rendered = self._templates.render(panel, builder.lines, kept_cells)
+        if rendered is None:
+            return None
+        text, decision, decided = rendered
         for analyte in decision.derived:
             builder.note(Note(DERIVED, analyte, "derived", f"{analyte} derived"))
         return BatchRecord(

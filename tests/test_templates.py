@@ -242,6 +242,25 @@ def test_templates_stay_bounded(monkeypatch):
         assert len(built.built) <= 2
 
 
+def test_a_quoted_text_holding_the_tokens_characters_gets_no_template():
+    """A laboratory's range quoted as given, written with the tokens' private-use
+    characters: no template is made of it (the record is then the panel's own full
+    report), while the same range without them gets one."""
+    core = DecisionCore(RANGES, "who", TODAY)
+    built = ReportTemplates(core)
+
+    def panel(reference: str) -> Panel:
+        platelets = Measurement(
+            "platelets", 95, "10^9/L", "95", decimals=0, lab_flag="N", lab_reference=reference
+        )
+        return Panel({"platelets": platelets}, sex="female", age=40)
+
+    assert built.render(panel(f"80{OPEN}x{CLOSE}-400"), [2]) is None
+    text, _, _ = built.render(panel("80-400"), [2])
+    assert text == full_record(core.report(panel("80-400")), [2], None)
+    assert "(its range 80-400)" in text
+
+
 def test_a_value_quoted_without_its_slot_is_caught(monkeypatch):
     """A probe that quotes the value itself (its slot missed) keeps the first panel's
     number in the second panel's record, and the comparison fails."""

@@ -206,14 +206,14 @@ class ReportTemplates:
             panel.sex, panel.age, self.core.guideline, panel.context.pregnancy_trimester
         )
 
-    def template(self, panel: Panel) -> ReportTemplate:
+    def template(self, panel: Panel) -> ReportTemplate | None:
         """The template of the panel's key (built from this panel when it is the first)."""
         key = self.key(panel)
-        found = self.built.get(key)
-        if found is None:
-            if len(self.built) >= MAX_TEMPLATES:
-                self.built.clear()  # memory stays bounded; keys are built again
-            found = self.built[key] = self.build(panel)
+        if key in self.built:
+            return self.built[key]
+        if len(self.built) >= MAX_TEMPLATES:
+            self.built.clear()  # memory stays bounded; keys are built again
+        found = self.built[key] = self.build(panel)
         return found
 
     def quoted(
@@ -248,8 +248,9 @@ class ReportTemplates:
             exact.update(EGFR.inputs)
         return frozenset(exact)
 
-    def build(self, panel: Panel) -> ReportTemplate:
-        """The engine's report of a probe of `panel`, as a template."""
+    def build(self, panel: Panel) -> ReportTemplate | None:
+        """The engine's report of a probe of `panel`, as a template (None when a text
+        of the panel holds the characters tokens are made of)."""
         exact = self.exact(panel)
         measurements = {}
         for analyte, measurement in panel.measurements.items():
@@ -296,19 +297,30 @@ class ReportTemplates:
             provenance=tuple(report.provenance.items()),
             derived=tuple(m.analyte for m in report.measurements if m.derived),
         )
-        return ReportTemplate(
+        template = ReportTemplate(
             record=_Pieces.of(text),
             warnings=tuple(_Pieces.of(warning) for warning in report.warnings),
             positioned=tuple(positioned),
             decision=decision,
         )
+        slots = {PATIENT, DATE, WARNINGS, ERRORS, LINES, KEPT}
+        for analyte, _, _ in positioned:
+            slots.update(f"{kind}:{analyte}" for kind in (SHOWN, INPUT, VALUE, LOW, HIGH))
+        for pieces in (template.record, *template.warnings):
+            if not {name for name, _ in pieces.slots} <= slots:
+                # A text the key holds exactly (a censored input, a laboratory's
+                # range) carries the tokens' own characters: no template for this key.
+                return None
+        return template
 
     def render(
         self, panel: Panel, lines: Sequence[int], kept: Sequence[str] = ()
-    ) -> tuple[str, Decision, tuple[str, ...]]:
+    ) -> tuple[str, Decision, tuple[str, ...]] | None:
         """The panel's record as JSON text, its decision, and the decision's warnings
-        as they read for this panel."""
+        as they read for this panel (None: no template for it, write its own report)."""
         template = self.template(panel)
+        if template is None:
+            return None
         cells = None
         if self.kept:
             cells = dict(zip(self.kept, kept or ("",) * len(self.kept), strict=True))
