@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -45,6 +46,7 @@ from b12lab.rules.base import therapy_days
 __all__ = ["ReportTemplate", "ReportTemplates", "json_value", "token"]
 
 OPEN, CLOSE = "\ue000", "\ue001"  # private-use characters: never in a rendered text
+_TOKENS = re.compile(f"{OPEN}([^{CLOSE}]*){CLOSE}")
 
 PATIENT = "patient_id"
 DATE = "panel_date"
@@ -103,29 +105,29 @@ class _Pieces:
 
     literals: tuple[str, ...]
     slots: tuple[tuple[str, bool], ...]  # name, and whether it is a whole JSON value
+    # Each slot's name and which of `encoded`'s texts fills it (1 whole, 2 inside a string).
+    picks: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def of(cls, text: str) -> _Pieces:
-        first, *rest = text.split(OPEN)
-        literals, slots = [first], []
-        for part in rest:
-            name, after = part.split(CLOSE, 1)
-            before = literals[-1]
+        split = _TOKENS.split(text)  # literal, name, literal, name, ..., literal
+        literals, names = split[::2], split[1::2]
+        slots = []
+        for index, name in enumerate(names):
+            before, after = literals[index], literals[index + 1]
             # A whole JSON string is the token between its own quotes (not an escaped one).
-            whole = before.endswith('"') and not before.endswith('\\"') and after[:1] == '"'
+            whole = before[-1:] == '"' and before[-2:] != '\\"' and after[:1] == '"'
             if whole:
-                literals[-1], after = before[:-1], after[1:]
-            literals.append(after)
+                literals[index], literals[index + 1] = before[:-1], after[1:]
             slots.append((name, whole))
-        return cls(tuple(literals), tuple(slots))
+        picks = tuple((name, 1 if whole else 2) for name, whole in slots)
+        return cls(tuple(literals), tuple(slots), picks)
 
     def fill(self, values: dict[str, tuple[object, str, str]]) -> str:
         """JSON text with its slots filled (`values`: name -> `encoded(value)`)."""
-        literals = self.literals
-        parts = [literals[0]]
-        for index, (name, whole) in enumerate(self.slots, start=1):
-            parts.append(values[name][1 if whole else 2])
-            parts.append(literals[index])
+        parts = [""] * (2 * len(self.picks) + 1)
+        parts[::2] = self.literals
+        parts[1::2] = [values[name][index] for name, index in self.picks]
         return "".join(parts)
 
     def text(self, values: dict[str, tuple[object, str, str]]) -> str:
@@ -190,7 +192,8 @@ class ReportTemplates:
         self.kept = tuple(kept)  # the --keep column names, when the records carry them
         self.built: dict[Hashable, ReportTemplate] = {}
         self._equation = egfr_equation(core.ranges)
-        self._quoted: dict[Hashable, dict[str, tuple[object, str, str]]] = {}
+        self._slots: dict[Hashable, dict[str, tuple[object, str, str]]] = {}
+        self._quoted: dict[int, tuple] = {}  # id of a Measurement -> it, limits, its slots
 
     def key(self, panel: Panel) -> tuple:
         """The decision's key, and what texts quote beyond it: the exact days on
@@ -221,21 +224,30 @@ class ReportTemplates:
     ) -> dict[str, tuple[object, str, str]]:
         """A value's slots: as shown, as input, its value and reference limits rounded
         to the decimals shown (`shown_against`, b12lab.engine), once per distinct value."""
+        # The reading layer reads each distinct cell once: one Measurement object each.
+        kept = self._quoted.get(id(measurement))
+        if kept is not None and kept[0] is measurement and kept[1] is limits:
+            return kept[2]
         key = (analyte, limits.key, measurement)
-        found = self._quoted.get(key)
+        found = self._slots.get(key)
         if found is None:
-            if len(self._quoted) >= MAX_QUOTED:
-                self._quoted.clear()
             shown = shown_against(evolve(_ONE, measurements={analyte: measurement}), limits)
-            measurement = shown.measurements[analyte]
-            decimals = measurement.decimals
-            found = self._quoted[key] = {
-                f"{SHOWN}:{analyte}": encoded(measurement.shown()),
-                f"{INPUT}:{analyte}": encoded(measurement.input),
-                f"{VALUE}:{analyte}": encoded(rounded_number(measurement.value, decimals)),
+            rounded = shown.measurements[analyte]
+            decimals = rounded.decimals
+            found = {
+                f"{SHOWN}:{analyte}": encoded(rounded.shown()),
+                f"{INPUT}:{analyte}": encoded(rounded.input),
+                f"{VALUE}:{analyte}": encoded(rounded_number(rounded.value, decimals)),
                 f"{LOW}:{analyte}": encoded(rounded_number(low, decimals)),
                 f"{HIGH}:{analyte}": encoded(rounded_number(high, decimals)),
             }
+            if len(self._slots) >= MAX_QUOTED:
+                self._slots.clear()
+            self._slots[key] = found
+        if len(self._quoted) >= MAX_QUOTED:
+            self._quoted.clear()
+        # Kept with the objects themselves, so that their ids stay theirs.
+        self._quoted[id(measurement)] = (measurement, limits, found)
         return found
 
     def exact(self, panel: Panel) -> frozenset[str]:
