@@ -27,7 +27,7 @@ from b12lab.outcomes import Outcome
 from b12lab.ranges import load_ranges
 from b12lab.render import templates
 from b12lab.render.rows import OutputColumns, record_json
-from b12lab.render.templates import CLOSE, OPEN, ReportTemplates
+from b12lab.render.templates import CLOSE, OPEN, ReportTemplates, json_value
 
 RANGES = load_ranges()
 ANALYTES = list(RANGES.analytes)
@@ -190,6 +190,21 @@ def test_a_template_from_another_panel_of_the_key_gives_that_panels_own_record(
     assert decision.outcome == Outcome.of(report)
     assert warnings(second.warnings, decided) == report.warnings
     assert len(built.built) == 1  # the second panel used the first one's template
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        TEXT,
+        st.lists(st.one_of(TEXT, st.integers(), st.booleans())),
+        st.dictionaries(TEXT, TEXT),
+    )
+)
+def test_a_slots_value_is_written_as_json_dumps_writes_it(value):
+    assert json_value(value) == json.dumps(value, ensure_ascii=False)
 
 
 def _pair(first_b12: str, second_b12: str, **context) -> tuple[Panel, Panel]:

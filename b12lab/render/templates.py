@@ -78,6 +78,11 @@ def json_value(value: object) -> str:
         return int.__repr__(value)
     if kind is float and value - value == 0:  # finite: json writes repr
         return float.__repr__(value)
+    if kind is list and all(type(item) in (str, int) for item in value):
+        return "[" + ", ".join(map(json_value, value)) + "]"
+    if kind is dict and all(type(k) is str and type(v) is str for k, v in value.items()):
+        pairs = (f"{encode_basestring(k)}: {encode_basestring(v)}" for k, v in value.items())
+        return "{" + ", ".join(pairs) + "}"
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -193,7 +198,8 @@ class ReportTemplates:
         self.built: dict[Hashable, ReportTemplate] = {}
         self._equation = egfr_equation(core.ranges)
         self._slots: dict[Hashable, dict[str, tuple[object, str, str]]] = {}
-        self._quoted: dict[int, tuple] = {}  # id of a Measurement -> it, limits, its slots
+        # ids of a Measurement and its Limits -> them and the value's slots
+        self._quoted: dict[tuple[int, int], tuple] = {}
 
     def key(self, panel: Panel) -> tuple:
         """The decision's key, and what texts quote beyond it: the exact days on
@@ -225,7 +231,7 @@ class ReportTemplates:
         """A value's slots: as shown, as input, its value and reference limits rounded
         to the decimals shown (`shown_against`, b12lab.engine), once per distinct value."""
         # The reading layer reads each distinct cell once: one Measurement object each.
-        kept = self._quoted.get(id(measurement))
+        kept = self._quoted.get((id(measurement), id(limits)))
         if kept is not None and kept[0] is measurement and kept[1] is limits:
             return kept[2]
         key = (analyte, limits.key, measurement)
@@ -247,7 +253,7 @@ class ReportTemplates:
         if len(self._quoted) >= MAX_QUOTED:
             self._quoted.clear()
         # Kept with the objects themselves, so that their ids stay theirs.
-        self._quoted[id(measurement)] = (measurement, limits, found)
+        self._quoted[id(measurement), id(limits)] = (measurement, limits, found)
         return found
 
     def exact(self, panel: Panel) -> frozenset[str]:
