@@ -17,11 +17,12 @@ key, whose quoting returns a named token instead of the value:
 The probe's record, written as JSON text, is split at the tokens into literal
 text and named slots: a `ReportTemplate`. Each panel of the key is then the
 template filled with its own values, written exactly as `json.dumps` writes
-its report. Values the key holds exactly (censored results, the inputs of a
-derived ANC or eGFR) stay literal. A text that quoted a value other than
-through a slot would keep the probe panel's number: tests/test_templates.py
-renders panels through a template built from another panel of the same key and
-compares each with its own full report, byte for byte.
+its report. The inputs of a derived ANC or eGFR, which the key holds
+exactly (a derived value's own input quotes them as read), stay literal. A
+text that quoted a value other than through a slot would keep the probe
+panel's number: tests/test_templates.py renders panels through a template
+built from another panel of the same key and compares each with its own full
+report, byte for byte.
 
 Templates serve b12lab's own rules; with a laboratory's rules file (whose
 texts may quote any fact) every record is its own full report.
@@ -45,7 +46,8 @@ from b12lab.rules.base import therapy_days
 
 __all__ = ["ReportTemplate", "ReportTemplates", "json_value", "token"]
 
-OPEN, CLOSE = "\ue000", "\ue001"  # private-use characters: never in a rendered text
+# Private-use characters: a key whose literal texts hold them gets no template.
+OPEN, CLOSE = "\ue000", "\ue001"
 _TOKENS = re.compile(f"{OPEN}([^{CLOSE}]*){CLOSE}")
 
 PATIENT = "patient_id"
