@@ -56,9 +56,10 @@ WARNINGS = "warnings"
 ERRORS = "errors"
 LINES = "lines"
 KEPT = "kept"
-# Templates kept (each a few KiB of text) and distinct values' slots; beyond, start again.
+# Templates kept (each a few KiB of text) and distinct values' slots (a few hundred
+# bytes each); beyond, start again.
 MAX_TEMPLATES = 10_000
-MAX_QUOTED = 20_000
+MAX_QUOTED = 50_000
 _ONE = Panel(measurements={})  # a panel of one value, for `shown_against`
 # What a slot of a positioned value holds: its text, its input, its value and limits.
 SHOWN, INPUT, VALUE, LOW, HIGH = "shown", "input", "value", "low", "high"
@@ -172,6 +173,7 @@ class ReportTemplate:
         lines: Sequence[int],
         kept: dict[str, str] | None,
         quoted: Callable[..., dict[str, tuple[object, str, str]]],
+        bands: Callable[..., int],
     ) -> tuple[str, tuple[str, ...]]:
         """The panel's record as JSON text, and the decision's warnings as they read
         for it."""
@@ -184,8 +186,9 @@ class ReportTemplate:
         if kept is not None:
             values[KEPT] = _listed(kept)  # type: ignore[arg-type]
         measurements = panel.measurements
+        band = bands(limits) if self.positioned else 0
         for analyte, low, high in self.positioned:
-            values.update(quoted(analyte, measurements[analyte], low, high, limits))
+            values.update(quoted(analyte, measurements[analyte], low, high, limits, band))
         decided = tuple(pieces.text(values) for pieces in self.warnings)
         values[WARNINGS] = _listed(list(dict.fromkeys((*panel.warnings, *decided))))
         return self.record.fill(values), decided
@@ -200,8 +203,10 @@ class ReportTemplates:
         self.built: dict[Hashable, ReportTemplate] = {}
         self._equation = egfr_equation(core.ranges)
         self._slots: dict[Hashable, dict[str, tuple[object, str, str]]] = {}
-        # ids of a Measurement and its Limits -> them and the value's slots
+        # (id of a Measurement, its limits' band) -> it and its slots
         self._quoted: dict[tuple[int, int], tuple] = {}
+        self._bands: dict[int, tuple] = {}  # id of a Limits -> it and its band
+        self._band_numbers: dict[Hashable, int] = {}  # Limits.key -> its band
 
     def key(self, panel: Panel) -> tuple:
         """The decision's key, and what texts quote beyond it: the exact days on
@@ -227,16 +232,28 @@ class ReportTemplates:
         found = self.built[key] = self.build(panel)
         return found
 
+    def band(self, limits) -> int:
+        """A number for the limits in force, the same for every Limits with one key."""
+        found = self._bands.get(id(limits))
+        if found is not None and found[0] is limits:
+            return found[1]
+        if len(self._bands) >= MAX_QUOTED:
+            self._bands.clear()
+        number = self._band_numbers.setdefault(limits.key, len(self._band_numbers))
+        self._bands[id(limits)] = (limits, number)  # kept, so that its id stays its own
+        return number
+
     def quoted(
-        self, analyte: str, measurement: Measurement, low, high, limits
+        self, analyte: str, measurement: Measurement, low, high, limits, band: int
     ) -> dict[str, tuple[object, str, str]]:
         """A value's slots: as shown, as input, its value and reference limits rounded
-        to the decimals shown (`shown_against`, b12lab.engine), once per distinct value."""
+        to the decimals shown (`shown_against`, b12lab.engine), once per distinct value
+        and limits."""
         # The reading layer reads each distinct cell once: one Measurement object each.
-        kept = self._quoted.get((id(measurement), id(limits)))
-        if kept is not None and kept[0] is measurement and kept[1] is limits:
-            return kept[2]
-        key = (analyte, limits.key, measurement)
+        kept = self._quoted.get((id(measurement), band))
+        if kept is not None and kept[0] is measurement:
+            return kept[1]
+        key = (analyte, band, measurement)
         found = self._slots.get(key)
         if found is None:
             shown = shown_against(evolve(_ONE, measurements={analyte: measurement}), limits)
@@ -254,8 +271,7 @@ class ReportTemplates:
             self._slots[key] = found
         if len(self._quoted) >= MAX_QUOTED:
             self._quoted.clear()
-        # Kept with the objects themselves, so that their ids stay theirs.
-        self._quoted[id(measurement), id(limits)] = (measurement, limits, found)
+        self._quoted[id(measurement), band] = (measurement, found)  # kept: its id stays its own
         return found
 
     def exact(self, panel: Panel) -> frozenset[str]:
@@ -344,5 +360,7 @@ class ReportTemplates:
         cells = None
         if self.kept:
             cells = dict(zip(self.kept, kept or ("",) * len(self.kept), strict=True))
-        text, decided = template.render(panel, self.limits(panel), lines, cells, self.quoted)
+        text, decided = template.render(
+            panel, self.limits(panel), lines, cells, self.quoted, self.band
+        )
         return text, template.decision, decided
