@@ -26,7 +26,7 @@ from b12lab.model import Context, Measurement, Panel, format_number
 from b12lab.outcomes import Outcome
 from b12lab.ranges import load_ranges
 from b12lab.render import templates
-from b12lab.render.rows import OutputColumns, record_json
+from b12lab.render.rows import OutputColumns, record_dict, record_json
 from b12lab.render.templates import CLOSE, OPEN, ReportTemplates, json_value
 
 RANGES = load_ranges()
@@ -361,6 +361,15 @@ def _records(header, rows, json_records: bool) -> list[str]:
 def test_batch_json_records_equal_the_full_reports_records(export):
     header, rows = export
     assert _records(header, rows, True) == _records(header, rows, False)
+
+
+def test_a_templated_records_dict_is_its_reports():
+    header, rows = ["patient_id", "B12"], [(2, ["P1", "120 pmol/L"], None)]
+    interpreter = RowInterpreter.for_header(header, RANGES, today=TODAY, json_records=True)
+    templated = next(interpreter(rows))
+    own = next(RowInterpreter.for_header(header, RANGES, today=TODAY)(rows))
+    assert templated.report is None and templated.json_text is not None
+    assert record_dict(templated) == record_dict(own)
 
 
 def test_a_laboratorys_rules_get_full_reports():

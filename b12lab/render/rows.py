@@ -108,6 +108,8 @@ class CsvRecords:
 
 def record_dict(record: BatchRecord, columns: OutputColumns = NO_EXTRA) -> dict:
     """The record's report as JSON, its `lines` and, with --keep, its `kept` cells."""
+    if record.report is None and record.json_text is not None:
+        return json.loads(record.json_text)  # rendered from its key's template
     assert record.report is not None, "JSON output needs full reports"
     document = record.report.to_dict()
     document["lines"] = list(record.lines)
