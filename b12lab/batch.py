@@ -86,6 +86,9 @@ class BatchRecord:
     # unit, its comparator when censored).
     values: tuple[tuple[str, float, str | None], ...] = ()
     kept: tuple[str, ...] = ()  # the --keep cells of the record's first row
+    # The record as NDJSON/JSON text, when it was rendered from its key's template
+    # (b12lab.render.templates) rather than kept as a full report.
+    json_text: str | None = None
 
     def value_cells(self, analytes: Sequence[str]) -> list[str]:
         """The normalized values of `analytes` as CSV cells (`<73.8`), "" where absent or
@@ -122,6 +125,7 @@ class RowInterpreter:
         policy: ReadPolicy | None = None,
         today: dt.date | None = None,
         full_reports: bool = True,
+        json_records: bool = False,
         timeline: bool = False,
         window: int = PANEL_WINDOW,
         keep: Sequence[str] = (),
@@ -133,6 +137,7 @@ class RowInterpreter:
         self.policy = replace(policy or ReadPolicy(decimal=AUTO), guideline=guideline)
         self.today = today or dt.date.today()
         self.full_reports = full_reports
+        self.json_records = json_records  # records written as JSON text (NDJSON, JSON)
         self.timeline = timeline
         if timeline and plan.fields.get("patient_id") is None:
             # One patient's record from every row would mix patients without a word.
@@ -150,6 +155,7 @@ class RowInterpreter:
         self._readings_policy: ReadPolicy | None = None
         present = [c.analyte for c in plan.analytes] if plan.layout == "wide" else None
         self.columns: OutputColumns = output_columns(ranges, present, plan.header, keep)
+        self._templates = None  # ReportTemplates, built on the first JSON record
 
     @classmethod
     def for_options(
@@ -385,8 +391,17 @@ class RowInterpreter:
         return panel
 
     def _finish(self, builder: PanelBuilder) -> BatchRecord:
-        """The panel's record: decided once per distinct key unless full reports are wanted."""
+        """The panel's record: decided once per distinct key unless full reports are wanted.
+
+        A JSON record is its key's template filled with the panel's values
+        (b12lab.render.templates); a panel with errors, or judged by a
+        laboratory's rules file, gets its own full report.
+        """
         panel = self._panel(builder)
+        if self.json_records and not panel.errors and self.core.catalogue is None:
+            record = self._templated(builder, panel)
+            if record is not None:
+                return record
         report = self.core.report(panel) if self.full_reports else None
         decision = Decision.of(report) if report is not None else self.core.decide(panel)
         for analyte in decision.derived:
@@ -405,6 +420,37 @@ class RowInterpreter:
             provenance=decision.provenance,
             values=_values(panel.measurements.values()),
             kept=builder.extra.get(KEPT, ()),  # type: ignore[arg-type]
+        )
+
+    def _templated(self, builder: PanelBuilder, panel: Panel) -> BatchRecord | None:
+        """The panel's record with its JSON text rendered from its key's template (None
+        when its key has none)."""
+        if self._templates is None:
+            from b12lab.render.templates import ReportTemplates
+
+            kept = [column.name for column in self.columns.kept]
+            self._templates = ReportTemplates(self.core, kept)
+        kept_cells = builder.extra.get(KEPT, ())
+        rendered = self._templates.render(panel, builder.lines, kept_cells)
+        if rendered is None:
+            return None
+        text, decision, decided = rendered
+        for analyte in decision.derived:
+            builder.note(Note(DERIVED, analyte, "derived", f"{analyte} derived"))
+        return BatchRecord(
+            lines=tuple(builder.lines),
+            patient_id=builder.patient_id,
+            panel_date=builder.date,
+            outcome=decision.outcome,
+            errors=panel.errors,
+            cell_errors=tuple(builder.errors),
+            notes=tuple(builder.notes),
+            warnings=warnings(panel.warnings, decided),
+            guideline=decision.guideline,
+            provenance=decision.provenance,
+            values=_values(panel.measurements.values()),
+            kept=kept_cells,  # type: ignore[arg-type]
+            json_text=text,
         )
 
     def _by_patient(self, builders: Iterable[PanelBuilder]) -> Iterator[BatchRecord]:

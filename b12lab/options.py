@@ -182,6 +182,7 @@ class BatchOptions:
             "policy": self.policy,
             "today": self.today,
             "full_reports": self.full_reports,
+            "json_records": self.output_format.json_records,
             "timeline": self.timeline,
             "keep": self.keep,
             "rules": self.rules,

@@ -111,6 +111,11 @@ class OutputFormat(Word):
         return self not in (OutputFormat.CSV, OutputFormat.TEXT, OutputFormat.PARQUET)
 
     @property
+    def json_records(self) -> bool:
+        """Whether each record is its full report as JSON text (NDJSON, a JSON array)."""
+        return self in (OutputFormat.NDJSON, OutputFormat.JSON)
+
+    @property
     def by_columns(self) -> bool:
         """Whether its writer takes decided blocks of rows (the columnar path) as well as
         records."""

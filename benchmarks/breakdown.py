@@ -11,7 +11,8 @@ one process:
   its 25 columns, read back as Arrow strings, joined and written as the
   columnar path writes (no quoting, so it is a lower bound);
 - runs `b12lab batch --format ndjson` over the first rows (default 100k)
-  with timers around the engine and the writing of each JSON record;
+  with timers around the engine, the record templates (built once per key,
+  filled per record) and the writing of each JSON record;
 - prints each part as a ratio of the copy time (of as many rows).
 
 A part at or above 1.0 is, on its own, as slow as the whole copy: the batch
@@ -55,7 +56,7 @@ def run_instrumented(
     """One in-process `b12lab batch` run, with timers around its main parts (removed after)."""
     from b12lab import batch, batch_run, columnar, decision
     from b12lab.ranges import load_ranges
-    from b12lab.render import rows
+    from b12lab.render import rows, templates
 
     totals: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
@@ -63,6 +64,8 @@ def run_instrumented(
         (decision.DecisionCore, "report", "engine (a full report)"),
         (batch.RowInterpreter, "_wide_row", "reading a row as a panel"),
         (columnar, "csv_text", "writing CSV text"),
+        (templates.ReportTemplates, "build", "a key's record template (engine included)"),
+        (templates.ReportTemplates, "render", "each record from its template (build included)"),
         (rows.NdjsonRecords, "write", "writing each JSON record"),
     ]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]

@@ -28,6 +28,7 @@ __all__ = [
     "csv_row",
     "header_row",
     "record_dict",
+    "record_json",
     "spreadsheet_safe",
 ]
 NO_EXTRA = OutputColumns()
@@ -107,6 +108,8 @@ class CsvRecords:
 
 def record_dict(record: BatchRecord, columns: OutputColumns = NO_EXTRA) -> dict:
     """The record's report as JSON, its `lines` and, with --keep, its `kept` cells."""
+    if record.report is None and record.json_text is not None:
+        return json.loads(record.json_text)  # rendered from its key's template
     assert record.report is not None, "JSON output needs full reports"
     document = record.report.to_dict()
     document["lines"] = list(record.lines)
@@ -116,14 +119,20 @@ def record_dict(record: BatchRecord, columns: OutputColumns = NO_EXTRA) -> dict:
     return document
 
 
+def record_json(record: BatchRecord, columns: OutputColumns = NO_EXTRA) -> str:
+    """`record_dict` as JSON text (rendered already when the record came from a template)."""
+    if record.json_text is not None:
+        return record.json_text
+    return json.dumps(record_dict(record, columns), ensure_ascii=False)
+
+
 class NdjsonRecords:
     def __init__(self, stream: TextIO, columns: OutputColumns = NO_EXTRA):
         self.stream = stream
         self.columns = columns
 
     def write(self, record: BatchRecord) -> None:
-        line = json.dumps(record_dict(record, self.columns), ensure_ascii=False)
-        self.stream.write(line + "\n")
+        self.stream.write(record_json(record, self.columns) + "\n")
 
     def close(self) -> None:
         pass
@@ -140,7 +149,7 @@ class JsonArrayRecords:
 
     def write(self, record: BatchRecord) -> None:
         self.stream.write(("," if self.count else "") + "\n")
-        self.stream.write(json.dumps(record_dict(record, self.columns), ensure_ascii=False))
+        self.stream.write(record_json(record, self.columns))
         self.count += 1
 
     def close(self) -> None:
