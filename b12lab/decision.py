@@ -28,20 +28,22 @@ columns with `positions`, from the same cut points of each limits group.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from bisect import bisect_left
 from collections.abc import Hashable
 from dataclasses import dataclass
 
 from b12lab.derived import ANC, EGFR, egfr_equation
-from b12lab.engine import evaluate
-from b12lab.model import Panel, Report, evolve
+from b12lab.engine import domain_rules, evaluate, run_domain
+from b12lab.model import Finding, Panel, Report, evolve
 from b12lab.outcomes import Outcome
 from b12lab.ranges import Ranges
-from b12lab.rules.base import therapy_days
+from b12lab.rules.base import Case, therapy_days
 from b12lab.rules.catalogue import Catalogue, catalogue_in_force, in_force
 
 DAYS = "days"
 MAX_DECISIONS = 50_000  # distinct decisions kept (a few MiB per thousand); beyond, start again
+MAX_DOMAIN_OUTCOMES = 200_000  # distinct domain outcomes kept (small); beyond, start again
 
 
 def warnings(noted: tuple[str, ...], decided: tuple[str, ...]) -> tuple[str, ...]:
@@ -112,6 +114,12 @@ class DecisionCore:
         self.decided: dict[Hashable, Decision] = {}
         self._shared: dict[tuple, tuple] = {}  # one provenance object for every decision
         self._equation = egfr_equation(ranges)
+        # Each domain's findings and wanted tests, by what its rules see (`domain_key`).
+        self._domains: dict[Hashable, tuple[tuple[Finding, ...], tuple[str, ...]]] = {}
+        self._cases: dict[tuple, int] = {}  # what all domains see beyond their analytes
+        self._numbers = itertools.count()
+        self._rule_sets: dict[int, tuple] = {}  # each domain's rules (kept), reads, order
+        self._case: tuple[Case | None, object] = (None, None)  # the case decided, as seen
 
     def key(self, panel: Panel) -> tuple:
         """Equal keys, equal decisions (for a panel judged without earlier panels)."""
@@ -167,8 +175,23 @@ class DecisionCore:
         return decision
 
     def decide_once(self, panel: Panel) -> Decision:
-        """The panel's decision, not remembered (for a caller that keys panels itself)."""
-        decision = Decision.of(self.report(evolve(panel, warnings=(), errors=())))
+        """The panel's decision, not remembered (for a caller that keys panels itself).
+
+        It is the full report's (`Decision.of(self.report(panel))`), from the engine's
+        brief report (no texts a decision never shows), with each domain's outcome
+        remembered by what that domain's rules see (`run_domain`).
+        """
+        panel = evolve(panel, warnings=(), errors=())
+        with catalogue_in_force(self.catalogue):
+            report = evaluate(
+                panel,
+                self.ranges,
+                guideline=self.guideline,
+                today=self.today,
+                brief=True,
+                run=self.run_domain,
+            )
+        decision = Decision.of(report)
         shared = self._shared.setdefault(decision.provenance, decision.provenance)
         return decision if shared is decision.provenance else evolve(decision, provenance=shared)
 
@@ -176,6 +199,70 @@ class DecisionCore:
         """The full report of one panel (every detail, not cached)."""
         with catalogue_in_force(self.catalogue):
             return evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)
+
+    def run_domain(self, domain: str, case: Case, brief: bool) -> tuple[list[Finding], list[str]]:
+        """`engine.run_domain`, its brief outcome remembered by `domain_key`."""
+        rules, reads = domain_rules(domain)
+        key = self.domain_key(case, rules, reads) if brief else None
+        if key is None:
+            return run_domain(domain, case, brief)
+        known = self._domains.get(key)
+        if known is None:
+            if len(self._domains) >= MAX_DOMAIN_OUTCOMES:
+                self._domains.clear()
+                self._cases.clear()
+            findings, wanted = run_domain(domain, case, brief)
+            known = self._domains[key] = (tuple(findings), tuple(wanted))
+        return list(known[0]), list(known[1])
+
+    def domain_key(self, case: Case, rules: tuple, reads: frozenset[str]) -> Hashable | None:
+        """Equal keys, equal brief outcomes of the domain whose `rules` read `reads`.
+
+        The rules see the case restricted to `reads` (`Case.restricted`), through the
+        fact layer: each value's flag and position among its limits' cut points (and
+        how it is censored), the B12 assessments, the limits in force, the day of
+        therapy among the day cut points, and the context. None (not remembered): a
+        rule written in Python (it may read anything), earlier panels, or a value
+        carried from an earlier panel.
+        """
+        known = self._rule_sets.get(id(rules))
+        if known is None or known[0] is not rules or known[1] is not reads:
+            data = all(rule.logic is not None for rule in rules)
+            known = self._rule_sets[id(rules)] = (rules, reads, data, tuple(sorted(reads)))
+        if not known[2]:
+            return None
+        if self._case[0] is not case:
+            self._case = (case, self._seen(case))
+        seen = self._case[1]
+        if seen is None:
+            return None
+        number, visible = seen
+        return (id(rules), number, tuple(map(visible.get, known[3])))
+
+    def _seen(self, case: Case) -> tuple[int, dict[str, tuple]] | None:
+        """What every domain's rules see beyond their analytes (as a number), and each
+        value as they see it; None when a domain's outcome is not remembered."""
+        panel, limits, flags = case.panel, case.limits, case.flags
+        if case.history:
+            return None
+        visible = {}
+        for analyte, measurement in panel.measurements.items():
+            if measurement.carried_from is not None:
+                return None
+            where = position(measurement.value, limits.cut_points(analyte))
+            visible[analyte] = (where, measurement.censored, flags.get(analyte))
+        days = therapy_days(panel, case.today)
+        shared = (
+            limits.key,
+            case.b12,
+            case.serum,
+            None if days is None else position(days, limits.cut_points(DAYS)),
+            evolve(panel.context, b12_therapy_start=None, days_on_therapy=None),
+        )
+        number = self._cases.get(shared)
+        if number is None:  # a number never given before, even after a clear
+            number = self._cases[shared] = next(self._numbers)
+        return number, visible
 
 
 def _exact(measurement) -> tuple:
