@@ -38,8 +38,11 @@ from b12lab.engine import domain_rules, evaluate, run_domain
 from b12lab.model import Finding, Panel, Report, evolve
 from b12lab.outcomes import Outcome
 from b12lab.ranges import Ranges
-from b12lab.rules.base import Case, therapy_days
+from b12lab.rules import facts as fact_layer
+from b12lab.rules.base import B12_INPUTS, Case, therapy_days
 from b12lab.rules.catalogue import Catalogue, catalogue_in_force, in_force
+from b12lab.rules.condition import names
+from b12lab.rules.facts import BY_FLAG
 
 DAYS = "days"
 MAX_DECISIONS = 50_000  # distinct decisions kept (a few MiB per thousand); beyond, start again
@@ -220,16 +223,16 @@ class DecisionCore:
 
         The rules see the case restricted to `reads` (`Case.restricted`), through the
         fact layer: each value's flag and position among its limits' cut points (and
-        how it is censored), the B12 assessments, the limits in force, the day of
-        therapy among the day cut points, and the context. None (not remembered): a
-        rule written in Python (it may read anything), earlier panels, or a value
-        carried from an earlier panel.
+        how it is censored), or its flag alone where the conditions read it only
+        through flags (`_granularity`), the B12 assessments, the limits in force, the
+        day of therapy among the day cut points, and the context. None (not
+        remembered): a rule written in Python (it may read anything), earlier panels,
+        or a value carried from an earlier panel.
         """
         known = self._rule_sets.get(id(rules))
         if known is None or known[0] is not rules or known[1] is not reads:
-            data = all(rule.logic is not None for rule in rules)
-            known = self._rule_sets[id(rules)] = (rules, reads, data, tuple(sorted(reads)))
-        if not known[2]:
+            known = self._rule_sets[id(rules)] = (rules, reads, *_granularity(rules, reads))
+        if known[2] is None:
             return None
         if self._case[0] is not case:
             self._case = (case, self._seen(case))
@@ -237,7 +240,13 @@ class DecisionCore:
         if seen is None:
             return None
         number, visible = seen
-        return (id(rules), number, tuple(map(visible.get, known[3])))
+        flags = case.flags
+        return (
+            id(rules),
+            number,
+            tuple(map(visible.get, known[2])),
+            tuple(map(flags.get, known[3])),
+        )
 
     def _seen(self, case: Case) -> tuple[int, dict[str, tuple]] | None:
         """What every domain's rules see beyond their analytes (as a number), and each
@@ -263,6 +272,22 @@ class DecisionCore:
         if number is None:  # a number never given before, even after a clear
             number = self._cases[shared] = next(self._numbers)
         return number, visible
+
+
+def _granularity(rules: tuple, reads: frozenset[str]) -> tuple[tuple | None, tuple]:
+    """The analytes a domain's rules see by position among their cut points, and those
+    they see by flag alone (their conditions read them only through `BY_FLAG` facts);
+    (None, ()) when a rule is written in Python (it may read anything)."""
+    if any(rule.logic is None for rule in rules):
+        return None, ()
+    named = set().union(*(names(c) for rule in rules for c in rule.logic.conditions()))
+    by_position = set(B12_INPUTS)  # the B12 assessment and the missing sets read them
+    for name in named - BY_FLAG:
+        by_position.update(fact_layer.reads(name))
+        head = name.partition(".")[0]
+        if head in fact_layer.ANALYTES:
+            by_position.add(head)
+    return tuple(sorted(reads & by_position)), tuple(sorted(reads - by_position))
 
 
 def _exact(measurement) -> tuple:

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 from test_decision import _panels
 
 from b12lab.decision import Decision, DecisionCore
+from b12lab.engine import evaluate
 from b12lab.model import Context, Measurement, Panel
 from b12lab.ranges import load_ranges
 from b12lab.rules.catalogue import load_lab_rules
+from b12lab.rules.facts import BY_FLAG, FACTS
 
 RANGES = load_ranges()
 LAB_RULES = load_lab_rules(REPO / "examples" / "lab_rules.yaml")
@@ -193,3 +195,38 @@ def test_remembered_outcomes_stay_bounded(monkeypatch, guideline):
     for _, panel in _panels(60, seed=9):
         assert core.decide_once(panel) == _full(core, panel)
         assert len(core._domains) <= 7
+
+
+def _case(panel: Panel, guideline: str):
+    """The case the engine's rules see for the panel."""
+    seen = []
+
+    def keep(domain, case, brief):
+        seen.append(case)
+        return [], []
+
+    evaluate(panel, RANGES, guideline=guideline, today=TODAY, brief=True, run=keep)
+    return seen[0]
+
+
+def test_facts_read_by_flag_change_only_with_a_flag():
+    """Every value moved to each other position with the same flag (and the same B12
+    assessments): each `BY_FLAG` fact keeps its value."""
+    checked = 0
+    names = sorted(BY_FLAG)
+    for guideline, panel in (*_alike(150, seed=23), *_panels(150, seed=29)):
+        case = _case(panel, guideline)
+        facts = {name: FACTS[name].compute(case) for name in names}
+        for analyte, measurement in panel.measurements.items():
+            for value in VALUES[analyte]:
+                moved = replace(
+                    measurement, value=value, input=f"{measurement.censored or ''}{value}"
+                )
+                other = _case(
+                    replace(panel, measurements={**panel.measurements, analyte: moved}), guideline
+                )
+                if other.flags != case.flags or (other.b12, other.serum) != (case.b12, case.serum):
+                    continue
+                assert {name: FACTS[name].compute(other) for name in names} == facts, analyte
+                checked += 1
+    assert checked > 1000
