@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from bisect import bisect_left
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from b12lab.derived import ANC, EGFR, egfr_equation
@@ -203,7 +203,9 @@ class DecisionCore:
         with catalogue_in_force(self.catalogue):
             return evaluate(panel, self.ranges, guideline=self.guideline, today=self.today)
 
-    def run_domain(self, domain: str, case: Case, brief: bool) -> tuple[list[Finding], list[str]]:
+    def run_domain(
+        self, domain: str, case: Case, brief: bool
+    ) -> tuple[Sequence[Finding], Sequence[str]]:
         """`engine.run_domain`, its brief outcome remembered by `domain_key`."""
         rules, reads = domain_rules(domain)
         key = self.domain_key(case, rules, reads) if brief else None
@@ -216,7 +218,7 @@ class DecisionCore:
                 self._cases.clear()
             findings, wanted = run_domain(domain, case, brief)
             known = self._domains[key] = (tuple(findings), tuple(wanted))
-        return list(known[0]), list(known[1])
+        return known
 
     def domain_key(self, case: Case, rules: tuple, reads: frozenset[str]) -> Hashable | None:
         """Equal keys, equal brief outcomes of the domain whose `rules` read `reads`.

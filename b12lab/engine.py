@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from b12lab.derived import derive
@@ -34,7 +34,7 @@ from b12lab.rules.implications import implications
 ALWAYS_WANTED = ("b12", "platelets", "anc", "ferritin")
 # One domain's findings and wanted tests for a case: `run_domain`, or a caller's
 # equivalent (b12lab.decision remembers them per what the domain's rules see).
-DomainRunner = Callable[[str, Case, bool], tuple[list[Finding], list[str]]]
+DomainRunner = Callable[[str, Case, bool], tuple[Sequence[Finding], Sequence[str]]]
 
 
 def flag_for(measurement: Measurement, limits: Limits) -> tuple[str, str | None]:
