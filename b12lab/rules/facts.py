@@ -620,12 +620,13 @@ _fact("hypersegmented_neutrophils", "bool", "hypersegmented neutrophils reported
 )
 
 
-# Facts that read their analytes only through each one's flag and whether it is
-# measured (beside the case's B12 assessments, therapy day and context): on a panel
-# without earlier panels, values that move without changing their flags leave them
-# as they are (tests/test_brief_decision.py moves every value to check it). A batch
-# remembers a domain's outcome by the flags alone of the analytes its conditions
-# read only through these (b12lab.decision).
+# Facts that, on a panel without earlier panels, read their analytes only through
+# each one's flag and whether it is measured (beside the case's B12 assessments,
+# therapy day and context; those comparing with earlier panels are then false):
+# values that move without changing their flags leave them as they are
+# (tests/test_brief_decision.py moves every value to check it). A batch, which
+# decides each panel without earlier ones, remembers a domain's outcome by the flags
+# alone of the analytes its conditions read only through these (b12lab.decision).
 BY_FLAG = frozenset(
     {
         *(f"{a}.{suffix}" for a in ANALYTES for suffix in ("measured", "low", "high", "flag")),
@@ -634,6 +635,12 @@ BY_FLAG = frozenset(
         "cytopenias.persisting",
         "inflammation",
         "hemoglobin.rose_from",
+        "platelets.earlier_high",
+        "platelets.earlier_low",
+        "anc.earlier_low",
+        "wbc.earlier_low",
+        "b12.earlier_low",
+        "ferritin.fell",
     }
 )
 
