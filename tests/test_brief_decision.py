@@ -25,12 +25,18 @@ RANGES = load_ranges()
 LAB_RULES = load_lab_rules(REPO / "examples" / "lab_rules.yaml")
 CENSORED = (None, None, None, None, "<", ">", "<=", ">=")
 
-# One core per guideline and rules file for the whole module: each panel meets the
-# domain outcomes remembered from the panels before it.
+OVERLAY = load_ranges(REPO / "examples" / "lab_overlay.yaml")  # a laboratory's limits
+GUIDELINES = (None, "who", "nice")
+
+# One core per guideline, rules file and ranges for the whole module: each panel meets
+# the domain outcomes remembered from the panels before it.
 CORES = {
-    (guideline, lab): DecisionCore(RANGES, guideline, TODAY, LAB_RULES if lab else None)
-    for guideline in ("who", "nice")
+    (guideline, lab, overlay): DecisionCore(
+        OVERLAY if overlay else RANGES, guideline, TODAY, LAB_RULES if lab else None
+    )
+    for guideline in GUIDELINES
     for lab in (False, True)
+    for overlay in (False, True)
 }
 
 
@@ -41,7 +47,9 @@ def _cut_values(analyte: str) -> list[float]:
         for age in (None, 0.5, 8, 15, 40, 70):
             for trimester in (None, 1, 3):
                 for guideline in ("who", "nice"):
-                    cuts.update(RANGES.limits(sex, age, guideline, trimester).cut_points(analyte))
+                    for ranges in (RANGES, OVERLAY):
+                        limits = ranges.limits(sex, age, guideline, trimester)
+                        cuts.update(limits.cut_points(analyte))
     points = sorted(c for c in cuts if c > 0) or [1.0]
     return sorted({round(p * f, 3) for p in points for f in (0.9, 0.99, 1.0, 1.01, 1.1)})
 
@@ -134,11 +142,12 @@ def _alike(count: int, seed: int):
 
 @given(
     panel=panels(),
-    guideline=st.sampled_from(("who", "nice")),
+    guideline=st.sampled_from(GUIDELINES),
     lab=st.booleans(),
+    overlay=st.booleans(),
 )
-def test_brief_decision_equals_the_full_reports(panel, guideline, lab):
-    core = CORES[(guideline, lab)]
+def test_brief_decision_equals_the_full_reports(panel, guideline, lab, overlay):
+    core = CORES[(guideline, lab, overlay)]
     assert core.decide_once(panel) == _full(core, panel)
 
 
