@@ -46,7 +46,8 @@ from b12lab.rules.facts import BY_FLAG
 
 DAYS = "days"
 MAX_DECISIONS = 50_000  # distinct decisions kept (a few MiB per thousand); beyond, start again
-MAX_DOMAIN_OUTCOMES = 200_000  # distinct domain outcomes kept (small); beyond, start again
+# Distinct domain outcomes kept (about 0.6 KiB each); beyond, start again.
+MAX_DOMAIN_OUTCOMES = 30_000
 
 
 def warnings(noted: tuple[str, ...], decided: tuple[str, ...]) -> tuple[str, ...]:
@@ -120,6 +121,7 @@ class DecisionCore:
         # Each domain's findings and wanted tests, by what its rules see (`domain_key`).
         self._domains: dict[Hashable, tuple[tuple[Finding, ...], tuple[str, ...]]] = {}
         self._cases: dict[tuple, int] = {}  # what all domains see beyond their analytes
+        self._interned: dict[Hashable, object] = {}
         self._numbers = itertools.count()
         self._rule_sets: dict[int, tuple] = {}  # each domain's rules (kept), reads, order
         self._case: tuple[Case | None, object] = (None, None)  # the case decided, as seen
@@ -216,9 +218,21 @@ class DecisionCore:
             if len(self._domains) >= MAX_DOMAIN_OUTCOMES:
                 self._domains.clear()
                 self._cases.clear()
+                self._interned.clear()
             findings, wanted = run_domain(domain, case, brief)
-            known = self._domains[key] = (tuple(findings), tuple(wanted))
+            known = self._domains[key] = (
+                tuple(
+                    self._kept(f, ("finding", f.id, f.domain, f.severity, f.title))
+                    for f in findings
+                ),
+                self._kept(tuple(wanted), ("wanted", *wanted)),
+            )
         return known
+
+    def _kept(self, value, key: Hashable = None):
+        """One object for equal values (a brief finding or wanted tests, by `key`, parts of
+        keys by themselves): remembered outcomes share them."""
+        return self._interned.setdefault(value if key is None else key, value)
 
     def domain_key(self, case: Case, rules: tuple, reads: frozenset[str]) -> Hashable | None:
         """Equal keys, equal brief outcomes of the domain whose `rules` read `reads`.
@@ -261,7 +275,7 @@ class DecisionCore:
             if measurement.carried_from is not None:
                 return None
             where = position(measurement.value, limits.cut_points(analyte))
-            visible[analyte] = (where, measurement.censored, flags.get(analyte))
+            visible[analyte] = self._kept((where, measurement.censored, flags.get(analyte)))
         days = therapy_days(panel, case.today)
         shared = (
             limits.key,
