@@ -124,7 +124,6 @@ class DecisionCore:
         self._interned: dict[Hashable, object] = {}
         self._numbers = itertools.count()
         self._rule_sets: dict[int, tuple] = {}  # each domain's rules (kept), reads, order
-        self._case: tuple[Case | None, object] = (None, None)  # the case decided, as seen
 
     def key(self, panel: Panel) -> tuple:
         """Equal keys, equal decisions (for a panel judged without earlier panels)."""
@@ -250,9 +249,9 @@ class DecisionCore:
             known = self._rule_sets[id(rules)] = (rules, reads, *_granularity(rules, reads))
         if known[2] is None:
             return None
-        if self._case[0] is not case:
-            self._case = (case, self._seen(case))
-        seen = self._case[1]
+        seen = case.__dict__.get("_seen", False)  # kept beside the frozen case's fields
+        if seen is False:
+            seen = case.__dict__["_seen"] = self._seen(case)
         if seen is None:
             return None
         number, visible = seen
