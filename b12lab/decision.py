@@ -46,8 +46,8 @@ from b12lab.rules.facts import BY_FLAG
 
 DAYS = "days"
 MAX_DECISIONS = 50_000  # distinct decisions kept (a few MiB per thousand); beyond, start again
-# Distinct domain outcomes kept (about 0.6 KiB each); beyond, start again.
-MAX_DOMAIN_OUTCOMES = 30_000
+# Distinct domain outcomes kept (about 0.4 KiB each); beyond, start again.
+MAX_DOMAIN_OUTCOMES = 20_000
 
 
 def warnings(noted: tuple[str, ...], decided: tuple[str, ...]) -> tuple[str, ...]:
@@ -219,18 +219,16 @@ class DecisionCore:
                 self._cases.clear()
                 self._interned.clear()
             findings, wanted = run_domain(domain, case, brief)
-            known = self._domains[key] = (
-                tuple(
-                    self._kept(f, ("finding", f.id, f.domain, f.severity, f.title))
-                    for f in findings
-                ),
-                self._kept(tuple(wanted), ("wanted", *wanted)),
-            )
+            named = tuple(("finding", f.id, f.domain, f.severity, f.title) for f in findings)
+            kept = tuple(self._kept(f, name) for f, name in zip(findings, named, strict=True))
+            known = (self._kept(kept, named), self._kept(tuple(wanted), ("wanted", *wanted)))
+            key = (*key[:2], *(self._kept(part) for part in key[2:]))
+            self._domains[key] = self._kept(known, ("outcome", id(known[0]), id(known[1])))
         return known
 
     def _kept(self, value, key: Hashable = None):
-        """One object for equal values (a brief finding or wanted tests, by `key`, parts of
-        keys by themselves): remembered outcomes share them."""
+        """One object for equal values (by `key`, or by themselves): the remembered
+        outcomes and their keys share their findings, wanted tests and parts."""
         return self._interned.setdefault(value if key is None else key, value)
 
     def domain_key(self, case: Case, rules: tuple, reads: frozenset[str]) -> Hashable | None:
