@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from b12lab.derived import derive
@@ -23,7 +24,7 @@ from b12lab.model import (
     format_number,
 )
 from b12lab.ranges import SEXES, Limits, Ranges
-from b12lab.rules import DOMAIN_READS, RULES_BY_DOMAIN, Case, Fired, Missing
+from b12lab.rules import DOMAIN_READS, RULES_BY_DOMAIN, Case, Fired, Missing, Rule
 from b12lab.rules.b12_status import assess_b12, assess_for_rules
 from b12lab.rules.base import AskTests, Step, above, at_least, at_most, at_or_above, below
 from b12lab.rules.catalogue import in_force
@@ -31,6 +32,9 @@ from b12lab.rules.data import outcomes
 from b12lab.rules.implications import implications
 
 ALWAYS_WANTED = ("b12", "platelets", "anc", "ferritin")
+# One domain's findings and wanted tests for a case: `run_domain`, or a caller's
+# equivalent (b12lab.decision remembers them per what the domain's rules see).
+DomainRunner = Callable[[str, Case, bool], tuple[Sequence[Finding], Sequence[str]]]
 
 
 def flag_for(measurement: Measurement, limits: Limits) -> tuple[str, str | None]:
@@ -189,12 +193,22 @@ def evaluate(
     guideline: str | None = None,
     history: tuple[Panel, ...] = (),
     today: dt.date | None = None,
+    brief: bool = False,
+    run: DomainRunner | None = None,
 ) -> Report:
-    """Interpret one panel (the latest, when `history` holds earlier ones)."""
+    """Interpret one panel (the latest, when `history` holds earlier ones).
+
+    `brief`: the report without the texts a batch row never shows (each finding's
+    detail, evidence and next steps, the implication summaries, the B12 detail, the
+    values' display decimals and reference limits); every flag, finding, severity,
+    missing test and warning is the full report's. `run` decides each domain
+    (default `run_domain`).
+    """
     today = today or dt.date.today()
     limits = ranges.limits(panel.sex, panel.age, guideline, panel.context.pregnancy_trimester)
     panel, warnings = derive(panel, ranges)
-    panel = shown_against(panel, limits)
+    if not brief:
+        panel = shown_against(panel, limits)
     warnings = [*panel.warnings, *warnings, *_context_warnings(panel, ranges, today, limits)]
     flags: dict[str, str] = {}
     measurements = []
@@ -209,6 +223,9 @@ def evaluate(
         disagreement = lab_flag_disagreement(measurement, flag)
         if disagreement:
             warnings.append(disagreement)
+        if brief:
+            measurements.append(measurement)
+            continue
         band = limits.reference[analyte]
         measurements.append(
             evolve(measurement, flag=flag, reference_low=band.low, reference_high=band.high)
@@ -225,8 +242,9 @@ def evaluate(
 
     findings: list[Finding] = []
     wanted = [a for a in ALWAYS_WANTED if a not in panel.measurements]
+    run = run or run_domain
     for domain in DOMAINS:
-        domain_findings, domain_wanted = run_domain(domain, case)
+        domain_findings, domain_wanted = run(domain, case, brief)
         findings.extend(domain_findings)
         wanted.extend(domain_wanted)
     findings.sort(key=lambda f: (SEVERITIES.index(f.severity), DOMAINS.index(f.domain)))
@@ -239,36 +257,49 @@ def evaluate(
         panel_date=panel.date,
         b12_status=assessment.status,
         measurements=tuple(measurements),
-        implications=implications(case, by_domain),
+        implications=implications(case, by_domain, summaries=not brief),
         findings=tuple(findings),
         missing=missing,
         warnings=tuple(dict.fromkeys(warnings)),
         errors=panel.errors,
         guideline=limits.profile.name,
         guideline_title=limits.profile.title,
-        b12_detail=_b12_detail(case),
+        b12_detail="" if brief else _b12_detail(case),
         therapy_start=panel.context.b12_therapy_start,
         therapy_day=case.days_on_therapy if case.on_therapy else None,
         provenance=provenance(ranges, limits.profile.name, today),
     )
 
 
-def run_domain(domain: str, case: Case) -> tuple[list[Finding], list[str]]:
+def domain_rules(domain: str) -> tuple[tuple[Rule, ...], frozenset[str]]:
+    """The domain's rules in force (a laboratory's rules file, when one is in force) and
+    the analytes they read."""
+    catalogue = in_force()
+    if catalogue is None:
+        return RULES_BY_DOMAIN[domain], DOMAIN_READS[domain]
+    return catalogue.by_domain[domain], catalogue.reads[domain]
+
+
+def run_domain(domain: str, case: Case, brief: bool = False) -> tuple[list[Finding], list[str]]:
     """One domain's findings, and the tests that would have decided its other rules.
 
-    The rules see only the analytes their domain reads (DOMAIN_READS).
+    The rules see only the analytes their domain reads (DOMAIN_READS). `brief`: the
+    findings without detail, evidence or next steps.
     """
-    catalogue = in_force()  # a laboratory's rules file, when one is in force
-    reads = DOMAIN_READS if catalogue is None else catalogue.reads
-    visible = case.restricted(reads[domain])
+    rules, reads = domain_rules(domain)
+    visible = case.restricted(reads)
     findings: list[Finding] = []
     wanted: list[str] = []
-    rules = (RULES_BY_DOMAIN if catalogue is None else catalogue.by_domain)[domain]
-    for rule, outcome in zip(rules, outcomes(rules, visible), strict=True):
+    for rule, outcome in zip(rules, outcomes(rules, visible, brief), strict=True):
         if isinstance(outcome, Missing):
             wanted.extend(outcome.analytes)
         elif isinstance(outcome, Fired):
             wanted.extend(outcome.missing)
+            if brief:
+                findings.append(
+                    Finding(rule.id, rule.domain, rule.severity, rule.title, "", (), {})
+                )
+                continue
             findings.append(
                 Finding(
                     id=rule.id,

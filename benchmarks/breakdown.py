@@ -4,9 +4,9 @@ Generates the same wide export as `throughput.py` (default 1M rows) and, in
 one process:
 
 - times the plain pass-through copy (twice, the faster kept);
-- runs `b12lab batch` to CSV with timers around the engine (once per
-  distinct decision), the row reader (once per decision's representative
-  row) and the writing of each block's CSV text;
+- runs `b12lab batch` to CSV with timers around the engine (a decision once
+  per distinct key; a full report where one is written), the row reader (once
+  per decision's representative row) and the writing of each block's CSV text;
 - times writing the finished output once more with nothing left to decide:
   its 25 columns, read back as Arrow strings, joined and written as the
   columnar path writes (no quoting, so it is a lower bound);
@@ -61,6 +61,7 @@ def run_instrumented(
     totals: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     wrapped = [
+        (decision.DecisionCore, "decide_once", "engine (a decision)"),
         (decision.DecisionCore, "report", "engine (a full report)"),
         (batch.RowInterpreter, "_wide_row", "reading a row as a panel"),
         (columnar, "csv_text", "writing CSV text"),

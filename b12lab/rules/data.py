@@ -143,14 +143,23 @@ class RuleLogic:
         return self.outcome(self.walked(facts), facts, case)
 
     def outcome(
-        self, index: int | None, facts: Mapping[str, object], case: Case
+        self, index: int | None, facts: Mapping[str, object], case: Case, brief: bool = False
     ) -> Fired | Missing | None:
-        """The finding (or what is missing) of the outcome `choices` chose."""
+        """The finding (or what is missing) of the outcome `choices` chose.
+
+        `brief`: without the texts (detail, evidence, next steps), only what the
+        finding's id, severity and missing tests need."""
         if index is None:
             return None
         if index < len(self.unresolved):
             return Missing(_missing(self.unresolved[index], case))
         chosen = self.variants[index - len(self.unresolved)]
+        if brief:
+            missing = list(_missing(chosen, case))
+            for extra in self.extras:
+                if extra.missing and evaluate(extra.when, facts):
+                    missing.extend(_missing(extra, case))
+            return Fired("", {}, missing=tuple(missing))
         detail = chosen.detail.fill(facts)
         evidence = _evidence(chosen, facts)
         steps = [t.fill(facts) for t in chosen.next_steps]
@@ -188,9 +197,11 @@ class _Chooser:
 _CHOOSERS: dict[int, tuple[tuple[Rule, ...], _Chooser]] = {}
 
 
-def outcomes(rules: tuple[Rule, ...], case: Case) -> list[Fired | Missing | None]:
+def outcomes(
+    rules: tuple[Rule, ...], case: Case, brief: bool = False
+) -> list[Fired | Missing | None]:
     """Each rule's outcome for one case, in order: the rules written as data share the
-    case's facts and are chosen together."""
+    case's facts and are chosen together (`brief`: their findings without texts)."""
     if any(rule.logic is None for rule in rules):
         return [rule.evaluate(case) for rule in rules]
     entry = _CHOOSERS.get(id(rules))
@@ -198,7 +209,7 @@ def outcomes(rules: tuple[Rule, ...], case: Case) -> list[Fired | Missing | None
         entry = _CHOOSERS[id(rules)] = (rules, _Chooser(tuple(r.logic for r in rules)))
     facts = fact_layer.facts_of(case)
     return [
-        rule.logic.outcome(index, facts, case)
+        rule.logic.outcome(index, facts, case, brief)
         for rule, index in zip(rules, entry[1](facts), strict=True)
     ]
 

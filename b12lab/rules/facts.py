@@ -620,6 +620,31 @@ _fact("hypersegmented_neutrophils", "bool", "hypersegmented neutrophils reported
 )
 
 
+# Facts that, on a panel without earlier panels, read their analytes only through
+# each one's flag and whether it is measured (beside the case's B12 assessments,
+# therapy day and context; those comparing with earlier panels are then false):
+# values that move without changing their flags leave them as they are
+# (tests/test_brief_decision.py moves every value to check it). A batch, which
+# decides each panel without earlier ones, remembers a domain's outcome by the flags
+# alone of the analytes its conditions read only through these (b12lab.decision).
+BY_FLAG = frozenset(
+    {
+        *(f"{a}.{suffix}" for a in ANALYTES for suffix in ("measured", "low", "high", "flag")),
+        *(f"{a}.given" for a in ANALYTES),
+        *(f"{line}.persisting" for line in ("platelets", "anc", "wbc", "hemoglobin")),
+        "cytopenias.persisting",
+        "inflammation",
+        "hemoglobin.rose_from",
+        "platelets.earlier_high",
+        "platelets.earlier_low",
+        "anc.earlier_low",
+        "wbc.earlier_low",
+        "b12.earlier_low",
+        "ferritin.fell",
+    }
+)
+
+
 # What `unresolved:` may list as missing beyond analytes: computed sets.
 MISSING_SETS: dict[str, Callable[[Case], tuple[str, ...]]] = {
     "undecided_b12": lambda c: b12_unresolved(c).analytes,

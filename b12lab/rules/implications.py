@@ -159,14 +159,17 @@ FLAG_ANALYTE = {
 }
 
 
-def implications(case: Case, fired_by_domain: dict[str, list[str]]) -> dict[str, Implication]:
+def implications(
+    case: Case, fired_by_domain: dict[str, list[str]], summaries: bool = True
+) -> dict[str, Implication]:
+    """Each domain's flag, findings and (unless `summaries` is false) its sentence."""
     fired = {rule_id for ids in fired_by_domain.values() for rule_id in ids}
     result = {}
     for domain, summarize in SUMMARIES.items():
         flag = next((case.flags[a] for a in FLAG_ANALYTE[domain] if a in case.flags), None)
         result[domain] = Implication(
             flag=flag,
-            summary=summarize(case, fired),
+            summary=summarize(case, fired) if summaries else "",
             findings=tuple(fired_by_domain.get(domain, ())),
         )
     return result
