@@ -404,23 +404,7 @@ class RowInterpreter:
                 return record
         report = self.core.report(panel) if self.full_reports else None
         decision = Decision.of(report) if report is not None else self.core.decide(panel)
-        for analyte in decision.derived:
-            builder.note(Note(DERIVED, analyte, "derived", f"{analyte} derived"))
-        return BatchRecord(
-            lines=tuple(builder.lines),
-            patient_id=builder.patient_id,
-            panel_date=builder.date,
-            outcome=decision.outcome,
-            errors=panel.errors,
-            report=report,
-            cell_errors=tuple(builder.errors),
-            notes=tuple(builder.notes),
-            warnings=warnings(panel.warnings, decision.warnings),
-            guideline=decision.guideline,
-            provenance=decision.provenance,
-            values=_values(panel.measurements.values()),
-            kept=builder.extra.get(KEPT, ()),  # type: ignore[arg-type]
-        )
+        return self._record(builder, panel, decision, decision.warnings, report=report)
 
     def _templated(self, builder: PanelBuilder, panel: Panel) -> BatchRecord | None:
         """The panel's record with its JSON text rendered from its key's template (None
@@ -430,11 +414,22 @@ class RowInterpreter:
 
             kept = [column.name for column in self.columns.kept]
             self._templates = ReportTemplates(self.core, kept)
-        kept_cells = builder.extra.get(KEPT, ())
-        rendered = self._templates.render(panel, builder.lines, kept_cells)
+        rendered = self._templates.render(panel, builder.lines, builder.extra.get(KEPT, ()))
         if rendered is None:
             return None
         text, decision, decided = rendered
+        return self._record(builder, panel, decision, decided, json_text=text)
+
+    def _record(
+        self,
+        builder: PanelBuilder,
+        panel: Panel,
+        decision: Decision,
+        decided: tuple[str, ...],
+        **rendered,
+    ) -> BatchRecord:
+        """The panel's record from its decision (`decided`: the decision's own warnings);
+        `rendered`: its full report or its JSON text, for the formats that write them."""
         for analyte in decision.derived:
             builder.note(Note(DERIVED, analyte, "derived", f"{analyte} derived"))
         return BatchRecord(
@@ -449,8 +444,8 @@ class RowInterpreter:
             guideline=decision.guideline,
             provenance=decision.provenance,
             values=_values(panel.measurements.values()),
-            kept=kept_cells,  # type: ignore[arg-type]
-            json_text=text,
+            kept=builder.extra.get(KEPT, ()),  # type: ignore[arg-type]
+            **rendered,
         )
 
     def _by_patient(self, builders: Iterable[PanelBuilder]) -> Iterator[BatchRecord]:

@@ -82,3 +82,20 @@ def one_clear_line(result) -> str:
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.output
     return lines[0]
+
+
+def canonical_measurement(ranges, analyte, value, censored=None, lab_flag=None, lab_reference=None):
+    """A measurement given in its analyte's canonical unit (its input the value as typed)."""
+    from b12lab.model import Measurement
+
+    spec = ranges.analytes[analyte]
+    return Measurement(
+        analyte=analyte,
+        value=value,
+        unit=spec.canonical_unit,
+        input=f"{censored or ''}{value}",
+        censored=censored,
+        decimals=spec.decimals,
+        lab_flag=lab_flag,
+        lab_reference=lab_reference,
+    )

@@ -22,10 +22,10 @@ def export(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("output_format", ["csv", "ndjson", "parquet"])
-def test_two_processes_write_what_one_writes(cli, export, tmp_path, monkeypatch, output_format):
-    monkeypatch.setattr(columnar, "PARALLEL_KEYS", 2)  # fork for every block of new keys
-    forked = []
+def _forks_counted(monkeypatch) -> list[bool]:
+    """Fork for every block of new keys; the list says, per run, whether deciders forked."""
+    monkeypatch.setattr(columnar, "PARALLEL_KEYS", 2)
+    forked: list[bool] = []
     original = columnar.ColumnarInterpreter._forked
 
     def counted(self):
@@ -34,6 +34,12 @@ def test_two_processes_write_what_one_writes(cli, export, tmp_path, monkeypatch,
         return pool
 
     monkeypatch.setattr(columnar.ColumnarInterpreter, "_forked", counted)
+    return forked
+
+
+@pytest.mark.parametrize("output_format", ["csv", "ndjson", "parquet"])
+def test_two_processes_write_what_one_writes(cli, export, tmp_path, monkeypatch, output_format):
+    forked = _forks_counted(monkeypatch)
     outputs = {}
     for jobs in ("1", "2", "3"):
         out = tmp_path / f"jobs{jobs}.{output_format}"
@@ -77,16 +83,7 @@ def test_a_parquet_or_arrow_input_is_decided_on_both_cores_alike(
     else:
         with ipc.new_file(source, table.schema) as writer:
             writer.write_table(table, max_chunksize=1500)
-    monkeypatch.setattr(columnar, "PARALLEL_KEYS", 2)
-    forked = []
-    original = columnar.ColumnarInterpreter._forked
-
-    def counted(self):
-        pool = original(self)
-        forked.append(pool is not None)
-        return pool
-
-    monkeypatch.setattr(columnar.ColumnarInterpreter, "_forked", counted)
+    forked = _forks_counted(monkeypatch)
     outputs = {}
     for jobs in ("1", "2"):
         out = tmp_path / f"jobs{jobs}.csv"

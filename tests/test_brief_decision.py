@@ -9,14 +9,14 @@ import random
 from dataclasses import replace
 
 import pytest
-from conftest import REPO, TODAY
+from conftest import REPO, TODAY, canonical_measurement
 from hypothesis import given
 from hypothesis import strategies as st
 from test_decision import _panels
 
 from b12lab.decision import Decision, DecisionCore
 from b12lab.engine import evaluate
-from b12lab.model import Context, Measurement, Panel
+from b12lab.model import Context, Panel
 from b12lab.ranges import load_ranges
 from b12lab.rules.catalogue import load_lab_rules
 from b12lab.rules.facts import BY_FLAG, FACTS
@@ -62,17 +62,8 @@ def measurements(draw, analyte: str):
     value = draw(st.sampled_from(VALUES[analyte]))
     censored = draw(st.sampled_from(CENSORED))
     lab = draw(st.sampled_from((None, None, None, "L", "N", "H", "HH")))
-    spec = RANGES.analytes[analyte]
-    return Measurement(
-        analyte=analyte,
-        value=value,
-        unit=spec.canonical_unit,
-        input=f"{censored or ''}{value}",
-        censored=censored,
-        decimals=spec.decimals,
-        lab_flag=lab,
-        lab_reference=draw(st.sampled_from((None, "10-20"))) if lab else None,
-    )
+    reference = draw(st.sampled_from((None, "10-20"))) if lab else None
+    return canonical_measurement(RANGES, analyte, value, censored, lab, reference)
 
 
 @st.composite
@@ -116,19 +107,10 @@ def _alike(count: int, seed: int):
         for analyte in RANGES.analytes:
             if rng.random() < 0.8:
                 continue
-            spec = RANGES.analytes[analyte]
             value = rng.choice((VALUES[analyte][0], VALUES[analyte][-1]))
             censored = rng.choice((None,) * 8 + ("<", ">"))
             lab = rng.choice((None,) * 8 + ("L", "H"))
-            values[analyte] = Measurement(
-                analyte=analyte,
-                value=value,
-                unit=spec.canonical_unit,
-                input=f"{censored or ''}{value}",
-                censored=censored,
-                decimals=spec.decimals,
-                lab_flag=lab,
-            )
+            values[analyte] = canonical_measurement(RANGES, analyte, value, censored, lab)
         start = rng.choice((None, None, None, TODAY - dt.timedelta(days=rng.choice((-5, 60)))))
         panel = Panel(
             measurements=values,

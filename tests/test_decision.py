@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import ClassVar
 
 import pytest
-from conftest import TODAY
+from conftest import TODAY, canonical_measurement
 
 from b12lab import engine
 from b12lab.decision import DecisionCore, position
@@ -91,15 +91,10 @@ def _panels(count: int, seed: int = 7):
             value = rng.choice(points) * rng.choice((0.97, 1.0, 1.03))
             censored = rng.choice((None, None, None, None, "<", ">"))
             lab = rng.random() < 0.15  # a message's own flag and range (HL7 OBX-8, FHIR)
-            measurements[analyte] = Measurement(
-                analyte=analyte,
-                value=value,
-                unit=spec.canonical_unit,
-                input=f"{censored or ''}{value}",
-                censored=censored,
-                decimals=spec.decimals,
-                lab_flag=rng.choice(("L", "N", "H")) if lab else None,
-                lab_reference=rng.choice((None, "10-20")) if lab else None,
+            flag = rng.choice(("L", "N", "H")) if lab else None
+            reference = rng.choice((None, "10-20")) if lab else None
+            measurements[analyte] = canonical_measurement(
+                RANGES, analyte, value, censored, flag, reference
             )
         date = TODAY - dt.timedelta(days=rng.randint(0, 400))
         start = rng.choice((None, date - dt.timedelta(days=rng.randint(-20, 200))))

@@ -112,17 +112,21 @@ class PanelBuilder:
         return self.put(analyte, measurement, notes, where=where, line=line)
 
     def _measure(self, analyte: str, raw: object, hint: UnitHint | None):
+        def read():
+            measurement, notes = measure(self.ranges, analyte, raw, hint=hint, policy=self.policy)
+            return measurement, tuple(notes)
+
+        if self.readings is None or not isinstance(raw, (str, int, float)):
+            return read()
+        return self._remembered((analyte, type(raw), raw, hint), read)
+
+    def _remembered(self, key: tuple, read):
+        """What `read()` gives (or the InputError it raises), once per `key` per input."""
         cache = self.readings
-        if cache is None or not isinstance(raw, (str, int, float)):
-            return measure(self.ranges, analyte, raw, hint=hint, policy=self.policy)
-        key = (analyte, type(raw), raw, hint)
-        found = cache.get(key)
-        if found is None:
+        found = cache.get(key, cache)
+        if found is cache:
             try:
-                measurement, notes = measure(
-                    self.ranges, analyte, raw, hint=hint, policy=self.policy
-                )
-                found = (measurement, tuple(notes))
+                found = read()
             except InputError as error:
                 found = error
             if len(cache) >= MAX_READINGS:
@@ -218,22 +222,13 @@ class PanelBuilder:
         """The field parsed by its one parser (a text cell once per input)."""
         parse = PATIENT_PARSERS[key]
         order = self.policy.date_order
-        cache = self.readings
-        if cache is None or type(raw) is not str:
+
+        def read():
             return parse(raw, where, order) if parse is parse_date else parse(raw, where)
-        cache_key = ("field", key, raw, where, order)  # apart from the (analyte, ...) keys
-        found = cache.get(cache_key, cache)
-        if found is cache:
-            try:
-                found = parse(raw, where, order) if parse is parse_date else parse(raw, where)
-            except InputError as error:
-                found = error
-            if len(cache) >= MAX_READINGS:
-                cache.clear()
-            cache[cache_key] = found
-        if isinstance(found, InputError):
-            raise found
-        return found
+
+        if self.readings is None or type(raw) is not str:
+            return read()
+        return self._remembered(("field", key, raw, where, order), read)  # apart from values'
 
     def note(self, note: Note) -> None:
         self.notes.append(note)
