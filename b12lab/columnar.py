@@ -75,6 +75,32 @@ class FieldReading:
     refused: bool = False
 
 
+class SeenCells(list):
+    """A column's distinct cells read so far, in the order of their ids (`gid`), with
+    arrays over them (one value per cell) made once per cell: a block extends them with
+    the cells it added, never makes them again from all the cells of the run."""
+
+    def __init__(self):
+        super().__init__()
+        self.arrays: dict = {}
+
+    def array(self, name, make):
+        """`make(start, cells)` over every cell, kept under `name`: only the cells added
+        since the last call are made (a numpy or an Arrow array, joined to the rest)."""
+        have = self.arrays.get(name)
+        done = 0 if have is None else len(have)
+        if have is None or done < len(self):
+            more = make(done, self[done:])
+            if have is None:
+                have = more
+            elif isinstance(have, np.ndarray):
+                have = np.concatenate([have, more])
+            else:
+                have = pa.concat_arrays([have, more])
+            self.arrays[name] = have
+        return have
+
+
 @dataclass
 class Decided:
     """One batch of rows, decided: per-row arrays and the decisions they point to."""
@@ -107,9 +133,12 @@ class ColumnarInterpreter:
         self.plan = interpreter.plan
         self.ranges = interpreter.ranges
         self.cells: list[dict[tuple, CellReading]] = [{} for _ in self.plan.analytes]
+        self.cell_lists = [SeenCells() for _ in self.plan.analytes]  # by gid
         self.field_cells: dict[str, dict[object, FieldReading]] = {
             key: {} for key in self.plan.fields if key in PATIENT_PARSERS
         }
+        self.field_lists = {key: SeenCells() for key in self.field_cells}  # by gid
+        self.note_texts: dict[str, int] = {"": 0}  # each joined note text -> its id
         # Each key (`_templates`: bytes) -> the number of its decision in `decided`, which
         # holds each distinct decision once: many keys decide alike, so a key costs only
         # its bytes and its entry here.
@@ -145,9 +174,9 @@ class ColumnarInterpreter:
                     except InputError:
                         found.refused = True
                 seen[_hashable(raw)] = found
+                self.field_lists[key].append(found)
             gids[position] = found.gid
-        readings = sorted(seen.values(), key=lambda r: r.gid)
-        return gids[codes], readings
+        return gids[codes], self.field_lists[key]
 
     def _analyte(
         self, number: int, column: pa.Array, units: pa.Array | None
@@ -174,9 +203,9 @@ class ColumnarInterpreter:
             if found is None:
                 found = self._read_cell(len(seen), spec, raw, unit_text)
                 seen[key] = found
+                self.cell_lists[number].append(found)
             gids[position] = found.gid
-        readings = sorted(seen.values(), key=lambda r: r.gid)
-        return gids[inverse], readings
+        return gids[inverse], self.cell_lists[number]
 
     def _read_cell(self, gid: int, column, raw: object, unit_text: object) -> CellReading:
         """One cell exactly as `RowInterpreter._wide_row` reads it."""
@@ -221,7 +250,7 @@ class ColumnarInterpreter:
         for key in self.field_cells:
             gids, readings = self._field(key, columns[self.plan.fields[key]])
             fields[key] = (gids, readings)
-            refused |= np.array([r.refused for r in readings], dtype=bool)[gids]
+            refused |= readings.array("refused", _refused_flags)[gids]
 
         # Limits: sex and age (through the bands they fall in).
         zeros = np.zeros(rows, dtype=np.int64)
@@ -252,13 +281,12 @@ class ColumnarInterpreter:
             unit_column = columns[spec.unit_index] if spec.unit_index is not None else None
             gids, readings = self._analyte(number, columns[spec.index], unit_column)
             values_of[spec.analyte] = (gids, readings)
-            refused |= np.array([r.refused for r in readings], dtype=bool)[gids]
-            values = np.array([r.value for r in readings], dtype=np.float64)
-            censored = np.array([r.censored for r in readings], dtype=bool)
+            refused |= readings.array("refused", _refused_flags)[gids]
+            values = readings.array("value", _values)
             where = np.empty(rows, dtype=np.int64)
             for group in groups_here:  # positions among the cut points of the limits in force
-                placed = positions(values, self.group_limits[group].cut_points(spec.analyte))
-                placed[censored] = CENSORED_BASE + np.flatnonzero(censored)  # by identity
+                cuts = self.group_limits[group].cut_points(spec.analyte)
+                placed = readings.array(("placed", group), _placed(cuts))
                 in_group = group_ids == group
                 where[in_group] = placed[gids[in_group]]
             key_parts.append((where, spec.analyte))
@@ -300,11 +328,11 @@ class ColumnarInterpreter:
         kept = ~refused
         for gids, readings in values_of.values():
             tally = np.bincount(gids[kept], minlength=len(readings))
-            for reading in readings:
-                if reading.notes and tally[reading.gid]:
-                    for note in reading.notes:
-                        key = (note.subject, note.summary)
-                        counts[key] = counts.get(key, 0) + int(tally[reading.gid])
+            noted_cells = readings.array("noted", _noted_flags)
+            for gid in np.flatnonzero(noted_cells & (tally > 0)).tolist():
+                for note in readings[gid].notes:
+                    key = (note.subject, note.summary)
+                    counts[key] = counts.get(key, 0) + int(tally[gid])
         decided_tally = np.bincount(template[kept], minlength=len(self.decided))
         for number in np.flatnonzero(decided_tally).tolist():
             for analyte in self.decided[number].derived:
@@ -518,10 +546,14 @@ class ColumnarInterpreter:
 
         Rows share few combinations of notes: each is joined once, then taken per row.
         """
-        texts: dict[str, int] = {"": 0}
+        texts = self.note_texts
         parts: list[tuple[np.ndarray, str]] = []
+
+        def text_ids(start: int, cells: list) -> np.ndarray:
+            return np.array([texts.setdefault(r.text, len(texts)) for r in cells], np.int64)
+
         for analyte, (gids, readings) in values_of.items():
-            ids = np.array([texts.setdefault(r.text, len(texts)) for r in readings], np.int64)
+            ids = readings.array("note text", text_ids)
             if ids.any():
                 parts.append((ids[gids], analyte))
         if not parts:
@@ -581,6 +613,40 @@ def _combine(parts: list[tuple[np.ndarray, str]], rows: int) -> np.ndarray:
         combined = combined * cardinality + values
         size *= cardinality
     return combined
+
+
+def _refused_flags(start: int, cells: list) -> np.ndarray:
+    return np.array([r.refused for r in cells], dtype=bool)
+
+
+def _values(start: int, cells: list) -> np.ndarray:
+    return np.array([r.value for r in cells], dtype=np.float64)
+
+
+def _noted_flags(start: int, cells: list) -> np.ndarray:
+    return np.array([bool(r.notes) for r in cells], dtype=bool)
+
+
+def _placed(cuts):
+    """Each cell's position among `cuts`; a censored cell keys by its own identity."""
+
+    def make(start: int, cells: list) -> np.ndarray:
+        placed = positions(_values(start, cells), cuts)
+        censored = np.array([r.censored for r in cells], dtype=bool)
+        placed[censored] = CENSORED_BASE + start + np.flatnonzero(censored)
+        return placed
+
+    return make
+
+
+def _shown_cells(quoted: bool):
+    """Each cell's normalized-value text (`CellReading.shown`), quoted for CSV or not."""
+
+    def make(start: int, cells: list) -> pa.Array:
+        shown = pa.array([r.shown for r in cells], pa.string())
+        return _csv_cells(shown) if quoted else shown
+
+    return make
 
 
 def _encoded(column) -> tuple[np.ndarray, list]:
@@ -766,8 +832,8 @@ def _value_cells(decided: Decided, rows: int, quoted: bool = False) -> list[pa.A
             columns.append(pa.array([""] * rows, pa.string()))
             continue
         gids, readings = found
-        cells = pa.array([r.shown for r in readings], pa.string())
-        columns.append((_csv_cells(cells) if quoted else cells).take(pa.array(gids)))
+        cells = readings.array(("shown", quoted), _shown_cells(quoted))
+        columns.append(cells.take(pa.array(gids)))
     return columns
 
 
@@ -899,12 +965,29 @@ def _blank_rows(table: pa.Table) -> np.ndarray:
     """Rows every cell of which is blank (the row reader skips them)."""
     blank = np.ones(table.num_rows, dtype=bool)
     for column in table.columns:
-        codes, values = _encoded(column.combine_chunks())
-        empty = np.array([v is None or not v.strip() for v in values], dtype=bool)
-        blank &= empty[codes]
+        column = column.combine_chunks()
+        if (
+            pa.types.is_string(column.type)
+            and not column.null_count
+            and pc.all(pc.string_is_ascii(column)).as_py() in (True, None)
+        ):
+            # ASCII only: Arrow trims exactly the characters str.strip() removes.
+            length = pc.utf8_length(pc.utf8_trim(column, PY_ASCII_SPACE))
+            blank &= _flags(pc.equal(length, 0))
+        else:
+            codes, values = _encoded(column)
+            empty = np.array([v is None or not v.strip() for v in values], dtype=bool)
+            blank &= empty[codes]
         if not blank.any():
             break
     return blank
+
+
+def _flags(flags: pa.Array) -> np.ndarray:
+    """A boolean Arrow array without nulls as a numpy bool array."""
+    as_bytes = pc.cast(flags, pa.uint8())
+    data = np.frombuffer(as_bytes.buffers()[1], dtype=np.uint8)
+    return data[as_bytes.offset : as_bytes.offset + len(as_bytes)].astype(bool)
 
 
 class _Held:
