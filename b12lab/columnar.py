@@ -116,7 +116,7 @@ class Decided:
     columns: OutputColumns = field(default_factory=OutputColumns)  # values and --keep to write
     readings: dict[str, tuple[np.ndarray, list[CellReading]]] = field(default_factory=dict)
     kept: list[pa.Array] = field(default_factory=list)  # the --keep columns of the batch
-    fragments: dict = field(default_factory=dict)  # decision -> its CSV cells (csv_text)
+    fragments: dict = field(default_factory=dict)  # decision -> its CSV cells (csv_bytes)
     # What the summary counts: each kind of decision, and each decision's kind.
     counted: tuple[dict, list] = field(default_factory=lambda: ({}, []))
 
@@ -146,7 +146,7 @@ class ColumnarInterpreter:
         self.key_names: dict[tuple, int] = {}  # which parts a key has -> its kind
         self.decided: list[Decision] = []
         self.numbers: dict[Decision, int] = {}  # a decision -> its number in `decided`
-        self.fragments: dict = {}  # decision -> its CSV cells once written (`csv_text`)
+        self.fragments: dict = {}  # decision -> its CSV cells once written (`csv_bytes`)
         self.counted: tuple[dict, list] = ({}, [])  # what the summary counts of each
         self.limit_groups: dict[tuple, tuple[int, bool]] = {}
         self.group_limits: list = []  # Limits of each group, by group number
@@ -728,13 +728,14 @@ def decision_cells(decision: Decision) -> list[str]:
     return cells
 
 
-def csv_text(decided: Decided) -> str:
-    """The rows of a decided batch as CSV text, byte for byte what `csv_row` writes."""
+def csv_bytes(decided: Decided) -> bytes | memoryview:
+    """The rows of a decided batch as CSV text encoded in UTF-8, byte for byte what
+    `csv_row` writes (Arrow's own bytes where no row's record is the row path's)."""
     from b12lab.render.rows import csv_row
 
     rows = len(decided.lines)
     if not rows:
-        return ""
+        return b""
     used, local = np.unique(decided.template, return_inverse=True)  # decisions of this batch
     used = used.tolist()
     fragments = _fragments(decided, used)
@@ -758,13 +759,13 @@ def csv_text(decided: Decided) -> str:
         after,
         *_value_columns(decided, rows),
         *(_csv_cells(_kept_column(c)) for c in decided.kept),
-        pa.array([""] * rows, pa.string()),
+        # The last column (errors) is empty here: its cell and the line's end in one.
+        pa.repeat(pa.scalar("\n", pa.string()), rows),
     ]
     joined = pc.binary_join_element_wise(*columns, ",")
-    joined = pc.binary_join_element_wise(joined, "", "\n")
-    text = _string_bytes(joined)
+    text = _string_view(joined)
     if not decided.errors:
-        return text.decode("utf-8")
+        return text
     offsets = _offsets(joined)
     pieces, start = [], 0
     for row in sorted(decided.errors):
@@ -772,13 +773,13 @@ def csv_text(decided: Decided) -> str:
         pieces.append(_csv_line(csv_row(decided.errors[row], decided.columns)))
         start = offsets[row + 1] - offsets[0]
     pieces.append(text[start:])
-    return b"".join(pieces).decode("utf-8")
+    return b"".join(pieces)
 
 
 def decided_cells(decided: Decided) -> list[pa.Array]:
     """The cells of a decided batch, one string array per column of the batch CSV, as
     `csv_row` gives each record's (spreadsheet-safe, not quoted): the table API's
-    outcomes, with no CSV text in between. `csv_text` writes the same cells as CSV."""
+    outcomes, with no CSV text in between. `csv_bytes` writes the same cells as CSV."""
     from b12lab.render.rows import csv_row, spreadsheet_safe
 
     rows = len(decided.lines)
@@ -899,10 +900,11 @@ def _offsets(array: pa.Array) -> np.ndarray:
     return offsets[array.offset : array.offset + len(array) + 1].astype(np.int64)
 
 
-def _string_bytes(array: pa.Array) -> bytes:
+def _string_view(array: pa.Array) -> memoryview:
+    """The bytes of a string array's values, end to end, without copying them."""
     offsets = _offsets(array)
     data = array.buffers()[2]
-    return data.to_pybytes()[offsets[0] : offsets[-1]] if data is not None else b""
+    return memoryview(data)[offsets[0] : offsets[-1]] if data is not None else memoryview(b"")
 
 
 # --- reading a CSV export in blocks ------------------------------------------------------

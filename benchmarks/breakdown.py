@@ -62,7 +62,7 @@ def run_instrumented(
     wrapped = [
         (decision.DecisionCore, "report", "engine (a full report)"),
         (batch.RowInterpreter, "_wide_row", "reading a row as a panel"),
-        (columnar, "csv_text", "writing CSV text"),
+        (columnar, "csv_bytes", "writing CSV text"),
         (rows.NdjsonRecords, "write", "writing each JSON record"),
     ]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]
