@@ -101,6 +101,49 @@ class SeenCells(list):
         return have
 
 
+class SeenTexts:
+    """The distinct texts of a column seen so far, each with its id (its place here)."""
+
+    def __init__(self):
+        self.strings: list[str] = []
+        self.array = pa.array([], pa.string())
+
+    def ids(self, column: pa.Array) -> np.ndarray:
+        """Each row's text id (texts not seen before are added)."""
+        encoded = pc.dictionary_encode(column)
+        dictionary = encoded.dictionary
+        found = pc.index_in(dictionary, value_set=self.array)
+        ids = pc.fill_null(found, -1).to_numpy().astype(np.int64)
+        new = np.flatnonzero(ids < 0)
+        if len(new):
+            added = dictionary.take(pa.array(new))
+            ids[new] = np.arange(len(self.strings), len(self.strings) + len(new))
+            self.strings.extend(added.to_pylist())
+            self.array = pa.concat_arrays([self.array, added.cast(pa.string())])
+        return ids[encoded.indices.to_numpy().astype(np.int64)]
+
+
+class KnownPairs:
+    """Numbers (a pair of text ids) already given a cell id, kept sorted."""
+
+    def __init__(self):
+        self.keys = np.empty(0, dtype=np.int64)
+        self.gids = np.empty(0, dtype=np.int64)
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """The cell id of each of `keys` (sorted, distinct); -1 where none yet."""
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return np.where(self.keys[at] == keys, self.gids[at], -1)
+
+    def add(self, keys: np.ndarray, gids: np.ndarray) -> None:
+        if len(keys):
+            keys = np.concatenate([self.keys, keys])
+            order = np.argsort(keys, kind="stable")
+            self.keys, self.gids = keys[order], np.concatenate([self.gids, gids])[order]
+
+
 @dataclass
 class Decided:
     """One batch of rows, decided: per-row arrays and the decisions they point to."""
@@ -134,6 +177,8 @@ class ColumnarInterpreter:
         self.ranges = interpreter.ranges
         self.cells: list[dict[tuple, CellReading]] = [{} for _ in self.plan.analytes]
         self.cell_lists = [SeenCells() for _ in self.plan.analytes]  # by gid
+        # Text cells: the texts and unit texts seen, and which pair of them is which cell.
+        self.cell_texts = [(SeenTexts(), SeenTexts(), KnownPairs()) for _ in self.plan.analytes]
         self.field_cells: dict[str, dict[object, FieldReading]] = {
             key: {} for key in self.plan.fields if key in PATIENT_PARSERS
         }
@@ -184,6 +229,8 @@ class ColumnarInterpreter:
         """Per-row global ids of an analyte column's distinct (cell, unit) pairs."""
         spec = self.plan.analytes[number]
         seen = self.cells[number]
+        if _strings(column) and (units is None or _strings(units)):
+            return self._analyte_strings(number, column, units)
         codes, values = _encoded(column)
         if units is not None:
             unit_codes, unit_values = _encoded(units)
@@ -206,6 +253,34 @@ class ColumnarInterpreter:
                 self.cell_lists[number].append(found)
             gids[position] = found.gid
         return gids[inverse], self.cell_lists[number]
+
+    def _analyte_strings(
+        self, number: int, column: pa.Array, units: pa.Array | None
+    ) -> tuple[np.ndarray, list[CellReading]]:
+        """`_analyte` for text cells (and unit cells): Arrow finds which texts and which
+        pairs of texts were seen in earlier blocks, so that only new ones are looked at
+        one by one."""
+        spec = self.plan.analytes[number]
+        seen, readings = self.cells[number], self.cell_lists[number]
+        texts, unit_texts, known = self.cell_texts[number]
+        pairs = texts.ids(column) << 32
+        if units is not None:
+            pairs |= unit_texts.ids(units) + 1  # 0: no unit column
+        distinct, inverse = np.unique(pairs, return_inverse=True)
+        gids = known.find(distinct)
+        new = np.flatnonzero(gids < 0)
+        for position in new.tolist():
+            pair = int(distinct[position])
+            raw = texts.strings[pair >> 32]
+            unit_text = unit_texts.strings[(pair & 0xFFFFFFFF) - 1] if units is not None else None
+            found = seen.get((raw, unit_text))
+            if found is None:
+                found = self._read_cell(len(seen), spec, raw, unit_text)
+                seen[(raw, unit_text)] = found
+                readings.append(found)
+            gids[position] = found.gid
+        known.add(distinct[new], gids[new])
+        return gids[inverse.reshape(-1)], readings
 
     def _read_cell(self, gid: int, column, raw: object, unit_text: object) -> CellReading:
         """One cell exactly as `RowInterpreter._wide_row` reads it."""
@@ -615,6 +690,11 @@ def _combine(parts: list[tuple[np.ndarray, str]], rows: int) -> np.ndarray:
     return combined
 
 
+def _strings(column) -> bool:
+    """Text cells without nulls (a CSV export's, as Arrow reads them)."""
+    return pa.types.is_string(column.type) and not column.null_count
+
+
 def _refused_flags(start: int, cells: list) -> np.ndarray:
     return np.array([r.refused for r in cells], dtype=bool)
 
@@ -930,13 +1010,17 @@ def _simple(block: bytes, delimiter: bytes, width: int) -> bool:
     except UnicodeDecodeError:
         return False
     data = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(data == 10)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    if int((ends - starts).max(initial=0)) >= MAX_LINE:
+    # Separators and line ends in order: every line has width - 1 separators exactly
+    # when they come in groups of `width`, each ended by the only line ends there are.
+    marks = np.flatnonzero((data == delimiter[0]) | (data == 10))
+    if len(marks) % width:
         return False
-    separators = np.concatenate(([0], np.cumsum(data == delimiter[0])))
-    per_line = separators[ends + 1] - separators[starts]
-    return bool((per_line == width - 1).all())
+    line_end = data[marks] == 10
+    ends = marks[width - 1 :: width]
+    if not line_end[width - 1 :: width].all() or int(np.count_nonzero(line_end)) != len(ends):
+        return False
+    lengths = np.diff(ends, prepend=-1) - 1
+    return int(lengths.max(initial=0)) < MAX_LINE
 
 
 def _arrow_block(block: bytes, delimiter: str, width: int) -> pa.Table:
