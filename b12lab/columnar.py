@@ -766,11 +766,23 @@ _NEEDS_QUOTES = '[,"\\n]'  # what makes Python's csv writer (QUOTE_MINIMAL, "\n"
 
 def _csv_cells(array: pa.Array) -> pa.Array:
     """Cells as the csv module writes them: quoted, quotes doubled, only where needed."""
+    if not _has_bytes(array, b',"\n'):
+        return array
     needed = pc.match_substring_regex(array, _NEEDS_QUOTES)
     if not pc.any(needed).as_py():
         return array
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(array, '"', '""'), '"', "")
     return pc.if_else(needed, quoted, array)
+
+
+def _has_bytes(array: pa.Array, wanted: bytes) -> bool:
+    """Whether any cell of a string array holds any of the (ASCII) bytes `wanted`."""
+    offsets = _offsets(array)
+    buffer = array.buffers()[2]
+    if buffer is None or offsets[-1] == offsets[0]:
+        return False
+    data = np.frombuffer(buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return bool(np.isin(data, np.frombuffer(wanted, dtype=np.uint8)).any())
 
 
 def _safe(array: pa.Array) -> pa.Array:
