@@ -75,6 +75,75 @@ class FieldReading:
     refused: bool = False
 
 
+class SeenCells(list):
+    """A column's distinct cells read so far, in the order of their ids (`gid`), with
+    arrays over them (one value per cell) made once per cell: a block extends them with
+    the cells it added, never makes them again from all the cells of the run."""
+
+    def __init__(self):
+        super().__init__()
+        self.arrays: dict = {}
+
+    def array(self, name, make):
+        """`make(start, cells)` over every cell, kept under `name`: only the cells added
+        since the last call are made (a numpy or an Arrow array, joined to the rest)."""
+        have = self.arrays.get(name)
+        done = 0 if have is None else len(have)
+        if have is None or done < len(self):
+            more = make(done, self[done:])
+            if have is None:
+                have = more
+            elif isinstance(have, np.ndarray):
+                have = np.concatenate([have, more])
+            else:
+                have = pa.concat_arrays([have, more])
+            self.arrays[name] = have
+        return have
+
+
+class SeenTexts:
+    """The distinct texts of a column seen so far, each with its id (its place here)."""
+
+    def __init__(self):
+        self.strings: list[str] = []
+        self.array = pa.array([], pa.string())
+
+    def ids(self, column: pa.Array) -> np.ndarray:
+        """Each row's text id (texts not seen before are added)."""
+        encoded = pc.dictionary_encode(column)
+        dictionary = encoded.dictionary
+        found = pc.index_in(dictionary, value_set=self.array)
+        ids = pc.fill_null(found, -1).to_numpy().astype(np.int64)
+        new = np.flatnonzero(ids < 0)
+        if len(new):
+            added = dictionary.take(pa.array(new))
+            ids[new] = np.arange(len(self.strings), len(self.strings) + len(new))
+            self.strings.extend(added.to_pylist())
+            self.array = pa.concat_arrays([self.array, added.cast(pa.string())])
+        return ids[encoded.indices.to_numpy().astype(np.int64)]
+
+
+class KnownPairs:
+    """Numbers (a pair of text ids) already given a cell id, kept sorted."""
+
+    def __init__(self):
+        self.keys = np.empty(0, dtype=np.int64)
+        self.gids = np.empty(0, dtype=np.int64)
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """The cell id of each of `keys` (sorted, distinct); -1 where none yet."""
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return np.where(self.keys[at] == keys, self.gids[at], -1)
+
+    def add(self, keys: np.ndarray, gids: np.ndarray) -> None:
+        if len(keys):
+            keys = np.concatenate([self.keys, keys])
+            order = np.argsort(keys, kind="stable")
+            self.keys, self.gids = keys[order], np.concatenate([self.gids, gids])[order]
+
+
 @dataclass
 class Decided:
     """One batch of rows, decided: per-row arrays and the decisions they point to."""
@@ -90,7 +159,7 @@ class Decided:
     columns: OutputColumns = field(default_factory=OutputColumns)  # values and --keep to write
     readings: dict[str, tuple[np.ndarray, list[CellReading]]] = field(default_factory=dict)
     kept: list[pa.Array] = field(default_factory=list)  # the --keep columns of the batch
-    fragments: dict = field(default_factory=dict)  # decision -> its CSV cells (csv_text)
+    fragments: dict = field(default_factory=dict)  # decision -> its CSV cells (csv_bytes)
     # What the summary counts: each kind of decision, and each decision's kind.
     counted: tuple[dict, list] = field(default_factory=lambda: ({}, []))
 
@@ -107,9 +176,14 @@ class ColumnarInterpreter:
         self.plan = interpreter.plan
         self.ranges = interpreter.ranges
         self.cells: list[dict[tuple, CellReading]] = [{} for _ in self.plan.analytes]
+        self.cell_lists = [SeenCells() for _ in self.plan.analytes]  # by gid
+        # Text cells: the texts and unit texts seen, and which pair of them is which cell.
+        self.cell_texts = [(SeenTexts(), SeenTexts(), KnownPairs()) for _ in self.plan.analytes]
         self.field_cells: dict[str, dict[object, FieldReading]] = {
             key: {} for key in self.plan.fields if key in PATIENT_PARSERS
         }
+        self.field_lists = {key: SeenCells() for key in self.field_cells}  # by gid
+        self.note_texts: dict[str, int] = {"": 0}  # each joined note text -> its id
         # Each key (`_templates`: bytes) -> the number of its decision in `decided`, which
         # holds each distinct decision once: many keys decide alike, so a key costs only
         # its bytes and its entry here.
@@ -117,7 +191,7 @@ class ColumnarInterpreter:
         self.key_names: dict[tuple, int] = {}  # which parts a key has -> its kind
         self.decided: list[Decision] = []
         self.numbers: dict[Decision, int] = {}  # a decision -> its number in `decided`
-        self.fragments: dict = {}  # decision -> its CSV cells once written (`csv_text`)
+        self.fragments: dict = {}  # decision -> its CSV cells once written (`csv_bytes`)
         self.counted: tuple[dict, list] = ({}, [])  # what the summary counts of each
         self.limit_groups: dict[tuple, tuple[int, bool]] = {}
         self.group_limits: list = []  # Limits of each group, by group number
@@ -145,9 +219,9 @@ class ColumnarInterpreter:
                     except InputError:
                         found.refused = True
                 seen[_hashable(raw)] = found
+                self.field_lists[key].append(found)
             gids[position] = found.gid
-        readings = sorted(seen.values(), key=lambda r: r.gid)
-        return gids[codes], readings
+        return gids[codes], self.field_lists[key]
 
     def _analyte(
         self, number: int, column: pa.Array, units: pa.Array | None
@@ -155,6 +229,8 @@ class ColumnarInterpreter:
         """Per-row global ids of an analyte column's distinct (cell, unit) pairs."""
         spec = self.plan.analytes[number]
         seen = self.cells[number]
+        if _strings(column) and (units is None or _strings(units)):
+            return self._analyte_strings(number, column, units)
         codes, values = _encoded(column)
         if units is not None:
             unit_codes, unit_values = _encoded(units)
@@ -174,9 +250,37 @@ class ColumnarInterpreter:
             if found is None:
                 found = self._read_cell(len(seen), spec, raw, unit_text)
                 seen[key] = found
+                self.cell_lists[number].append(found)
             gids[position] = found.gid
-        readings = sorted(seen.values(), key=lambda r: r.gid)
-        return gids[inverse], readings
+        return gids[inverse], self.cell_lists[number]
+
+    def _analyte_strings(
+        self, number: int, column: pa.Array, units: pa.Array | None
+    ) -> tuple[np.ndarray, list[CellReading]]:
+        """`_analyte` for text cells (and unit cells): Arrow finds which texts and which
+        pairs of texts were seen in earlier blocks, so that only new ones are looked at
+        one by one."""
+        spec = self.plan.analytes[number]
+        seen, readings = self.cells[number], self.cell_lists[number]
+        texts, unit_texts, known = self.cell_texts[number]
+        pairs = texts.ids(column) << 32
+        if units is not None:
+            pairs |= unit_texts.ids(units) + 1  # 0: no unit column
+        distinct, inverse = np.unique(pairs, return_inverse=True)
+        gids = known.find(distinct)
+        new = np.flatnonzero(gids < 0)
+        for position in new.tolist():
+            pair = int(distinct[position])
+            raw = texts.strings[pair >> 32]
+            unit_text = unit_texts.strings[(pair & 0xFFFFFFFF) - 1] if units is not None else None
+            found = seen.get((raw, unit_text))
+            if found is None:
+                found = self._read_cell(len(seen), spec, raw, unit_text)
+                seen[(raw, unit_text)] = found
+                readings.append(found)
+            gids[position] = found.gid
+        known.add(distinct[new], gids[new])
+        return gids[inverse.reshape(-1)], readings
 
     def _read_cell(self, gid: int, column, raw: object, unit_text: object) -> CellReading:
         """One cell exactly as `RowInterpreter._wide_row` reads it."""
@@ -221,7 +325,7 @@ class ColumnarInterpreter:
         for key in self.field_cells:
             gids, readings = self._field(key, columns[self.plan.fields[key]])
             fields[key] = (gids, readings)
-            refused |= np.array([r.refused for r in readings], dtype=bool)[gids]
+            refused |= readings.array("refused", _refused_flags)[gids]
 
         # Limits: sex and age (through the bands they fall in).
         zeros = np.zeros(rows, dtype=np.int64)
@@ -252,13 +356,12 @@ class ColumnarInterpreter:
             unit_column = columns[spec.unit_index] if spec.unit_index is not None else None
             gids, readings = self._analyte(number, columns[spec.index], unit_column)
             values_of[spec.analyte] = (gids, readings)
-            refused |= np.array([r.refused for r in readings], dtype=bool)[gids]
-            values = np.array([r.value for r in readings], dtype=np.float64)
-            censored = np.array([r.censored for r in readings], dtype=bool)
+            refused |= readings.array("refused", _refused_flags)[gids]
+            values = readings.array("value", _values)
             where = np.empty(rows, dtype=np.int64)
             for group in groups_here:  # positions among the cut points of the limits in force
-                placed = positions(values, self.group_limits[group].cut_points(spec.analyte))
-                placed[censored] = CENSORED_BASE + np.flatnonzero(censored)  # by identity
+                cuts = self.group_limits[group].cut_points(spec.analyte)
+                placed = readings.array(("placed", group), _placed(cuts))
                 in_group = group_ids == group
                 where[in_group] = placed[gids[in_group]]
             key_parts.append((where, spec.analyte))
@@ -300,11 +403,11 @@ class ColumnarInterpreter:
         kept = ~refused
         for gids, readings in values_of.values():
             tally = np.bincount(gids[kept], minlength=len(readings))
-            for reading in readings:
-                if reading.notes and tally[reading.gid]:
-                    for note in reading.notes:
-                        key = (note.subject, note.summary)
-                        counts[key] = counts.get(key, 0) + int(tally[reading.gid])
+            noted_cells = readings.array("noted", _noted_flags)
+            for gid in np.flatnonzero(noted_cells & (tally > 0)).tolist():
+                for note in readings[gid].notes:
+                    key = (note.subject, note.summary)
+                    counts[key] = counts.get(key, 0) + int(tally[gid])
         decided_tally = np.bincount(template[kept], minlength=len(self.decided))
         for number in np.flatnonzero(decided_tally).tolist():
             for analyte in self.decided[number].derived:
@@ -399,7 +502,7 @@ class ColumnarInterpreter:
             else:
                 numbers[position] = number
         # Each new key is decided once, on its first row's panel.
-        panels = [self._key_panel(row, fields, values_of) for _, row, _ in new]
+        panels = self._key_panels([row for _, row, _ in new], fields, values_of)
         for (position, _, key), decision in zip(new, self._decide(panels), strict=True):
             number = self.numbers.get(decision)
             if number is None:  # a decision no key had yet
@@ -409,30 +512,43 @@ class ColumnarInterpreter:
             numbers[position] = number
         return numbers[inverse.reshape(-1)]
 
-    def _key_panel(self, row: int, fields: dict, values_of: dict) -> Panel:
-        """The panel the row path builds from the row (`RowInterpreter._wide_row`), as
-        the decision sees it (no warnings, errors or patient id: `decide_once` drops
+    def _key_panels(self, rows: list[int], fields: dict, values_of: dict) -> list[Panel]:
+        """The panel the row path builds from each of `rows` (`RowInterpreter._wide_row`),
+        as the decision sees it (no warnings, errors or patient id: `decide_once` drops
         them), made of the cells this path already read through the reading layer: its
         fields as parsed and its measurements in the plan's column order."""
-        given = {}
-        for key, (gids, readings) in fields.items():
-            value = readings[gids[row]].value
-            if value is not None:
-                given[key] = value
-        measurements = {}
+        taken = np.asarray(rows, dtype=np.int64)
+        field_values = [
+            (key, [readings[gid].value for gid in gids[taken].tolist()])
+            for key, (gids, readings) in fields.items()
+        ]
+        measured = []
         for spec in self.plan.analytes:
             gids, readings = values_of[spec.analyte]
-            measurement = readings[gids[row]].measurement
-            if measurement is not None:
-                measurements[spec.analyte] = measurement
-        start = given.get("b12_therapy_start")
-        return Panel(
-            measurements=measurements,
-            date=given.get("date"),
-            sex=given.get("sex"),
-            age=given.get("age"),
-            context=Context() if start is None else Context(b12_therapy_start=start),
-        )
+            measured.append(
+                (spec.analyte, [readings[gid].measurement for gid in gids[taken].tolist()])
+            )
+        panels = []
+        for position in range(len(rows)):
+            given = {}
+            for key, values in field_values:
+                if values[position] is not None:
+                    given[key] = values[position]
+            measurements = {}
+            for analyte, cells in measured:
+                if cells[position] is not None:
+                    measurements[analyte] = cells[position]
+            start = given.get("b12_therapy_start")
+            panels.append(
+                Panel(
+                    measurements=measurements,
+                    date=given.get("date"),
+                    sex=given.get("sex"),
+                    age=given.get("age"),
+                    context=Context() if start is None else Context(b12_therapy_start=start),
+                )
+            )
+        return panels
 
     def _decide(self, panels: list) -> list[Decision]:
         """Each panel's decision, in order: on both cores when there are many (the other
@@ -518,10 +634,14 @@ class ColumnarInterpreter:
 
         Rows share few combinations of notes: each is joined once, then taken per row.
         """
-        texts: dict[str, int] = {"": 0}
+        texts = self.note_texts
         parts: list[tuple[np.ndarray, str]] = []
+
+        def text_ids(start: int, cells: list) -> np.ndarray:
+            return np.array([texts.setdefault(r.text, len(texts)) for r in cells], np.int64)
+
         for analyte, (gids, readings) in values_of.items():
-            ids = np.array([texts.setdefault(r.text, len(texts)) for r in readings], np.int64)
+            ids = readings.array("note text", text_ids)
             if ids.any():
                 parts.append((ids[gids], analyte))
         if not parts:
@@ -583,6 +703,45 @@ def _combine(parts: list[tuple[np.ndarray, str]], rows: int) -> np.ndarray:
     return combined
 
 
+def _strings(column) -> bool:
+    """Text cells without nulls (a CSV export's, as Arrow reads them)."""
+    return pa.types.is_string(column.type) and not column.null_count
+
+
+def _refused_flags(start: int, cells: list) -> np.ndarray:
+    return np.array([r.refused for r in cells], dtype=bool)
+
+
+def _values(start: int, cells: list) -> np.ndarray:
+    return np.array([r.value for r in cells], dtype=np.float64)
+
+
+def _noted_flags(start: int, cells: list) -> np.ndarray:
+    return np.array([bool(r.notes) for r in cells], dtype=bool)
+
+
+def _placed(cuts):
+    """Each cell's position among `cuts`; a censored cell keys by its own identity."""
+
+    def make(start: int, cells: list) -> np.ndarray:
+        placed = positions(_values(start, cells), cuts)
+        censored = np.array([r.censored for r in cells], dtype=bool)
+        placed[censored] = CENSORED_BASE + start + np.flatnonzero(censored)
+        return placed
+
+    return make
+
+
+def _shown_cells(quoted: bool):
+    """Each cell's normalized-value text (`CellReading.shown`), quoted for CSV or not."""
+
+    def make(start: int, cells: list) -> pa.Array:
+        shown = pa.array([r.shown for r in cells], pa.string())
+        return _csv_cells(shown) if quoted else shown
+
+    return make
+
+
 def _encoded(column) -> tuple[np.ndarray, list]:
     """Dictionary codes per row (nulls -> an entry None) and the distinct Python values."""
     if isinstance(column, pa.ChunkedArray):
@@ -620,11 +779,23 @@ _NEEDS_QUOTES = '[,"\\n]'  # what makes Python's csv writer (QUOTE_MINIMAL, "\n"
 
 def _csv_cells(array: pa.Array) -> pa.Array:
     """Cells as the csv module writes them: quoted, quotes doubled, only where needed."""
+    if not _has_bytes(array, b',"\n'):
+        return array
     needed = pc.match_substring_regex(array, _NEEDS_QUOTES)
     if not pc.any(needed).as_py():
         return array
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(array, '"', '""'), '"', "")
     return pc.if_else(needed, quoted, array)
+
+
+def _has_bytes(array: pa.Array, wanted: bytes) -> bool:
+    """Whether any cell of a string array holds any of the (ASCII) bytes `wanted`."""
+    offsets = _offsets(array)
+    buffer = array.buffers()[2]
+    if buffer is None or offsets[-1] == offsets[0]:
+        return False
+    data = bytes(memoryview(buffer)[offsets[0] : offsets[-1]])  # searched at memchr speed
+    return any(data.find(byte) >= 0 for byte in wanted)
 
 
 def _safe(array: pa.Array) -> pa.Array:
@@ -662,13 +833,14 @@ def decision_cells(decision: Decision) -> list[str]:
     return cells
 
 
-def csv_text(decided: Decided) -> str:
-    """The rows of a decided batch as CSV text, byte for byte what `csv_row` writes."""
+def csv_bytes(decided: Decided) -> bytes | memoryview:
+    """The rows of a decided batch as CSV text encoded in UTF-8, byte for byte what
+    `csv_row` writes (Arrow's own bytes where no row's record is the row path's)."""
     from b12lab.render.rows import csv_row
 
     rows = len(decided.lines)
     if not rows:
-        return ""
+        return b""
     used, local = np.unique(decided.template, return_inverse=True)  # decisions of this batch
     used = used.tolist()
     fragments = _fragments(decided, used)
@@ -692,13 +864,13 @@ def csv_text(decided: Decided) -> str:
         after,
         *_value_columns(decided, rows),
         *(_csv_cells(_kept_column(c)) for c in decided.kept),
-        pa.array([""] * rows, pa.string()),
+        # The last column (errors) is empty here: its cell and the line's end in one.
+        pa.repeat(pa.scalar("\n", pa.string()), rows),
     ]
     joined = pc.binary_join_element_wise(*columns, ",")
-    joined = pc.binary_join_element_wise(joined, "", "\n")
-    text = _string_bytes(joined)
+    text = _string_view(joined)
     if not decided.errors:
-        return text.decode("utf-8")
+        return text
     offsets = _offsets(joined)
     pieces, start = [], 0
     for row in sorted(decided.errors):
@@ -706,13 +878,13 @@ def csv_text(decided: Decided) -> str:
         pieces.append(_csv_line(csv_row(decided.errors[row], decided.columns)))
         start = offsets[row + 1] - offsets[0]
     pieces.append(text[start:])
-    return b"".join(pieces).decode("utf-8")
+    return b"".join(pieces)
 
 
 def decided_cells(decided: Decided) -> list[pa.Array]:
     """The cells of a decided batch, one string array per column of the batch CSV, as
     `csv_row` gives each record's (spreadsheet-safe, not quoted): the table API's
-    outcomes, with no CSV text in between. `csv_text` writes the same cells as CSV."""
+    outcomes, with no CSV text in between. `csv_bytes` writes the same cells as CSV."""
     from b12lab.render.rows import csv_row, spreadsheet_safe
 
     rows = len(decided.lines)
@@ -766,8 +938,8 @@ def _value_cells(decided: Decided, rows: int, quoted: bool = False) -> list[pa.A
             columns.append(pa.array([""] * rows, pa.string()))
             continue
         gids, readings = found
-        cells = pa.array([r.shown for r in readings], pa.string())
-        columns.append((_csv_cells(cells) if quoted else cells).take(pa.array(gids)))
+        cells = readings.array(("shown", quoted), _shown_cells(quoted))
+        columns.append(cells.take(pa.array(gids)))
     return columns
 
 
@@ -833,10 +1005,11 @@ def _offsets(array: pa.Array) -> np.ndarray:
     return offsets[array.offset : array.offset + len(array) + 1].astype(np.int64)
 
 
-def _string_bytes(array: pa.Array) -> bytes:
+def _string_view(array: pa.Array) -> memoryview:
+    """The bytes of a string array's values, end to end, without copying them."""
     offsets = _offsets(array)
     data = array.buffers()[2]
-    return data.to_pybytes()[offsets[0] : offsets[-1]] if data is not None else b""
+    return memoryview(data)[offsets[0] : offsets[-1]] if data is not None else memoryview(b"")
 
 
 # --- reading a CSV export in blocks ------------------------------------------------------
@@ -862,13 +1035,17 @@ def _simple(block: bytes, delimiter: bytes, width: int) -> bool:
     except UnicodeDecodeError:
         return False
     data = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(data == 10)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    if int((ends - starts).max(initial=0)) >= MAX_LINE:
+    # Separators and line ends in order: every line has width - 1 separators exactly
+    # when they come in groups of `width`, each ended by the only line ends there are.
+    marks = np.flatnonzero((data == delimiter[0]) | (data == 10))
+    if len(marks) % width:
         return False
-    separators = np.concatenate(([0], np.cumsum(data == delimiter[0])))
-    per_line = separators[ends + 1] - separators[starts]
-    return bool((per_line == width - 1).all())
+    line_end = data[marks] == 10
+    ends = marks[width - 1 :: width]
+    if not line_end[width - 1 :: width].all() or int(np.count_nonzero(line_end)) != len(ends):
+        return False
+    lengths = np.diff(ends, prepend=-1) - 1
+    return int(lengths.max(initial=0)) < MAX_LINE
 
 
 def _arrow_block(block: bytes, delimiter: str, width: int) -> pa.Table:
@@ -899,12 +1076,29 @@ def _blank_rows(table: pa.Table) -> np.ndarray:
     """Rows every cell of which is blank (the row reader skips them)."""
     blank = np.ones(table.num_rows, dtype=bool)
     for column in table.columns:
-        codes, values = _encoded(column.combine_chunks())
-        empty = np.array([v is None or not v.strip() for v in values], dtype=bool)
-        blank &= empty[codes]
+        column = column.combine_chunks()
+        if (
+            pa.types.is_string(column.type)
+            and not column.null_count
+            and pc.all(pc.string_is_ascii(column)).as_py() in (True, None)
+        ):
+            # ASCII only: Arrow trims exactly the characters str.strip() removes.
+            length = pc.utf8_length(pc.utf8_trim(column, PY_ASCII_SPACE))
+            blank &= _flags(pc.equal(length, 0))
+        else:
+            codes, values = _encoded(column)
+            empty = np.array([v is None or not v.strip() for v in values], dtype=bool)
+            blank &= empty[codes]
         if not blank.any():
             break
     return blank
+
+
+def _flags(flags: pa.Array) -> np.ndarray:
+    """A boolean Arrow array without nulls as a numpy bool array."""
+    as_bytes = pc.cast(flags, pa.uint8())
+    data = np.frombuffer(as_bytes.buffers()[1], dtype=np.uint8)
+    return data[as_bytes.offset : as_bytes.offset + len(as_bytes)].astype(bool)
 
 
 class _Held:

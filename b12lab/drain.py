@@ -263,10 +263,10 @@ def write_records(
             if summary.panels % PROGRESS_EVERY == 0:
                 progress()
             continue
-        from b12lab.columnar import csv_text, release_unused
+        from b12lab.columnar import csv_bytes, release_unused
 
         if options.output_format is OutputFormat.CSV:
-            out.write(csv_text(item))  # built column by column
+            out.write_utf8(csv_bytes(item))  # built column by column, never decoded
         else:
             writer.write_block(item)
         count_decided(summary, item)

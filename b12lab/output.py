@@ -164,10 +164,13 @@ def check_targets(
 class _Guarded:
     """A text stream whose failed writes become a WriteError naming the target."""
 
-    def __init__(self, stream: TextIO, what: str, target: str):
+    def __init__(self, stream: TextIO, what: str, target: str, utf8_buffer=None):
         self._stream = stream
         self._what = what
         self._target = target
+        # The binary buffer under `stream` where UTF-8 bytes are the text they encode
+        # (a UTF-8 text stream that changes no line end), else None.
+        self._utf8_buffer = utf8_buffer
 
     def _failed(self, error: OSError) -> WriteError:
         return WriteError(
@@ -185,6 +188,23 @@ class _Guarded:
         except OSError as error:
             raise self._failed(error) from None
 
+    def write_utf8(self, data) -> None:
+        """Text given as UTF-8 bytes: straight to the binary buffer under the text
+        stream (after what the stream holds) where that writes the same bytes, decoded
+        and written as text otherwise (a StringIO, another encoding)."""
+        if self._utf8_buffer is None:
+            self.write(str(data, "utf-8"))
+            return
+        if _PENDING:
+            check_interrupted()
+        try:
+            self._stream.flush()
+            self._utf8_buffer.write(data)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise self._failed(error) from None
+
     def flush(self) -> None:
         try:
             self._stream.flush()
@@ -195,6 +215,22 @@ class _Guarded:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def _utf8_buffer(stream):
+    """The binary buffer of a UTF-8 text stream whose line ends are written as they are
+    (opened with newline="", or translating "\n" to a line separator that is "\n")."""
+    import codecs
+    import io
+
+    if not isinstance(stream, io.TextIOWrapper):
+        return None
+    try:
+        if codecs.lookup(stream.encoding).name != "utf-8":
+            return None
+    except LookupError:
+        return None
+    return getattr(stream, "buffer", None)
 
 
 def _umask() -> int:
@@ -223,7 +259,10 @@ class AtomicOutput:
 
     def __enter__(self) -> TextIO:
         if self.path is None:
-            self.stream = _Guarded(sys.stdout, self.what, "standard output")  # type: ignore[assignment]
+            # Python's own standard output translates "\n" to the line separator.
+            plain = sys.stdout is sys.__stdout__ and os.linesep == "\n"
+            buffer = _utf8_buffer(sys.stdout) if plain else None
+            self.stream = _Guarded(sys.stdout, self.what, "standard output", buffer)  # type: ignore[assignment]
             return self.stream  # type: ignore[return-value]
         _OPEN.append(self)
         try:
@@ -231,7 +270,8 @@ class AtomicOutput:
         except BaseException:
             _OPEN.remove(self)
             raise
-        self.stream = _Guarded(self._raw, self.what, str(self.path))  # type: ignore[assignment]
+        buffer = None if self.binary else _utf8_buffer(self._raw)  # opened with newline=""
+        self.stream = _Guarded(self._raw, self.what, str(self.path), buffer)  # type: ignore[assignment]
         return self.stream  # type: ignore[return-value]
 
     def _refused(self, error: OSError) -> InputError:

@@ -64,7 +64,7 @@ def run_instrumented(
         (decision.DecisionCore, "decide_once", "engine (a decision)"),
         (decision.DecisionCore, "report", "engine (a full report)"),
         (batch.RowInterpreter, "_wide_row", "reading a row as a panel"),
-        (columnar, "csv_text", "writing CSV text"),
+        (columnar, "csv_bytes", "writing CSV text"),
         (templates.ReportTemplates, "build", "a key's record template (engine included)"),
         (templates.ReportTemplates, "render", "each record from its template (build included)"),
         (rows.NdjsonRecords, "write", "writing each JSON record"),

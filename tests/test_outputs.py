@@ -227,3 +227,28 @@ def test_output_rows_survive_the_round_trip(cli, export, tmp_path):
     out = tmp_path / "out.csv"
     assert cli("batch", export, "-o", out).exit_code == 0
     assert len(list(csv.DictReader(out.open()))) == 5
+
+
+def test_batch_csv_is_the_same_bytes_to_a_pipe_a_file_a_device_and_in_process(
+    cli, export, tmp_path
+):
+    piped = subprocess.run(
+        [sys.executable, "-m", "b12lab", "batch", str(export)], capture_output=True, check=False
+    )
+    assert piped.returncode == 0, piped.stderr
+    written = tmp_path / "out.csv"
+    assert b12lab("batch", export, "-o", written).returncode == 0
+    device = tmp_path / "device.csv"
+    with device.open("wb") as target:  # /dev/stdout onto a file: written in place
+        ran = subprocess.run(
+            [sys.executable, "-m", "b12lab", "batch", str(export), "-o", "/dev/stdout"],
+            stdout=target,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    assert ran.returncode == 0, ran.stderr
+    in_process = cli("batch", export)
+    assert in_process.exit_code == 0
+    assert piped.stdout.count(b"\n") == 6  # the header and five panels
+    assert piped.stdout == written.read_bytes() == device.read_bytes()
+    assert piped.stdout == in_process.stdout_bytes
