@@ -116,6 +116,7 @@ class DecisionCore:
         # own) judge every panel of the run, whichever context asks later.
         self.catalogue = catalogue if catalogue is not None else in_force()
         self.decided: dict[Hashable, Decision] = {}
+        self._distinct: dict[Decision, Decision] = {}  # keys that decide alike share one
         self._shared: dict[tuple, tuple] = {}  # one provenance object for every decision
         self._equation = egfr_equation(ranges)
         # Each domain's findings and wanted tests, by what its rules see (`domain_key`).
@@ -174,7 +175,9 @@ class DecisionCore:
         if decision is None:
             if len(self.decided) >= MAX_DECISIONS:
                 self.decided.clear()  # memory stays bounded; keys are decided again
+                self._distinct.clear()
             decision = self.decide_once(panel)
+            decision = self._distinct.setdefault(decision, decision)
             self.decided[key] = decision
         return decision
 

@@ -262,6 +262,23 @@ def test_decisions_stay_bounded(monkeypatch):
     assert len(core.decided) <= 5
 
 
+def test_keys_that_decide_alike_share_one_decision():
+    """A long export or a message keeps one decision object per distinct decision, however
+    many keys it has: distinct B12 values that are all deficient decide alike."""
+    core = DecisionCore(RANGES, "who", TODAY)
+    decided = []
+    for number in range(40):
+        value = 60 + number  # every one well below the deficiency cut-off, each its own key
+        text = f"<{value}"  # censored: keyed by its exact value
+        b12 = Measurement(
+            analyte="b12", value=value, unit="pmol/L", input=text, decimals=0, censored="<"
+        )
+        decided.append(core.decide(Panel(measurements={"b12": b12}, sex="female", age=40)))
+    assert len(core.decided) == 40
+    assert len({id(d) for d in core.decided.values()}) == len(set(core.decided.values())) == 1
+    assert decided[0].outcome.b12_status == "deficient"
+
+
 def test_evolve_is_replace_without_init():
     from b12lab.model import evolve
 
