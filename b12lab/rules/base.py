@@ -196,6 +196,12 @@ class Case:
     def has(self, analyte: str) -> bool:
         return analyte in self.panel.measurements
 
+    @property
+    def white_cells(self) -> str | None:
+        """The white-cell count the rules and texts read: the ANC, else the WBC (None
+        when neither was measured)."""
+        return "anc" if self.has("anc") else "wbc" if self.has("wbc") else None
+
     def has_any(self, analyte: str) -> bool:
         """Measured on this panel or on an earlier one (a next step never asks for it)."""
         return self.has(analyte) or any(p.get(analyte) is not None for p in self.history)

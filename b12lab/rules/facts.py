@@ -578,7 +578,7 @@ _LINE_NAMES = {
 
 
 def _persisting_lines(case: Case) -> list[str]:
-    white = "anc" if case.has("anc") else "wbc" if case.has("wbc") else None
+    white = case.white_cells
     lines = ["platelets", *((white,) if white else ()), "hemoglobin"]
     return [line for line in lines if case.persisting(line)]
 

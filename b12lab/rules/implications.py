@@ -81,7 +81,7 @@ def platelets(case: Case, fired: set[str]) -> str:
 
 
 def neutrophils(case: Case, fired: set[str]) -> str:
-    analyte = "anc" if case.has("anc") else "wbc" if case.has("wbc") else None
+    analyte = case.white_cells
     if analyte is None:
         return "Neutrophils were not measured (no ANC, or WBC with neutrophil %)."
     name = "Neutrophils" if analyte == "anc" else "White cells (no ANC)"
