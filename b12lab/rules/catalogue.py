@@ -114,24 +114,9 @@ def _check_known(
 
 
 def _cases(node: object, source: str, known: dict[str, Rule]) -> tuple[Cornerstone, ...]:
-    if node is None:
-        return ()
-    if not isinstance(node, list):
-        raise _fail(source, "cases", "expected a list of cases")
     cases = []
-    for index, entry in enumerate(node):
-        path = f"cases[{index}]"
-        if not isinstance(entry, dict):
-            raise _fail(source, path, "expected a mapping")
-        for key in entry:
-            _check_known(
-                source,
-                f"{path}.{key}",
-                key,
-                CASE_KEYS,
-                "unknown key",
-                "use " + ", ".join(CASE_KEYS),
-            )
+    entries = _entries(node, source, "cases", CASE_KEYS, "expected a list of cases", "a mapping")
+    for index, (path, entry) in enumerate(entries):
         if not isinstance(entry.get("values"), dict) or not entry["values"]:
             raise _fail(source, f"{path}.values", "expected the panel's values, e.g. b12: 180")
         lists = {}
@@ -186,25 +171,37 @@ def default_catalogue() -> Catalogue:
 
 def _earlier(node: object, source: str, path: str) -> tuple[tuple[str, dict], ...]:
     """A case's earlier panels: a list of {date, values}, oldest first."""
-    if node is None:
-        return ()
-    if not isinstance(node, list):
-        raise _fail(source, path, "expected a list of earlier panels, each with date and values")
     panels = []
-    for index, panel in enumerate(node):
-        where = f"{path}[{index}]"
-        if not isinstance(panel, dict):
-            raise _fail(source, where, "expected date and values")
-        for key in panel:
-            _check_known(
-                source, f"{where}.{key}", key, ("date", "values"), "unknown key", "use date, values"
-            )
+    expected = "expected a list of earlier panels, each with date and values"
+    entries = _entries(node, source, path, ("date", "values"), expected, "date and values")
+    for where, panel in entries:
         if panel.get("date") is None:
             raise _fail(source, f"{where}.date", "an earlier panel needs its date")
         if not isinstance(panel.get("values"), dict) or not panel["values"]:
             raise _fail(source, f"{where}.values", "expected the panel's values, e.g. b12: 180")
         panels.append((str(panel["date"]), {str(k): str(v) for k, v in panel["values"].items()}))
     return tuple(panels)
+
+
+def _entries(
+    node: object, source: str, path: str, keys: tuple[str, ...], expected: str, entry: str
+):
+    """(dotted path, mapping) of each entry of a list of mappings whose keys are `keys`
+    (None: no entries); a bad one is refused with its path (`expected`: the list, `entry`:
+    each entry)."""
+    if node is None:
+        return
+    if not isinstance(node, list):
+        raise _fail(source, path, expected)
+    for index, item in enumerate(node):
+        where = f"{path}[{index}]"
+        if not isinstance(item, dict):
+            raise _fail(source, where, f"expected {entry}")
+        for key in item:
+            _check_known(
+                source, f"{where}.{key}", key, keys, "unknown key", "use " + ", ".join(keys)
+            )
+        yield where, item
 
 
 def shipped_cases() -> tuple[Cornerstone, ...]:
