@@ -157,6 +157,16 @@ def _listed(value: list) -> tuple[object, str, str]:
     return value, json_value(value), ""  # a list fills a whole value only
 
 
+_NONE = ([], "[]", "")  # an empty list's slot (no errors, no warnings)
+
+
+def _lines(lines: Sequence[int]) -> tuple[object, str, str]:
+    """The record's line numbers' slot (ints, as json writes them)."""
+    if all(type(line) is int for line in lines):
+        return list(lines), "[" + ", ".join(map(int.__repr__, lines)) + "]", ""
+    return _listed(list(lines))
+
+
 @dataclass(frozen=True)
 class ReportTemplate:
     """One key's record: its JSON text in pieces, and what the key decided."""
@@ -177,11 +187,12 @@ class ReportTemplate:
     ) -> tuple[str, tuple[str, ...]]:
         """The panel's record as JSON text, and the decision's warnings as they read
         for it."""
+        errors = panel.errors
         values = {
             PATIENT: encoded(panel.patient_id),
             DATE: encoded(panel.date.isoformat() if panel.date is not None else None),
-            LINES: _listed(list(lines)),
-            ERRORS: _listed(list(panel.errors)),
+            LINES: _lines(lines),
+            ERRORS: _listed(list(errors)) if errors else _NONE,
         }
         if kept is not None:
             values[KEPT] = _listed(kept)  # type: ignore[arg-type]
@@ -190,7 +201,8 @@ class ReportTemplate:
         for analyte, low, high in self.positioned:
             values.update(quoted(analyte, measurements[analyte], low, high, limits, band))
         decided = tuple(pieces.text(values) for pieces in self.warnings)
-        values[WARNINGS] = _listed(list(dict.fromkeys((*panel.warnings, *decided))))
+        shown = (*panel.warnings, *decided)
+        values[WARNINGS] = _listed(list(dict.fromkeys(shown))) if shown else _NONE
         return self.record.fill(values), decided
 
 
