@@ -162,6 +162,8 @@ class Decided:
     fragments: dict = field(default_factory=dict)  # decision -> its CSV cells (csv_bytes)
     # What the summary counts: each kind of decision, and each decision's kind.
     counted: tuple[dict, list] = field(default_factory=lambda: ({}, []))
+    # NDJSON and JSON output: each row's record as JSON text (None for a row in `errors`).
+    json: list[str | None] | None = None
 
 
 class ColumnarInterpreter:
@@ -195,6 +197,14 @@ class ColumnarInterpreter:
         self.counted: tuple[dict, list] = ({}, [])  # what the summary counts of each
         self.limit_groups: dict[tuple, tuple[int, bool]] = {}
         self.group_limits: list = []  # Limits of each group, by group number
+        # NDJSON and JSON output: each row's record is its template key's template
+        # (b12lab.render.templates) filled with the row's own cells. A template key (bytes,
+        # `_json_records`) -> its template's number in `json_templates` (-1: none, the
+        # row's own full report on the row path).
+        self.json = interpreter.json_records and interpreter.core.catalogue is None
+        self.json_keys: dict[bytes, int] = {}
+        self.json_templates: list = []
+        self.json_numbers: dict[int, int] = {}  # id of a template -> its number
 
     # --- reading ---------------------------------------------------------------------
 
@@ -396,6 +406,11 @@ class ColumnarInterpreter:
         patient = self._patient_ids(columns, rows)
         dates = _iso_dates(fields.get("date"), rows)
         noted = self._noted(values_of, rows)
+        json_texts = None
+        if self.json:  # rows without a template join `refused`: the row path's records
+            json_texts = self._json_records(
+                lines, key_parts, refused, fields, values_of, group_ids, columns, patient
+            )
         errors = {}
         for row in np.flatnonzero(refused).tolist():
             errors[row] = self._row_record(table, int(lines[row]), row)
@@ -427,7 +442,129 @@ class ColumnarInterpreter:
             columns=self.rows.columns,
             readings=values_of,
             kept=[columns[k.index] for k in self.rows.columns.kept],
+            json=json_texts,
         )
+
+    def _json_records(
+        self,
+        lines: np.ndarray,
+        key_parts: list[tuple[np.ndarray, str]],
+        refused: np.ndarray,
+        fields: dict,
+        values_of: dict,
+        group_ids: np.ndarray,
+        columns: Sequence[pa.Array],
+        patient: pa.Array,
+    ) -> list[str | None]:
+        """Each row's NDJSON/JSON record, its template key's template filled with the
+        row's own cells (`ReportTemplate.render`, as the row path fills it): patient id,
+        date, line, --keep cells, measurements and reading notes. A row whose key has no
+        template is added to `refused` (its record is the row path's); None for those.
+
+        A template key is the decision's key and what texts quote beyond it
+        (`ReportTemplates.key`): the exact sex, the exact days on therapy (here: the
+        panel date and therapy start themselves) and whether the panel is dated.
+        """
+        from b12lab.render.templates import MAX_TEMPLATES
+
+        rows = len(lines)
+        texts: list[str | None] = [None] * rows
+        if not rows:
+            return texts
+        templates = self.rows.report_templates()
+        parts = list(key_parts)
+        if "sex" in fields:
+            parts.append((fields["sex"][0], "sex exact"))
+        if "date" in fields:
+            gids, readings = fields["date"]
+            parts.append((readings.array("undated", _undated_flags)[gids], "undated"))
+        if "b12_therapy_start" in fields:
+            start_gids, starts = fields["b12_therapy_start"]
+            date_gids = fields["date"][0] if "date" in fields else np.zeros(rows, np.int64)
+            pair = date_gids * (len(starts) + 1) + start_gids
+            no_start = starts.array("undated", _undated_flags)[start_gids].astype(bool)
+            parts.append((np.where(no_start, -1, pair), "therapy exact"))
+        for gids, readings in values_of.values():
+            # A laboratory's own flag or range is quoted as given: the row path.
+            refused |= readings.array("lab flag", _lab_flags)[gids]
+        combined = np.where(refused, -1, _combine(parts, rows))
+        distinct, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        if len(self.json_templates) >= MAX_TEMPLATES:  # memory stays bounded
+            self.json_keys.clear()
+            self.json_templates = []
+            self.json_numbers.clear()
+        names = tuple(name for _, name in parts)
+        kind = self.key_names.setdefault(names, len(self.key_names))
+        matrix = np.stack([np.asarray(part, dtype=np.int64)[first] for part, _ in parts], 1)
+        matrix = np.hstack([np.full((len(first), 1), kind, dtype=np.int64), matrix])
+        matrix = matrix.astype("<i8")
+        numbers = np.full(len(distinct), -1, dtype=np.int64)
+        new: list[tuple[int, int, bytes]] = []
+        for position, row in enumerate(first.tolist()):
+            if distinct[position] == -1:
+                continue  # refused
+            key = matrix[position].tobytes()
+            number = self.json_keys.get(key)
+            if number is None:
+                new.append((position, row, key))
+            else:
+                numbers[position] = number
+        panels = self._key_panels([row for _, row, _ in new], fields, values_of)
+        for (position, _, key), panel in zip(new, panels, strict=True):
+            made = templates.template(panel)
+            number = -1
+            if made is not None:
+                number = self.json_numbers.get(id(made), -1)
+                if number < 0:
+                    number = self.json_numbers[id(made)] = len(self.json_templates)
+                    self.json_templates.append(made)  # kept, so that its id stays its own
+            self.json_keys[key] = number
+            numbers[position] = number
+        per_row = numbers[inverse.reshape(-1)]
+        refused |= per_row < 0
+
+        # Each row's cells, as the row path's panel holds them.
+        patients = patient.to_pylist()
+        dates = [None] * rows
+        if "date" in fields:
+            gids, readings = fields["date"]
+            dates = [readings[gid].value for gid in gids.tolist()]
+        measured = []
+        noted = np.zeros(rows, dtype=bool)
+        for analyte, (gids, readings) in values_of.items():
+            measured.append((analyte, [readings[gid].measurement for gid in gids.tolist()]))
+            noted |= readings.array("noted", _noted_flags)[gids]
+        notes: dict[int, tuple[str, ...]] = {}
+        for row in np.flatnonzero(noted & ~refused).tolist():
+            cells = [readings[gids[row]].notes for gids, readings in values_of.values()]
+            notes[row] = tuple(dict.fromkeys(str(note) for found in cells for note in found))
+        kept = None
+        if templates.kept:
+            cells = [
+                [kept_cell(v) for v in columns[k.index].to_pylist()] for k in self.rows.columns.kept
+            ]
+            kept = [dict(zip(templates.kept, row, strict=True)) for row in zip(*cells, strict=True)]
+        made = self.json_templates
+        limits = self.group_limits
+        groups = group_ids.tolist()
+        numbers_of = per_row.tolist()
+        line_numbers = lines.tolist()
+        quoted, band = templates.quoted, templates.band
+        for row in np.flatnonzero(~refused).tolist():
+            measurements = {}
+            for analyte, cells in measured:
+                if cells[row] is not None:
+                    measurements[analyte] = cells[row]
+            panel = _RowPanel(patients[row] or None, dates[row], measurements, notes.get(row, ()))
+            texts[row] = made[numbers_of[row]].render(
+                panel,
+                limits[groups[row]],
+                (line_numbers[row],),
+                None if kept is None else kept[row],
+                quoted,
+                band,
+            )[0]
+        return texts
 
     def _therapy_parts(self, fields, group_ids: np.ndarray, rows: int) -> list:
         """Days on therapy placed among the day cut points, as `DecisionCore.key` places
@@ -555,6 +692,15 @@ class ColumnarInterpreter:
         share is decided by forked copies of this process, which hold the same ranges,
         rules and options)."""
         core = self.rows.core
+        if self.json:
+            # The JSON records' templates are built from the engine's full report of a
+            # key panel, whose decision they hold: each key is evaluated once, here.
+            templates = self.rows.report_templates()
+            found = [templates.template(panel) for panel in panels]
+            return [
+                core.decide_once(panel) if made is None else made.decision
+                for panel, made in zip(panels, found, strict=True)
+            ]
         if self.workers < 2 or len(panels) < PARALLEL_KEYS or self._forked() is None:
             return [core.decide_once(panel) for panel in panels]
         share = -(-len(panels) // self.workers)
@@ -706,6 +852,36 @@ def _combine(parts: list[tuple[np.ndarray, str]], rows: int) -> np.ndarray:
 def _strings(column) -> bool:
     """Text cells without nulls (a CSV export's, as Arrow reads them)."""
     return pa.types.is_string(column.type) and not column.null_count
+
+
+class _RowPanel:
+    """What a JSON record's template reads of a row's panel (`ReportTemplate.render`)."""
+
+    __slots__ = ("date", "errors", "measurements", "patient_id", "warnings")
+
+    def __init__(self, patient_id, date, measurements, warnings):
+        self.patient_id = patient_id
+        self.date = date
+        self.measurements = measurements
+        self.warnings = warnings
+        self.errors = ()
+
+
+def _undated_flags(start: int, cells: list) -> np.ndarray:
+    """Field cells without a value (none given, or refused)."""
+    return np.array([r.value is None for r in cells], dtype=np.int64)
+
+
+def _lab_flags(start: int, cells: list) -> np.ndarray:
+    """Cells read with a laboratory's own flag or reference range."""
+    return np.array(
+        [
+            r.measurement is not None
+            and bool(r.measurement.lab_flag or r.measurement.lab_reference)
+            for r in cells
+        ],
+        dtype=bool,
+    )
 
 
 def _refused_flags(start: int, cells: list) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Generated wide exports, clean and messy (quotes, blank and ragged lines,
 Windows-1252 bytes, refused cells, censored values, derived ANC and eGFR,
-therapy dates), and every shipped CSV go through both; the output, the
---errors file and the summary must be equal byte for byte.
+therapy dates), and every shipped CSV go through both; the output (CSV, and
+the NDJSON and JSON records filled from templates with each row's own cells),
+the --errors file and the summary must be equal byte for byte.
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ def _run(
         lambda self, table, lines: tables.append(len(lines)) or decide(self, table, lines),
     )
     name = "columnar" if columnar else "rows"
-    out, errors = tmp_path / f"{name}.csv", tmp_path / f"{name}.errors.csv"
+    suffix = options.get("output_format", "csv")
+    out, errors = tmp_path / f"{name}.{suffix}", tmp_path / f"{name}.errors.csv"
     summary = batch_run.run_batch(
         str(source),
         RANGES,
@@ -169,6 +171,35 @@ def test_columnar_equals_rows_on_generated_exports(
         assert decided > 0  # the columnar path itself was compared
 
 
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    seed=st.integers(0, 10_000),
+    rows=st.integers(1, 300),
+    messy=st.booleans(),
+    block=st.sampled_from([None, 700, 3000]),
+    keep=st.booleans(),
+    output_format=st.sampled_from(["ndjson", "json"]),
+)
+def test_json_records_by_columns_equal_rows_on_generated_exports(
+    tmp_path, monkeypatch, seed, rows, messy, block, keep, output_format
+):
+    """Each row's record filled from its key's template with its own cells (patient,
+    date, line, values, notes, --keep cells) is the row path's record, byte for byte:
+    no record quotes another row's value."""
+    source = tmp_path / "export.csv"
+    source.write_bytes(_export(random.Random(seed), rows, messy))
+    first_analyte = source.read_bytes().split(b",", 5)[4].decode()
+    options = {"keep": ["patient_id,sex", first_analyte]} if keep else {}
+    decided = _same(tmp_path, source, monkeypatch, block, output_format=output_format, **options)
+    if not messy:
+        assert decided > 0
+
+
 def test_clean_export_is_decided_by_column(tmp_path, monkeypatch):
     source = tmp_path / "export.csv"
     source.write_bytes(_export(random.Random(21), 800, messy=False))
@@ -180,10 +211,11 @@ def test_clean_export_is_decided_by_column(tmp_path, monkeypatch):
     [ReadPolicy(decimal=","), ReadPolicy(decimal=".", strict=True), None],
     ids=["comma", "strict", "auto"],
 )
-def test_columnar_equals_rows_under_each_policy(tmp_path, monkeypatch, policy):
+@pytest.mark.parametrize("output_format", ["csv", "ndjson"])
+def test_columnar_equals_rows_under_each_policy(tmp_path, monkeypatch, policy, output_format):
     source = tmp_path / "export.csv"
     source.write_bytes(_export(random.Random(5), 400, messy=True))
-    _same(tmp_path, source, monkeypatch, policy=policy)
+    _same(tmp_path, source, monkeypatch, policy=policy, output_format=output_format)
 
 
 def test_blocks_of_clean_and_messy_lines_keep_order_and_line_numbers(tmp_path, monkeypatch):
@@ -220,11 +252,12 @@ def test_a_line_too_long_to_read_does_not_change_the_decimal_mark(tmp_path, monk
     [p.name for p in sorted((ROOT / "examples").glob("*.csv"))]
     + [p.name for p in sorted((ROOT.parent / "shared" / "samples").glob("*.csv"))],
 )
-def test_shipped_csv_through_both_paths(tmp_path, monkeypatch, name):
+@pytest.mark.parametrize("output_format", ["csv", "ndjson", "json"])
+def test_shipped_csv_through_both_paths(tmp_path, monkeypatch, name, output_format):
     source = ROOT / "examples" / name
     if not source.exists():
         source = ROOT.parent / "shared" / "samples" / name
-    _same(tmp_path, source, monkeypatch)
+    _same(tmp_path, source, monkeypatch, output_format=output_format)
 
 
 def test_one_patient_interpret_imports_no_columnar_libraries():
