@@ -205,6 +205,7 @@ class ColumnarInterpreter:
         self.json_keys: dict[bytes, int] = {}
         self.json_templates: list = []
         self.json_numbers: dict[int, int] = {}  # id of a template -> its number
+        self.json_decisions: list[int] = []  # each template's decision, its number in `decided`
 
     # --- reading ---------------------------------------------------------------------
 
@@ -402,15 +403,16 @@ class ColumnarInterpreter:
         if "b12_therapy_start" in fields:
             key_parts.extend(self._therapy_parts(fields, group_ids, rows))
 
-        template = self._templates(lines, key_parts, refused, fields, values_of)
         patient = self._patient_ids(columns, rows)
-        dates = _iso_dates(fields.get("date"), rows)
-        noted = self._noted(values_of, rows)
         json_texts = None
         if self.json:  # rows without a template join `refused`: the row path's records
-            json_texts = self._json_records(
+            template, json_texts = self._json_records(
                 lines, key_parts, refused, fields, values_of, group_ids, columns, patient
             )
+        else:
+            template = self._templates(lines, key_parts, refused, fields, values_of)
+        dates = _iso_dates(fields.get("date"), rows)
+        noted = self._noted(values_of, rows)
         errors = {}
         for row in np.flatnonzero(refused).tolist():
             errors[row] = self._row_record(table, int(lines[row]), row)
@@ -455,22 +457,25 @@ class ColumnarInterpreter:
         group_ids: np.ndarray,
         columns: Sequence[pa.Array],
         patient: pa.Array,
-    ) -> list[str | None]:
-        """Each row's NDJSON/JSON record, its template key's template filled with the
-        row's own cells (`ReportTemplate.render`, as the row path fills it): patient id,
-        date, line, --keep cells, measurements and reading notes. A row whose key has no
-        template is added to `refused` (its record is the row path's); None for those.
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Each row's decision (its number in `decided`) and NDJSON/JSON record: its
+        template key's template filled with the row's own cells (`ReportTemplate.render`,
+        as the row path fills it): patient id, date, line, --keep cells, measurements and
+        reading notes. A row whose key has no template is added to `refused` (its record
+        is the row path's); None for those.
 
         A template key is the decision's key and what texts quote beyond it
         (`ReportTemplates.key`): the exact sex, the exact days on therapy (here: the
-        panel date and therapy start themselves) and whether the panel is dated.
+        panel date and therapy start themselves) and whether the panel is dated. A
+        template holds the decision of its key (from the same engine report), so each
+        key is evaluated once, for both.
         """
         from b12lab.render.templates import MAX_TEMPLATES
 
         rows = len(lines)
         texts: list[str | None] = [None] * rows
         if not rows:
-            return texts
+            return np.zeros(0, dtype=np.int64), texts
         templates = self.rows.report_templates()
         parts = list(key_parts)
         if "sex" in fields:
@@ -489,10 +494,13 @@ class ColumnarInterpreter:
             refused |= readings.array("lab flag", _lab_flags)[gids]
         combined = np.where(refused, -1, _combine(parts, rows))
         distinct, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-        if len(self.json_templates) >= MAX_TEMPLATES:  # memory stays bounded
+        if len(self.json_templates) >= MAX_TEMPLATES or (
+            self.json_templates and not self.decided  # the decisions were let go (`decide`)
+        ):  # memory stays bounded
             self.json_keys.clear()
             self.json_templates = []
             self.json_numbers.clear()
+            self.json_decisions = []
         names = tuple(name for _, name in parts)
         kind = self.key_names.setdefault(names, len(self.key_names))
         matrix = np.stack([np.asarray(part, dtype=np.int64)[first] for part, _ in parts], 1)
@@ -510,18 +518,25 @@ class ColumnarInterpreter:
             else:
                 numbers[position] = number
         panels = self._key_panels([row for _, row, _ in new], fields, values_of)
-        for (position, _, key), panel in zip(new, panels, strict=True):
-            made = templates.template(panel)
+        found = templates.templates_of(panels, self._build)
+        for (position, _, key), made in zip(new, found, strict=True):
             number = -1
             if made is not None:
                 number = self.json_numbers.get(id(made), -1)
                 if number < 0:
                     number = self.json_numbers[id(made)] = len(self.json_templates)
                     self.json_templates.append(made)  # kept, so that its id stays its own
+                    decided = self.numbers.get(made.decision)
+                    if decided is None:  # a decision no key had yet
+                        decided = self.numbers[made.decision] = len(self.decided)
+                        self.decided.append(made.decision)
+                    self.json_decisions.append(decided)
             self.json_keys[key] = number
             numbers[position] = number
         per_row = numbers[inverse.reshape(-1)]
         refused |= per_row < 0
+        decision_of = np.asarray([*self.json_decisions, 0], dtype=np.int64)  # [-1]: refused
+        template = decision_of[per_row]
 
         # Each row's cells, as the row path's panel holds them.
         patients = patient.to_pylist()
@@ -564,7 +579,23 @@ class ColumnarInterpreter:
                 quoted,
                 band,
             )[0]
-        return texts
+        return template, texts
+
+    def _build(self, panels: list) -> list:
+        """Each panel's JSON record template (`ReportTemplates.build`), in order: on both
+        cores when there are many, as `_decide` decides."""
+        templates = self.rows.report_templates()
+        if self.workers < 2 or len(panels) < PARALLEL_TEMPLATES or self._forked() is None:
+            return [templates.build(panel) for panel in panels]
+        share = -(-len(panels) // self.workers)
+        others = [
+            self.pool.apply_async(_build_forked, (panels[start : start + share],))
+            for start in range(share, len(panels), share)
+        ]
+        made = [templates.build(panel) for panel in panels[:share]]
+        for other in others:
+            made.extend(other.get())
+        return made
 
     def _therapy_parts(self, fields, group_ids: np.ndarray, rows: int) -> list:
         """Days on therapy placed among the day cut points, as `DecisionCore.key` places
@@ -692,15 +723,6 @@ class ColumnarInterpreter:
         share is decided by forked copies of this process, which hold the same ranges,
         rules and options)."""
         core = self.rows.core
-        if self.json:
-            # The JSON records' templates are built from the engine's full report of a
-            # key panel, whose decision they hold: each key is evaluated once, here.
-            templates = self.rows.report_templates()
-            found = [templates.template(panel) for panel in panels]
-            return [
-                core.decide_once(panel) if made is None else made.decision
-                for panel, made in zip(panels, found, strict=True)
-            ]
         if self.workers < 2 or len(panels) < PARALLEL_KEYS or self._forked() is None:
             return [core.decide_once(panel) for panel in panels]
         share = -(-len(panels) // self.workers)
@@ -719,7 +741,7 @@ class ColumnarInterpreter:
         if self.pool is None:
             import multiprocessing
 
-            global _FORKED_CORE
+            global _FORKED_CORE, _FORKED_TEMPLATES
             if (
                 "fork" not in multiprocessing.get_all_start_methods()
                 or multiprocessing.current_process().daemon
@@ -727,6 +749,7 @@ class ColumnarInterpreter:
                 self.workers = 1
                 return None
             _FORKED_CORE = self.rows.core
+            _FORKED_TEMPLATES = self.rows.report_templates() if self.json else None
             # A terminating signal waits while the deciders are forked: each of them
             # first drops the run's own handlers (`_decider_start`), so that stopping
             # the pool (SIGTERM) ends every one of them, however far it has started.
@@ -804,6 +827,9 @@ class ColumnarInterpreter:
 # the panels costs more than it saves).
 PARALLEL_KEYS = 256
 _FORKED_CORE = None  # the decision core a forked decider inherits
+_FORKED_TEMPLATES = None  # and the JSON record templates, when the output is JSON
+# Below this many new JSON record templates in a block, one process builds them.
+PARALLEL_TEMPLATES = 64
 
 
 _STOPPING = {getattr(signal, n) for n in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, n)}
@@ -819,6 +845,10 @@ def _decider_start(held) -> None:
 
 def _decide_forked(panels: list) -> list[Decision]:
     return [_FORKED_CORE.decide_once(panel) for panel in panels]
+
+
+def _build_forked(panels: list) -> list:
+    return [_FORKED_TEMPLATES.build(panel) for panel in panels]
 
 
 def release_unused() -> None:

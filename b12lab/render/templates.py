@@ -244,6 +244,23 @@ class ReportTemplates:
         found = self.built[key] = self.build(panel)
         return found
 
+    def templates_of(self, panels: Sequence[Panel], build=None) -> list[ReportTemplate | None]:
+        """The template of each panel's key; the keys not built yet are built from their
+        first panel by `build(panels)` (by default one by one, here)."""
+        if len(self.built) >= MAX_TEMPLATES:
+            self.built.clear()  # memory stays bounded; keys are built again
+        keys = [self.key(panel) for panel in panels]
+        missing: dict[Hashable, Panel] = {}
+        for key, panel in zip(keys, panels, strict=True):
+            if key not in self.built:
+                missing.setdefault(key, panel)
+        if missing:
+            made = (build or (lambda new: [self.build(panel) for panel in new]))(
+                list(missing.values())
+            )
+            self.built.update(zip(missing, made, strict=True))
+        return [self.built[key] for key in keys]
+
     def band(self, limits) -> int:
         """A number for the limits in force, the same for every Limits with one key."""
         found = self._bands.get(id(limits))
