@@ -12,7 +12,10 @@ distinct thing is done once:
   (`DecisionCore.decide_once`), on the panel of one of its rows, made of the
   measurements and fields already read (the row path's panel, without the
   warnings and errors a decision never reads);
-- the decided columns are joined back to the rows with Arrow `take`.
+- the decided columns are joined back to the rows with Arrow `take`;
+- to NDJSON or JSON, each row's record is its template key's template
+  (b12lab.render.templates, built once per key from the engine's full report,
+  which also gives the key's decision) filled with the row's own cells.
 
 A row whose cells the reading layer refuses, or that the policy would refuse
 as a whole, goes through the row path on its own, so its record, errors and
