@@ -83,7 +83,7 @@ def run_batch(
         def read_so_far() -> None:  # the columnar path reads ahead of the rows it writes
             bar.tick(stats.bytes_read if size is not None else summary.panels)
 
-        by_columns = options.output_format.by_columns and not stats.utf16
+        by_columns = options.output_format.by_columns and not stats.utf16 and not _typed(stream)
         if by_columns and drain.reads_by_columns(interpreter):
             items = _columnar_items(interpreter, stream, header, stats, options.workers, stack)
             ticks = read_so_far
@@ -98,6 +98,15 @@ def run_batch(
     if stats.nul_lines:
         summary.notes.append(f"{stats.nul_lines} lines held NUL bytes, which were removed")
     return summary
+
+
+def _typed(stream) -> bool:
+    """Rows typed at a terminal: Ctrl-D ends them once, where the row reader stops (a
+    block reader would wait for a second one); few rows, read by the row path."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterpreter):
