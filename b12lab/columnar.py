@@ -497,13 +497,16 @@ class ColumnarInterpreter:
             refused |= readings.array("lab flag", _lab_flags)[gids]
         combined = np.where(refused, -1, _combine(parts, rows))
         distinct, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-        if len(self.json_templates) >= MAX_TEMPLATES or (
-            self.json_templates and not self.decided  # the decisions were let go (`decide`)
-        ):  # memory stays bounded
+        if len(self.json_templates) >= MAX_TEMPLATES or len(self.json_keys) >= MAX_DECISIONS:
+            # Memory stays bounded: the keys, their templates and decisions are let go
+            # (a later key is built again).
             self.json_keys.clear()
             self.json_templates = []
             self.json_numbers.clear()
             self.json_decisions = []
+            self.decided = []
+            self.numbers.clear()
+            self.counted = ({}, [])
         names = tuple(name for _, name in parts)
         kind = self.key_names.setdefault(names, len(self.key_names))
         matrix = np.stack([np.asarray(part, dtype=np.int64)[first] for part, _ in parts], 1)

@@ -350,3 +350,37 @@ def test_json_records_of_a_typed_parquet_export_by_columns_equal_rows(
         tmp_path, source, monkeypatch, output_format=output_format, keep=["Ward,patient_id"]
     )
     assert decided == rows
+
+
+def test_json_records_of_a_long_export_hold_a_bounded_number_of_keys(tmp_path, monkeypatch):
+    """To NDJSON, past the bound on keys (or templates) they are let go and built
+    again, with the records unchanged."""
+    import b12lab.columnar as columnar_module
+    from b12lab.render import templates
+
+    source = tmp_path / "export.csv"
+    lines = ["patient_id,collected,sex,age,B12 (pg/mL),PLT,b12_therapy_start"]
+    lines += [
+        f"P{n:04d},2026-10-{1 + n % 28:02d},F,40,<{50 + n / 10:.1f},250,2026-09-01"
+        for n in range(600)
+    ]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = _run(tmp_path, source, False, monkeypatch, output_format="ndjson")
+
+    held: list[tuple[int, int]] = []  # per block: its rows, keys held
+    decide = columnar_module.ColumnarInterpreter.decide
+
+    def counted(self, table, lines):
+        decided = decide(self, table, lines)
+        held.append((len(lines), len(self.json_keys)))
+        return decided
+
+    monkeypatch.setattr(columnar_module.ColumnarInterpreter, "decide", counted)
+    monkeypatch.setattr(columnar_module, "MAX_DECISIONS", 100)
+    monkeypatch.setattr(templates, "MAX_TEMPLATES", 80)
+    by_columns = _run(tmp_path, source, True, monkeypatch, 4096, output_format="ndjson")
+    assert by_columns == rows
+    assert sum(block for block, _ in held) == 600  # every row was decided by columns
+    keys = [count for _, count in held]
+    assert max(keys) <= 100 + max(block for block, _ in held)
+    assert any(later < earlier for earlier, later in itertools.pairwise(keys))  # let go
