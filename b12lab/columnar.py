@@ -209,6 +209,9 @@ class ColumnarInterpreter:
         self.json_templates: list = []
         self.json_numbers: dict[int, int] = {}  # id of a template -> its number
         self.json_decisions: list[int] = []  # each template's decision, its number in `decided`
+        # Each cell's notes as texts, once per distinct tuple: tuple -> id, and by id.
+        self.note_tuples: dict[tuple[str, ...], int] = {(): 0}
+        self.note_tuple_list: list[tuple[str, ...]] = [()]
 
     # --- reading ---------------------------------------------------------------------
 
@@ -551,14 +554,9 @@ class ColumnarInterpreter:
             gids, readings = fields["date"]
             dates = [readings[gid].value for gid in gids.tolist()]
         measured = []
-        noted = np.zeros(rows, dtype=bool)
         for analyte, (gids, readings) in values_of.items():
             measured.append((analyte, [readings[gid].measurement for gid in gids.tolist()]))
-            noted |= readings.array("noted", _noted_flags)[gids]
-        notes: dict[int, tuple[str, ...]] = {}
-        for row in np.flatnonzero(noted & ~refused).tolist():
-            cells = [readings[gids[row]].notes for gids, readings in values_of.values()]
-            notes[row] = tuple(dict.fromkeys(str(note) for found in cells for note in found))
+        notes = self._row_notes(values_of, rows)
         kept = None
         if templates.kept:
             cells = [
@@ -576,7 +574,7 @@ class ColumnarInterpreter:
             for analyte, cells in measured:
                 if cells[row] is not None:
                     measurements[analyte] = cells[row]
-            panel = _RowPanel(patients[row] or None, dates[row], measurements, notes.get(row, ()))
+            panel = _RowPanel(patients[row] or None, dates[row], measurements, notes[row])
             texts[row] = made[numbers_of[row]].render(
                 panel,
                 limits[groups[row]],
@@ -586,6 +584,36 @@ class ColumnarInterpreter:
                 band,
             )[0]
         return template, texts
+
+    def _row_notes(self, values_of: dict, rows: int) -> list[tuple[str, ...]]:
+        """Each row's reading notes as its panel's warnings hold them (in column order,
+        each text once). Rows share few combinations of notes: each is made once."""
+        texts = self.note_tuples
+        by_id = self.note_tuple_list
+
+        def tuple_ids(start: int, cells: list) -> np.ndarray:
+            ids = []
+            for reading in cells:
+                shown = tuple(str(note) for note in reading.notes)
+                if shown not in texts:
+                    texts[shown] = len(by_id)
+                    by_id.append(shown)
+                ids.append(texts[shown])
+            return np.array(ids, dtype=np.int64)
+
+        parts = []
+        for gids, readings in values_of.values():
+            ids = readings.array("note tuple", tuple_ids)
+            if ids.any():
+                parts.append((ids[gids], ""))
+        if not parts:
+            return [()] * rows
+        _, first, inverse = np.unique(_combine(parts, rows), return_index=True, return_inverse=True)
+        combined = [
+            tuple(dict.fromkeys(text for ids, _ in parts for text in by_id[ids[row]]))
+            for row in first.tolist()
+        ]
+        return [combined[number] for number in inverse.reshape(-1).tolist()]
 
     def _build(self, panels: list) -> list:
         """Each panel's JSON record template (`ReportTemplates.build`), in order: on both
