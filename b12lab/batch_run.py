@@ -83,7 +83,10 @@ def run_batch(
         def read_so_far() -> None:  # the columnar path reads ahead of the rows it writes
             bar.tick(stats.bytes_read if size is not None else summary.panels)
 
-        by_columns = options.output_format.by_columns and not stats.utf16
+        # Lines ended by a lone CR ("\r", old Mac exports) were split by the line reader
+        # after it had read past them: the row path reads those.
+        lone_cr = header.text.endswith("\r")
+        by_columns = options.output_format.by_columns and not stats.utf16 and not lone_cr
         if by_columns and drain.reads_by_columns(interpreter):
             items = _columnar_items(interpreter, stream, header, stats, options.workers, stack)
             ticks = read_so_far

@@ -283,3 +283,28 @@ def test_a_long_export_holds_each_decision_once_and_a_bounded_number_of_keys(tmp
     keys = [count for _, count, _ in held]
     assert max(keys) <= 100 + max(block for block, _, _ in held)
     assert any(later < earlier for earlier, later in itertools.pairwise(keys))  # dropped
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [b"\r", b"\r\n", b"mixed"],
+    ids=["lone-cr", "crlf", "lf-header-then-lone-cr"],
+)
+def test_every_record_is_written_whatever_ends_the_lines(tmp_path, monkeypatch, ending):
+    """Old Mac exports end lines with a lone CR: every panel must still have its record."""
+    data = _export(random.Random(13), 60, messy=False)
+    if ending == b"mixed":
+        header, _, rest = data.partition(b"\n")
+        data = header + b"\n" + rest.replace(b"\n", b"\r")
+    else:
+        data = data.replace(b"\n", ending)
+    source = tmp_path / "export.csv"
+    source.write_bytes(data)
+    _same(tmp_path, source, monkeypatch)
+    written = (tmp_path / "columnar.csv").read_text().splitlines()
+    assert len(written) == 1 + 60 - _blank_lines(data)
+
+
+def _blank_lines(data: bytes) -> int:
+    lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")[1:]
+    return sum(1 for line in lines[:-1] if not line.strip(b", "))
