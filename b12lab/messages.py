@@ -63,6 +63,7 @@ AGE_NOT_GIVEN = "age not given"
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _PARTIAL_DATE = re.compile(r"^\d{4}(?:-\d{2})?$")
 _READ = "read"  # PanelBuilder.extra key: the panel holds at least one b12lab analyte
+_NO_RESULT = "no result"  # PanelBuilder.extra key: (note index, analyte) of each no-result
 
 
 # --- which reader -------------------------------------------------------------------
@@ -154,6 +155,11 @@ class ObservationInterpreter(RowInterpreter):
             and not any(note.kind == NO_DATE for note in builder.notes)
         ):
             builder.note(undated_note(builder))
+        for index, analyte in builder.extra.get(_NO_RESULT, ()):
+            if analyte in builder.measurements:  # another result of the test was read
+                note = builder.notes[index]
+                said = note.message.rsplit("; ", 1)[0]
+                builder.notes[index] = note._replace(message=f"{said}; its other result is used")
         return super()._panel(builder)
 
     # --- grouping ------------------------------------------------------------------
@@ -196,6 +202,7 @@ class ObservationInterpreter(RowInterpreter):
         builder.extra[_READ] = True
         if record.absent_reason or record.value is None:
             reason = record.absent_reason or "no value in the source"
+            builder.extra.setdefault(_NO_RESULT, []).append((len(builder.notes), analyte))
             builder.note(
                 Note(
                     NO_RESULT,
