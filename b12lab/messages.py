@@ -42,6 +42,7 @@ from b12lab.reading.fields import parse_date
 from b12lab.reading.observation import Observation, SourceProblem, is_loinc
 from b12lab.reading.panel import CellError, PanelBuilder
 from b12lab.reading.policy import (
+    CORRECTED,
     NO_DATE,
     NO_RESULT,
     POINT,
@@ -226,6 +227,16 @@ class ObservationInterpreter(RowInterpreter):
             analyte, raw, where=f"{where} ({code})" if where else code, line=line, hint=hint
         )
         builder.name_notes(before, code)
+        if measurement is not None and record.replaces:
+            builder.note(
+                Note(
+                    CORRECTED,
+                    code,
+                    "correction used",
+                    f"{analyte} ({record.where}): the laboratory's correction is used; it "
+                    f"replaces {'; '.join(record.replaces)}",
+                )
+            )
         if measurement is not None and record.provisional:
             builder.note(
                 Note(

@@ -689,3 +689,17 @@ def test_a_result_entered_in_error_beside_a_good_one_does_not_say_the_test_was_n
         "b12 (entry 1): no result (entered in error); its other result is used",
         "ferritin (entry 3): no result (cancelled); ferritin not measured",
     ]
+
+
+def test_a_correction_says_which_result_it_replaced(cli):
+    result = cli("batch", ORU, "--format", "ndjson", "--as-of", "2026-11-20")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    corrected = next(r for r in records if r["lines"] == [15, 16])
+    assert [m["input"] for m in corrected["measurements"] if m["analyte"] == "platelets"] == [
+        "26 10*9/L"
+    ]
+    assert (
+        "platelets (message 2, OBX 3): the laboratory's correction is used; it replaces "
+        "message 2, OBX 1: 62 10*9/L"
+    ) in corrected["warnings"]
+    assert "777-3: correction used in 1 record" in result.stderr
