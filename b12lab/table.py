@@ -316,8 +316,7 @@ def interpret_frame(frame, **options):
     """A pandas DataFrame in, a pandas DataFrame out: `interpret_table` for Dask's
     `map_partitions` (meta: `output_frame()`). Needs pandas; takes the options of
     `interpret_batches`."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    return interpret_table(table, **options).to_pandas()
+    return interpret_table(_frame_table(frame), **options).to_pandas()
 
 
 def output_frame(names=None, **options):
@@ -327,6 +326,34 @@ def output_frame(names=None, **options):
 
 
 # --- inside ------------------------------------------------------------------------------
+
+
+def _frame_table(frame) -> pa.Table:
+    """A DataFrame as an Arrow table. A column of Python objects of several kinds (ids
+    typed as numbers on some rows, a result typed as text on others) is read as text,
+    as a CSV cell would be: each value as Python writes it, a missing one as missing."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    import pandas as pd
+
+    columns = {}
+    for name in frame.columns:
+        column = frame[name]
+        try:
+            columns[name] = pa.Array.from_pandas(column)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            columns[name] = pa.array(
+                [None if _missing(v, pd) else str(v) for v in column.tolist()], pa.string()
+            )
+    return pa.table(columns)
+
+
+def _missing(value: object, pd) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and value != value  # NaN
 
 
 def _chained(first, rest: Iterator) -> Iterator:

@@ -350,6 +350,24 @@ def test_frame_functions_match_table():
     assert (frame.dtypes == b12lab.output_frame(table.schema).dtypes).all()
 
 
+def test_a_frame_column_of_mixed_python_values_is_read_as_text_cells():
+    """Ids typed as numbers on some rows and as text on others, a result typed as text
+    on one row: each read as a CSV cell with the same text would be."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["P1", 2, None],
+            "B12 (pg/mL)": [300, "150", float("nan")],
+            "PLT (10^9/L)": [210, 95, 180],
+        }
+    )
+    out = b12lab.interpret_frame(frame, today=AS_OF)
+    assert out["patient_id"].tolist() == ["P1", "2", ""]
+    assert out["b12_status"].tolist() == ["normal", "deficient", "unknown"]
+    assert [round(float(v), 1) for v in out["b12_pmol_l"].tolist()[:2]] == [221.3, 110.7]
+    assert out["platelets_flag"].tolist() == ["normal", "low", "normal"]
+
+
 def test_importing_b12lab_imports_no_columnar_library():
     code = (
         "import sys, b12lab; b12lab.interpret; "
