@@ -82,7 +82,7 @@ def _csv_header(
 
 
 def _interpreter(names, loaded, options):
-    from b12lab.batch import RowInterpreter
+    from b12lab.batch.rows import RowInterpreter
 
     return RowInterpreter.for_options(list(names), loaded, options)
 
@@ -107,7 +107,7 @@ def _options(
     """The BatchOptions of these keyword options (`interpret_batches`' own, such as
     `first_line`, aside): a table run writes what the batch CSV holds."""
     from b12lab.api import resolve_rules
-    from b12lab.options import BatchOptions
+    from b12lab.batch.options import BatchOptions
     from b12lab.reading.columns import parse_map
 
     if mapping is not None and not isinstance(mapping, Mapping):
@@ -145,7 +145,7 @@ def _loaded(path: str | None):
 
 
 def _policy(decimal: str, strict: bool, units: Mapping[str, str] | None, date_format):
-    from b12lab.batch import AUTO
+    from b12lab.batch.rows import AUTO
     from b12lab.errors import InputError
     from b12lab.ranges import column_key
     from b12lab.reading.fields import parse_date_format
@@ -199,7 +199,7 @@ def interpret_batches(
     (an unknown guideline, a --map key) raises `b12lab.errors.InputError`; a bad
     cell never does: its record carries the error, as in the batch CSV.
     """
-    from b12lab import drain
+    from b12lab.batch import drain
     from b12lab.inputs.arrow import decided_or_records, pieces
 
     _check_options(
@@ -246,7 +246,7 @@ def interpret_batches(
     pending_rows: list[int] = []
     for piece, item in decided_or_records(interpreter, _noting(stream, positions), by_columns):
         if piece is not None:
-            from b12lab.columnar import decided_cells
+            from b12lab.batch.columnar import decided_cells
 
             rows = positions.rows_of(piece)
             if rows:
