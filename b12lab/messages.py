@@ -26,7 +26,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import IO
 
-from b12lab.batch import (
+from b12lab.batch.rows import (
     AUTO,
     OWN_RECORD,
     BatchRecord,

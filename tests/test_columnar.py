@@ -17,8 +17,8 @@ from conftest import TODAY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import b12lab.batch_run as batch_run
-from b12lab import drain
+import b12lab.batch.run as batch_run
+from b12lab.batch import drain
 from b12lab.ranges import load_ranges
 from b12lab.reading.policy import ReadPolicy
 
@@ -103,7 +103,7 @@ def _export(rng: random.Random, rows: int, messy: bool) -> bytes:
 def _run(
     tmp_path: Path, source: Path, columnar: bool, monkeypatch, block: int | None = None, **options
 ) -> tuple:
-    import b12lab.columnar as columnar_module
+    import b12lab.batch.columnar as columnar_module
 
     if not columnar:
         monkeypatch.setattr(drain, "reads_by_columns", lambda interpreter: False)
@@ -250,7 +250,7 @@ def test_a_long_export_holds_each_decision_once_and_a_bounded_number_of_keys(tmp
     MAX_DECISIONS keys the keys are dropped and decided again, with the records unchanged."""
     import csv
 
-    import b12lab.columnar as columnar_module
+    import b12lab.batch.columnar as columnar_module
 
     source = tmp_path / "export.csv"
     lines = ["patient_id,collected,sex,age,B12 (pg/mL),PLT"]
