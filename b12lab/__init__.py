@@ -24,11 +24,11 @@ _EXPORTS = {
     "interpret_rows": "b12lab.batch",
     "load_ranges": "b12lab.ranges",
     # Arrow tables and batches (pyarrow is imported only when one of these is used)
-    "interpret_table": "b12lab.table",
-    "interpret_batches": "b12lab.table",
-    "output_schema": "b12lab.table",
-    "interpret_frame": "b12lab.table",
-    "output_frame": "b12lab.table",
+    "interpret_table": "b12lab.batch.table",
+    "interpret_batches": "b12lab.batch.table",
+    "output_schema": "b12lab.batch.table",
+    "interpret_frame": "b12lab.batch.table",
+    "output_frame": "b12lab.batch.table",
 }
 
 

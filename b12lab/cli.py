@@ -1015,8 +1015,8 @@ def batch(
     A bad cell gets its own record (and a row in --errors), never dropped; the
     run goes on and exits 3.
     """
-    from b12lab.batch_run import run_batch
-    from b12lab.options import BatchOptions
+    from b12lab.batch.options import BatchOptions
+    from b12lab.batch.run import run_batch
     from b12lab.output import AtomicOutput, check_targets
     from b12lab.ranges import load_ranges
     from b12lab.reading.columns import parse_map, parse_units
@@ -1073,7 +1073,7 @@ def batch(
         workers=jobs or _cores(),
     )
     if plan:
-        from b12lab.plan import plan_export
+        from b12lab.batch.plan import plan_export
         from b12lab.render.plan import render_plan
 
         export_plan = plan_export(export, ranges_in_force, options)

@@ -21,7 +21,7 @@ trusted: a test runs every rule on values that record each comparison
 before it can make two panels with one key decide differently.
 
 The per-panel path (`RowInterpreter`) keys each panel with `key`; the
-columnar path (`b12lab.columnar`) computes the same positions for whole
+columnar path (`b12lab.batch.columnar`) computes the same positions for whole
 columns with `positions`, from the same cut points of each limits group.
 """
 

@@ -84,7 +84,9 @@ def lab_flag_disagreement(measurement: Measurement, flag: str) -> str | None:
     The two may use different reference intervals; the reader should know that
     they disagree and see both.
     """
-    lab_flag = (measurement.lab_flag or "").strip().upper()
+    if not measurement.lab_flag:
+        return None
+    lab_flag = measurement.lab_flag.strip().upper()
     lab_side = LAB_FLAG_SIDES.get(lab_flag)
     if lab_side is None or lab_side == FLAG_SIDES.get(flag):
         return None

@@ -26,7 +26,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import IO
 
-from b12lab.batch import (
+from b12lab.batch.rows import (
     AUTO,
     OWN_RECORD,
     BatchRecord,
@@ -42,6 +42,7 @@ from b12lab.reading.fields import parse_date
 from b12lab.reading.observation import Observation, SourceProblem, is_loinc
 from b12lab.reading.panel import CellError, PanelBuilder
 from b12lab.reading.policy import (
+    CORRECTED,
     NO_DATE,
     NO_RESULT,
     POINT,
@@ -63,6 +64,7 @@ AGE_NOT_GIVEN = "age not given"
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _PARTIAL_DATE = re.compile(r"^\d{4}(?:-\d{2})?$")
 _READ = "read"  # PanelBuilder.extra key: the panel holds at least one b12lab analyte
+_NO_RESULT = "no result"  # PanelBuilder.extra key: (note index, analyte) of each no-result
 
 
 # --- which reader -------------------------------------------------------------------
@@ -154,6 +156,11 @@ class ObservationInterpreter(RowInterpreter):
             and not any(note.kind == NO_DATE for note in builder.notes)
         ):
             builder.note(undated_note(builder))
+        for index, analyte in builder.extra.get(_NO_RESULT, ()):
+            if analyte in builder.measurements:  # another result of the test was read
+                note = builder.notes[index]
+                said = note.message.rsplit("; ", 1)[0]
+                builder.notes[index] = note._replace(message=f"{said}; its other result is used")
         return super()._panel(builder)
 
     # --- grouping ------------------------------------------------------------------
@@ -196,6 +203,7 @@ class ObservationInterpreter(RowInterpreter):
         builder.extra[_READ] = True
         if record.absent_reason or record.value is None:
             reason = record.absent_reason or "no value in the source"
+            builder.extra.setdefault(_NO_RESULT, []).append((len(builder.notes), analyte))
             builder.note(
                 Note(
                     NO_RESULT,
@@ -219,6 +227,16 @@ class ObservationInterpreter(RowInterpreter):
             analyte, raw, where=f"{where} ({code})" if where else code, line=line, hint=hint
         )
         builder.name_notes(before, code)
+        if measurement is not None and record.replaces:
+            builder.note(
+                Note(
+                    CORRECTED,
+                    code,
+                    "correction used",
+                    f"{analyte} ({record.where}): the laboratory's correction is used; it "
+                    f"replaces {'; '.join(record.replaces)}",
+                )
+            )
         if measurement is not None and record.provisional:
             builder.note(
                 Note(

@@ -801,8 +801,14 @@ def load_ranges(overlay: str | Path | None = None) -> Ranges:
         return _default_ranges()
     label = str(overlay)
     document = _read_yaml(Path(overlay), label)
-    if document is None:
-        document = {}
+    if document is None or document == {}:
+        # An overlay that changes nothing is a mistake the report would never show.
+        raise RangesError(
+            "(top level)",
+            "the file sets no limits, so b12lab's own would apply; give the laboratory's "
+            "limits in it (see the ranges page of the docs), or leave out --ranges",
+            source=label,
+        )
     if not isinstance(document, dict):
         raise RangesError("(top level)", "must be a mapping of keys", source=label)
     default_document, unit_table = _default_document()

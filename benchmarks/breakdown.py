@@ -54,7 +54,10 @@ def run_instrumented(
     source: Path, target: Path, output_format: str = "csv"
 ) -> tuple[float, dict, dict]:
     """One in-process `b12lab batch` run, with timers around its main parts (removed after)."""
-    from b12lab import batch, batch_run, columnar, decision
+    from b12lab import decision
+    from b12lab.batch import columnar
+    from b12lab.batch.rows import RowInterpreter
+    from b12lab.batch.run import run_batch
     from b12lab.ranges import load_ranges
     from b12lab.render import rows, templates
 
@@ -63,7 +66,7 @@ def run_instrumented(
     wrapped = [
         (decision.DecisionCore, "decide_once", "engine (a decision)"),
         (decision.DecisionCore, "report", "engine (a full report)"),
-        (batch.RowInterpreter, "_wide_row", "reading a row as a panel"),
+        (RowInterpreter, "_wide_row", "reading a row as a panel"),
         (columnar, "csv_bytes", "writing CSV text"),
         (templates.ReportTemplates, "build", "a key's record template (engine included)"),
         (templates.ReportTemplates, "render", "each record from its template (build included)"),
@@ -77,7 +80,7 @@ def run_instrumented(
         timed(owner, name, totals, counts, label)
     try:
         start = time.perf_counter()
-        batch_run.run_batch(
+        run_batch(
             str(source),
             load_ranges(),
             output=str(target),

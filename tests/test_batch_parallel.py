@@ -9,7 +9,7 @@ import multiprocessing
 import pytest
 from conftest import REPO
 
-from b12lab import columnar
+from b12lab.batch import columnar
 
 
 @pytest.fixture(scope="module")

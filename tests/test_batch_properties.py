@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from b12lab.api import interpret
-from b12lab.batch import RowInterpreter
+from b12lab.batch.rows import RowInterpreter
 from b12lab.inputs.export import ReadStats, read_header, records, text_lines
 from b12lab.outcomes import Outcome
 

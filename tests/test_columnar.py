@@ -18,8 +18,8 @@ from conftest import TODAY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import b12lab.batch_run as batch_run
-from b12lab import drain
+import b12lab.batch.run as batch_run
+from b12lab.batch import drain
 from b12lab.ranges import load_ranges
 from b12lab.reading.policy import ReadPolicy
 
@@ -104,7 +104,7 @@ def _export(rng: random.Random, rows: int, messy: bool) -> bytes:
 def _run(
     tmp_path: Path, source: Path, columnar: bool, monkeypatch, block: int | None = None, **options
 ) -> tuple:
-    import b12lab.columnar as columnar_module
+    import b12lab.batch.columnar as columnar_module
 
     if not columnar:
         monkeypatch.setattr(drain, "reads_by_columns", lambda interpreter: False)
@@ -283,7 +283,7 @@ def test_a_long_export_holds_each_decision_once_and_a_bounded_number_of_keys(tmp
     MAX_DECISIONS keys the keys are dropped and decided again, with the records unchanged."""
     import csv
 
-    import b12lab.columnar as columnar_module
+    import b12lab.batch.columnar as columnar_module
 
     source = tmp_path / "export.csv"
     lines = ["patient_id,collected,sex,age,B12 (pg/mL),PLT"]
@@ -355,7 +355,7 @@ def test_json_records_of_a_typed_parquet_export_by_columns_equal_rows(
 def test_json_records_of_a_long_export_hold_a_bounded_number_of_keys(tmp_path, monkeypatch):
     """To NDJSON, past the bound on keys (or templates) they are let go and built
     again, with the records unchanged."""
-    import b12lab.columnar as columnar_module
+    import b12lab.batch.columnar as columnar_module
     from b12lab.render import templates
 
     source = tmp_path / "export.csv"
@@ -384,3 +384,28 @@ def test_json_records_of_a_long_export_hold_a_bounded_number_of_keys(tmp_path, m
     keys = [count for _, count in held]
     assert max(keys) <= 100 + max(block for block, _ in held)
     assert any(later < earlier for earlier, later in itertools.pairwise(keys))  # let go
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [b"\r", b"\r\n", b"mixed"],
+    ids=["lone-cr", "crlf", "lf-header-then-lone-cr"],
+)
+def test_every_record_is_written_whatever_ends_the_lines(tmp_path, monkeypatch, ending):
+    """Old Mac exports end lines with a lone CR: every panel must still have its record."""
+    data = _export(random.Random(13), 60, messy=False)
+    if ending == b"mixed":
+        header, _, rest = data.partition(b"\n")
+        data = header + b"\n" + rest.replace(b"\n", b"\r")
+    else:
+        data = data.replace(b"\n", ending)
+    source = tmp_path / "export.csv"
+    source.write_bytes(data)
+    _same(tmp_path, source, monkeypatch)
+    written = (tmp_path / "columnar.csv").read_text().splitlines()
+    assert len(written) == 1 + 60 - _blank_lines(data)
+
+
+def _blank_lines(data: bytes) -> int:
+    lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")[1:]
+    return sum(1 for line in lines[:-1] if not line.strip(b", "))

@@ -16,9 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from b12lab import grouping
-from b12lab.batch import RowInterpreter
-from b12lab.grouping import (
+from b12lab.batch import grouping
+from b12lab.batch.grouping import (
     IN_MEMORY_ROWS,
     MEMORY_ENV,
     GroupingError,
@@ -26,6 +25,7 @@ from b12lab.grouping import (
     arrange,
     parse_memory,
 )
+from b12lab.batch.rows import RowInterpreter
 from b12lab.inputs.export import MAX_LINE
 from b12lab.output import Interrupted
 from tests.conftest import TODAY, one_clear_line
@@ -429,7 +429,7 @@ def test_one_patient_interpret_imports_neither_duckdb_nor_pyarrow():
     script = (
         "import sys\n"
         "from b12lab.cli import app\n"
-        "import b12lab.batch\n"
+        "import b12lab.batch.rows\n"
         "app(['interpret', '--b12', '300'], standalone_mode=False)\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'duckdb', 'pyarrow'})\n"
         "print('heavy:', heavy)\n"
@@ -477,7 +477,7 @@ def test_every_file_of_the_grouping_is_private_whatever_the_umask(private_tmp, m
 GUARDED_RUN = """
 import os, sys, tempfile
 tempfile.tempdir = sys.argv[1]
-from b12lab.grouping import arrange
+from b12lab.batch.grouping import arrange
 
 def rows():
     for n in range(12_000):

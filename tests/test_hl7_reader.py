@@ -65,6 +65,7 @@ def test_sample_oru_fields(sample, where, field, expected):
 def test_corrected_result_replaces_the_preliminary_one(sample):
     platelets = [i for i in sample if i.code == "777-3" and i.patient_id == "H-55013"]
     assert [(p.value, p.where) for p in platelets] == [("26", "message 2, OBX 3")]
+    assert platelets[0].replaces == ("message 2, OBX 1: 62 10*9/L",)  # said in its record
 
 
 def test_a_correction_replaces_only_the_result_of_its_own_order():

@@ -70,7 +70,8 @@ def test_alias_bombs_and_deep_nesting_end_quickly_with_exit_2(cli, tmp_path, com
         (b"", "is empty"),
         (b"- just\n- a list\n", "must be a mapping"),
         (b"b12: [180\n", "not valid YAML"),
-        (b"\xff\xfeb\x001\x002\x00", "binary data"),
+        (b"\xff\xfeb\x001\x002\x00", "must be a mapping"),  # UTF-16 text, read as such
+        (b"\xff\xfeb\x00\x00\xd8", "not valid UTF-16"),  # a lone surrogate
     ],
 )
 def test_junk_panel_files_get_a_specific_message(cli, tmp_path, content, words):
@@ -79,6 +80,23 @@ def test_junk_panel_files_get_a_specific_message(cli, tmp_path, content, words):
     result = cli("interpret", path)
     assert result.exit_code == 2
     assert words in one_clear_line(result)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_panel_file_with_its_byte_order_mark_is_read(cli, tmp_path, encoding):
+    """Windows PowerShell's `>` writes UTF-16 with a byte-order mark."""
+    text = "b12: 180 pg/mL\nplatelets: 95 10^9/L\n"
+    data = text.encode(encoding)
+    if encoding != "utf-16":  # the explicit-endian codecs write no mark of their own
+        data = "\ufeff".encode(encoding) + data
+    path = tmp_path / "panel.yaml"
+    path.write_bytes(data)
+    report = cli.json("interpret", path, "--format", "json")
+    assert [(m["analyte"], m["input"]) for m in report["measurements"]] == [
+        ("b12", "180 pg/mL"),
+        ("platelets", "95 10^9/L"),
+    ]
+    assert report["b12_status"] == "deficient"
 
 
 def test_binary_junk_as_an_export_is_refused(cli, tmp_path):

@@ -200,7 +200,7 @@ def test_batch_takes_a_laboratory_rules_file_and_agrees_with_interpret(cli, grad
 
 def test_the_table_api_takes_rules_as_batch_does(graded):
     pa = pytest.importorskip("pyarrow")
-    from b12lab.table import interpret_table
+    from b12lab.batch.table import interpret_table
 
     rules, _ = graded
     table = pa.table(

@@ -655,3 +655,51 @@ def test_a_preliminary_result_is_read_and_said_to_be_not_final(cli, write):
     (row,) = csv_rows(result.stdout)
     assert "platelets (message 1, OBX 1): the laboratory has not made" in row["warnings"]
     assert "b12 (message 1" not in row["warnings"]  # a final result has no such note
+
+
+def test_a_result_entered_in_error_beside_a_good_one_does_not_say_the_test_was_not_measured(
+    cli, write
+):
+    def observation(code: str, status: str, value: float | None) -> dict:
+        resource = {
+            "resourceType": "Observation",
+            "status": status,
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "effectiveDateTime": "2026-03-01",
+        }
+        if value is not None:
+            resource["valueQuantity"] = {"value": value, "unit": "pg/mL"}
+        return {"resource": resource}
+
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            observation("2132-9", "entered-in-error", 120),  # B12, withdrawn
+            observation("2132-9", "final", 500),  # B12, the result in force
+            observation("2276-4", "cancelled", None),  # ferritin, never measured
+        ],
+    }
+    path = write("withdrawn.json", json.dumps(bundle))
+    result = cli("batch", path, "--format", "ndjson", "--as-of", "2026-11-20")
+    record = json.loads(result.stdout)
+    assert [m["input"] for m in record["measurements"]] == ["500 pg/mL"]
+    assert record["warnings"] == [
+        "b12 (entry 1): no result (entered in error); its other result is used",
+        "ferritin (entry 3): no result (cancelled); ferritin not measured",
+    ]
+
+
+def test_a_correction_says_which_result_it_replaced(cli):
+    result = cli("batch", ORU, "--format", "ndjson", "--as-of", "2026-11-20")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    corrected = next(r for r in records if r["lines"] == [15, 16])
+    assert [m["input"] for m in corrected["measurements"] if m["analyte"] == "platelets"] == [
+        "26 10*9/L"
+    ]
+    assert (
+        "platelets (message 2, OBX 3): the laboratory's correction is used; it replaces "
+        "message 2, OBX 1: 62 10*9/L"
+    ) in corrected["warnings"]
+    assert "777-3: correction used in 1 record" in result.stderr

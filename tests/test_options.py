@@ -9,9 +9,9 @@ import datetime as dt
 import pytest
 from conftest import SAMPLES
 
-from b12lab.batch_run import run_batch
+from b12lab.batch.options import BatchOptions
+from b12lab.batch.run import run_batch
 from b12lab.errors import InputError
-from b12lab.options import BatchOptions
 from b12lab.reading.policy import ReadPolicy
 from b12lab.reading.sources.detect import detect_input
 from b12lab.vocab import InputFormat, InputKind, Layout, OutputFormat

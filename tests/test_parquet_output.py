@@ -195,8 +195,8 @@ def _benchmark_export(path, rows: int) -> None:
 def test_the_columnar_path_writes_the_rows_the_row_path_writes(
     source, tmp_path, ranges, monkeypatch
 ):
-    from b12lab import drain
-    from b12lab.batch_run import run_batch
+    from b12lab.batch import drain
+    from b12lab.batch.run import run_batch
     from b12lab.reading.policy import ReadPolicy
     from b12lab.render.parquet import ParquetRecords
 

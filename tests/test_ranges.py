@@ -162,3 +162,14 @@ def test_a_critical_limit_inside_the_reference_interval_never_flags_a_normal_cou
 def test_the_shipped_ranges_keep_every_order():
     ranges = load_ranges()  # validated whole at load, as an overlay is
     assert ranges.analytes["platelets"].critical_low <= ranges.analytes["platelets"].bands[0].low
+
+
+@pytest.mark.parametrize("text", ["", "# our limits, to be filled in\n", "{}\n"])
+def test_an_overlay_that_sets_nothing_is_refused_not_applied_as_b12labs_own(cli, tmp_path, text):
+    overlay = tmp_path / "lab.yaml"
+    overlay.write_text(text)
+    for command in (("interpret", "--b12", "300 pmol/L"), ("batch", SAMPLES / "wide_us.csv")):
+        result = cli(*command, "--ranges", overlay)
+        assert result.exit_code == 2
+        assert "sets no limits" in result.stderr and "--ranges" in result.stderr
+        assert result.stderr.count("\n") == 1

@@ -12,7 +12,7 @@ import pytest
 from conftest import TODAY, finding_ids, one_clear_line, report_for
 
 from b12lab.api import interpret
-from b12lab.batch import interpret_rows
+from b12lab.batch.rows import interpret_rows
 from b12lab.errors import ImplausibleValueError, InputError
 from b12lab.reading.policy import COMMA, POINT, ReadPolicy
 from b12lab.reading.values import measure
@@ -352,8 +352,8 @@ def test_rows_of_one_panel_are_grouped_even_when_not_adjacent(cli, tmp_path):
 
 
 def test_rows_of_one_panel_far_apart_are_still_one_panel(ranges):
-    from b12lab.batch import RowInterpreter
-    from b12lab.grouping import IN_MEMORY_ROWS
+    from b12lab.batch.grouping import IN_MEMORY_ROWS
+    from b12lab.batch.rows import RowInterpreter
 
     header = ["patient_id", "date", "test", "result", "unit"]
     others = [(n, [f"Q{n}", "2026-11-01", "B12", "400", "pmol/L"], None) for n in range(3, 9)]

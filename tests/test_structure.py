@@ -1,5 +1,5 @@
-"""The package's shape: no module uses another module's private names, and b12lab's
-modules import each other without a cycle.
+"""The package's shape: no module uses another module's private names, b12lab's
+modules import each other without a cycle, and the batch side is one package.
 
 Both checks read the source with `ast`; nothing is imported. Both count imports at
 any level: a function-level import (the lazy import of a heavy or optional module)
@@ -15,6 +15,10 @@ the same.
   `if TYPE_CHECKING:` are not run and do not count, and neither do the parent
   packages an import runs first (a package's `__init__` importing its own
   submodules is not a cycle).
+- Layout: the batch pipeline's modules live in `b12lab.batch`, and only they, the
+  rules' array evaluator and the Parquet/Arrow reader import pyarrow, numpy or
+  duckdb when they are imported (anywhere else, only inside the function that
+  needs it).
 """
 
 from __future__ import annotations
@@ -192,3 +196,62 @@ def test_derived_values_are_worked_out_in_one_module():
     }
     assert {(literal, name) for literal, name in found if name not in allowed[literal]} == set()
     assert ('"neutrophil_pct"', "b12lab.derived") in found
+
+
+BATCH_MODULES = {"options", "run", "grouping", "rows", "columnar", "drain", "table", "plan"}
+HEAVY = {"pyarrow", "numpy", "duckdb"}
+# Outside b12lab.batch, only the array evaluator of the rules and the Parquet/Arrow
+# reader work on whole columns, so only they may import these when they are imported.
+HEAVY_OUTSIDE_BATCH = {"b12lab.rules.arrays", "b12lab.inputs.arrow"}
+
+
+def module_level_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The imports run when the module is imported: not those inside a function, nor
+    under `if TYPE_CHECKING:` (a class body runs at import, so its imports count)."""
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            pending.extend(node.orelse)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        pending.extend(ast.iter_child_nodes(node))
+
+
+def heavy_imports(path: Path) -> set[str]:
+    """The heavy libraries (`HEAVY`) a module imports at module level."""
+    found = set()
+    for node in module_level_imports(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            names = [node.module or ""] if not node.level else []
+        found |= {name.split(".")[0] for name in names} & HEAVY
+    return found
+
+
+def test_the_batch_modules_live_in_the_batch_package():
+    batch = {
+        name.removeprefix("b12lab.batch.") for name in MODULES if name.startswith("b12lab.batch.")
+    }
+    assert batch == BATCH_MODULES
+    top_level = {name.removeprefix("b12lab.") for name in MODULES if name.count(".") == 1}
+    old_names = {"batch_run", "columnar", "drain", "grouping", "plan", "table", "options"}
+    assert top_level & old_names == set()
+
+
+def test_only_the_batch_package_and_the_array_code_import_arrow_at_module_level():
+    importers = {name: heavy_imports(path) for name, path in MODULES.items()}
+    importers = {name: found for name, found in importers.items() if found}
+    outside = {
+        name: sorted(found)
+        for name, found in importers.items()
+        if not name.startswith("b12lab.batch.") and name not in HEAVY_OUTSIDE_BATCH
+    }
+    assert outside == {}, f"heavy imports at module level outside b12lab.batch: {outside}"
+    # The check sees the imports it is about: the columnar path's and the Arrow reader's.
+    assert {"pyarrow", "numpy"} <= importers["b12lab.batch.columnar"]
+    assert "pyarrow" in importers["b12lab.inputs.arrow"]

@@ -350,6 +350,24 @@ def test_frame_functions_match_table():
     assert (frame.dtypes == b12lab.output_frame(table.schema).dtypes).all()
 
 
+def test_a_frame_column_of_mixed_python_values_is_read_as_text_cells():
+    """Ids typed as numbers on some rows and as text on others, a result typed as text
+    on one row: each read as a CSV cell with the same text would be."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["P1", 2, None],
+            "B12 (pg/mL)": [300, "150", float("nan")],
+            "PLT (10^9/L)": [210, 95, 180],
+        }
+    )
+    out = b12lab.interpret_frame(frame, today=AS_OF)
+    assert out["patient_id"].tolist() == ["P1", "2", ""]
+    assert out["b12_status"].tolist() == ["normal", "deficient", "unknown"]
+    assert [round(float(v), 1) for v in out["b12_pmol_l"].tolist()[:2]] == [221.3, 110.7]
+    assert out["platelets_flag"].tolist() == ["normal", "low", "normal"]
+
+
 def test_importing_b12lab_imports_no_columnar_library():
     code = (
         "import sys, b12lab; b12lab.interpret; "
@@ -417,19 +435,35 @@ def test_table_schema_follows_the_input_columns_and_keep(cli, tmp_path):
         ("as_of", 20261120, "TypeError"),
         ("as_of", "2026-02-30", "InputError"),
         ("ranges", 5, "TypeError"),
+        ("bogus", 1, "TypeError"),
     ],
 )
+@pytest.mark.parametrize("function", ["interpret_table", "output_schema"])
 def test_a_bad_option_names_it_a_wrong_type_a_type_error_a_bad_value_an_input_error(
-    option, value, error
+    function, option, value, error
 ):
     from b12lab.errors import InputError
 
     table = text_table(REPO / "examples/wide_us.csv")
     expected = {"InputError": InputError, "TypeError": TypeError}[error]
+    given = table if function == "interpret_table" else table.schema
     with pytest.raises(Exception) as raised:
-        b12lab.interpret_table(table, **{option: value})
+        getattr(b12lab, function)(given, **{option: value})
     assert type(raised.value) is expected
     assert option in str(raised.value)
+
+
+def test_every_option_of_interpret_batches_is_taken_by_output_schema_too():
+    """One dict of options serves the run and its schema (Spark's mapInArrow needs both)."""
+    import inspect
+
+    table = text_table(REPO / "examples/wide_us.csv")
+    parameters = inspect.signature(b12lab.interpret_batches).parameters.values()
+    defaults = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+    assert {"guideline", "layout", "keep", "first_line", "line_column"} <= defaults.keys()
+    assert b12lab.output_schema(table.schema, **defaults) == b12lab.output_schema(table.schema)
+    kept = b12lab.output_schema(table.schema, **{**defaults, "keep": ["patient_id"]})
+    assert kept == b12lab.interpret_table(table, today=AS_OF, keep=["patient_id"]).schema
 
 
 def test_what_is_not_a_table_is_a_type_error():

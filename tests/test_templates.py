@@ -19,7 +19,7 @@ from conftest import TODAY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from b12lab.batch import RowInterpreter
+from b12lab.batch.rows import RowInterpreter
 from b12lab.decision import DecisionCore, position, warnings
 from b12lab.derived import ANC, EGFR
 from b12lab.model import Context, Measurement, Panel, format_number

@@ -318,7 +318,7 @@ def with_decimal_mark(interpreter, stream: Iterator[Piece]) -> Iterator[Piece]:
     the mark is set before the row path looks at the policy."""
     import itertools
 
-    from b12lab.batch import AUTO, DECIMAL_SAMPLE
+    from b12lab.batch.rows import AUTO, DECIMAL_SAMPLE
 
     if interpreter.policy.decimal != AUTO:
         return stream
@@ -345,7 +345,7 @@ def decided_or_records(
     record of the row path (rows with their Python cells)."""
     stream = with_decimal_mark(interpreter, stream)
     if by_columns:
-        from b12lab.columnar import ColumnarInterpreter
+        from b12lab.batch.columnar import ColumnarInterpreter
 
         deciding = ColumnarInterpreter(interpreter, workers)
         try:
@@ -367,8 +367,8 @@ def decided_or_records(
 def run_arrow_batch(stream, source: str, label: str, kind: str, ranges, options):
     """`b12lab batch` for a Parquet or Arrow IPC input (`options`: a BatchOptions): the
     CSV export's core, drained through the same loop."""
-    from b12lab import drain
-    from b12lab.drain import BatchSummary, Progress, export_interpreter, write_records
+    from b12lab.batch import drain
+    from b12lab.batch.drain import BatchSummary, Progress, export_interpreter, write_records
 
     summary = BatchSummary(noun=options.noun)
     with ExitStack() as stack:

@@ -36,6 +36,7 @@ class Observation:
     provisional: str | None = None  # why the value may still change ("FHIR status 'preliminary'")
     code_system: str | None = None  # "http://loinc.org", "LN", a local system, or None
     display: str | None = None  # the test's name as sent beside its code (OBX-3.2, code.text)
+    replaces: tuple[str, ...] = ()  # the results this correction replaces: "OBX 2: 150 pg/mL"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ NO_DATE = "no date"  # no collection date anywhere in the source for a panel's r
 TEST_NOT_READ = "test not read"
 PANEL_SPLIT = "panel split"
 NO_RESULT = "no result"
+CORRECTED = "corrected"  # a laboratory's correction replaced earlier results of its test
 PROVISIONAL = "provisional"  # the laboratory marks the result preliminary or unverified
 
 

@@ -29,7 +29,7 @@ import json
 from collections.abc import Mapping
 from typing import BinaryIO
 
-from b12lab.batch import BatchRecord
+from b12lab.batch.rows import BatchRecord
 from b12lab.output_columns import BASE_COLUMNS, ERROR_COLUMN, OutputColumns
 
 PARQUET_COLUMNS_VERSION = 1
@@ -124,7 +124,7 @@ class ParquetRecords:
             self._flush()
 
     def write_block(self, decided) -> None:
-        """A decided block of rows (the columnar path, `b12lab.columnar.Decided`): each row
+        """A decided block of rows (the columnar path, `b12lab.batch.columnar.Decided`): each row
         as its record would be written; a refused row is its record."""
         from b12lab.decision import warnings
         from b12lab.output_columns import kept_cell

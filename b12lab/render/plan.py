@@ -1,12 +1,11 @@
-"""`b12lab batch --plan` as text (for a person) or JSON (`plan_version` 1, see b12lab.plan)."""
+"""`b12lab batch --plan` as text (for a person) or JSON (`plan_version` 1: b12lab.batch.plan)."""
 
 from __future__ import annotations
 
 import json
 import textwrap
 
-from b12lab.output_columns import CSV_COLUMNS_VERSION
-from b12lab.plan import (
+from b12lab.batch.plan import (
     ASSUMED,
     REFUSED,
     SINGLE_SCALE,
@@ -16,6 +15,7 @@ from b12lab.plan import (
     ExportPlan,
     TestReading,
 )
+from b12lab.output_columns import CSV_COLUMNS_VERSION
 from b12lab.reading.columns import HEADER_UNIT, UNIT_COLUMN, UNIT_OPTION
 from b12lab.render.safe import escape_controls
 

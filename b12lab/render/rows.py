@@ -6,7 +6,7 @@ import csv
 import json
 from typing import TextIO
 
-from b12lab.batch import BatchRecord
+from b12lab.batch.rows import BatchRecord
 from b12lab.output_columns import (
     BASE_COLUMNS,
     CSV_COLUMNS_VERSION,

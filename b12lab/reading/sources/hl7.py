@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from b12lab.errors import InputError
@@ -259,13 +259,29 @@ def _latest_results(results: list[_Result | SourceProblem]) -> Iterator[Record]:
     for index, item in enumerate(results):
         if isinstance(item, _Result) and item.status == "C":
             corrected[_correction_key(item.observation)] = index
+    replaced: dict[int, list[str]] = {}  # what each correction replaces, said in its record
+    for index, item in enumerate(results):
+        if isinstance(item, _Result):
+            latest = corrected.get(_correction_key(item.observation))
+            if latest is not None and latest != index:
+                replaced.setdefault(latest, []).append(_as_sent(item.observation))
     for index, item in enumerate(results):
         if isinstance(item, SourceProblem):
             yield item
             continue
         latest = corrected.get(_correction_key(item.observation))
-        if latest is None or latest == index:
+        if latest is None:
             yield item.problem or item.observation
+        elif latest == index:
+            yield item.problem or replace(item.observation, replaces=tuple(replaced.get(index, ())))
+
+
+def _as_sent(observation: Observation) -> str:
+    """A replaced result as its message gave it: "message 1, OBX 2: 150 pg/mL"."""
+    if observation.value is None:
+        return f"{observation.where}: no value"
+    value = f"{observation.comparator or ''}{observation.value}"[:40]
+    return f"{observation.where}: {value} {(observation.unit or '')[:40]}".rstrip()
 
 
 def _correction_key(observation: Observation) -> tuple:

@@ -98,6 +98,13 @@ def read_text(path: str, what: str = "panel file") -> str:
             f"{what} {label} is larger than {MAX_PANEL_FILE_BYTES // 1_000_000} MB",
             fix="a panel file holds one patient; use 'b12lab batch' for exports",
         )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte-order mark
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{what} {label} is not valid UTF-16 text", fix="save it as UTF-8"
+            ) from None
     if b"\x00" in data:
         raise InputError(
             f"{what} {label} contains binary data (NUL bytes)", fix="give a YAML or JSON text file"

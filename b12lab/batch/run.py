@@ -2,7 +2,7 @@
 
 Memory stays flat: one line is read, one record written, at a time (rows of a
 long export or of --timeline that are not grouped are first put in group order
-in bounded memory, `b12lab.grouping`).
+in bounded memory, `b12lab.batch.grouping`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 
-from b12lab import drain, phases
-from b12lab.batch import RowInterpreter
-from b12lab.drain import BatchSummary, Progress, export_interpreter, write_records
+from b12lab import phases
+from b12lab.batch import drain
+from b12lab.batch.drain import BatchSummary, Progress, export_interpreter, write_records
+from b12lab.batch.options import BatchOptions
+from b12lab.batch.rows import RowInterpreter
 from b12lab.errors import InputError
 from b12lab.inputs.export import (
     ReadStats,
@@ -24,7 +26,6 @@ from b12lab.inputs.export import (
     records,
     text_lines,
 )
-from b12lab.options import BatchOptions
 from b12lab.output import check_targets
 from b12lab.ranges import Ranges
 from b12lab.reading.sources.detect import detect_input
@@ -83,7 +84,15 @@ def run_batch(
         def read_so_far() -> None:  # the columnar path reads ahead of the rows it writes
             bar.tick(stats.bytes_read if size is not None else summary.panels)
 
-        by_columns = options.output_format.by_columns and not stats.utf16 and not _typed(stream)
+        # Lines ended by a lone CR ("\r", old Mac exports) were split by the line reader
+        # after it had read past them: the row path reads those.
+        lone_cr = header.text.endswith("\r")
+        by_columns = (
+            options.output_format.by_columns
+            and not stats.utf16
+            and not lone_cr
+            and not _typed(stream)
+        )
         if by_columns and drain.reads_by_columns(interpreter):
             items = _columnar_items(interpreter, stream, header, stats, options.workers, stack)
             ticks = read_so_far
@@ -111,7 +120,7 @@ def _typed(stream) -> bool:
 
 def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterpreter):
     """A regular file whose rows must be grouped is read once first: already grouped?"""
-    from b12lab.grouping import CheckedRows, file_is_grouped, row_levels
+    from b12lab.batch.grouping import CheckedRows, file_is_grouped, row_levels
 
     levels = row_levels(interpreter.plan, interpreter.timeline, interpreter.policy.date_order)
     grouped = file_is_grouped(source, label, levels) if levels and source != "-" else None
@@ -215,7 +224,7 @@ def _columnar_items(
     """A wide CSV export through the columnar path: decided blocks, and the records of
     the lines the row path reads (the same rows the row path would give). New keys
     are decided by `workers` processes; they stop when the run's `stack` closes."""
-    from b12lab.columnar import ColumnarInterpreter, wide_segments
+    from b12lab.batch.columnar import ColumnarInterpreter, wide_segments
 
     columnar = ColumnarInterpreter(interpreter, workers)
     stack.callback(columnar.close)

@@ -1,7 +1,7 @@
 """The options of one batch run, as one frozen object that checks itself when built.
 
-`b12lab batch` (the CLI), `b12lab.batch_run.run_batch`, the laboratory-message
-and Parquet/Arrow runs, the table API (`b12lab.table`) and `interpret_rows`
+`b12lab batch` (the CLI), `b12lab.batch.run.run_batch`, the laboratory-message
+and Parquet/Arrow runs, the table API (`b12lab.batch.table`) and `interpret_rows`
 all take a `BatchOptions`, rather than the same parameters each. A value of
 the wrong type is a TypeError naming the option; a value no run could use, or
 two options that cannot go together, an InputError naming the fix, before any

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from b12lab.batch import BatchRecord, RowInterpreter
-from b12lab.options import BatchOptions
+from b12lab.batch.options import BatchOptions
+from b12lab.batch.rows import BatchRecord, RowInterpreter
 from b12lab.output import AtomicOutput, check_interrupted
 from b12lab.output_columns import OutputColumns
 from b12lab.ranges import Ranges
@@ -248,7 +248,7 @@ def write_records(
 
     An item is a BatchRecord (the row path, laboratory messages) or, on the columnar
     path (formats whose writer takes blocks: `OutputFormat.by_columns`), a decided
-    block of rows (`b12lab.columnar.Decided`), written as its records would be.
+    block of rows (`b12lab.batch.columnar.Decided`), written as its records would be.
     `progress` is called after each block and every PROGRESS_EVERY records. Outputs
     are written atomically (devices in place) whatever the source.
     """
@@ -265,7 +265,7 @@ def write_records(
             if summary.panels % PROGRESS_EVERY == 0:
                 progress()
             continue
-        from b12lab.columnar import csv_bytes, release_unused
+        from b12lab.batch.columnar import csv_bytes, release_unused
 
         if options.output_format is OutputFormat.CSV:
             out.write_utf8(csv_bytes(item))  # built column by column, never decoded

@@ -47,10 +47,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
-from b12lab.batch import AUTO, DECIMAL_SAMPLE
+from b12lab.batch.options import BatchOptions
+from b12lab.batch.rows import AUTO, DECIMAL_SAMPLE
 from b12lab.derived import ANC
 from b12lab.errors import AmbiguousValueError, InputError, UnitError
-from b12lab.options import BatchOptions
 from b12lab.output_columns import CSV_COLUMNS_VERSION, OutputColumns, output_columns
 from b12lab.ranges import Ranges
 from b12lab.reading.columns import (
@@ -237,7 +237,7 @@ def plan_export(
     `options` are the run's (a BatchOptions, or its keyword options: layout, mapping
     as `parse_map` gives it, policy, input_format, keep).
     """
-    from b12lab.batch_run import batch_input, check_keep
+    from b12lab.batch.run import batch_input, check_keep
     from b12lab.inputs.export import open_export
 
     options = BatchOptions.of(options, **given)
@@ -891,7 +891,7 @@ def _counted(items: Iterable[str]) -> dict[str, int]:
 
 def _unread_notes(plan: ExportPlan, tests: dict[str, str | None], ranges: Ranges) -> None:
     """A skipped test that resembles an analyte is named with it, as the run names it."""
-    from b12lab.batch import unread_test_note
+    from b12lab.batch.rows import unread_test_note
     from b12lab.reading.policy import TEST_NOT_READ
 
     for test, display in tests.items():

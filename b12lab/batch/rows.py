@@ -22,10 +22,10 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from b12lab.batch.options import BatchOptions
 from b12lab.decision import Decision, DecisionCore, warnings
 from b12lab.errors import AmbiguousValueError, InputError
 from b12lab.model import Context, Measurement, Panel, Report
-from b12lab.options import BatchOptions
 from b12lab.outcomes import Outcome
 from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell, output_columns
 from b12lab.ranges import Ranges, column_key
@@ -185,7 +185,7 @@ class RowInterpreter:
 
     def __call__(self, rows: Iterable[Row]) -> Iterator[BatchRecord]:
         """Rows as (line number, cells, problem); cells None when the line was unreadable."""
-        from b12lab.grouping import CheckedRows  # not on a one-patient interpret's path
+        from b12lab.batch.grouping import CheckedRows  # not on a one-patient interpret's path
 
         grouped = rows.grouped if isinstance(rows, CheckedRows) else None
         rows = iter(rows)
@@ -317,7 +317,7 @@ class RowInterpreter:
 
     def _grouped(self, rows: Iterator[Row], grouped: bool | None) -> Iterator[Row]:
         """Rows of one panel (one patient with --timeline) contiguous: `b12lab.grouping`."""
-        from b12lab.grouping import arrange, row_levels
+        from b12lab.batch.grouping import arrange, row_levels
 
         levels = row_levels(self.plan, self.timeline, self.policy.date_order)
         if levels is None:
@@ -334,7 +334,7 @@ class RowInterpreter:
         one key, however far apart its rows were in the export.
         """
         fields = self.plan.fields
-        from b12lab.grouping import panel_key
+        from b12lab.batch.grouping import panel_key
 
         test_name = self.plan.header[fields["test"]].strip() or "test"
         key = panel_key(self.plan, self.policy.date_order)

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from b12lab.batch import BatchRecord, RowInterpreter
+from b12lab.batch.rows import BatchRecord, RowInterpreter
 from b12lab.decision import DAYS, MAX_DECISIONS, Decision, positions
 from b12lab.derived import ANC, EGFR, Derivation, egfr_equation
 from b12lab.errors import InputError
@@ -1383,7 +1383,7 @@ class _Held:
 def wide_segments(stream, header, interpreter: RowInterpreter, stats):
     """The export after its header as ("table", table, lines) blocks for the columnar
     path and ("row", Record) for lines only the row reader reads exactly, in order."""
-    from b12lab.batch import AUTO, DECIMAL_SAMPLE
+    from b12lab.batch.rows import AUTO, DECIMAL_SAMPLE
     from b12lab.inputs.export import MAX_LINE, ReadStats, decode_line, records
 
     delimiter, width, line = header.delimiter, len(header.cells), header.lines

@@ -42,6 +42,8 @@ import datetime as dt
 import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from numbers import Integral
+from types import MappingProxyType
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -61,7 +63,7 @@ def output_schema(names=None, **options) -> pa.Schema:
     Takes the options of `interpret_batches`. Without `names`, the columns of a
     long-layout input: a normalized-value column for every analyte.
     """
-    return _schema(_csv_header(names, **options))
+    return _schema(_csv_header(names, _given(options, "output_schema")))
 
 
 def _schema(header: Sequence[str]) -> pa.Schema:
@@ -69,61 +71,72 @@ def _schema(header: Sequence[str]) -> pa.Schema:
     return pa.schema([*fields, pa.field(ROW, pa.int64())])
 
 
-def _csv_header(
-    names, *, ranges: str | None = None, line_column: str | None = None, **options
-) -> tuple[str, ...]:
+def _csv_header(names, options: Mapping[str, Any]) -> tuple[str, ...]:
     from b12lab.output_columns import output_columns
 
-    loaded = _ranges(ranges)
+    loaded = _ranges(options["ranges"])
     if names is None:
         return output_columns(loaded, None).csv_header
-    names = [n for n in getattr(names, "names", names) if n != line_column]
-    return _interpreter(names, loaded, _options(loaded, **options)).columns.csv_header
+    names = [n for n in getattr(names, "names", names) if n != options["line_column"]]
+    return _interpreter(names, loaded, _options(loaded, options)).columns.csv_header
 
 
 def _interpreter(names, loaded, options):
-    from b12lab.batch import RowInterpreter
+    from b12lab.batch.rows import RowInterpreter
 
     return RowInterpreter.for_options(list(names), loaded, options)
 
 
-def _options(
-    loaded,
-    *,
-    guideline: str | None = None,
-    as_of: dt.date | str | None = None,
-    today: dt.date | str | None = None,
-    layout: str = "auto",
-    mapping: Mapping[str, str] | None = None,
-    units: Mapping[str, str] | None = None,
-    decimal: str = "auto",
-    date_format: str | None = None,
-    strict: bool = False,
-    timeline: bool = False,
-    keep: Sequence[str] = (),
-    rules=None,
-    **_,
-):
-    """The BatchOptions of these keyword options (`interpret_batches`' own, such as
-    `first_line`, aside): a table run writes what the batch CSV holds."""
+@functools.cache
+def _defaults() -> Mapping[str, Any]:
+    """Every keyword option of the table functions with its default. The one list of
+    them is `interpret_batches`' signature; the other functions take the same."""
+    import inspect
+
+    parameters = inspect.signature(interpret_batches).parameters.values()
+    return MappingProxyType(
+        {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    )
+
+
+def _given(options: Mapping[str, Any], function: str) -> dict[str, Any]:
+    """Every keyword option, as given in `options` or else its default, checked (see
+    `_check_options`); a keyword the table functions do not take is a TypeError."""
+    defaults = _defaults()
+    for name in options:
+        if name not in defaults:
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")
+    given = {**defaults, **options}
+    _check_options(given)
+    return given
+
+
+def _options(loaded, options: Mapping[str, Any]):
+    """The BatchOptions of the keyword options (all of them, `_given`): an option named
+    as a BatchOptions field is that field, as it is, but for the raw forms read here
+    (`mapping` as --map, the cell-reading options as one ReadPolicy, `as_of`, `rules`
+    as --rules); `ranges`, `line_column` and `first_line` are the table functions' own.
+    A table run writes what the batch CSV holds."""
+    from dataclasses import fields
+
     from b12lab.api import resolve_rules
-    from b12lab.options import BatchOptions
+    from b12lab.batch.options import BatchOptions
     from b12lab.reading.columns import parse_map
 
-    if mapping is not None and not isinstance(mapping, Mapping):
-        raise TypeError(
-            f"mapping={mapping!r}: expected a dict of texts; e.g. mapping={{'Vit B12': 'b12'}}"
-        )
-    return BatchOptions(
-        layout=layout,
-        mapping=parse_map([f"{k}={v}" for k, v in (mapping or {}).items()], loaded),
-        guideline=guideline,
-        policy=_policy(decimal, strict, units, date_format),
-        today=_today(as_of, today),
-        timeline=timeline,
-        keep=keep,
-        rules=resolve_rules(rules, loaded),
+    fields_given = {option.name for option in fields(BatchOptions)} & options.keys()
+    built = {name: options[name] for name in fields_given}
+    built.update(
+        mapping=parse_map([f"{k}={v}" for k, v in (options["mapping"] or {}).items()], loaded),
+        policy=_policy(
+            options["decimal"],
+            options["strict"],
+            options["units"],
+            options["date_format"],
+        ),
+        today=_today(options["as_of"], options["today"]),
+        rules=resolve_rules(options["rules"], loaded),
     )
+    return BatchOptions(**built)
 
 
 def _ranges(ranges):
@@ -145,7 +158,7 @@ def _loaded(path: str | None):
 
 
 def _policy(decimal: str, strict: bool, units: Mapping[str, str] | None, date_format):
-    from b12lab.batch import AUTO
+    from b12lab.batch.rows import AUTO
     from b12lab.errors import InputError
     from b12lab.ranges import column_key
     from b12lab.reading.fields import parse_date_format
@@ -199,32 +212,14 @@ def interpret_batches(
     (an unknown guideline, a --map key) raises `b12lab.errors.InputError`; a bad
     cell never does: its record carries the error, as in the batch CSV.
     """
-    from b12lab import drain
+    given = dict(locals())  # the keyword options, before any other name is bound
+    del given["batches"]
+    from b12lab.batch import drain
     from b12lab.inputs.arrow import decided_or_records, pieces
 
-    _check_options(
-        mapping=mapping,
-        units=units,
-        strict=strict,
-        line_column=line_column,
-        first_line=first_line,
-    )
+    given = _given(given, "interpret_batches")
     loaded = _ranges(ranges)
-    options = _options(
-        loaded,
-        guideline=guideline,
-        as_of=as_of,
-        today=today,
-        layout=layout,
-        mapping=mapping,
-        units=units,
-        decimal=decimal,
-        date_format=date_format,
-        strict=strict,
-        timeline=timeline,
-        keep=keep,
-        rules=rules,
-    )
+    options = _options(loaded, given)
     batches = iter(batches)
     first = next(batches, None)
     if first is None:
@@ -246,7 +241,7 @@ def interpret_batches(
     pending_rows: list[int] = []
     for piece, item in decided_or_records(interpreter, _noting(stream, positions), by_columns):
         if piece is not None:
-            from b12lab.columnar import decided_cells
+            from b12lab.batch.columnar import decided_cells
 
             rows = positions.rows_of(piece)
             if rows:
@@ -263,7 +258,7 @@ def interpret_batches(
         yield _outcomes(list(zip(*pending, strict=True)), pending_rows, schema)
 
 
-def _check_options(*, mapping, units, strict, line_column, first_line) -> None:
+def _check_options(options: Mapping[str, Any]) -> None:
     """The options `BatchOptions` does not check (those of the table functions, and the
     raw forms of --map, --unit and --strict), each of the right type (else TypeError)
     and value (else InputError), naming it, as the CLI refuses a bad flag before
@@ -273,12 +268,18 @@ def _check_options(*, mapping, units, strict, line_column, first_line) -> None:
     def problem(name: str, value: object, expected: str, example: str) -> str:
         return f"{name}={value!r}: expected {expected}; e.g. {name}={example}"
 
+    strict, line_column, first_line = (
+        options["strict"],
+        options["line_column"],
+        options["first_line"],
+    )
     if not isinstance(strict, bool):
         raise TypeError(problem("strict", strict, "True or False", "True"))
-    for name, value, example in (
-        ("mapping", mapping, "{'Vit B12': 'b12'}"),
-        ("units", units, "{'B12': 'pg/mL'}"),
+    for name, example in (
+        ("mapping", "{'Vit B12': 'b12'}"),
+        ("units", "{'B12': 'pg/mL'}"),
     ):
+        value = options[name]
         if value is not None and not (
             isinstance(value, Mapping)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
@@ -308,7 +309,8 @@ def interpret_table(table: pa.Table | pa.RecordBatch, **options) -> pa.Table:
     else:
         batches = table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
     return pa.Table.from_batches(
-        list(interpret_batches(batches, **options)), schema=output_schema(table.schema, **options)
+        list(interpret_batches(batches, **options)),
+        schema=output_schema(table.schema, **options),
     )
 
 
@@ -316,8 +318,7 @@ def interpret_frame(frame, **options):
     """A pandas DataFrame in, a pandas DataFrame out: `interpret_table` for Dask's
     `map_partitions` (meta: `output_frame()`). Needs pandas; takes the options of
     `interpret_batches`."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    return interpret_table(table, **options).to_pandas()
+    return interpret_table(_frame_table(frame), **options).to_pandas()
 
 
 def output_frame(names=None, **options):
@@ -327,6 +328,34 @@ def output_frame(names=None, **options):
 
 
 # --- inside ------------------------------------------------------------------------------
+
+
+def _frame_table(frame) -> pa.Table:
+    """A DataFrame as an Arrow table. A column of Python objects of several kinds (ids
+    typed as numbers on some rows, a result typed as text on others) is read as text,
+    as a CSV cell would be: each value as Python writes it, a missing one as missing."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    import pandas as pd
+
+    columns = {}
+    for name in frame.columns:
+        column = frame[name]
+        try:
+            columns[name] = pa.Array.from_pandas(column)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            columns[name] = pa.array(
+                [None if _missing(v, pd) else str(v) for v in column.tolist()], pa.string()
+            )
+    return pa.table(columns)
+
+
+def _missing(value: object, pd) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and value != value  # NaN
 
 
 def _chained(first, rest: Iterator) -> Iterator:
