@@ -119,7 +119,12 @@ class OutputFormat(Word):
     def by_columns(self) -> bool:
         """Whether its writer takes decided blocks of rows (the columnar path) as well as
         records."""
-        return self in (OutputFormat.CSV, OutputFormat.PARQUET)
+        return self in (
+            OutputFormat.CSV,
+            OutputFormat.PARQUET,
+            OutputFormat.NDJSON,
+            OutputFormat.JSON,
+        )
 
     @property
     def binary(self) -> bool:

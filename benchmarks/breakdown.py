@@ -70,7 +70,10 @@ def run_instrumented(
         (columnar, "csv_bytes", "writing CSV text"),
         (templates.ReportTemplates, "build", "a key's record template (engine included)"),
         (templates.ReportTemplates, "render", "each record from its template (build included)"),
+        (columnar.ColumnarInterpreter, "_json_records", "a block's JSON records (build included)"),
+        (templates.ReportTemplate, "render", "filling a record's template"),
         (rows.NdjsonRecords, "write", "writing each JSON record"),
+        (rows.NdjsonRecords, "write_block", "writing a block's JSON records"),
     ]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]
     for owner, name, label in wrapped:

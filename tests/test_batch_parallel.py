@@ -25,6 +25,7 @@ def export(tmp_path_factory):
 def _forks_counted(monkeypatch) -> list[bool]:
     """Fork for every block of new keys; the list says, per run, whether deciders forked."""
     monkeypatch.setattr(columnar, "PARALLEL_KEYS", 2)
+    monkeypatch.setattr(columnar, "PARALLEL_TEMPLATES", 2)  # JSON records' templates
     forked: list[bool] = []
     original = columnar.ColumnarInterpreter._forked
 
@@ -37,7 +38,7 @@ def _forks_counted(monkeypatch) -> list[bool]:
     return forked
 
 
-@pytest.mark.parametrize("output_format", ["csv", "ndjson", "parquet"])
+@pytest.mark.parametrize("output_format", ["csv", "ndjson", "json", "parquet"])
 def test_two_processes_write_what_one_writes(cli, export, tmp_path, monkeypatch, output_format):
     forked = _forks_counted(monkeypatch)
     outputs = {}
@@ -47,8 +48,7 @@ def test_two_processes_write_what_one_writes(cli, export, tmp_path, monkeypatch,
         assert result.exit_code == 0, result.stderr
         outputs[jobs] = out.read_bytes()
     assert len(outputs["1"]) > 100_000
-    if output_format != "ndjson":  # a full report per row: the row path, one process
-        assert forked and all(forked)  # the runs with --jobs 2 and 3 forked deciders
+    assert forked and all(forked)  # the runs with --jobs 2 and 3 forked deciders
     if output_format == "parquet":
         import pyarrow.parquet as pq
 

@@ -2,8 +2,9 @@
 
 Generated wide exports, clean and messy (quotes, blank and ragged lines,
 Windows-1252 bytes, refused cells, censored values, derived ANC and eGFR,
-therapy dates), and every shipped CSV go through both; the output, the
---errors file and the summary must be equal byte for byte.
+therapy dates), and every shipped CSV go through both; the output (CSV, and
+the NDJSON and JSON records filled from templates with each row's own cells),
+the --errors file and the summary must be equal byte for byte.
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ def _run(
         lambda self, table, lines: tables.append(len(lines)) or decide(self, table, lines),
     )
     name = "columnar" if columnar else "rows"
-    out, errors = tmp_path / f"{name}.csv", tmp_path / f"{name}.errors.csv"
+    suffix = options.get("output_format", "csv")
+    out, errors = tmp_path / f"{name}.{suffix}", tmp_path / f"{name}.errors.csv"
     summary = batch_run.run_batch(
         str(source),
         RANGES,
@@ -169,6 +171,35 @@ def test_columnar_equals_rows_on_generated_exports(
         assert decided > 0  # the columnar path itself was compared
 
 
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    seed=st.integers(0, 10_000),
+    rows=st.integers(1, 300),
+    messy=st.booleans(),
+    block=st.sampled_from([None, 700, 3000]),
+    keep=st.booleans(),
+    output_format=st.sampled_from(["ndjson", "json"]),
+)
+def test_json_records_by_columns_equal_rows_on_generated_exports(
+    tmp_path, monkeypatch, seed, rows, messy, block, keep, output_format
+):
+    """Each row's record filled from its key's template with its own cells (patient,
+    date, line, values, notes, --keep cells) is the row path's record, byte for byte:
+    no record quotes another row's value."""
+    source = tmp_path / "export.csv"
+    source.write_bytes(_export(random.Random(seed), rows, messy))
+    first_analyte = source.read_bytes().split(b",", 5)[4].decode()
+    options = {"keep": ["patient_id,sex", first_analyte]} if keep else {}
+    decided = _same(tmp_path, source, monkeypatch, block, output_format=output_format, **options)
+    if not messy:
+        assert decided > 0
+
+
 def test_clean_export_is_decided_by_column(tmp_path, monkeypatch):
     source = tmp_path / "export.csv"
     source.write_bytes(_export(random.Random(21), 800, messy=False))
@@ -180,10 +211,11 @@ def test_clean_export_is_decided_by_column(tmp_path, monkeypatch):
     [ReadPolicy(decimal=","), ReadPolicy(decimal=".", strict=True), None],
     ids=["comma", "strict", "auto"],
 )
-def test_columnar_equals_rows_under_each_policy(tmp_path, monkeypatch, policy):
+@pytest.mark.parametrize("output_format", ["csv", "ndjson"])
+def test_columnar_equals_rows_under_each_policy(tmp_path, monkeypatch, policy, output_format):
     source = tmp_path / "export.csv"
     source.write_bytes(_export(random.Random(5), 400, messy=True))
-    _same(tmp_path, source, monkeypatch, policy=policy)
+    _same(tmp_path, source, monkeypatch, policy=policy, output_format=output_format)
 
 
 def test_blocks_of_clean_and_messy_lines_keep_order_and_line_numbers(tmp_path, monkeypatch):
@@ -220,11 +252,12 @@ def test_a_line_too_long_to_read_does_not_change_the_decimal_mark(tmp_path, monk
     [p.name for p in sorted((ROOT / "examples").glob("*.csv"))]
     + [p.name for p in sorted((ROOT.parent / "shared" / "samples").glob("*.csv"))],
 )
-def test_shipped_csv_through_both_paths(tmp_path, monkeypatch, name):
+@pytest.mark.parametrize("output_format", ["csv", "ndjson", "json"])
+def test_shipped_csv_through_both_paths(tmp_path, monkeypatch, name, output_format):
     source = ROOT / "examples" / name
     if not source.exists():
         source = ROOT.parent / "shared" / "samples" / name
-    _same(tmp_path, source, monkeypatch)
+    _same(tmp_path, source, monkeypatch, output_format=output_format)
 
 
 def test_one_patient_interpret_imports_no_columnar_libraries():
@@ -283,6 +316,74 @@ def test_a_long_export_holds_each_decision_once_and_a_bounded_number_of_keys(tmp
     keys = [count for _, count, _ in held]
     assert max(keys) <= 100 + max(block for block, _, _ in held)
     assert any(later < earlier for earlier, later in itertools.pairwise(keys))  # dropped
+
+
+@pytest.mark.parametrize("output_format", ["ndjson", "json"])
+def test_json_records_of_a_typed_parquet_export_by_columns_equal_rows(
+    tmp_path, monkeypatch, output_format
+):
+    """Parquet cells are typed (numbers, nulls, dates as text): each row's record
+    quotes its own cells as the row path reads them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(3)
+    rows = 400
+    table = pa.table(
+        {
+            "patient_id": [rng.choice([None, n]) if n % 7 == 0 else n for n in range(rows)],
+            "collected": [rng.choice(["2026-08-03", "2026-10-01", None]) for _ in range(rows)],
+            "sex": [rng.choice(["F", "M", None]) for _ in range(rows)],
+            "age": [rng.choice([None, 8, 45, 70, 45.5]) for _ in range(rows)],
+            "B12 (pg/mL)": [
+                rng.choice([None, 95.0, 148.0, 310.5, 640.0, 1480.0]) for _ in range(rows)
+            ],
+            "PLT (10^9/L)": [rng.choice([None, 12, 95, 150, 420, 990]) for _ in range(rows)],
+            "WBC": [rng.choice([None, 1.2, 5.4, 13.0]) for _ in range(rows)],
+            "neutrophil %": [rng.choice([None, 20, 55, 80]) for _ in range(rows)],
+            "Ward": [rng.choice(["A", "=B", None]) for _ in range(rows)],
+        }
+    )
+    source = tmp_path / "export.parquet"
+    pq.write_table(table, source, row_group_size=150)
+    decided = _same(
+        tmp_path, source, monkeypatch, output_format=output_format, keep=["Ward,patient_id"]
+    )
+    assert decided == rows
+
+
+def test_json_records_of_a_long_export_hold_a_bounded_number_of_keys(tmp_path, monkeypatch):
+    """To NDJSON, past the bound on keys (or templates) they are let go and built
+    again, with the records unchanged."""
+    import b12lab.batch.columnar as columnar_module
+    from b12lab.render import templates
+
+    source = tmp_path / "export.csv"
+    lines = ["patient_id,collected,sex,age,B12 (pg/mL),PLT,b12_therapy_start"]
+    lines += [
+        f"P{n:04d},2026-10-{1 + n % 28:02d},F,40,<{50 + n / 10:.1f},250,2026-09-01"
+        for n in range(600)
+    ]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = _run(tmp_path, source, False, monkeypatch, output_format="ndjson")
+
+    held: list[tuple[int, int]] = []  # per block: its rows, keys held
+    decide = columnar_module.ColumnarInterpreter.decide
+
+    def counted(self, table, lines):
+        decided = decide(self, table, lines)
+        held.append((len(lines), len(self.json_keys)))
+        return decided
+
+    monkeypatch.setattr(columnar_module.ColumnarInterpreter, "decide", counted)
+    monkeypatch.setattr(columnar_module, "MAX_DECISIONS", 100)
+    monkeypatch.setattr(templates, "MAX_TEMPLATES", 80)
+    by_columns = _run(tmp_path, source, True, monkeypatch, 4096, output_format="ndjson")
+    assert by_columns == rows
+    assert sum(block for block, _ in held) == 600  # every row was decided by columns
+    keys = [count for _, count in held]
+    assert max(keys) <= 100 + max(block for block, _ in held)
+    assert any(later < earlier for earlier, later in itertools.pairwise(keys))  # let go
 
 
 @pytest.mark.parametrize(

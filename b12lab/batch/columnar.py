@@ -12,7 +12,10 @@ distinct thing is done once:
   (`DecisionCore.decide_once`), on the panel of one of its rows, made of the
   measurements and fields already read (the row path's panel, without the
   warnings and errors a decision never reads);
-- the decided columns are joined back to the rows with Arrow `take`.
+- the decided columns are joined back to the rows with Arrow `take`;
+- to NDJSON or JSON, each row's record is its template key's template
+  (b12lab.render.templates, built once per key from the engine's full report,
+  which also gives the key's decision) filled with the row's own cells.
 
 A row whose cells the reading layer refuses, or that the policy would refuse
 as a whole, goes through the row path on its own, so its record, errors and
@@ -162,6 +165,8 @@ class Decided:
     fragments: dict = field(default_factory=dict)  # decision -> its CSV cells (csv_bytes)
     # What the summary counts: each kind of decision, and each decision's kind.
     counted: tuple[dict, list] = field(default_factory=lambda: ({}, []))
+    # NDJSON and JSON output: each row's record as JSON text (None for a row in `errors`).
+    json: list[str | None] | None = None
 
 
 class ColumnarInterpreter:
@@ -195,6 +200,18 @@ class ColumnarInterpreter:
         self.counted: tuple[dict, list] = ({}, [])  # what the summary counts of each
         self.limit_groups: dict[tuple, tuple[int, bool]] = {}
         self.group_limits: list = []  # Limits of each group, by group number
+        # NDJSON and JSON output: each row's record is its template key's template
+        # (b12lab.render.templates) filled with the row's own cells. A template key (bytes,
+        # `_json_records`) -> its template's number in `json_templates` (-1: none, the
+        # row's own full report on the row path).
+        self.json = interpreter.json_records and interpreter.core.catalogue is None
+        self.json_keys: dict[bytes, int] = {}
+        self.json_templates: list = []
+        self.json_numbers: dict[int, int] = {}  # id of a template -> its number
+        self.json_decisions: list[int] = []  # each template's decision, its number in `decided`
+        # Each cell's notes as texts, once per distinct tuple: tuple -> id, and by id.
+        self.note_tuples: dict[tuple[str, ...], int] = {(): 0}
+        self.note_tuple_list: list[tuple[str, ...]] = [()]
 
     # --- reading ---------------------------------------------------------------------
 
@@ -392,8 +409,14 @@ class ColumnarInterpreter:
         if "b12_therapy_start" in fields:
             key_parts.extend(self._therapy_parts(fields, group_ids, rows))
 
-        template = self._templates(lines, key_parts, refused, fields, values_of)
         patient = self._patient_ids(columns, rows)
+        json_texts = None
+        if self.json:  # rows without a template join `refused`: the row path's records
+            template, json_texts = self._json_records(
+                lines, key_parts, refused, fields, values_of, group_ids, columns, patient
+            )
+        else:
+            template = self._templates(lines, key_parts, refused, fields, values_of)
         dates = _iso_dates(fields.get("date"), rows)
         noted = self._noted(values_of, rows)
         errors = {}
@@ -427,7 +450,186 @@ class ColumnarInterpreter:
             columns=self.rows.columns,
             readings=values_of,
             kept=[columns[k.index] for k in self.rows.columns.kept],
+            json=json_texts,
         )
+
+    def _json_records(
+        self,
+        lines: np.ndarray,
+        key_parts: list[tuple[np.ndarray, str]],
+        refused: np.ndarray,
+        fields: dict,
+        values_of: dict,
+        group_ids: np.ndarray,
+        columns: Sequence[pa.Array],
+        patient: pa.Array,
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Each row's decision (its number in `decided`) and NDJSON/JSON record: its
+        template key's template filled with the row's own cells (`ReportTemplate.render`,
+        as the row path fills it): patient id, date, line, --keep cells, measurements and
+        reading notes. A row whose key has no template is added to `refused` (its record
+        is the row path's); None for those.
+
+        A template key is the decision's key and what texts quote beyond it
+        (`ReportTemplates.key`): the exact sex, the exact days on therapy (here: the
+        panel date and therapy start themselves) and whether the panel is dated. A
+        template holds the decision of its key (from the same engine report), so each
+        key is evaluated once, for both.
+        """
+        from b12lab.render.templates import MAX_TEMPLATES
+
+        rows = len(lines)
+        texts: list[str | None] = [None] * rows
+        if not rows:
+            return np.zeros(0, dtype=np.int64), texts
+        templates = self.rows.report_templates()
+        parts = list(key_parts)
+        if "sex" in fields:
+            parts.append((fields["sex"][0], "sex exact"))
+        if "date" in fields:
+            gids, readings = fields["date"]
+            parts.append((readings.array("undated", _undated_flags)[gids], "undated"))
+        if "b12_therapy_start" in fields:
+            start_gids, starts = fields["b12_therapy_start"]
+            date_gids = fields["date"][0] if "date" in fields else np.zeros(rows, np.int64)
+            pair = date_gids * (len(starts) + 1) + start_gids
+            no_start = starts.array("undated", _undated_flags)[start_gids].astype(bool)
+            parts.append((np.where(no_start, -1, pair), "therapy exact"))
+        for gids, readings in values_of.values():
+            # A laboratory's own flag or range is quoted as given: the row path.
+            refused |= readings.array("lab flag", _lab_flags)[gids]
+        combined = np.where(refused, -1, _combine(parts, rows))
+        distinct, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        if len(self.json_templates) >= MAX_TEMPLATES or len(self.json_keys) >= MAX_DECISIONS:
+            # Memory stays bounded: the keys, their templates and decisions are let go
+            # (a later key is built again).
+            self.json_keys.clear()
+            self.json_templates = []
+            self.json_numbers.clear()
+            self.json_decisions = []
+            self.decided = []
+            self.numbers.clear()
+            self.counted = ({}, [])
+        names = tuple(name for _, name in parts)
+        kind = self.key_names.setdefault(names, len(self.key_names))
+        matrix = np.stack([np.asarray(part, dtype=np.int64)[first] for part, _ in parts], 1)
+        matrix = np.hstack([np.full((len(first), 1), kind, dtype=np.int64), matrix])
+        matrix = matrix.astype("<i8")
+        numbers = np.full(len(distinct), -1, dtype=np.int64)
+        new: list[tuple[int, int, bytes]] = []
+        for position, row in enumerate(first.tolist()):
+            if distinct[position] == -1:
+                continue  # refused
+            key = matrix[position].tobytes()
+            number = self.json_keys.get(key)
+            if number is None:
+                new.append((position, row, key))
+            else:
+                numbers[position] = number
+        panels = self._key_panels([row for _, row, _ in new], fields, values_of)
+        found = templates.templates_of(panels, self._build)
+        for (position, _, key), made in zip(new, found, strict=True):
+            number = -1
+            if made is not None:
+                number = self.json_numbers.get(id(made), -1)
+                if number < 0:
+                    number = self.json_numbers[id(made)] = len(self.json_templates)
+                    self.json_templates.append(made)  # kept, so that its id stays its own
+                    decided = self.numbers.get(made.decision)
+                    if decided is None:  # a decision no key had yet
+                        decided = self.numbers[made.decision] = len(self.decided)
+                        self.decided.append(made.decision)
+                    self.json_decisions.append(decided)
+            self.json_keys[key] = number
+            numbers[position] = number
+        per_row = numbers[inverse.reshape(-1)]
+        refused |= per_row < 0
+        decision_of = np.asarray([*self.json_decisions, 0], dtype=np.int64)  # [-1]: refused
+        template = decision_of[per_row]
+
+        # Each row's cells, as the row path's panel holds them.
+        patients = patient.to_pylist()
+        dates = [None] * rows
+        if "date" in fields:
+            gids, readings = fields["date"]
+            dates = [readings[gid].value for gid in gids.tolist()]
+        measured = []
+        for analyte, (gids, readings) in values_of.items():
+            measured.append((analyte, [readings[gid].measurement for gid in gids.tolist()]))
+        notes = self._row_notes(values_of, rows)
+        kept = None
+        if templates.kept:
+            cells = [
+                [kept_cell(v) for v in columns[k.index].to_pylist()] for k in self.rows.columns.kept
+            ]
+            kept = [dict(zip(templates.kept, row, strict=True)) for row in zip(*cells, strict=True)]
+        made = self.json_templates
+        limits = self.group_limits
+        groups = group_ids.tolist()
+        numbers_of = per_row.tolist()
+        line_numbers = lines.tolist()
+        quoted, band = templates.quoted, templates.band
+        for row in np.flatnonzero(~refused).tolist():
+            measurements = {}
+            for analyte, cells in measured:
+                if cells[row] is not None:
+                    measurements[analyte] = cells[row]
+            panel = _RowPanel(patients[row] or None, dates[row], measurements, notes[row])
+            texts[row] = made[numbers_of[row]].render(
+                panel,
+                limits[groups[row]],
+                (line_numbers[row],),
+                None if kept is None else kept[row],
+                quoted,
+                band,
+            )[0]
+        return template, texts
+
+    def _row_notes(self, values_of: dict, rows: int) -> list[tuple[str, ...]]:
+        """Each row's reading notes as its panel's warnings hold them (in column order,
+        each text once). Rows share few combinations of notes: each is made once."""
+        texts = self.note_tuples
+        by_id = self.note_tuple_list
+
+        def tuple_ids(start: int, cells: list) -> np.ndarray:
+            ids = []
+            for reading in cells:
+                shown = tuple(str(note) for note in reading.notes)
+                if shown not in texts:
+                    texts[shown] = len(by_id)
+                    by_id.append(shown)
+                ids.append(texts[shown])
+            return np.array(ids, dtype=np.int64)
+
+        parts = []
+        for gids, readings in values_of.values():
+            ids = readings.array("note tuple", tuple_ids)
+            if ids.any():
+                parts.append((ids[gids], ""))
+        if not parts:
+            return [()] * rows
+        _, first, inverse = np.unique(_combine(parts, rows), return_index=True, return_inverse=True)
+        combined = [
+            tuple(dict.fromkeys(text for ids, _ in parts for text in by_id[ids[row]]))
+            for row in first.tolist()
+        ]
+        return [combined[number] for number in inverse.reshape(-1).tolist()]
+
+    def _build(self, panels: list) -> list:
+        """Each panel's JSON record template (`ReportTemplates.build`), in order: on both
+        cores when there are many, as `_decide` decides."""
+        templates = self.rows.report_templates()
+        if self.workers < 2 or len(panels) < PARALLEL_TEMPLATES or self._forked() is None:
+            return [templates.build(panel) for panel in panels]
+        share = -(-len(panels) // self.workers)
+        others = [
+            self.pool.apply_async(_build_forked, (panels[start : start + share],))
+            for start in range(share, len(panels), share)
+        ]
+        made = [templates.build(panel) for panel in panels[:share]]
+        for other in others:
+            made.extend(other.get())
+        return made
 
     def _therapy_parts(self, fields, group_ids: np.ndarray, rows: int) -> list:
         """Days on therapy placed among the day cut points, as `DecisionCore.key` places
@@ -573,7 +775,7 @@ class ColumnarInterpreter:
         if self.pool is None:
             import multiprocessing
 
-            global _FORKED_CORE
+            global _FORKED_CORE, _FORKED_TEMPLATES
             if (
                 "fork" not in multiprocessing.get_all_start_methods()
                 or multiprocessing.current_process().daemon
@@ -581,6 +783,7 @@ class ColumnarInterpreter:
                 self.workers = 1
                 return None
             _FORKED_CORE = self.rows.core
+            _FORKED_TEMPLATES = self.rows.report_templates() if self.json else None
             # A terminating signal waits while the deciders are forked: each of them
             # first drops the run's own handlers (`_decider_start`), so that stopping
             # the pool (SIGTERM) ends every one of them, however far it has started.
@@ -658,6 +861,9 @@ class ColumnarInterpreter:
 # the panels costs more than it saves).
 PARALLEL_KEYS = 256
 _FORKED_CORE = None  # the decision core a forked decider inherits
+_FORKED_TEMPLATES = None  # and the JSON record templates, when the output is JSON
+# Below this many new JSON record templates in a block, one process builds them.
+PARALLEL_TEMPLATES = 64
 
 
 _STOPPING = {getattr(signal, n) for n in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, n)}
@@ -673,6 +879,10 @@ def _decider_start(held) -> None:
 
 def _decide_forked(panels: list) -> list[Decision]:
     return [_FORKED_CORE.decide_once(panel) for panel in panels]
+
+
+def _build_forked(panels: list) -> list:
+    return [_FORKED_TEMPLATES.build(panel) for panel in panels]
 
 
 def release_unused() -> None:
@@ -706,6 +916,36 @@ def _combine(parts: list[tuple[np.ndarray, str]], rows: int) -> np.ndarray:
 def _strings(column) -> bool:
     """Text cells without nulls (a CSV export's, as Arrow reads them)."""
     return pa.types.is_string(column.type) and not column.null_count
+
+
+class _RowPanel:
+    """What a JSON record's template reads of a row's panel (`ReportTemplate.render`)."""
+
+    __slots__ = ("date", "errors", "measurements", "patient_id", "warnings")
+
+    def __init__(self, patient_id, date, measurements, warnings):
+        self.patient_id = patient_id
+        self.date = date
+        self.measurements = measurements
+        self.warnings = warnings
+        self.errors = ()
+
+
+def _undated_flags(start: int, cells: list) -> np.ndarray:
+    """Field cells without a value (none given, or refused)."""
+    return np.array([r.value is None for r in cells], dtype=np.int64)
+
+
+def _lab_flags(start: int, cells: list) -> np.ndarray:
+    """Cells read with a laboratory's own flag or reference range."""
+    return np.array(
+        [
+            r.measurement is not None
+            and bool(r.measurement.lab_flag or r.measurement.lab_reference)
+            for r in cells
+        ],
+        dtype=bool,
+    )
 
 
 def _refused_flags(start: int, cells: list) -> np.ndarray:

@@ -207,6 +207,8 @@ def reads_by_columns(interpreter: RowInterpreter) -> bool:
     """Whether the columnar path reads this export (wide, one column per analyte)."""
     if interpreter.plan.layout != "wide" or interpreter.timeline:
         return False
+    if interpreter.json_records and interpreter.core.catalogue is not None:
+        return False  # a laboratory's rules: every JSON record is its own full report
     analytes = [column.analyte for column in interpreter.plan.analytes]
     return len(set(analytes)) == len(analytes)
 

@@ -409,16 +409,22 @@ class RowInterpreter:
     def _templated(self, builder: PanelBuilder, panel: Panel) -> BatchRecord | None:
         """The panel's record with its JSON text rendered from its key's template (None
         when its key has none)."""
+        templates = self.report_templates()
+        rendered = templates.render(panel, builder.lines, builder.extra.get(KEPT, ()))
+        if rendered is None:
+            return None
+        text, decision, decided = rendered
+        return self._record(builder, panel, decision, decided, json_text=text)
+
+    def report_templates(self):
+        """The run's JSON record templates (`b12lab.render.templates.ReportTemplates`),
+        made on first use and shared by the row and the columnar path."""
         if self._templates is None:
             from b12lab.render.templates import ReportTemplates
 
             kept = [column.name for column in self.columns.kept]
             self._templates = ReportTemplates(self.core, kept)
-        rendered = self._templates.render(panel, builder.lines, builder.extra.get(KEPT, ()))
-        if rendered is None:
-            return None
-        text, decision, decided = rendered
-        return self._record(builder, panel, decision, decided, json_text=text)
+        return self._templates
 
     def _record(
         self,

@@ -87,7 +87,12 @@ def run_batch(
         # Lines ended by a lone CR ("\r", old Mac exports) were split by the line reader
         # after it had read past them: the row path reads those.
         lone_cr = header.text.endswith("\r")
-        by_columns = options.output_format.by_columns and not stats.utf16 and not lone_cr
+        by_columns = (
+            options.output_format.by_columns
+            and not stats.utf16
+            and not lone_cr
+            and not _typed(stream)
+        )
         if by_columns and drain.reads_by_columns(interpreter):
             items = _columnar_items(interpreter, stream, header, stats, options.workers, stack)
             ticks = read_so_far
@@ -102,6 +107,15 @@ def run_batch(
     if stats.nul_lines:
         summary.notes.append(f"{stats.nul_lines} lines held NUL bytes, which were removed")
     return summary
+
+
+def _typed(stream) -> bool:
+    """Rows typed at a terminal: Ctrl-D ends them once, where the row reader stops (a
+    block reader would wait for a second one); few rows, read by the row path."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _checked(rows: Iterator, source: str, label: str, interpreter: RowInterpreter):

@@ -126,6 +126,14 @@ def record_json(record: BatchRecord, columns: OutputColumns = NO_EXTRA) -> str:
     return json.dumps(record_dict(record, columns), ensure_ascii=False)
 
 
+def block_json(decided, columns: OutputColumns = NO_EXTRA):
+    """The JSON text of each row of a decided block (`b12lab.columnar.Decided`), in
+    order: its filled template, or the row path's record for a row in its `errors`."""
+    errors = decided.errors
+    for row, text in enumerate(decided.json):
+        yield text if text is not None else record_json(errors[row], columns)
+
+
 class NdjsonRecords:
     def __init__(self, stream: TextIO, columns: OutputColumns = NO_EXTRA):
         self.stream = stream
@@ -133,6 +141,10 @@ class NdjsonRecords:
 
     def write(self, record: BatchRecord) -> None:
         self.stream.write(record_json(record, self.columns) + "\n")
+
+    def write_block(self, decided) -> None:
+        """A decided block of rows (the columnar path, `b12lab.columnar.Decided`)."""
+        self.stream.write("".join(text + "\n" for text in block_json(decided, self.columns)))
 
     def close(self) -> None:
         pass
@@ -151,6 +163,14 @@ class JsonArrayRecords:
         self.stream.write(("," if self.count else "") + "\n")
         self.stream.write(record_json(record, self.columns))
         self.count += 1
+
+    def write_block(self, decided) -> None:
+        """A decided block of rows (the columnar path, `b12lab.columnar.Decided`)."""
+        texts = list(block_json(decided, self.columns))
+        if texts:
+            joined = ",\n".join(texts)
+            self.stream.write(("," if self.count else "") + "\n" + joined)
+            self.count += len(texts)
 
     def close(self) -> None:
         self.stream.write("\n]\n")

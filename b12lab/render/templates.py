@@ -63,6 +63,10 @@ MAX_QUOTED = 50_000
 _ONE = Panel(measurements={})  # a panel of one value, for `shown_against`
 # What a slot of a positioned value holds: its text, its input, its value and limits.
 SHOWN, INPUT, VALUE, LOW, HIGH = "shown", "input", "value", "low", "high"
+# A record's slot values, filled into one list in this order: the record's own, then
+# each positioned value's (`ReportTemplates.quoted`), five per value.
+RECORD_SLOTS = (PATIENT, DATE, LINES, ERRORS, KEPT, WARNINGS)
+VALUE_SLOTS = (SHOWN, INPUT, VALUE, LOW, HIGH)
 
 
 def token(name: str) -> str:
@@ -131,19 +135,25 @@ class _Pieces:
         picks = tuple((name, 1 if whole else 2) for name, whole in slots)
         return cls(tuple(literals), tuple(slots), picks)
 
-    def fill(self, values: dict[str, tuple[object, str, str]]) -> str:
-        """JSON text with its slots filled (`values`: name -> `encoded(value)`)."""
-        parts = [""] * (2 * len(self.picks) + 1)
+    def placed(self, places: dict[str, int]) -> tuple[tuple[int, int], ...]:
+        """Each slot's place among a record's slot values, and which of `encoded`'s
+        texts fills it."""
+        return tuple((places[name], index) for name, index in self.picks)
+
+    def fill(self, values: list, placed: tuple[tuple[int, int], ...]) -> str:
+        """JSON text with its slots filled (`values`: each slot's `encoded(value)`, at
+        its place)."""
+        parts = [""] * (2 * len(placed) + 1)
         parts[::2] = self.literals
-        parts[1::2] = [values[name][index] for name, index in self.picks]
+        parts[1::2] = [values[place][index] for place, index in placed]
         return "".join(parts)
 
-    def text(self, values: dict[str, tuple[object, str, str]]) -> str:
+    def text(self, values: list, placed: tuple[tuple[int, int], ...]) -> str:
         """A plain text (not JSON) with its slots filled."""
         literals = self.literals
         parts = [literals[0]]
-        for index, (name, _) in enumerate(self.slots, start=1):
-            parts.append(str(values[name][0]))
+        for index, (place, _) in enumerate(placed, start=1):
+            parts.append(str(values[place][0]))
             parts.append(literals[index])
         return "".join(parts)
 
@@ -157,6 +167,16 @@ def _listed(value: list) -> tuple[object, str, str]:
     return value, json_value(value), ""  # a list fills a whole value only
 
 
+_NONE = ([], "[]", "")  # an empty list's slot (no errors, no warnings)
+
+
+def _lines(lines: Sequence[int]) -> tuple[object, str, str]:
+    """The record's line numbers' slot (ints, as json writes them)."""
+    if all(type(line) is int for line in lines):
+        return list(lines), "[" + ", ".join(map(int.__repr__, lines)) + "]", ""
+    return _listed(list(lines))
+
+
 @dataclass(frozen=True)
 class ReportTemplate:
     """One key's record: its JSON text in pieces, and what the key decided."""
@@ -165,6 +185,9 @@ class ReportTemplate:
     warnings: tuple[_Pieces, ...]  # the decision's own warnings
     positioned: tuple[tuple[str, float | None, float | None], ...]  # analyte, reference
     decision: Decision  # its warnings are the probe's: use `warnings` filled
+    # Where each slot's value is among the record's slot values (`_places`).
+    record_placed: tuple[tuple[int, int], ...] = ()
+    warnings_placed: tuple[tuple[tuple[int, int], ...], ...] = ()
 
     def render(
         self,
@@ -177,21 +200,26 @@ class ReportTemplate:
     ) -> tuple[str, tuple[str, ...]]:
         """The panel's record as JSON text, and the decision's warnings as they read
         for it."""
-        values = {
-            PATIENT: encoded(panel.patient_id),
-            DATE: encoded(panel.date.isoformat() if panel.date is not None else None),
-            LINES: _listed(list(lines)),
-            ERRORS: _listed(list(panel.errors)),
-        }
-        if kept is not None:
-            values[KEPT] = _listed(kept)  # type: ignore[arg-type]
+        errors = panel.errors
+        values = [  # in RECORD_SLOTS order
+            encoded(panel.patient_id),
+            encoded(panel.date.isoformat() if panel.date is not None else None),
+            _lines(lines),
+            _listed(list(errors)) if errors else _NONE,
+            None if kept is None else _listed(kept),  # type: ignore[arg-type]
+            None,  # the warnings, below
+        ]
         measurements = panel.measurements
         band = bands(limits) if self.positioned else 0
         for analyte, low, high in self.positioned:
-            values.update(quoted(analyte, measurements[analyte], low, high, limits, band))
-        decided = tuple(pieces.text(values) for pieces in self.warnings)
-        values[WARNINGS] = _listed(list(dict.fromkeys((*panel.warnings, *decided))))
-        return self.record.fill(values), decided
+            values += quoted(analyte, measurements[analyte], low, high, limits, band)
+        decided = tuple(
+            pieces.text(values, placed)
+            for pieces, placed in zip(self.warnings, self.warnings_placed, strict=True)
+        )
+        shown = (*panel.warnings, *decided)
+        values[5] = _listed(list(dict.fromkeys(shown))) if shown else _NONE
+        return self.record.fill(values, self.record_placed), decided
 
 
 class ReportTemplates:
@@ -202,7 +230,7 @@ class ReportTemplates:
         self.kept = tuple(kept)  # the --keep column names, when the records carry them
         self.built: dict[Hashable, ReportTemplate] = {}
         self._equation = egfr_equation(core.ranges)
-        self._slots: dict[Hashable, dict[str, tuple[object, str, str]]] = {}
+        self._slots: dict[Hashable, tuple[tuple[object, str, str], ...]] = {}
         # (id of a Measurement, its limits' band) -> it and its slots
         self._quoted: dict[tuple[int, int], tuple] = {}
         self._bands: dict[int, tuple] = {}  # id of a Limits -> it and its band
@@ -232,6 +260,23 @@ class ReportTemplates:
         found = self.built[key] = self.build(panel)
         return found
 
+    def templates_of(self, panels: Sequence[Panel], build=None) -> list[ReportTemplate | None]:
+        """The template of each panel's key; the keys not built yet are built from their
+        first panel by `build(panels)` (by default one by one, here)."""
+        if len(self.built) >= MAX_TEMPLATES:
+            self.built.clear()  # memory stays bounded; keys are built again
+        keys = [self.key(panel) for panel in panels]
+        missing: dict[Hashable, Panel] = {}
+        for key, panel in zip(keys, panels, strict=True):
+            if key not in self.built:
+                missing.setdefault(key, panel)
+        if missing:
+            made = (build or (lambda new: [self.build(panel) for panel in new]))(
+                list(missing.values())
+            )
+            self.built.update(zip(missing, made, strict=True))
+        return [self.built[key] for key in keys]
+
     def band(self, limits) -> int:
         """A number for the limits in force, the same for every Limits with one key."""
         found = self._bands.get(id(limits))
@@ -245,10 +290,10 @@ class ReportTemplates:
 
     def quoted(
         self, analyte: str, measurement: Measurement, low, high, limits, band: int
-    ) -> dict[str, tuple[object, str, str]]:
-        """A value's slots: as shown, as input, its value and reference limits rounded
-        to the decimals shown (`shown_against`, b12lab.engine), once per distinct value
-        and limits."""
+    ) -> tuple[tuple[object, str, str], ...]:
+        """A value's slots, in VALUE_SLOTS order: as shown, as input, its value and
+        reference limits rounded to the decimals shown (`shown_against`, b12lab.engine),
+        once per distinct value and limits."""
         # The reading layer reads each distinct cell once: one Measurement object each.
         kept = self._quoted.get((id(measurement), band))
         if kept is not None and kept[0] is measurement:
@@ -259,13 +304,13 @@ class ReportTemplates:
             shown = shown_against(evolve(_ONE, measurements={analyte: measurement}), limits)
             rounded = shown.measurements[analyte]
             decimals = rounded.decimals
-            found = {
-                f"{SHOWN}:{analyte}": encoded(rounded.shown()),
-                f"{INPUT}:{analyte}": encoded(rounded.input),
-                f"{VALUE}:{analyte}": encoded(rounded_number(rounded.value, decimals)),
-                f"{LOW}:{analyte}": encoded(rounded_number(low, decimals)),
-                f"{HIGH}:{analyte}": encoded(rounded_number(high, decimals)),
-            }
+            found = (
+                encoded(rounded.shown()),
+                encoded(rounded.input),
+                encoded(rounded_number(rounded.value, decimals)),
+                encoded(rounded_number(low, decimals)),
+                encoded(rounded_number(high, decimals)),
+            )
             if len(self._slots) >= MAX_QUOTED:
                 self._slots.clear()
             self._slots[key] = found
@@ -333,21 +378,25 @@ class ReportTemplates:
             provenance=tuple(report.provenance.items()),
             derived=tuple(m.analyte for m in report.measurements if m.derived),
         )
-        template = ReportTemplate(
-            record=_Pieces.of(text),
-            warnings=tuple(_Pieces.of(warning) for warning in report.warnings),
-            positioned=tuple(positioned),
-            decision=decision,
-        )
-        slots = {PATIENT, DATE, WARNINGS, ERRORS, LINES, KEPT}
-        for analyte, _, _ in positioned:
-            slots.update(f"{kind}:{analyte}" for kind in (SHOWN, INPUT, VALUE, LOW, HIGH))
-        for pieces in (template.record, *template.warnings):
-            if not {name for name, _ in pieces.slots} <= slots:
+        record = _Pieces.of(text)
+        warnings = tuple(_Pieces.of(warning) for warning in report.warnings)
+        places = {name: place for place, name in enumerate(RECORD_SLOTS)}
+        for number, (analyte, _, _) in enumerate(positioned):
+            for kind, name in enumerate(VALUE_SLOTS):
+                places[f"{name}:{analyte}"] = len(RECORD_SLOTS) + len(VALUE_SLOTS) * number + kind
+        for pieces in (record, *warnings):
+            if not {name for name, _ in pieces.slots} <= places.keys():
                 # A text the key holds exactly (a censored input, a laboratory's
                 # range) carries the tokens' own characters: no template for this key.
                 return None
-        return template
+        return ReportTemplate(
+            record=record,
+            warnings=warnings,
+            positioned=tuple(positioned),
+            decision=decision,
+            record_placed=record.placed(places),
+            warnings_placed=tuple(pieces.placed(places) for pieces in warnings),
+        )
 
     def render(
         self, panel: Panel, lines: Sequence[int], kept: Sequence[str] = ()
