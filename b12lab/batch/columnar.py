@@ -1,6 +1,6 @@
 """Wide exports decided column by column on Apache Arrow.
 
-The same records as `RowInterpreter` (b12lab.batch), computed so that each
+The same records as `RowInterpreter` (b12lab.batch.rows), computed so that each
 distinct thing is done once:
 
 - each column is dictionary-encoded, and each distinct cell (with its unit

@@ -2,7 +2,7 @@
 
 `RowInterpreter` is the row-stream function `b12lab batch` itself uses. It is
 pure (no I/O but the private temporary files that group the rows of a large
-unsorted long export, `b12lab.grouping`) and picklable together with the
+unsorted long export, `b12lab.batch.grouping`) and picklable together with the
 loaded ranges, so the same code can run per partition on a distributed engine:
 
     interpreter = RowInterpreter.for_header(header, load_ranges())
@@ -316,7 +316,7 @@ class RowInterpreter:
         return builder
 
     def _grouped(self, rows: Iterator[Row], grouped: bool | None) -> Iterator[Row]:
-        """Rows of one panel (one patient with --timeline) contiguous: `b12lab.grouping`."""
+        """Rows of one panel (one patient with --timeline) contiguous: `b12lab.batch.grouping`."""
         from b12lab.batch.grouping import arrange, row_levels
 
         levels = row_levels(self.plan, self.timeline, self.policy.date_order)
