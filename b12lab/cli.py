@@ -1286,4 +1286,18 @@ def _terminal_width() -> int | None:
 
 def main() -> None:
     """Console-script entry point."""
+    if sys.argv[1:2] == ["batch"] and "pandas" not in sys.modules:
+        # Where pandas is installed, pyarrow imports it (about 50 MB and a quarter of a
+        # second) only to ask whether a Python list is a pandas object. `b12lab batch`
+        # never gives it one, so in this process pyarrow finds no pandas.
+        sys.meta_path.insert(0, _WithoutPandas())
     app()
+
+
+class _WithoutPandas:
+    """An import finder that says pandas is not installed (`main`, for `batch`)."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("b12lab batch runs without pandas", name=name)
+        return None

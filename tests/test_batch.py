@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import pickle
+import subprocess
+import sys
 
 import pytest
 from conftest import SAMPLES
@@ -321,3 +323,27 @@ def test_the_batch_package_names_import_no_columnar_library():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert shown.strip() == "[]"
+
+
+def test_batch_runs_without_loading_pandas_where_it_is_installed(tmp_path):
+    """pyarrow would import pandas (about 50 MB) only to check what a list is."""
+    pytest.importorskip("pandas")
+    out = tmp_path / "results.parquet"
+    code = (
+        "import sys\n"
+        "from b12lab.cli import main\n"
+        f"sys.argv = ['b12lab', 'batch', {str(SAMPLES / 'wide_us.csv')!r}, '-o', {str(out)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert shown.stdout.strip() == "False", shown.stderr
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out).column("patient_id").to_pylist() == [
+        "S001",
+        "S002",
+        "S003",
+        "S004",
+        "S005",
+    ]
