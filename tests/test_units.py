@@ -113,6 +113,42 @@ def test_an_unlisted_but_compatible_unit_is_converted_by_pint(ranges):
     )
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "read_as", "warned"),
+    [
+        ("--b12", "150 ng/dL", 1106.7, True),  # a letter from 150 ng/L, deficient
+        ("--b12", "0.15 ug/L", 110.7, True),
+        ("--b12", "150 ng/L", 110.7, False),
+        ("--b12", "150 pg/mL", 110.7, False),
+        ("--ferritin", "45 ng/mL", 45, False),
+        ("--hemoglobin", "8.4 mmol/L", 135, False),
+    ],
+)
+def test_a_unit_no_laboratory_reports_the_analyte_in_is_read_and_said(
+    cli, flag, value, read_as, warned
+):
+    report = cli.json("interpret", flag, value, "--format", "json")
+    (measurement,) = report["measurements"]
+    assert measurement["value"] == read_as
+    said = [w for w in report["warnings"] if "is not a unit laboratories report" in w]
+    assert bool(said) == warned
+    if warned:
+        assert value.split()[1] in said[0] and "check the unit" in said[0]
+
+
+def test_an_unusual_unit_is_a_row_error_under_strict(cli, tmp_path):
+    export = tmp_path / "labs.csv"
+    export.write_text("patient_id,b12,b12_unit\nP1,150,ng/dL\nP2,150,ng/L\n")
+    relaxed = cli("batch", export)
+    assert relaxed.exit_code == 0
+    assert "'ng/dL' is not a unit laboratories report b12 in" in relaxed.stdout
+    strict = cli("batch", export, "--strict")
+    assert strict.exit_code == 3
+    first, second = strict.stdout.splitlines()[1:]
+    assert first.startswith("2,P1,") and "ng/dL" in first.rsplit(",", 1)[-1]
+    assert second.startswith("3,P2,") and second.endswith(",")  # the usual unit: no error
+
+
 def test_shipped_compiled_ranges_match_the_yaml_and_pint():
     document, table = _default_document()
     fresh = compile_default_ranges()

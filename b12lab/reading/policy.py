@@ -28,6 +28,7 @@ UNIT_ASSUMED = "unit assumed"
 SEPARATOR = "separator"
 DERIVED = "derived"
 UNIT_CONFLICT = "unit conflict"
+UNIT_UNUSUAL = "unit unusual"  # a unit of the right kind that no laboratory reports it in
 CENSORED = "censored"
 TEST_SKIPPED = "test skipped"
 NO_DATE = "no date"  # no collection date anywhere in the source for a panel's results

@@ -32,6 +32,7 @@ from b12lab.reading.policy import (
     TYPED,
     UNIT_ASSUMED,
     UNIT_CONFLICT,
+    UNIT_UNUSUAL,
     Note,
     ReadPolicy,
 )
@@ -414,6 +415,11 @@ def measure(
     _check_plausible(ranges, analyte, reading, unit, value)
     if reported_only and unit is not None and factor != 1.0:
         _check_reported(ranges, analyte, reading, unit, value)
+        unusual = _unusual_unit(ranges, analyte, unit, factor, value)
+        if unusual is not None:
+            if policy.strict:
+                raise _strict(analyte, text, unusual, "write the result in a usual unit")
+            notes.append(unusual)
     if reading.censored:
         side = "below" if reading.censored.startswith("<") else "above"
         if len(reading.censored) == 2:
@@ -644,6 +650,26 @@ def bare_number_problem(
             f"{canonical_readings[sex]}{patient}"
         )
     return None
+
+
+def _unusual_unit(
+    ranges: Ranges, analyte: str, unit: str, factor: float, value: float
+) -> Note | None:
+    """A unit of the right kind whose scale none of the analyte's usual units has
+    (B12 in ng/dL, a hundred times ng/L): read as it says, and said, since a slip of
+    one letter in such a unit moves the value a hundredfold."""
+    spec = ranges.analytes[analyte]
+    usual = [ranges.units.factor(analyte, common) for common in spec.common_units]
+    if any(math.isclose(factor, scale) for scale in (1.0, *usual)):
+        return None
+    return Note(
+        UNIT_UNUSUAL,
+        analyte,
+        f"unusual unit {unit[:20]}",
+        f"{analyte}: '{unit[:20]}' is not a unit laboratories report {analyte} in (usually "
+        f"{', '.join(spec.common_units[:3])}); read as {format_number(value, spec.decimals)} "
+        f"{spec.canonical_unit}: check the unit",
+    )
 
 
 def _check_reported(
