@@ -9,7 +9,8 @@ on, so that panels which agree on all of it are decided once:
   (`Limits.cut_points`: every number a rule may compare it with), and how it
   is censored,
 - the days on therapy, placed among the day cut points,
-- the context the clinician gave,
+- the context the clinician gave, and whether the panel is dated after the
+  evaluation date,
 - and, only where the report quotes them, the exact values: censored
   inputs, the inputs of a derived ANC or eGFR, the age when no interval
   applies to it, the dates of a therapy start after the panel, and a value
@@ -160,6 +161,7 @@ class DecisionCore:
             parts.append(position(days, limits.cut_points(DAYS)))
             if days < 0:
                 parts.append((panel.date, panel.context.b12_therapy_start))
+        parts.append(panel.date is not None and panel.date > self.today)  # a warning says so
         parts.append(evolve(panel.context, b12_therapy_start=None, days_on_therapy=None))
         return tuple(parts)
 

@@ -139,6 +139,13 @@ def _context_warnings(
             f"sex not given: {', '.join(sex_dependent)} judged against the widest adult "
             "interval; give --sex for sex-specific limits"
         )
+    if panel.date is not None and panel.date > today:
+        # A typo (2062) or an evaluation date before the panels: in a timeline such a
+        # panel would also be taken for the latest.
+        warnings.append(
+            f"panel date {panel.date.isoformat()} is after the evaluation date "
+            f"{today.isoformat()} (today, or --as-of): check the date"
+        )
     start = panel.context.b12_therapy_start
     panel_date = panel.date or today
     if start is not None and start > panel_date:

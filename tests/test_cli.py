@@ -250,3 +250,44 @@ def test_python_dash_m_runs_the_same_cli():
     )
     assert result.returncode == 0
     assert result.stdout.strip() == "221.3 pmol/L"
+
+
+def test_a_panel_dated_after_the_evaluation_date_is_warned_of(cli):
+    typo = cli.json(
+        "interpret",
+        "--b12",
+        "300 pmol/L",
+        "--date",
+        "2062-03-01",
+        "--as-of",
+        "2026-11-20",
+        "--format",
+        "json",
+    )
+    assert (
+        "panel date 2062-03-01 is after the evaluation date 2026-11-20 (today, or --as-of): "
+        "check the date"
+    ) in typo["warnings"]
+    same_day = cli.json(
+        "interpret",
+        "--b12",
+        "300 pmol/L",
+        "--date",
+        "2026-11-20",
+        "--as-of",
+        "2026-11-20",
+        "--format",
+        "json",
+    )
+    assert not [w for w in same_day["warnings"] if w.startswith("panel date")]
+
+
+def test_a_timeline_evaluated_before_its_panels_says_so(cli):
+    report = cli.json(
+        "interpret", SAMPLES / "patient_timeline.yaml", "--as-of", "2026-03-01", "--format", "json"
+    )
+    assert report["panel_date"] == "2026-05-04"  # the latest panel, still the one judged
+    assert any(
+        w.startswith("panel date 2026-05-04 is after the evaluation date 2026-03-01")
+        for w in report["warnings"]
+    )

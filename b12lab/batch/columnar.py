@@ -408,6 +408,10 @@ class ColumnarInterpreter:
             key_parts.append((np.where(derive_egfr, age_gids, -1), "egfr from age"))
         if "b12_therapy_start" in fields:
             key_parts.extend(self._therapy_parts(fields, group_ids, rows))
+        if "date" in fields:  # a panel dated after the evaluation date is warned of
+            gids, readings = fields["date"]
+            later = readings.array("after today", _dated_after(self.rows.core.today))
+            key_parts.append((later[gids], "after today"))
 
         patient = self._patient_ids(columns, rows)
         json_texts = None
@@ -929,6 +933,15 @@ class _RowPanel:
         self.measurements = measurements
         self.warnings = warnings
         self.errors = ()
+
+
+def _dated_after(today):
+    """Field cells holding a date after `today` (the evaluation date)."""
+
+    def make(start: int, cells: list) -> np.ndarray:
+        return np.array([r.value is not None and r.value > today for r in cells], dtype=np.int64)
+
+    return make
 
 
 def _undated_flags(start: int, cells: list) -> np.ndarray:
