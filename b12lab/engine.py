@@ -142,9 +142,11 @@ def _context_warnings(
     if panel.date is not None and panel.date > today:
         # A typo (2062) or an evaluation date before the panels: in a timeline such a
         # panel would also be taken for the latest.
+        # The date itself is in the record beside the warning: the warning does not
+        # quote it, so panels that decide alike share it.
         warnings.append(
-            f"panel date {panel.date.isoformat()} is after the evaluation date "
-            f"{today.isoformat()} (today, or --as-of): check the date"
+            f"the panel date is after the evaluation date {today.isoformat()} "
+            "(today, or --as-of): check the date"
         )
     start = panel.context.b12_therapy_start
     panel_date = panel.date or today

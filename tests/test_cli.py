@@ -265,8 +265,7 @@ def test_a_panel_dated_after_the_evaluation_date_is_warned_of(cli):
         "json",
     )
     assert (
-        "panel date 2062-03-01 is after the evaluation date 2026-11-20 (today, or --as-of): "
-        "check the date"
+        "the panel date is after the evaluation date 2026-11-20 (today, or --as-of): check the date"
     ) in typo["warnings"]
     same_day = cli.json(
         "interpret",
@@ -279,7 +278,7 @@ def test_a_panel_dated_after_the_evaluation_date_is_warned_of(cli):
         "--format",
         "json",
     )
-    assert not [w for w in same_day["warnings"] if w.startswith("panel date")]
+    assert not [w for w in same_day["warnings"] if w.startswith("the panel date")]
 
 
 def test_a_timeline_evaluated_before_its_panels_says_so(cli):
@@ -288,6 +287,30 @@ def test_a_timeline_evaluated_before_its_panels_says_so(cli):
     )
     assert report["panel_date"] == "2026-05-04"  # the latest panel, still the one judged
     assert any(
-        w.startswith("panel date 2026-05-04 is after the evaluation date 2026-03-01")
+        w.startswith("the panel date is after the evaluation date 2026-03-01")
         for w in report["warnings"]
     )
+
+
+def test_panels_dated_after_the_evaluation_date_each_keep_their_own_date(cli, tmp_path):
+    """Two such panels that decide alike share their decision: nothing in it may
+    quote either one's date."""
+    export = tmp_path / "labs.csv"
+    export.write_text(
+        "patient_id,date,b12 (pmol/L),platelets (10^9/L)\n"
+        "P1,2062-10-01,300,210\nP2,2063-01-05,300,210\nP3,2026-10-01,300,210\n"
+    )
+    for output_format in ("csv", "ndjson"):
+        result = cli("batch", export, "--as-of", "2026-11-20", "--format", output_format)
+        assert result.exit_code == 0, result.stderr
+        if output_format == "csv":
+            rows = [r.split(",") for r in result.stdout.splitlines()[1:]]
+            dates = [r[2] for r in rows]
+            warned = ["the panel date is after" in r for r in result.stdout.splitlines()[1:]]
+        else:
+            records = [json.loads(line) for line in result.stdout.splitlines()]
+            dates = [r["panel_date"] for r in records]
+            warned = [any("the panel date is after" in w for w in r["warnings"]) for r in records]
+        assert dates == ["2062-10-01", "2063-01-05", "2026-10-01"]
+        assert warned == [True, True, False]
+        assert "2062" not in result.stdout.replace("2062-10-01", "", 1)

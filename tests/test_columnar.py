@@ -78,7 +78,17 @@ def _export(rng: random.Random, rows: int, messy: bool) -> bytes:
     for _ in range(rows):
         cells = [
             f"P{rng.randint(1, 40):03d}" if rng.random() > 0.05 else "=cmd()",
-            rng.choice(["2026-08-03", "2026-10-01", "", "2026-13-01", "03/08/2026", "2062-10-01"]),
+            rng.choice(
+                [
+                    "2026-08-03",
+                    "2026-10-01",
+                    "",
+                    "2026-13-01",
+                    "03/08/2026",
+                    "2062-10-01",
+                    "2063-01-05",
+                ]
+            ),
             rng.choice(["F", "M", "", "x"]),
             rng.choice(["", "0.5", "8", "45", "70", "abc"]),
             *(_value(rng, c) for c in columns),
