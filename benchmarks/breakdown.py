@@ -24,6 +24,7 @@ cannot reach the throughput target until that part shrinks.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import tempfile
 import time
@@ -32,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import generate, passthrough
+from throughput import AS_OF, generate, passthrough
 
 
 def timed(owner, name: str, totals: dict, counts: dict, label: str) -> None:
@@ -86,6 +87,7 @@ def run_instrumented(
             output=str(target),
             output_format=output_format,
             progress=False,
+            today=dt.date.fromisoformat(AS_OF),
         )
         elapsed = time.perf_counter() - start
     finally:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from throughput import generate
+from throughput import AS_OF, generate
 
 TARGET = 1.2
 CEILING_MIB = 300
@@ -33,6 +33,7 @@ def peak_rss_kib(source: Path, target: Path, output_format: str) -> int:
     executable = shutil.which("b12lab")
     command = [executable] if executable else [sys.executable, "-m", "b12lab"]
     command += ["batch", str(source), "-o", str(target), "--no-progress", "--format", output_format]
+    command += ["--as-of", AS_OF]
     result = subprocess.run(
         [sys.executable, "-c", MEASURE, *command], check=True, capture_output=True, text=True
     )

@@ -33,6 +33,11 @@ PEER_TARGET = 1.0
 PLATELET_UNITS = ["K/uL", "x10^9/L", "10*9/L"]
 FERRITIN_UNITS = ["ng/mL", "ug/L"]
 HEMOGLOBIN_UNIT = "g/dL"
+# The evaluation date of every benchmark run: after each generated panel date (all in
+# 2026), so that the work does not depend on the day a benchmark runs (a panel dated
+# after the evaluation date carries a warning and decides apart).
+AS_OF = "2026-12-31"
+
 HEADER = [
     "patient_id",
     "collected",
@@ -241,6 +246,8 @@ def b12lab_batch(source: Path, target: Path, output_format: str = "csv") -> floa
             "--no-progress",
             "--format",
             output_format,
+            "--as-of",
+            AS_OF,
         ],
         check=True,
         stderr=subprocess.DEVNULL,
