@@ -156,19 +156,24 @@ def _same(tmp_path: Path, source: Path, monkeypatch, block: int | None = None, *
     return RUNS[-1]
 
 
-@settings(
+# Generated exports, the same examples every run (derandomized).
+_GENERATED = settings(
     max_examples=25,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(
-    seed=st.integers(0, 10_000),
-    rows=st.integers(1, 300),
-    messy=st.booleans(),
-    block=st.sampled_from([None, 700, 3000]),
-    keep=st.booleans(),
-)
+_EXPORTS = {
+    "seed": st.integers(0, 10_000),
+    "rows": st.integers(1, 300),
+    "messy": st.booleans(),
+    "block": st.sampled_from([None, 700, 3000]),
+    "keep": st.booleans(),
+}
+
+
+@_GENERATED
+@given(**_EXPORTS)
 def test_columnar_equals_rows_on_generated_exports(
     tmp_path, monkeypatch, seed, rows, messy, block, keep
 ):
@@ -181,20 +186,8 @@ def test_columnar_equals_rows_on_generated_exports(
         assert decided > 0  # the columnar path itself was compared
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(
-    seed=st.integers(0, 10_000),
-    rows=st.integers(1, 300),
-    messy=st.booleans(),
-    block=st.sampled_from([None, 700, 3000]),
-    keep=st.booleans(),
-    output_format=st.sampled_from(["ndjson", "json"]),
-)
+@_GENERATED
+@given(**_EXPORTS, output_format=st.sampled_from(["ndjson", "json"]))
 def test_json_records_by_columns_equal_rows_on_generated_exports(
     tmp_path, monkeypatch, seed, rows, messy, block, keep, output_format
 ):

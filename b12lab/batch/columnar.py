@@ -621,19 +621,9 @@ class ColumnarInterpreter:
 
     def _build(self, panels: list) -> list:
         """Each panel's JSON record template (`ReportTemplates.build`), in order: on both
-        cores when there are many, as `_decide` decides."""
-        templates = self.rows.report_templates()
-        if self.workers < 2 or len(panels) < PARALLEL_TEMPLATES or self._forked() is None:
-            return [templates.build(panel) for panel in panels]
-        share = -(-len(panels) // self.workers)
-        others = [
-            self.pool.apply_async(_build_forked, (panels[start : start + share],))
-            for start in range(share, len(panels), share)
-        ]
-        made = [templates.build(panel) for panel in panels[:share]]
-        for other in others:
-            made.extend(other.get())
-        return made
+        cores when there are many."""
+        build = self.rows.report_templates().build
+        return self._on_cores(panels, build, _build_forked, PARALLEL_TEMPLATES)
 
     def _therapy_parts(self, fields, group_ids: np.ndarray, rows: int) -> list:
         """Days on therapy placed among the day cut points, as `DecisionCore.key` places
@@ -760,18 +750,23 @@ class ColumnarInterpreter:
         """Each panel's decision, in order: on both cores when there are many (the other
         share is decided by forked copies of this process, which hold the same ranges,
         rules and options)."""
-        core = self.rows.core
-        if self.workers < 2 or len(panels) < PARALLEL_KEYS or self._forked() is None:
-            return [core.decide_once(panel) for panel in panels]
+        return self._on_cores(panels, self.rows.core.decide_once, _decide_forked, PARALLEL_KEYS)
+
+    def _on_cores(self, panels: list, here, forked, least: int) -> list:
+        """`here(panel)` for each panel, in order. From `least` panels on, the first share
+        is done here and the others by the forked copies of this process (`forked` over
+        a share), one share per core."""
+        if self.workers < 2 or len(panels) < least or self._forked() is None:
+            return [here(panel) for panel in panels]
         share = -(-len(panels) // self.workers)
         others = [
-            self.pool.apply_async(_decide_forked, (panels[start : start + share],))
+            self.pool.apply_async(forked, (panels[start : start + share],))
             for start in range(share, len(panels), share)
         ]
-        decided = [core.decide_once(panel) for panel in panels[:share]]
+        done = [here(panel) for panel in panels[:share]]
         for other in others:
-            decided.extend(other.get())
-        return decided
+            done.extend(other.get())
+        return done
 
     def _forked(self):
         """The pool of forked deciders (None where a process cannot be forked: then this
