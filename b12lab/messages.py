@@ -58,9 +58,7 @@ Record = Observation | SourceProblem
 # Columns of the long layout an observation fills; --map CODE=ANALYTE names test codes.
 OBSERVATION_HEADER = ("patient_id", "date", "test", "value", "unit", "accession")
 # FHIR gender and HL7 table 0001 codes that give no sex to judge limits by.
-SEX_NOT_STATED = {"other", "unknown", "o", "u", "a", "n"}
-SEX_NOT_GIVEN = "sex not given"  # Note kinds: a patient fact the source holds but cannot give
-AGE_NOT_GIVEN = "age not given"
+AGE_NOT_GIVEN = "age not given"  # a Note kind: a birth date that gives no age
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _PARTIAL_DATE = re.compile(r"^\d{4}(?:-\d{2})?$")
 _READ = "read"  # PanelBuilder.extra key: the panel holds at least one b12lab analyte
@@ -268,20 +266,9 @@ class ObservationInterpreter(RowInterpreter):
             )
         if record.sex and "sex" not in tried:
             tried.add("sex")
-            if record.sex.strip().casefold() in SEX_NOT_STATED:
-                builder.note(
-                    Note(
-                        SEX_NOT_GIVEN,
-                        "sex",
-                        f"sex '{record.sex.strip()[:20]}', judged as not given",
-                        f"sex is '{record.sex.strip()[:20]}' in the source; sex-specific limits "
-                        "are not used",
-                    )
-                )
-            else:
-                builder.set_field(
-                    "sex", record.sex, where=f"{record.where} patient sex", line=record.line
-                )
+            builder.set_field(  # a sex stated as other or unknown is noted there
+                "sex", record.sex, where=f"{record.where} patient sex", line=record.line
+            )
         if record.birth_date and "age" not in tried:
             tried.add("age")
             self._age(builder, record)

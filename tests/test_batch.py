@@ -347,3 +347,25 @@ def test_batch_runs_without_loading_pandas_where_it_is_installed(tmp_path):
         "S004",
         "S005",
     ]
+
+
+@pytest.mark.parametrize("stated", ["U", "unknown", "Other"])
+def test_a_sex_stated_as_unknown_or_other_is_not_given_with_a_warning(cli, tmp_path, stated):
+    """As FHIR and HL7 sources are read: not an error of the row, and said."""
+    export = tmp_path / "labs.csv"
+    export.write_text(
+        f"patient_id,sex,age,ferritin (ug/L),hemoglobin (g/L)\nP1,{stated},40,20,115\n"
+        "P2,F,40,20,115\n"
+    )
+    result = cli("batch", export, "--format", "ndjson")
+    assert result.exit_code == 0, result.stderr
+    unknown, female = (json.loads(line) for line in result.stdout.splitlines())
+    assert unknown["errors"] == []
+    assert (
+        f"sex is '{stated}' in the source; sex-specific limits are not used"
+        in (unknown["warnings"])
+    )
+    assert any(w.startswith("sex not given:") for w in unknown["warnings"])
+    assert not any("sex" in w for w in female["warnings"])
+    plan = cli("batch", export, "--plan")
+    assert f"1 value with no female or male sex (e.g. '{stated}' at line 2)" in plan.stdout

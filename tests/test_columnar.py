@@ -89,7 +89,7 @@ def _export(rng: random.Random, rows: int, messy: bool) -> bytes:
                     "2063-01-05",
                 ]
             ),
-            rng.choice(["F", "M", "", "x"]),
+            rng.choice(["F", "M", "", "x", "U"]),
             rng.choice(["", "0.5", "8", "45", "70", "abc"]),
             *(_value(rng, c) for c in columns),
         ]

@@ -67,7 +67,7 @@ from b12lab.reading.columns import (
     unit_column_of,
     unit_hint,
 )
-from b12lab.reading.fields import parse_age, parse_date, parse_sex
+from b12lab.reading.fields import parse_age, parse_date, parse_sex, sex_not_stated
 from b12lab.reading.observation import is_loinc
 from b12lab.reading.policy import COMMA, POINT, UNKNOWN, ReadPolicy
 from b12lab.reading.values import cell_text, is_missing, measure, read_result
@@ -798,9 +798,13 @@ def _field_notes(
         return
     ambiguous: list[tuple[int, str]] = []
     bad: list[tuple[int, str]] = []
+    unstated: list[tuple[int, str]] = []
     for line, cells in rows:
         raw = _cell(cells, index)
         if isinstance(raw, str) and is_missing(raw):
+            continue
+        if key == "sex" and sex_not_stated(raw):
+            unstated.append((line, str(raw).strip()[:30]))
             continue
         try:
             if parse is parse_date:
@@ -824,6 +828,12 @@ def _field_notes(
         reading.notes.append(
             f"{_n(len(bad), 'value')} cannot be read as {key.replace('_', ' ')} (e.g. '{text}' at "
             f"line {line}); those rows are marked bad"
+        )
+    if unstated:
+        line, text = unstated[0]
+        reading.notes.append(
+            f"{_n(len(unstated), 'value')} with no female or male sex (e.g. '{text}' at line "
+            f"{line}): read as sex not given, with a warning"
         )
 
 

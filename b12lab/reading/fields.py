@@ -36,6 +36,15 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+# A sex a source states as other, unknown, ambiguous or not applicable (HL7 table 0001
+# O, U, A, N; FHIR other, unknown): read as not given, with a note, never as an error.
+SEX_NOT_STATED = frozenset({"other", "unknown", "o", "u", "a", "n"})
+
+
+def sex_not_stated(value: object) -> bool:
+    return isinstance(value, str) and value.strip().casefold() in SEX_NOT_STATED
+
+
 def parse_sex(value: object, field: str = "sex") -> str | None:
     if _blank(value):
         return None

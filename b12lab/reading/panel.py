@@ -22,8 +22,8 @@ from b12lab.derived import ANC
 from b12lab.errors import InputError
 from b12lab.model import Context, Measurement, Panel, format_number
 from b12lab.ranges import Ranges
-from b12lab.reading.fields import parse_age, parse_date, parse_sex
-from b12lab.reading.policy import Note, ReadPolicy
+from b12lab.reading.fields import parse_age, parse_date, parse_sex, sex_not_stated
+from b12lab.reading.policy import SEX_NOT_GIVEN, Note, ReadPolicy
 from b12lab.reading.values import UnitHint, cell_text, is_missing, measure
 
 
@@ -195,6 +195,10 @@ class PanelBuilder:
         """
         if raw is None or (isinstance(raw, str) and is_missing(raw)):
             return
+        if key == "sex" and sex_not_stated(raw):
+            if "sex" not in self.fields and not any(n.kind == SEX_NOT_GIVEN for n in self.notes):
+                self.note(sex_not_given(raw))
+            return
         try:
             value = self._parsed(key, raw, where)
         except InputError as error:
@@ -282,3 +286,14 @@ class PanelBuilder:
 
 def _shown(raw: object) -> str:
     return (raw if isinstance(raw, str) else repr(raw)).strip()[:80]
+
+
+def sex_not_given(raw: str) -> Note:
+    """The note for a sex the source states as other or unknown (`sex_not_stated`)."""
+    shown = raw.strip()[:20]
+    return Note(
+        SEX_NOT_GIVEN,
+        "sex",
+        f"sex '{shown}', judged as not given",
+        f"sex is '{shown}' in the source; sex-specific limits are not used",
+    )

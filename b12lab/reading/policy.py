@@ -38,6 +38,7 @@ TEST_NOT_READ = "test not read"
 PANEL_SPLIT = "panel split"
 NO_RESULT = "no result"
 CORRECTED = "corrected"  # a laboratory's correction replaced earlier results of its test
+SEX_NOT_GIVEN = "sex not given"  # the source states a sex that is neither female nor male
 PROVISIONAL = "provisional"  # the laboratory marks the result preliminary or unverified
 
 
