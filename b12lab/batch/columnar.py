@@ -47,7 +47,7 @@ from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell
 from b12lab.reading.panel import PATIENT_PARSERS
 from b12lab.reading.policy import Note
 from b12lab.reading.values import MISSING_TOKENS, cell_text, is_missing, measure
-from b12lab.render.rows import spreadsheet_safe
+from b12lab.render.rows import outcome_cells, spreadsheet_safe
 from b12lab.rules.base import therapy_days
 
 CENSORED_BASE = 1 << 20  # a censored cell keys by its own identity, above every position
@@ -1066,19 +1066,9 @@ def _safe(array: pa.Array) -> pa.Array:
 def decision_cells(decision: Decision) -> list[str]:
     """A decision's cells in CSV_COLUMNS order from b12_status to missing, then its own
     warnings, the guideline and the provenance."""
-    outcome = decision.outcome
-    cells = [outcome.b12_status]
-    for flag, findings in zip(outcome.flags, outcome.domain_findings, strict=True):
-        cells += [flag or "", " ".join(findings)]
-    cells += [
-        " ".join(outcome.other_findings),
-        outcome.highest_severity or "",
-        " ".join(outcome.missing),
-        "; ".join(decision.warnings),
-        decision.guideline,
-        " ".join(f"{key}={value}" for key, value in decision.provenance),
-    ]
-    return cells
+    return outcome_cells(
+        decision.outcome, decision.warnings, decision.guideline, decision.provenance
+    )
 
 
 def csv_bytes(decided: Decided) -> bytes | memoryview:

@@ -67,25 +67,30 @@ def header_row(names) -> list[str]:
     return [spreadsheet_safe(str(name)) for name in names]
 
 
+def outcome_cells(outcome, warnings, guideline: str, provenance) -> list[str]:
+    """The CSV cells from b12_status to provenance: the outcome, then the warnings, the
+    guideline and the provenance (not yet spreadsheet-safe)."""
+    cells = [outcome.b12_status]
+    for flag, findings in zip(outcome.flags, outcome.domain_findings, strict=True):
+        cells += [flag or "", " ".join(findings)]
+    return [
+        *cells,
+        " ".join(outcome.other_findings),
+        outcome.highest_severity or "",
+        " ".join(outcome.missing),
+        "; ".join(warnings),
+        guideline,
+        " ".join(f"{key}={value}" for key, value in provenance),
+    ]
+
+
 def csv_row(record: BatchRecord, columns: OutputColumns = NO_EXTRA) -> list[str]:
     """The record's cells in `columns.csv_header` order, each spreadsheet-safe."""
-    outcome = record.outcome
     row = [
         str(record.first_line),
         record.patient_id or "",
         record.panel_date.isoformat() if record.panel_date else "",
-        outcome.b12_status,
-    ]
-    for flag, findings in zip(outcome.flags, outcome.domain_findings, strict=True):
-        row.append(flag or "")
-        row.append(" ".join(findings))
-    row += [
-        " ".join(outcome.other_findings),
-        outcome.highest_severity or "",
-        " ".join(outcome.missing),
-        "; ".join(record.warnings),
-        record.guideline,
-        " ".join(f"{key}={value}" for key, value in record.provenance),
+        *outcome_cells(record.outcome, record.warnings, record.guideline, record.provenance),
         *record.value_cells(columns.values),
         *(record.kept or ("",) * len(columns.kept)),
         "; ".join(record.errors),
