@@ -61,11 +61,15 @@ def resolved(node: ast.ImportFrom, here: str) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
-def imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement, at any level, but those under `if TYPE_CHECKING:`."""
+def imports(tree: ast.Module, module_level: bool = False) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement, at any level, but those under `if TYPE_CHECKING:`;
+    `module_level`: only those run when the module is imported (not inside a function;
+    a class body runs at import, so its imports count)."""
     pending: list[ast.AST] = [tree]
     while pending:
         node = pending.pop()
+        if module_level and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             pending.extend(node.orelse)
             continue
@@ -205,26 +209,10 @@ HEAVY = {"pyarrow", "numpy", "duckdb"}
 HEAVY_OUTSIDE_BATCH = {"b12lab.rules.arrays", "b12lab.inputs.arrow"}
 
 
-def module_level_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
-    """The imports run when the module is imported: not those inside a function, nor
-    under `if TYPE_CHECKING:` (a class body runs at import, so its imports count)."""
-    pending: list[ast.AST] = [tree]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            continue
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            pending.extend(node.orelse)
-            continue
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield node
-        pending.extend(ast.iter_child_nodes(node))
-
-
 def heavy_imports(path: Path) -> set[str]:
     """The heavy libraries (`HEAVY`) a module imports at module level."""
     found = set()
-    for node in module_level_imports(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in imports(ast.parse(path.read_text(encoding="utf-8")), module_level=True):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         else:
