@@ -13,6 +13,7 @@ import numbers
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from b12lab.errors import (
@@ -658,10 +659,9 @@ def _unusual_unit(
     """A unit of the right kind whose scale none of the analyte's usual units has
     (B12 in ng/dL, a hundred times ng/L): read as it says, and said, since a slip of
     one letter in such a unit moves the value a hundredfold."""
-    spec = ranges.analytes[analyte]
-    usual = [ranges.units.factor(analyte, common) for common in spec.common_units]
-    if any(math.isclose(factor, scale) for scale in (1.0, *usual)):
+    if any(math.isclose(factor, scale) for scale in _usual_scales(ranges, analyte)):
         return None
+    spec = ranges.analytes[analyte]
     return Note(
         UNIT_UNUSUAL,
         analyte,
@@ -670,6 +670,13 @@ def _unusual_unit(
         f"{', '.join(spec.common_units[:3])}); read as {format_number(value, spec.decimals)} "
         f"{spec.canonical_unit}: check the unit",
     )
+
+
+@lru_cache(maxsize=64)
+def _usual_scales(ranges: Ranges, analyte: str) -> tuple[float, ...]:
+    """The factors of the canonical unit and of the analyte's usual units, once each."""
+    units = ranges.analytes[analyte].common_units
+    return tuple(dict.fromkeys((1.0, *(ranges.units.factor(analyte, u) for u in units))))
 
 
 def _check_reported(
