@@ -412,3 +412,20 @@ def test_every_record_is_written_whatever_ends_the_lines(tmp_path, monkeypatch, 
 def _blank_lines(data: bytes) -> int:
     lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")[1:]
     return sum(1 for line in lines[:-1] if not line.strip(b", "))
+
+
+@pytest.mark.parametrize("output_format", ["csv", "ndjson"])
+def test_a_therapy_start_after_its_panel_is_quoted_from_its_own_row(
+    tmp_path, monkeypatch, output_format
+):
+    """Each block brings new panel dates and therapy starts: a start after its panel is
+    quoted exactly, so its key must name that row's dates whatever came before."""
+    rng = random.Random(4)
+    lines = ["patient_id,collected,sex,age,B12 (pg/mL),b12_therapy_start"]
+    for n in range(300):
+        panel = f"2026-{rng.randint(1, 6):02d}-{rng.randint(1, 28):02d}"
+        start = f"2026-{rng.randint(7, 11):02d}-{rng.randint(1, 28):02d}"
+        lines.append(f"P{n:03d},{panel},F,40,{rng.randint(90, 900)},{start}")
+    source = tmp_path / "export.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert _same(tmp_path, source, monkeypatch, 600, output_format=output_format) == 300

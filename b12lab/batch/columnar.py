@@ -496,9 +496,11 @@ class ColumnarInterpreter:
         if "b12_therapy_start" in fields:
             start_gids, starts = fields["b12_therapy_start"]
             date_gids = fields["date"][0] if "date" in fields else np.zeros(rows, np.int64)
-            pair = date_gids * (len(starts) + 1) + start_gids
             no_start = starts.array("undated", _undated_flags)[start_gids].astype(bool)
-            parts.append((np.where(no_start, -1, pair), "therapy exact"))
+            # Each cell's own id, never a number made from how many cells were seen by
+            # this block: a key names the same dates in every later block.
+            parts.append((np.where(no_start, -1, date_gids), "therapy exact: date"))
+            parts.append((np.where(no_start, -1, start_gids), "therapy exact: start"))
         for gids, readings in values_of.values():
             # A laboratory's own flag or range is quoted as given: the row path.
             refused |= readings.array("lab flag", _lab_flags)[gids]
@@ -648,8 +650,14 @@ class ColumnarInterpreter:
             in_group = group_ids == group
             cuts = self.group_limits[group].cut_points(DAYS)
             where[in_group] = positions(row_days[in_group], cuts)
-        before = np.where(row_days < 0, pair, -1)  # a start after the panel: quoted exactly
-        return [(where, DAYS), (before, "start after panel")]
+        # A start after the panel is quoted exactly: the key names both dates' own cells
+        # (their ids, which every later block keeps).
+        after = row_days < 0
+        return [
+            (where, DAYS),
+            (np.where(after, date_gids, -1), "start after panel: date"),
+            (np.where(after, start_gids, -1), "start after panel: start"),
+        ]
 
     def _limits_group(self, sex: object, age: object) -> tuple[int, bool]:
         limits = self.ranges.limits(sex, age, self.rows.guideline, None)  # type: ignore[arg-type]
