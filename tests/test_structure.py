@@ -202,7 +202,17 @@ def test_derived_values_are_worked_out_in_one_module():
     assert ('"neutrophil_pct"', "b12lab.derived") in found
 
 
-BATCH_MODULES = {"options", "run", "grouping", "rows", "columnar", "drain", "table", "plan"}
+BATCH_MODULES = {
+    "options",
+    "run",
+    "grouping",
+    "rows",
+    "columnar",
+    "blocks",
+    "drain",
+    "table",
+    "plan",
+}
 HEAVY = {"pyarrow", "numpy", "duckdb"}
 # Outside b12lab.batch, only the array evaluator of the rules and the Parquet/Arrow
 # reader work on whole columns, so only they may import these when they are imported.

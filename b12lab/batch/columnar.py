@@ -780,31 +780,18 @@ class ColumnarInterpreter:
         """The pool of forked deciders (None where a process cannot be forked: then this
         process decides alone)."""
         if self.pool is None:
-            import multiprocessing
-
             global _FORKED_CORE, _FORKED_TEMPLATES
-            if (
-                "fork" not in multiprocessing.get_all_start_methods()
-                or multiprocessing.current_process().daemon
-            ):
-                self.workers = 1
-                return None
             _FORKED_CORE = self.rows.core
             _FORKED_TEMPLATES = self.rows.report_templates() if self.json else None
-            # A terminating signal waits while the deciders are forked: each of them
-            # first drops the run's own handlers (`_decider_start`), so that stopping
-            # the pool (SIGTERM) ends every one of them, however far it has started.
-            held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
-            try:
-                self.pool = multiprocessing.get_context("fork").Pool(
-                    self.workers - 1, initializer=_decider_start, initargs=(held,)
-                )
-            except OSError:
+            self.pool = forked_pool(self.workers - 1)
+            if self.pool is None:
                 self.workers = 1
-                return None
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)
         return self.pool
+
+    def decide_alone(self) -> None:
+        """Stop the forked deciders, if any, and decide in this process from now on."""
+        self.close()
+        self.workers = 1
 
     def close(self) -> None:
         """Stop the forked deciders, if any."""
@@ -876,8 +863,33 @@ PARALLEL_TEMPLATES = 64
 _STOPPING = {getattr(signal, n) for n in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, n)}
 
 
-def _decider_start(held) -> None:
-    """A forked decider: SIGTERM and SIGHUP end it at once, SIGINT (a terminal's Ctrl-C,
+def forked_pool(processes: int):
+    """A pool of `processes` forked copies of this process, which hold what it holds
+    (ranges, rules, options, what it has decided); None where a process cannot be
+    forked here."""
+    import multiprocessing
+
+    if (
+        "fork" not in multiprocessing.get_all_start_methods()
+        or multiprocessing.current_process().daemon
+    ):
+        return None
+    # A terminating signal waits while the copies are forked: each of them first drops
+    # the run's own handlers (`_forked_start`), so that stopping the pool (SIGTERM)
+    # ends every one of them, however far it has started.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    try:
+        return multiprocessing.get_context("fork").Pool(
+            processes, initializer=_forked_start, initargs=(held,)
+        )
+    except OSError:
+        return None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _forked_start(held) -> None:
+    """A forked copy: SIGTERM and SIGHUP end it at once, SIGINT (a terminal's Ctrl-C,
     which its parent gets too) is left to the parent, which stops the pool."""
     for number in _STOPPING:
         signal.signal(number, signal.SIG_IGN if number == signal.SIGINT else signal.SIG_DFL)
@@ -1386,9 +1398,22 @@ class _Held:
         return block
 
 
+def block_table(block: bytes, delimiter: str, width: int, line: int) -> tuple[pa.Table, np.ndarray]:
+    """A block `wide_segments` gives, as the table of its cells and each row's line
+    number (the first after `line`), its blank lines left out as the row reader does."""
+    table = _arrow_block(block, delimiter, width)
+    lines = np.arange(line + 1, line + 1 + table.num_rows, dtype=np.int64)
+    blank = _blank_rows(table)
+    if blank.any():
+        keep = np.flatnonzero(~blank)
+        table, lines = table.take(pa.array(keep)), lines[keep]
+    return table, lines
+
+
 def wide_segments(stream, header, interpreter: RowInterpreter, stats):
-    """The export after its header as ("table", table, lines) blocks for the columnar
-    path and ("row", Record) for lines only the row reader reads exactly, in order."""
+    """The export after its header as ("block", bytes, line) for the columnar path (whole
+    lines, one record each, the first after line number `line`: `block_table` reads them)
+    and ("row", Record) for lines only the row reader reads exactly, in order."""
     from b12lab.batch.rows import AUTO, DECIMAL_SAMPLE
     from b12lab.inputs.export import MAX_LINE, ReadStats, decode_line, records
 
@@ -1447,14 +1472,8 @@ def wide_segments(stream, header, interpreter: RowInterpreter, stats):
             yield from _rest_by_rows(held, delimiter, line, stats)
             return
         if _simple(block, delimiter.encode(), width):
-            table = _arrow_block(block, delimiter, width)
-            lines = np.arange(line + 1, line + 1 + table.num_rows, dtype=np.int64)
-            line += table.num_rows
-            blank = _blank_rows(table)
-            if blank.any():
-                keep = np.flatnonzero(~blank)
-                table, lines = table.take(pa.array(keep)), lines[keep]
-            yield ("table", table, lines)
+            yield ("block", block, line)  # its lines are its records (`block_table`)
+            line += block.count(b"\n")
             continue
         # The row reader, from this block on, until a record ends where a block does.
         raw_lines: list[bytes] = _raw_lines(block)

@@ -20,6 +20,7 @@ from b12lab.batch.rows import BatchRecord, RowInterpreter
 from b12lab.output import AtomicOutput, check_interrupted
 from b12lab.output_columns import OutputColumns
 from b12lab.ranges import Ranges
+from b12lab.reading.panel import CellError
 from b12lab.render.rows import WRITERS, ErrorRows
 from b12lab.vocab import OutputFormat
 
@@ -43,6 +44,16 @@ class BatchSummary:
     noun: str = "panel"
     assumptions: Counter = field(default_factory=Counter)  # (column, what) -> records
 
+    def add(self, other: BatchSummary) -> None:
+        """Count what `other` counted too (its notes and noun are not counts)."""
+        self.panels += other.panels
+        self.statuses.update(other.statuses)
+        self.urgent_findings += other.urgent_findings
+        self.urgent_panels += other.urgent_panels
+        self.advisory_panels += other.advisory_panels
+        self.panels_with_errors += other.panels_with_errors
+        self.assumptions.update(other.assumptions)
+
     def assumption_lines(self) -> list[str]:
         """What the reading layer assumed, counted per column: "B12: no unit, read as ..."."""
         return [
@@ -58,6 +69,18 @@ class BatchSummary:
             f"{counted(self.urgent_panels, self.noun)}; "
             f"{counted(self.panels_with_errors, self.noun)} with errors"
         )
+
+
+@dataclass
+class Rendered:
+    """A decided block already rendered (by a forked copy: `b12lab.batch.blocks`)."""
+
+    rows: int
+    csv: bytes | None  # CSV output: the block's records as UTF-8 text
+    json: list[str] | None  # NDJSON or JSON output: each record's JSON text
+    summary: BatchSummary  # what the block adds to the run's summary
+    # The --errors file's rows: each refused row's rejected cells, in row order.
+    cell_errors: list[tuple[CellError, ...]] = field(default_factory=list)
 
 
 class Progress:
@@ -248,7 +271,8 @@ def write_records(
 
     An item is a BatchRecord (the row path, laboratory messages) or, on the columnar
     path (formats whose writer takes blocks: `OutputFormat.by_columns`), a decided
-    block of rows (`b12lab.batch.columnar.Decided`), written as its records would be.
+    block of rows (`b12lab.batch.columnar.Decided`), written as its records would be,
+    or such a block already rendered by a forked copy (`b12lab.batch.blocks.Rendered`).
     `progress` is called after each block and every PROGRESS_EVERY records. Outputs
     are written atomically (devices in place) whatever the source.
     """
@@ -267,12 +291,22 @@ def write_records(
             continue
         from b12lab.batch.columnar import csv_bytes, release_unused
 
-        if options.output_format is OutputFormat.CSV:
+        if isinstance(item, Rendered):  # decided and rendered by a forked copy
+            if item.csv is not None:
+                out.write_utf8(item.csv)
+            else:
+                writer.write_texts(item.json)
+            summary.add(item.summary)
+        elif options.output_format is OutputFormat.CSV:
             out.write_utf8(csv_bytes(item))  # built column by column, never decoded
+            count_decided(summary, item)
         else:
             writer.write_block(item)
-        count_decided(summary, item)
-        if error_writer is not None:
+            count_decided(summary, item)
+        if error_writer is not None and isinstance(item, Rendered):
+            for cells in item.cell_errors:
+                error_writer.write_cells(cells)
+        elif error_writer is not None:
             for row in sorted(item.errors):
                 error_writer.write(item.errors[row])
         release_unused()  # the allocator keeps freed blocks otherwise: memory stays flat

@@ -94,7 +94,7 @@ def run_batch(
             and not _typed(stream)
         )
         if by_columns and drain.reads_by_columns(interpreter):
-            items = _columnar_items(interpreter, stream, header, stats, options.workers, stack)
+            items = _columnar_items(interpreter, stream, header, stats, options, stack)
             ticks = read_so_far
         else:
             items = interpreter(_checked(rows(), source, label, interpreter))
@@ -219,18 +219,57 @@ def run_message_batch(
 
 
 def _columnar_items(
-    interpreter: RowInterpreter, stream, header, stats, workers: int, stack
+    interpreter: RowInterpreter, stream, header, stats, options: BatchOptions, stack
 ) -> Iterator:
     """A wide CSV export through the columnar path: decided blocks, and the records of
-    the lines the row path reads (the same rows the row path would give). New keys
-    are decided by `workers` processes; they stop when the run's `stack` closes."""
-    from b12lab.batch.columnar import ColumnarInterpreter, wide_segments
+    the lines the row path reads (the same rows the row path would give), in order.
 
+    With more than one worker, the first block is decided here and the next ones by
+    forked copies of this process, which hold what the first decided
+    (`b12lab.batch.blocks`); where that cannot be, new keys are decided by `workers`
+    processes. They all stop when the run's `stack` closes."""
+    from b12lab.batch.blocks import BLOCK_FORMATS, BlockDeciders
+    from b12lab.batch.columnar import ColumnarInterpreter, block_table, wide_segments
+
+    workers, output_format = options.workers, options.output_format
+    by_blocks = workers >= 2 and output_format in BLOCK_FORMATS
     columnar = ColumnarInterpreter(interpreter, workers)
     stack.callback(columnar.close)
+    deciders = None
+    width = len(header.cells)
+    first = None  # the first block, decided here if it is the only one before the end
+
+    def here(block: bytes, line: int):
+        return columnar.decide(*block_table(block, header.delimiter, width, line))
+
     for segment in wide_segments(stream, header, interpreter, stats):
-        if segment[0] == "table":
-            yield columnar.decide(segment[1], segment[2])
+        if segment[0] == "block":
+            _, block, line = segment
+            if by_blocks and deciders is None:
+                if first is None:
+                    first = (block, line)
+                    continue
+                deciders = BlockDeciders.start(columnar, header, output_format, workers)
+                by_blocks = deciders is not None
+                if deciders is not None:
+                    stack.callback(deciders.close)
+                    yield from deciders.give(*first)
+                else:
+                    yield here(*first)
+                first = None
+            if deciders is not None:
+                yield from deciders.give(block, line)
+            else:
+                yield here(block, line)
             continue
+        if first is not None:
+            yield here(*first)
+            first = None
+        if deciders is not None:
+            yield from deciders.flush()  # every block before the row path's lines
         record = segment[1]
         yield interpreter._finish(interpreter._wide_row(record.line, record.cells, record.problem))
+    if first is not None:
+        yield here(*first)
+    if deciders is not None:
+        yield from deciders.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable
 from typing import TextIO
 
 from b12lab.batch.rows import BatchRecord
@@ -13,6 +14,7 @@ from b12lab.output_columns import (
     ERROR_COLUMN,
     OutputColumns,
 )
+from b12lab.reading.panel import CellError
 
 __all__ = [
     "CSV_COLUMNS",
@@ -149,7 +151,11 @@ class NdjsonRecords:
 
     def write_block(self, decided) -> None:
         """A decided block of rows (the columnar path, `b12lab.columnar.Decided`)."""
-        self.stream.write("".join(text + "\n" for text in block_json(decided, self.columns)))
+        self.write_texts(block_json(decided, self.columns))
+
+    def write_texts(self, texts: Iterable[str]) -> None:
+        """Records already rendered as JSON texts, in order."""
+        self.stream.write("".join(text + "\n" for text in texts))
 
     def close(self) -> None:
         pass
@@ -171,7 +177,11 @@ class JsonArrayRecords:
 
     def write_block(self, decided) -> None:
         """A decided block of rows (the columnar path, `b12lab.columnar.Decided`)."""
-        texts = list(block_json(decided, self.columns))
+        self.write_texts(block_json(decided, self.columns))
+
+    def write_texts(self, texts: Iterable[str]) -> None:
+        """Records already rendered as JSON texts, in order."""
+        texts = list(texts)
         if texts:
             joined = ",\n".join(texts)
             self.stream.write(("," if self.count else "") + "\n" + joined)
@@ -189,7 +199,11 @@ class ErrorRows:
         self.writer.writerow(header_row(ERROR_COLUMNS))
 
     def write(self, record: BatchRecord) -> None:
-        for error in record.cell_errors:
+        self.write_cells(record.cell_errors)
+
+    def write_cells(self, cell_errors: Iterable[CellError]) -> None:
+        """One row per rejected cell."""
+        for error in cell_errors:
             self.writer.writerow(
                 [
                     spreadsheet_safe(str(error.line)),
