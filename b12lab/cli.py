@@ -838,6 +838,24 @@ def format_for_file(path: str, extensions: dict[str, str], default: str) -> str:
     return default
 
 
+def _plan_format(output: str, given: OutputFormat | None) -> OutputFormat:
+    """The format of a plan written to `output`: --format, else json for a `.json` name and
+    text for any other; a name that says another format (plan.csv) is refused."""
+    from b12lab.vocab import contradicted_by_name, renamed_for
+
+    chosen = given
+    if chosen is None:
+        named = contradicted_by_name(output, OutputFormat.TEXT)
+        chosen = OutputFormat.JSON if named is OutputFormat.JSON else OutputFormat.TEXT
+    named = contradicted_by_name(output, chosen)
+    if named is not None and chosen in (OutputFormat.TEXT, OutputFormat.JSON):
+        raise B12labError(
+            f"-o {output} names {named} output, but --plan writes {chosen}",
+            fix=f"name the output {renamed_for(output, chosen)}",
+        )
+    return chosen
+
+
 def _write_report(report, output_format, ranges_in_force, *, output=None, full=False) -> None:
     """Render in the chosen format, then write it whole (a file only once it is complete)."""
     import io
@@ -1039,7 +1057,9 @@ def batch(
         lab_rules = load_lab_rules(rules_file, frozenset(ranges_in_force.sources))
         in_force_for_command(lab_rules, command)  # laboratory messages are judged by it too
     today = parse_date(as_of, "--as-of") if as_of is not None else None
-    if output_format is None and plan:
+    if plan and output not in (None, "-"):
+        output_format = _plan_format(output, output_format)
+    elif output_format is None and plan:
         output_format = OutputFormat.TEXT
     elif output_format is None:
         output_format = OutputFormat.CSV

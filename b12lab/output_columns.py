@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from b12lab.errors import InputError
+from b12lab.errors import InputError, option
 from b12lab.ranges import Ranges, column_key
 
 CSV_COLUMNS_VERSION = 2
@@ -173,8 +173,9 @@ def kept_columns(
 def _header_index(name: str, header: list[str]) -> int:
     if not name:
         raise InputError(
-            "--keep: an empty column name",
-            fix="give export column names separated by commas, e.g. --keep MRN,accession",
+            f"{option('--keep')}: an empty column name",
+            fix="give export column names separated by commas, e.g. "
+            + option("--keep", "MRN,accession"),
         )
     if name in header:
         return header.index(name)
@@ -185,12 +186,12 @@ def _header_index(name: str, header: list[str]) -> int:
     if matches:
         several = ", ".join(f"'{header[i]}'" for i in matches)
         raise InputError(
-            f"--keep '{name}' matches several export columns ({several})",
+            f"{option('--keep', name, quoted=True)} matches several export columns ({several})",
             fix="give the column name exactly as the header writes it",
         )
     listed = ", ".join(f"'{h}'" for h in header)
     raise InputError(
-        f"--keep '{name}': no such column in the export header ({listed})",
+        f"{option('--keep', name, quoted=True)}: no such column in the export header ({listed})",
         fix="give one of the header's column names",
     )
 

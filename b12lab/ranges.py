@@ -18,7 +18,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from b12lab.errors import InputError, RangesError
+from b12lab.errors import InputError, RangesError, option
 from b12lab.units import CountGrammar, UnitBasis, UnitCatalog, spelling_key, to_canonical
 
 PACKAGED_RANGES = Path(__file__).with_name("reference_ranges.yaml")
@@ -806,7 +806,7 @@ def load_ranges(overlay: str | Path | None = None) -> Ranges:
         raise RangesError(
             "(top level)",
             "the file sets no limits, so b12lab's own would apply; give the laboratory's "
-            "limits in it (see the ranges page of the docs), or leave out --ranges",
+            f"limits in it (see the ranges page of the docs), or leave out {option('--ranges')}",
             source=label,
         )
     if not isinstance(document, dict):

@@ -146,3 +146,40 @@ OUTPUT_EXTENSIONS = {
     ".txt": OutputFormat.TEXT,
     ".parquet": OutputFormat.PARQUET,
 }
+
+# The extension a file of each format is given.
+FORMAT_EXTENSIONS = {
+    OutputFormat.CSV: ".csv",
+    OutputFormat.TEXT: ".txt",
+    OutputFormat.NDJSON: ".ndjson",
+    OutputFormat.JSON: ".json",
+    OutputFormat.FHIR_NDJSON: ".ndjson",
+    OutputFormat.PARQUET: ".parquet",
+}
+
+
+def contradicted_by_name(path: str, written: OutputFormat) -> OutputFormat | None:
+    """The format a file's extension names when it is not the one written into it
+    (`results.parquet` written as csv: parquet), else None.
+
+    An extension no format claims (`.out`, `.dat`) names nothing. `.txt` is any
+    text, so it holds every format but a binary one; `.ndjson` and `.jsonl` hold
+    FHIR bundles one per line as well as records.
+    """
+    from pathlib import PurePath
+
+    named = OUTPUT_EXTENSIONS.get(PurePath(path).suffix.lower())
+    if named is None or named is written:
+        return None
+    if named is OutputFormat.TEXT and not written.binary:
+        return None
+    if named is OutputFormat.NDJSON and written is OutputFormat.FHIR_NDJSON:
+        return None
+    return named
+
+
+def renamed_for(path: str, written: OutputFormat) -> str:
+    """`path` with the extension of the format written into it (results.csv)."""
+    from pathlib import PurePath
+
+    return str(PurePath(path).with_suffix(FORMAT_EXTENSIONS[written]))

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, one_clear_line
 
 PANEL = SAMPLES / "panel.yaml"
 
@@ -78,3 +78,63 @@ def test_batch_unknown_extension_keeps_csv_and_says_so(cli, tmp_path):
     assert result.exit_code == 0
     assert target.read_text().startswith("line,patient_id,")
     assert "'.dat': writing csv" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "named", "renamed"),
+    [
+        ("results.parquet", "csv", "parquet", "results.csv"),
+        ("results.csv", "parquet", "csv", "results.parquet"),
+        ("results.json", "ndjson", "json", "results.ndjson"),
+        ("results.txt", "parquet", "text", "results.parquet"),
+    ],
+)
+def test_batch_refuses_a_format_the_output_name_contradicts(
+    cli, tmp_path, name, given, named, renamed
+):
+    """A results.parquet that holds CSV text (or the reverse) would be read by the next
+    tool as what its name says: refused before anything is written, naming both."""
+    target = tmp_path / name
+    result = cli("batch", SAMPLES / "wide_us.csv", "-o", target, "--format", given)
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert f"names {named} output" in line and f"--format {given}" in line
+    assert "drop --format" in line and str(tmp_path / renamed) in line
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "given"),
+    [("out.dat", "csv"), ("out.txt", "csv"), ("out.txt", "ndjson"), ("out.ndjson", "fhir-ndjson")],
+)
+def test_batch_format_given_with_a_name_that_does_not_contradict_it(cli, tmp_path, name, given):
+    """An extension no format claims, a .txt file of any text format, and FHIR bundles
+    one per line in .ndjson are written as --format says."""
+    target = tmp_path / name
+    result = cli("batch", SAMPLES / "wide_us.csv", "-o", target, "--format", given)
+    assert result.exit_code == 0, result.stderr
+    first = target.read_text().splitlines()[0]
+    assert first.startswith("line,") if given == "csv" else json.loads(first)
+
+
+@pytest.mark.parametrize("name", ["rejected.json", "rejected.parquet", "rejected.ndjson"])
+def test_batch_refuses_an_errors_file_named_for_another_format(cli, tmp_path, name):
+    """The --errors file is CSV whatever it is called; a name that says otherwise is
+    refused, with the name to give instead."""
+    result = cli(
+        "batch", SAMPLES / "wide_us.csv", "-o", tmp_path / "out.csv", "--errors", tmp_path / name
+    )
+    assert result.exit_code == 2
+    line = one_clear_line(result)
+    assert "--errors" in line and "always CSV" in line
+    assert str(tmp_path / name).replace(name, "rejected.csv") in line
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_python_batch_options_refuse_an_output_named_for_another_format():
+    from b12lab.batch import BatchOptions
+    from b12lab.errors import InputError
+
+    with pytest.raises(InputError, match="names parquet output"):
+        BatchOptions(output="results.parquet")  # the default format is csv
+    BatchOptions(output="results.parquet", output_format="parquet")

@@ -159,7 +159,7 @@ def big_export(tmp_path):
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_a_signal_removes_the_temporary_file_and_keeps_the_previous_output(tmp_path, name):
     export = big_export(tmp_path)
-    out = tmp_path / "out.csv"
+    out = tmp_path / "out.ndjson"
     out.write_text("the previous good result\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "b12lab", "batch", str(export), "-o", str(out), "-f", "ndjson"],
@@ -177,7 +177,7 @@ def test_a_signal_removes_the_temporary_file_and_keeps_the_previous_output(tmp_p
     assert process.returncode == 128 + signum
     assert stderr.splitlines() == [f"b12lab: error: interrupted by {name}; {out} left as it was"]
     assert out.read_text() == "the previous good result\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv", "out.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv", "out.ndjson"]
 
 
 @pytest.mark.parametrize(

@@ -540,3 +540,22 @@ def test_a_table_file_read_as_another_format_is_refused_with_the_fix(cli, tmp_pa
     assert result.exit_code == 2
     line = one_clear_line(result)
     assert "is a Parquet or Arrow file, not csv" in line and "--input-format auto" in line
+
+
+def test_plan_written_to_a_file_is_in_the_format_its_name_says(cli, tmp_path):
+    """-o plan.json without --format is the JSON plan; a name that says a format the
+    plan is never written in (plan.csv), or another than --format, is refused."""
+    path = SAMPLES / "wide_us.csv"
+    out = tmp_path / "plan.json"
+    assert cli("batch", path, "--plan", "-o", out).exit_code == 0
+    assert json.loads(out.read_text())["plan_version"] == 1
+    for name, given, told in [
+        ("plan.csv", (), "name the output " + str(tmp_path / "plan.txt")),
+        ("plan.csv", ("--format", "json"), "name the output " + str(tmp_path / "plan.json")),
+        ("other.json", ("--format", "text"), "name the output " + str(tmp_path / "other.txt")),
+    ]:
+        result = cli("batch", path, "--plan", *given, "-o", tmp_path / name)
+        assert result.exit_code == 2
+        line = one_clear_line(result)
+        assert "--plan writes" in line and told in line
+        assert not (tmp_path / name).exists()

@@ -325,6 +325,62 @@ def test_bad_option_is_an_input_error():
         b12lab.interpret_table(table, decimal=";")
 
 
+FLAGS = ("--map", "--unit", "--keep", "--timeline", "--date-format", "--layout", "--rules")
+
+
+@pytest.mark.parametrize(
+    ("names", "options", "told"),
+    [
+        (["foo", "bar"], {}, "mapping={'COLUMN': 'ANALYTE'}"),
+        (["B12"], {"mapping": {"Vit": "b12"}}, "mapping names a column"),
+        (["Vit"], {"mapping": {"Vit": "b13"}}, "mapping={'Vit': 'b13'}: unknown key 'b13'"),
+        (["B12"], {"units": {"Q": "pg/mL"}}, "units names neither"),
+        (["B12"], {"keep": ["MRN"]}, "keep=['MRN']: no such column"),
+        (["B12"], {"timeline": True}, "mapping={'COLUMN': 'patient_id'}, or leave out timeline"),
+        (["B12"], {"date_format": "QQ"}, "date_format='QQ' is not a date layout"),
+        (["B12"], {"layout": "long"}, "layout='long' needs a test column"),
+        (["B12"], {"rules": "no-such-rules.yaml"}, "give a readable UTF-8 YAML file to rules"),
+    ],
+)
+@pytest.mark.parametrize("function", ["interpret_table", "output_schema", "interpret_frame"])
+def test_table_errors_name_the_keyword_a_python_caller_has(function, names, options, told):
+    """A Python caller has `mapping=`, `units=`, `keep=`..., not the command line's
+    --map, --unit, --keep: the fix names what they can type."""
+    from b12lab.errors import InputError
+
+    table = pa.table({name: ["180 pmol/L"] for name in names})
+    given = {
+        "interpret_table": table,
+        "output_schema": table.schema,
+        "interpret_frame": table.to_pandas(),
+    }[function]
+    with pytest.raises(InputError) as raised:
+        getattr(b12lab, function)(given, **options)
+    assert told in str(raised.value)
+    assert not any(flag in str(raised.value) for flag in FLAGS), str(raised.value)
+
+
+def test_the_command_line_still_names_its_flags(cli, tmp_path):
+    export = tmp_path / "labs.csv"
+    export.write_text("foo,bar\n1,x\n")
+    assert "--map COLUMN=ANALYTE" in one_clear_line(cli("batch", export))
+    assert "--keep 'MRN'" in one_clear_line(
+        cli("batch", REPO / "examples/wide_us.csv", "--keep", "MRN")
+    )
+
+
+def test_record_batches_taken_one_by_one_leave_the_caller_s_wording_alone(tmp_path):
+    """Between two batches of `interpret_batches`, the caller's own b12lab calls (a
+    command line run in the same process) word their messages as before."""
+    from b12lab.errors import option
+
+    table = text_table(REPO / "examples/wide_us.csv")
+    batches = b12lab.interpret_batches(table.to_batches(max_chunksize=2), as_of=AS_OF)
+    assert next(batches).num_rows
+    assert option("--map", "COLUMN=ANALYTE") == "--map COLUMN=ANALYTE"
+    assert sum(batch.num_rows for batch in batches) == table.num_rows - 2
+
+
 def test_empty_table_gives_empty_result():
     table = pa.table({"patient_id": pa.array([], pa.string()), "b12": pa.array([], pa.string())})
     result = b12lab.interpret_table(table)

@@ -149,6 +149,44 @@ def test_an_unusual_unit_is_a_row_error_under_strict(cli, tmp_path):
     assert second.startswith("3,P2,") and second.endswith(",")  # the usual unit: no error
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("0.5 pmol/L", "0.5 pmol/L is below the lowest result laboratories report (10 pmol/L)"),
+        ("0.5", "0.5 is below the lowest result laboratories report (10 pmol/L)"),
+        ("8000 pmol/L", "8000 pmol/L is above the highest result laboratories report (5000"),
+        ("180 pmol/L", None),
+        ("<5 pmol/L", None),  # censored: the laboratory's own statement of its range
+    ],
+)
+def test_a_canonical_value_no_laboratory_reports_is_read_and_said(cli, value, said):
+    """B12 0.5 pmol/L is far below any assay's measuring range (reported: 10-5000 pmol/L
+    in reference_ranges.yaml); no other unit explains it, so it is read as written and
+    the report says to check it."""
+    report = cli.json("interpret", "--b12", value, "--format", "json")
+    (measurement,) = report["measurements"]
+    assert measurement["value"] == float(value.lstrip("<").split()[0])
+    warned = [w for w in report["warnings"] if "laboratories report" in w]
+    if said is None:
+        assert warned == []
+    else:
+        assert len(warned) == 1 and said in warned[0] and "check the value" in warned[0]
+
+
+def test_a_canonical_value_no_laboratory_reports_is_a_row_error_under_strict(cli, tmp_path):
+    export = tmp_path / "labs.csv"
+    export.write_text("patient_id,b12,b12_unit\nP1,0.5,pmol/L\nP2,180,pmol/L\n")
+    relaxed = cli("batch", export)
+    assert relaxed.exit_code == 0
+    first = relaxed.stdout.splitlines()[1]
+    assert "0.5 pmol/L is below the lowest result laboratories report" in first
+    strict = cli("batch", export, "--strict")
+    assert strict.exit_code == 3
+    first, second = strict.stdout.splitlines()[1:]
+    assert first.startswith("2,P1,") and "refused under --strict" in first.rsplit(",", 1)[-1]
+    assert second.startswith("3,P2,") and second.endswith(",")
+
+
 def test_shipped_compiled_ranges_match_the_yaml_and_pint():
     document, table = _default_document()
     fresh = compile_default_ranges()

@@ -22,7 +22,14 @@ from typing import Any
 
 from b12lab.errors import InputError
 from b12lab.reading.policy import AUTO, ReadPolicy
-from b12lab.vocab import InputFormat, Layout, OutputFormat, Word
+from b12lab.vocab import (
+    InputFormat,
+    Layout,
+    OutputFormat,
+    Word,
+    contradicted_by_name,
+    renamed_for,
+)
 
 
 def _problem(name: str, value: object, expected: str, example: str) -> str:
@@ -132,6 +139,29 @@ class BatchOptions:
             )
         if self.output_format.binary:
             self._check_binary_output()
+        self._check_names()
+
+    def _check_names(self) -> None:
+        """An output file named for one format is never written in another: `-o
+        results.parquet --format csv` is refused, and so is an errors file (always CSV)
+        named `rejected.json`. A name whose extension no format claims is taken."""
+        if self.output not in (None, "-"):
+            named = contradicted_by_name(self.output, self.output_format)
+            if named is not None:
+                raise InputError(
+                    f"-o {self.output} names {named} output, but --format "
+                    f"{self.output_format} was given",
+                    fix=f"drop --format to write {named}, or name the output "
+                    f"{renamed_for(self.output, self.output_format)}",
+                )
+        if self.errors_path not in (None, "-"):
+            named = contradicted_by_name(self.errors_path, OutputFormat.CSV)
+            if named is not None:
+                raise InputError(
+                    f"--errors {self.errors_path} names {named} output, but the errors "
+                    "file is always CSV",
+                    fix=f"name it {renamed_for(self.errors_path, OutputFormat.CSV)}",
+                )
 
     def _check_binary_output(self) -> None:
         """A binary format (Parquet) is written only to a file named with -o, never to

@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from b12lab.batch.options import BatchOptions
 from b12lab.decision import Decision, DecisionCore, warnings
-from b12lab.errors import AmbiguousValueError, InputError
+from b12lab.errors import AmbiguousValueError, InputError, option
 from b12lab.model import Context, Measurement, Panel, Report
 from b12lab.outcomes import Outcome
 from b12lab.output_columns import OutputColumns, kept_cell, normalized_cell, output_columns
@@ -142,10 +142,11 @@ class RowInterpreter:
         if timeline and plan.fields.get("patient_id") is None:
             # One patient's record from every row would mix patients without a word.
             raise InputError(
-                "--timeline makes one record per patient, but no column of the export "
-                "holds the patient",
-                fix="name the patient column with --map COLUMN=patient_id, or leave out "
-                "--timeline for one record per panel",
+                f"{option('--timeline')} makes one record per patient, but no column of the "
+                "export holds the patient",
+                fix="name the patient column with "
+                f"{option('--map', 'COLUMN=patient_id')}, or leave out "
+                f"{option('--timeline')} for one record per panel",
             )
         self.window = window
         ranges.profile(guideline)  # an unknown guideline fails before any row is read
@@ -251,7 +252,8 @@ class RowInterpreter:
                         f"column '{name}' has values without a unit that read apart "
                         f"(line {line}: {problem})",
                         field=column.analyte,
-                        fix=f"give the column's unit with --unit '{name}=UNIT' "
+                        fix="give the column's unit with "
+                        f"{option('--unit', f'{name}=UNIT', quoted=True)} "
                         "(or write the unit in the cells, a unit column or the header)",
                     )
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from numbers import Integral
 from types import MappingProxyType
@@ -48,11 +49,45 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from b12lab.errors import keyword_wording
+
+
+def _keyword_errors(function):
+    """A table function whose errors name options as its keyword arguments (`mapping=`,
+    not `--map`: `b12lab.errors.option`), wherever they are raised; for a generator,
+    while each of its batches is made, not while the caller holds one."""
+    if inspect.isgeneratorfunction(function):
+
+        @functools.wraps(function)
+        def stepped(*args, **options):
+            steps = function(*args, **options)
+            try:
+                while True:
+                    with keyword_wording():
+                        try:
+                            item = next(steps)
+                        except StopIteration:
+                            return
+                    yield item
+            finally:
+                steps.close()
+
+        return stepped
+
+    @functools.wraps(function)
+    def called(*args, **options):
+        with keyword_wording():
+            return function(*args, **options)
+
+    return called
+
+
 ROW = "row"
 OUTPUT_ROWS = 10_000  # records per output batch on the row path
 _TYPES = {"line": pa.int64(), "panel_date": pa.date32()}
 
 
+@_keyword_errors
 def output_schema(names=None, **options) -> pa.Schema:
     """The schema of every table and batch these functions return for an input with
     these column `names` (a list, or a pyarrow or Spark schema's names): the batch
@@ -91,8 +126,6 @@ def _interpreter(names, loaded, options):
 def _defaults() -> Mapping[str, Any]:
     """Every keyword option of the table functions with its default. The one list of
     them is `interpret_batches`' signature; the other functions take the same."""
-    import inspect
-
     parameters = inspect.signature(interpret_batches).parameters.values()
     return MappingProxyType(
         {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
@@ -180,6 +213,7 @@ def _today(as_of, today) -> dt.date | None:
     return evaluation_date(as_of, today)
 
 
+@_keyword_errors
 def interpret_batches(
     batches: Iterable,
     *,
@@ -296,6 +330,7 @@ def _check_options(options: Mapping[str, Any]) -> None:
         )
 
 
+@_keyword_errors
 def interpret_table(table: pa.Table | pa.RecordBatch, **options) -> pa.Table:
     """A whole table at once: `interpret_batches` over its record batches, one table out.
 
@@ -314,6 +349,7 @@ def interpret_table(table: pa.Table | pa.RecordBatch, **options) -> pa.Table:
     )
 
 
+@_keyword_errors
 def interpret_frame(frame, **options):
     """A pandas DataFrame in, a pandas DataFrame out: `interpret_table` for Dask's
     `map_partitions` (meta: `output_frame()`). Needs pandas; takes the options of
@@ -321,6 +357,7 @@ def interpret_frame(frame, **options):
     return interpret_table(_frame_table(frame), **options).to_pandas()
 
 
+@_keyword_errors
 def output_frame(names=None, **options):
     """An empty DataFrame with `interpret_frame`'s columns and types for an input with
     these column names (Dask's `meta`)."""

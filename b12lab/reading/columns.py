@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from b12lab.errors import InputError
+from b12lab.errors import InputError, option
 from b12lab.ranges import Ranges, column_key
 from b12lab.reading.policy import COMMA, POINT, UNKNOWN
 from b12lab.reading.values import UnitHint, decimal_evidence
@@ -177,11 +177,12 @@ def parse_map(entries: Sequence[str], ranges: Ranges) -> dict[str, str]:
         key = key.strip()
         if not sep or not column.strip() or not key:
             raise InputError(
-                f"--map '{entry}' is not COLUMN=KEY", fix="e.g. --map 'Vit B12 (ng/L)=b12'"
+                f"{option('--map', entry, quoted=True)} is not COLUMN=KEY",
+                fix=f"e.g. {option('--map', 'Vit B12 (ng/L)=b12', quoted=True)}",
             )
         if key not in ranges.analytes and key not in FIELDS:
             raise InputError(
-                f"--map '{entry}': unknown key '{key}'",
+                f"{option('--map', entry, quoted=True)}: unknown key '{key}'",
                 fix="use an analyte key ("
                 + ", ".join(ranges.analytes)
                 + ") or "
@@ -221,7 +222,8 @@ def _checked_header_unit(
         if ranges.units.lists(analyte, unit) or grammatical(unit):
             raise InputError(
                 f"column '{name}': {error.message}",
-                fix=f"{error.fix}; or give the right unit with --unit '{name}=UNIT'",
+                fix=f"{error.fix}; or give the right unit with "
+                f"{option('--unit', f'{name}=UNIT', quoted=True)}",
             ) from None
     notes.append(f"column '{name}': '({unit})' is not a unit; the column's values need their own")
     return None
@@ -243,7 +245,8 @@ def apply_units(plan: ColumnPlan, units: Mapping[str, str], ranges: Ranges) -> N
     unknown = set(units) - used
     if unknown:
         raise InputError(
-            "--unit names neither a lab column nor an analyte: " + ", ".join(sorted(unknown)),
+            f"{option('--unit')} names neither a lab column nor an analyte: "
+            + ", ".join(sorted(unknown)),
             fix="use a column name of the header or an analyte key (b12, platelets, ...)",
         )
     checks = [(c.analyte, c.given_unit) for c in plan.analytes if c.given_unit]
@@ -396,7 +399,8 @@ def plan_columns(
         plan.tests = {key: mapping[key] for key in unused}
     elif unused:
         raise InputError(
-            "--map names a column the header does not have: " + ", ".join(sorted(unused)),
+            f"{option('--map')} names a column the header does not have: "
+            + ", ".join(sorted(unused)),
             fix="header columns: " + ", ".join(h.strip() for h in header)[:300],
         )
     if layout == "auto":
@@ -405,13 +409,13 @@ def plan_columns(
         plan.layout = layout
     if plan.layout == "long" and not long_ready:
         raise InputError(
-            "--layout long needs a test column and a value column",
-            fix="name them (e.g. test, result) or use --map COLUMN=test",
+            f"{option('--layout', 'long')} needs a test column and a value column",
+            fix=f"name them (e.g. test, result) or use {option('--map', 'COLUMN=test')}",
         )
     if plan.layout == "wide" and not plan.analytes:
         raise InputError(
             "the header has no lab columns: " + ", ".join(h.strip() for h in header)[:200],
             fix="name columns by analyte (B12, PLT, 2132-9, ...), give test/value columns for "
-            "a long export, or use --map COLUMN=ANALYTE",
+            f"a long export, or use {option('--map', 'COLUMN=ANALYTE')}",
         )
     return plan

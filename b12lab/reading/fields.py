@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import re
 
-from b12lab.errors import InputError
+from b12lab.errors import InputError, option
 from b12lab.reading.policy import DATE_ORDERS
 
 SEX_WORDS = {
@@ -96,8 +96,8 @@ def parse_date_format(text: str | None) -> str | None:
     order = "".join(dict.fromkeys(order))
     if order not in DATE_ORDERS:
         raise InputError(
-            f"--date-format '{text[:30]}' is not a date layout",
-            field="--date-format",
+            f"{option('--date-format', text[:30], quoted=True)} is not a date layout",
+            field=option("--date-format"),
             value=text,
             fix="use DD/MM/YYYY, MM/DD/YYYY or YYYY-MM-DD",
         )

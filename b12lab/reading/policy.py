@@ -29,6 +29,9 @@ SEPARATOR = "separator"
 DERIVED = "derived"
 UNIT_CONFLICT = "unit conflict"
 UNIT_UNUSUAL = "unit unusual"  # a unit of the right kind that no laboratory reports it in
+# A value in the analyte's canonical unit outside the range laboratories report (B12
+# 0.5 pmol/L): read as written, and said.
+UNREPORTED = "unreported"
 CENSORED = "censored"
 TEST_SKIPPED = "test skipped"
 NO_DATE = "no date"  # no collection date anywhere in the source for a panel's results

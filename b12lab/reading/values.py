@@ -34,6 +34,7 @@ from b12lab.reading.policy import (
     UNIT_ASSUMED,
     UNIT_CONFLICT,
     UNIT_UNUSUAL,
+    UNREPORTED,
     Note,
     ReadPolicy,
 )
@@ -421,6 +422,11 @@ def measure(
             if policy.strict:
                 raise _strict(analyte, text, unusual, "write the result in a usual unit")
             notes.append(unusual)
+    elif reported_only and not reading.censored and not _reportable(ranges, analyte, value):
+        unreported = _unreported(ranges, analyte, shown_input, value)
+        if policy.strict:
+            raise _strict(analyte, text, unreported, "check the value")
+        notes.append(unreported)
     if reading.censored:
         side = "below" if reading.censored.startswith("<") else "above"
         if len(reading.censored) == 2:
@@ -669,6 +675,25 @@ def _unusual_unit(
         f"{analyte}: '{unit[:20]}' is not a unit laboratories report {analyte} in (usually "
         f"{', '.join(spec.common_units[:3])}); read as {format_number(value, spec.decimals)} "
         f"{spec.canonical_unit}: check the unit",
+    )
+
+
+def _unreported(ranges: Ranges, analyte: str, shown_input: str, value: float) -> Note:
+    """A value in the canonical unit beyond what laboratories report (B12 0.5 pmol/L, below
+    any assay's measuring range): no other unit explains it, so it is read as written,
+    and said, since a slip of the decimal point or the unit would also give it."""
+    spec = ranges.analytes[analyte]
+    low = spec.reported_low if spec.reported_low is not None else spec.plausible_low
+    high = spec.reported_high if spec.reported_high is not None else spec.plausible_high
+    side, limit = ("below", low) if value < low else ("above", high)
+    where = "lowest" if side == "below" else "highest"
+    bound = f"{format_number(limit, 6)} {spec.canonical_unit}"
+    return Note(
+        UNREPORTED,
+        analyte,
+        f"{side} what laboratories report",
+        f"{analyte}: {shown_input[:40]} is {side} the {where} result laboratories report "
+        f"({bound}); read as written: check the value and its unit",
     )
 
 

@@ -29,6 +29,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
+from b12lab.errors import option
 from b12lab.model import DOMAINS
 from b12lab.rules.base import B12_INPUTS, Rule
 from b12lab.rules.condition import RuleFileError
@@ -222,7 +223,7 @@ def load_lab_rules(path: str | Path, sources: frozenset[str] | None = None) -> C
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(
             f"cannot read the rules file {source} ({error.__class__.__name__})",
-            fix="give a readable UTF-8 YAML file to --rules",
+            fix=f"give a readable UTF-8 YAML file to {option('--rules')}",
         ) from None
     document = read_rules_document(text, source)
     if not isinstance(document, dict):
@@ -273,7 +274,8 @@ def load_lab_rules(path: str | Path, sources: frozenset[str] | None = None) -> C
                     source,
                     f"{path}.{key}",
                     "only texts can change here",
-                    "change thresholds with --ranges; change " + ", ".join(TEXT_CHANGES),
+                    f"change thresholds with {option('--ranges', 'FILE')}; change "
+                    + ", ".join(TEXT_CHANGES),
                 )
             if key == "next_steps":
                 if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
