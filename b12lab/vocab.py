@@ -163,8 +163,9 @@ def contradicted_by_name(path: str, written: OutputFormat) -> OutputFormat | Non
     (`results.parquet` written as csv: parquet), else None.
 
     An extension no format claims (`.out`, `.dat`) names nothing. `.txt` is any
-    text, so it holds every format but a binary one; `.ndjson` and `.jsonl` hold
-    FHIR bundles one per line as well as records.
+    text, so it holds every format but a binary one; a JSON extension (`.json`,
+    `.ndjson`, `.jsonl`) holds any of the JSON formats (an array, records one per
+    line, FHIR bundles one per line).
     """
     from pathlib import PurePath
 
@@ -173,9 +174,12 @@ def contradicted_by_name(path: str, written: OutputFormat) -> OutputFormat | Non
         return None
     if named is OutputFormat.TEXT and not written.binary:
         return None
-    if named is OutputFormat.NDJSON and written is OutputFormat.FHIR_NDJSON:
-        return None
+    if named in _JSON_FAMILY and written in _JSON_FAMILY:
+        return None  # JSON lines are often named .json, and FHIR bundles .ndjson
     return named
+
+
+_JSON_FAMILY = frozenset({OutputFormat.JSON, OutputFormat.NDJSON, OutputFormat.FHIR_NDJSON})
 
 
 def renamed_for(path: str, written: OutputFormat) -> str:

@@ -85,7 +85,7 @@ def test_batch_unknown_extension_keeps_csv_and_says_so(cli, tmp_path):
     [
         ("results.parquet", "csv", "parquet", "results.csv"),
         ("results.csv", "parquet", "csv", "results.parquet"),
-        ("results.json", "ndjson", "json", "results.ndjson"),
+        ("results.json", "csv", "json", "results.csv"),
         ("results.txt", "parquet", "text", "results.parquet"),
     ],
 )
@@ -105,11 +105,18 @@ def test_batch_refuses_a_format_the_output_name_contradicts(
 
 @pytest.mark.parametrize(
     ("name", "given"),
-    [("out.dat", "csv"), ("out.txt", "csv"), ("out.txt", "ndjson"), ("out.ndjson", "fhir-ndjson")],
+    [
+        ("out.dat", "csv"),
+        ("out.txt", "csv"),
+        ("out.txt", "ndjson"),
+        ("out.ndjson", "fhir-ndjson"),
+        ("out.json", "ndjson"),
+    ],
 )
 def test_batch_format_given_with_a_name_that_does_not_contradict_it(cli, tmp_path, name, given):
-    """An extension no format claims, a .txt file of any text format, and FHIR bundles
-    one per line in .ndjson are written as --format says."""
+    """An extension no format claims, a .txt file of any text format, and a JSON name
+    for any JSON format (FHIR bundles or records one per line) are written as --format
+    says."""
     target = tmp_path / name
     result = cli("batch", SAMPLES / "wide_us.csv", "-o", target, "--format", given)
     assert result.exit_code == 0, result.stderr
