@@ -269,11 +269,12 @@ def main() -> int:
         source = Path(folder) / "export.csv"
         generate(source, args.rows)
         plain = passthrough(source, Path(folder) / "copy.csv")
-        ours = b12lab_batch(source, Path(folder) / "out.csv", args.format)
+        out = Path(folder) / f"out.{args.format}"  # a name that says what it holds
+        ours = b12lab_batch(source, out, args.format)
         peer = duckdb_peer(source, Path(folder) / "peer.csv")
         plain_again = passthrough(source, Path(folder) / "copy.csv")
         plain = min(plain, plain_again)
-        written = _lines(Path(folder) / "out.csv") - (args.format == "csv")
+        written = _lines(out) - (args.format == "csv")
         peer_written = _lines(Path(folder) / "peer.csv") - 1
     for name, count in (("b12lab batch", written), ("DuckDB peer", peer_written)):
         if count != args.rows:
