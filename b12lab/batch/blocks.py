@@ -1,12 +1,13 @@
 """A wide export's blocks decided on every core and written in order.
 
 The columnar path (`b12lab.batch.columnar`) decides one block of lines at a
-time. Once an export has a second block, each block goes whole to one of
-several forked copies of the process, which parses it, decides it and renders
-its records (CSV text, or JSON texts), and returns them with what the summary
-counts and the row path's records of its refused rows. The process that reads
-the export writes the blocks in the order it read them, with the lines the
-row reader reads (quoted cells, odd line ends) in their places between them.
+time. Once an export has a second block, blocks go whole to forked copies of
+the process (`--jobs` less one), which parse, decide and render them (CSV
+text, or JSON texts) and return them with what the summary counts and the
+rejected cells of their refused rows; while the copies have enough blocks to
+do, the process that reads the export decides the next one itself. It writes
+the blocks in the order it read them, with the lines the row reader reads
+(quoted cells, odd line ends) in their places between them.
 
 Every copy holds the same plan, policy, ranges and rules, and decides the
 keys it meets that it has not decided itself. A key's decision does not
@@ -62,11 +63,13 @@ def rendered(decided, output_format: OutputFormat, columns) -> Rendered:
 
 
 class BlockDeciders:
-    """Forked copies of this process that decide whole blocks; results come back in the
-    order the blocks were given. A copy that ends before its block is done (killed, out
-    of memory) stops them all: every block not yet back is decided here, in order."""
+    """This process and forked copies of it, deciding whole blocks: a block goes to a
+    copy while the copies have fewer than `ahead` blocks to do, else this process
+    decides it at once; results come back in the order the blocks were given. A copy
+    that ends before its block is done (killed, out of memory) stops them all: every
+    block not yet back is decided here, in order."""
 
-    def __init__(self, columnar: ColumnarInterpreter, header, output_format, pool, workers):
+    def __init__(self, columnar: ColumnarInterpreter, header, output_format, pool, copies):
         import multiprocessing
 
         self.columnar = columnar
@@ -74,26 +77,32 @@ class BlockDeciders:
         self.format = output_format
         self.pool = pool
         self.copies = {child.pid for child in multiprocessing.active_children()}
-        self.ahead = AHEAD * workers
+        self.ahead = AHEAD * copies
+        # (a copy's result or None, block, its first line, or the block decided here)
         self.pending: deque = deque()
 
     @classmethod
     def start(
         cls, columnar: ColumnarInterpreter, header, output_format: OutputFormat, workers: int
     ) -> BlockDeciders | None:
-        """`workers` forked copies of this process, holding what `columnar` holds; None
-        where a process cannot be forked here."""
+        """This process and `workers - 1` forked copies of it, which hold what `columnar`
+        holds; None where a process cannot be forked here."""
         global _FORKED
         _FORKED = (columnar, header.delimiter, len(header.cells), output_format)
         columnar.decide_alone()  # its own deciders make way for the copies
-        pool = forked_pool(workers)
-        return None if pool is None else cls(columnar, header, output_format, pool, workers)
+        pool = forked_pool(workers - 1)
+        return None if pool is None else cls(columnar, header, output_format, pool, workers - 1)
 
     def give(self, block: bytes, line: int) -> Iterator[Decided | Rendered]:
-        """Send a block to be decided; yields the blocks given before it that are due."""
-        result = None if self.pool is None else self.pool.apply_async(_decide, (block, line))
-        self.pending.append((result, block, line))
-        while len(self.pending) > self.ahead:
+        """Decide a block (a copy, or this process when the copies have enough to do);
+        yields the blocks given before it that are done, in order."""
+        sent = sum(result is not None for result, *_ in self.pending)
+        if self.pool is not None and sent < self.ahead:
+            result = self.pool.apply_async(_decide, (block, line))
+            self.pending.append((result, block, line, None))
+        else:
+            self.pending.append((None, block, line, self._here(block, line)))
+        while self.pending and (self._done(self.pending[0]) or len(self.pending) > 2 * self.ahead):
             yield self._next()
 
     def flush(self) -> Iterator[Decided | Rendered]:
@@ -101,8 +110,18 @@ class BlockDeciders:
         while self.pending:
             yield self._next()
 
+    @staticmethod
+    def _done(entry) -> bool:
+        result, _, _, here = entry
+        return here is not None or (result is not None and result.ready())
+
+    def _here(self, block: bytes, line: int) -> Decided:
+        return self.columnar.decide(*block_table(block, self.delimiter, self.width, line))
+
     def _next(self) -> Decided | Rendered:
-        result, block, line = self.pending.popleft()
+        result, block, line, here = self.pending.popleft()
+        if here is not None:
+            return here
         while result is not None and not result.ready():
             result.wait(CHECK_EVERY)
             if not result.ready() and self._lost():
@@ -115,7 +134,7 @@ class BlockDeciders:
             except Exception:  # e.g. a result that could not be sent back
                 done = None
         if done is None:  # not decided by a copy: decided here, where a failure is reported
-            return self.columnar.decide(*block_table(block, self.delimiter, self.width, line))
+            return self._here(block, line)
         return done
 
     def _lost(self) -> bool:
