@@ -84,12 +84,12 @@ def test_batch_unknown_extension_keeps_csv_and_says_so(cli, tmp_path):
     ("name", "given", "named", "renamed"),
     [
         ("results.parquet", "csv", "parquet", "results.csv"),
+        ("results.parquet", "ndjson", "parquet", "results.ndjson"),
         ("results.csv", "parquet", "csv", "results.parquet"),
-        ("results.json", "csv", "json", "results.csv"),
         ("results.txt", "parquet", "text", "results.parquet"),
     ],
 )
-def test_batch_refuses_a_format_the_output_name_contradicts(
+def test_batch_refuses_binary_data_under_a_text_name_and_the_reverse(
     cli, tmp_path, name, given, named, renamed
 ):
     """A results.parquet that holds CSV text (or the reverse) would be read by the next
@@ -101,6 +101,21 @@ def test_batch_refuses_a_format_the_output_name_contradicts(
     assert f"names {named} output" in line and f"--format {given}" in line
     assert "drop --format" in line and str(tmp_path / renamed) in line
     assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "named"),
+    [("out.csv", "ndjson", "csv"), ("out.json", "csv", "json"), ("out.ndjson", "csv", "ndjson")],
+)
+def test_batch_writes_the_text_format_asked_for_under_another_text_name_and_says_so(
+    cli, tmp_path, name, given, named
+):
+    target = tmp_path / name
+    result = cli("batch", SAMPLES / "wide_us.csv", "-o", target, "--format", given)
+    assert result.exit_code == 0, result.stderr
+    first = target.read_text().splitlines()[0]
+    assert first.startswith("line,") if given == "csv" else json.loads(first)
+    assert f"note: -o {target} names {named} output; it holds {given}" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -116,26 +131,36 @@ def test_batch_refuses_a_format_the_output_name_contradicts(
 def test_batch_format_given_with_a_name_that_does_not_contradict_it(cli, tmp_path, name, given):
     """An extension no format claims, a .txt file of any text format, and a JSON name
     for any JSON format (FHIR bundles or records one per line) are written as --format
-    says."""
+    says, with no note about the name."""
     target = tmp_path / name
     result = cli("batch", SAMPLES / "wide_us.csv", "-o", target, "--format", given)
     assert result.exit_code == 0, result.stderr
     first = target.read_text().splitlines()[0]
     assert first.startswith("line,") if given == "csv" else json.loads(first)
+    assert "names" not in result.stderr
 
 
-@pytest.mark.parametrize("name", ["rejected.json", "rejected.parquet", "rejected.ndjson"])
-def test_batch_refuses_an_errors_file_named_for_another_format(cli, tmp_path, name):
-    """The --errors file is CSV whatever it is called; a name that says otherwise is
-    refused, with the name to give instead."""
-    result = cli(
-        "batch", SAMPLES / "wide_us.csv", "-o", tmp_path / "out.csv", "--errors", tmp_path / name
+def test_batch_refuses_an_errors_file_named_for_parquet_and_notes_another_text_name(cli, tmp_path):
+    """The --errors file is CSV whatever it is called: a .parquet name is refused with the
+    name to give instead; a .json name is written as CSV, and the run says so."""
+    refused = cli(
+        "batch",
+        SAMPLES / "wide_us.csv",
+        "-o",
+        tmp_path / "out.csv",
+        "--errors",
+        tmp_path / "rejected.parquet",
     )
-    assert result.exit_code == 2
-    line = one_clear_line(result)
+    assert refused.exit_code == 2
+    line = one_clear_line(refused)
     assert "--errors" in line and "always CSV" in line
-    assert str(tmp_path / name).replace(name, "rejected.csv") in line
+    assert str(tmp_path / "rejected.csv") in line
     assert not (tmp_path / "out.csv").exists()
+    errors = tmp_path / "e.json"
+    noted = cli("batch", SAMPLES / "wide_us.csv", "-o", tmp_path / "out.csv", "--errors", errors)
+    assert noted.exit_code == 0
+    assert (tmp_path / "e.json").read_text().startswith("line,")
+    assert f"--errors {tmp_path / 'e.json'} names json output; it holds csv" in noted.stderr
 
 
 def test_python_batch_options_refuse_an_output_named_for_another_format():
@@ -145,3 +170,7 @@ def test_python_batch_options_refuse_an_output_named_for_another_format():
     with pytest.raises(InputError, match="names parquet output"):
         BatchOptions(output="results.parquet")  # the default format is csv
     BatchOptions(output="results.parquet", output_format="parquet")
+    named = BatchOptions(output="results.json")  # text under another text name: said
+    assert named.name_notes() == [
+        "-o results.json names json output; it holds csv (as --format says)"
+    ]

@@ -142,26 +142,47 @@ class BatchOptions:
         self._check_names()
 
     def _check_names(self) -> None:
-        """An output file named for one format is never written in another: `-o
-        results.parquet --format csv` is refused, and so is an errors file (always CSV)
-        named `rejected.json`. A name whose extension no format claims is taken."""
-        if self.output not in (None, "-"):
-            named = contradicted_by_name(self.output, self.output_format)
-            if named is not None:
+        """Binary data is never written under a text format's name, nor text under a
+        binary one's: `-o results.parquet --format csv` is refused, and so is an errors
+        file (always CSV) named `rejected.parquet`. Between text formats, the one asked
+        for is written and `name_notes` says so."""
+        for named, written, given in self._named_formats():
+            if named.binary or written.binary:
+                if given == "--errors":
+                    raise InputError(
+                        f"--errors {self.errors_path} names {named} output, but the errors "
+                        "file is always CSV",
+                        fix=f"name it {renamed_for(self.errors_path, written)}",
+                    )
                 raise InputError(
-                    f"-o {self.output} names {named} output, but --format "
-                    f"{self.output_format} was given",
+                    f"-o {self.output} names {named} output, but --format {written} was given",
                     fix=f"drop --format to write {named}, or name the output "
-                    f"{renamed_for(self.output, self.output_format)}",
+                    f"{renamed_for(self.output, written)}",
                 )
-        if self.errors_path not in (None, "-"):
-            named = contradicted_by_name(self.errors_path, OutputFormat.CSV)
-            if named is not None:
-                raise InputError(
-                    f"--errors {self.errors_path} names {named} output, but the errors "
-                    "file is always CSV",
-                    fix=f"name it {renamed_for(self.errors_path, OutputFormat.CSV)}",
-                )
+
+    def _named_formats(self) -> list[tuple[OutputFormat, OutputFormat, str]]:
+        """(the format a file's name says, the format written into it, its option) for
+        each output whose name says another format than its own."""
+        found = []
+        for path, written, given in (
+            (self.output, self.output_format, "-o"),
+            (self.errors_path, OutputFormat.CSV, "--errors"),
+        ):
+            if path not in (None, "-"):
+                named = contradicted_by_name(path, written)
+                if named is not None:
+                    found.append((named, written, given))
+        return found
+
+    def name_notes(self) -> list[str]:
+        """What the run says of an output named for another text format than the one
+        written into it (`-o results.json --format csv`): it is written as asked."""
+        notes = []
+        for named, written, given in self._named_formats():
+            path = self.output if given == "-o" else self.errors_path
+            why = "as --format says" if given == "-o" else "the errors file is always CSV"
+            notes.append(f"{given} {path} names {named} output; it holds {written} ({why})")
+        return notes
 
     def _check_binary_output(self) -> None:
         """A binary format (Parquet) is written only to a file named with -o, never to

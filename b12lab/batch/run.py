@@ -38,6 +38,12 @@ def run_batch(
     """Interpret the export `source` (a path, or `-` for stdin) under `options` (or the
     keyword options of `BatchOptions`: output, output_format, layout, mapping, ...)."""
     options = BatchOptions.of(options, **given)
+    summary = _run_batch(source, ranges, options)
+    summary.notes[:0] = options.name_notes()  # an output named for another format
+    return summary
+
+
+def _run_batch(source: str, ranges: Ranges, options: BatchOptions) -> BatchSummary:
     output, errors_path = options.output, options.errors_path
     check_targets(
         [("input export", source)],
