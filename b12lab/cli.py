@@ -856,6 +856,20 @@ def _plan_format(output: str, given: OutputFormat | None) -> OutputFormat:
     return chosen
 
 
+def _note_other_name(output: str, chosen: str) -> None:
+    """--format wins over -o's extension; a name that says another format is said
+    (report.html holding json). A .txt name holds any text, a .json name any JSON."""
+    from pathlib import PurePath
+
+    named = REPORT_EXTENSIONS.get(PurePath(output).suffix.lower())
+    if named in (None, chosen, "text") or (named == "json" and chosen in ("fhir", "cds-hooks")):
+        return
+    sys.stderr.write(
+        f"b12lab: note: -o {safe_line(output)} names {named} output; "
+        f"it holds {chosen} (as --format says)\n"
+    )
+
+
 def _write_report(report, output_format, ranges_in_force, *, output=None, full=False) -> None:
     """Render in the chosen format, then write it whole (a file only once it is complete)."""
     import io
@@ -866,6 +880,8 @@ def _write_report(report, output_format, ranges_in_force, *, output=None, full=F
     to_stdout = output in (None, "-")
     if output_format is not None:
         chosen = output_format.value
+        if not to_stdout:
+            _note_other_name(output, chosen)
     elif to_stdout:
         chosen = "text" if _stdout_is_tty() else "json"
     else:

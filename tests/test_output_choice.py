@@ -42,8 +42,19 @@ def test_interpret_writes_the_format_its_output_file_names(cli, tmp_path, name, 
 
 def test_format_given_wins_over_the_extension(cli, tmp_path):
     target = tmp_path / "report.html"
-    assert cli("interpret", PANEL, "-o", target, "--format", "json").exit_code == 0
+    result = cli("interpret", PANEL, "-o", target, "--format", "json")
+    assert result.exit_code == 0
     assert is_json(target.read_text())
+    assert f"note: -o {target} names html output; it holds json" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "given"), [("report.json", "fhir"), ("report.txt", "markdown"), ("r.md", "markdown")]
+)
+def test_a_name_that_fits_the_format_given_is_not_noted(cli, tmp_path, name, given):
+    result = cli("interpret", PANEL, "-o", tmp_path / name, "--format", given)
+    assert result.exit_code == 0
+    assert "names" not in result.stderr
 
 
 def test_an_unknown_extension_keeps_json_and_says_so(cli, tmp_path):
