@@ -244,8 +244,6 @@ class ColumnarInterpreter:
         self, number: int, column: pa.Array, units: pa.Array | None
     ) -> tuple[np.ndarray, list[CellReading]]:
         """Per-row global ids of an analyte column's distinct (cell, unit) pairs."""
-        spec = self.plan.analytes[number]
-        seen = self.cells[number]
         if _strings(column) and (units is None or _strings(units)):
             return self._analyte_strings(number, column, units)
         codes, values = _encoded(column)
@@ -262,14 +260,20 @@ class ColumnarInterpreter:
             keys = [(value, None) for value in values]
         gids = np.empty(len(keys), dtype=np.int64)
         for position, (raw, unit_text) in enumerate(keys):
-            key = (_hashable(raw), unit_text)
-            found = seen.get(key)
-            if found is None:
-                found = self._read_cell(len(seen), spec, raw, unit_text)
-                seen[key] = found
-                self.cell_lists[number].append(found)
-            gids[position] = found.gid
+            gids[position] = self._cell(number, raw, unit_text).gid
         return gids[inverse], self.cell_lists[number]
+
+    def _cell(self, number: int, raw: object, unit_text: str | None) -> CellReading:
+        """The reading of a cell (with its unit cell) of the `number`th analyte column:
+        read through the reading layer the first time it is seen, then remembered."""
+        seen = self.cells[number]
+        key = (_hashable(raw), unit_text)
+        found = seen.get(key)
+        if found is None:
+            found = self._read_cell(len(seen), self.plan.analytes[number], raw, unit_text)
+            seen[key] = found
+            self.cell_lists[number].append(found)
+        return found
 
     def _analyte_strings(
         self, number: int, column: pa.Array, units: pa.Array | None
@@ -277,8 +281,7 @@ class ColumnarInterpreter:
         """`_analyte` for text cells (and unit cells): Arrow finds which texts and which
         pairs of texts were seen in earlier blocks, so that only new ones are looked at
         one by one."""
-        spec = self.plan.analytes[number]
-        seen, readings = self.cells[number], self.cell_lists[number]
+        readings = self.cell_lists[number]
         texts, unit_texts, known = self.cell_texts[number]
         pairs = texts.ids(column) << 32
         if units is not None:
@@ -290,12 +293,7 @@ class ColumnarInterpreter:
             pair = int(distinct[position])
             raw = texts.strings[pair >> 32]
             unit_text = unit_texts.strings[(pair & 0xFFFFFFFF) - 1] if units is not None else None
-            found = seen.get((raw, unit_text))
-            if found is None:
-                found = self._read_cell(len(seen), spec, raw, unit_text)
-                seen[(raw, unit_text)] = found
-                readings.append(found)
-            gids[position] = found.gid
+            gids[position] = self._cell(number, raw, unit_text).gid
         known.add(distinct[new], gids[new])
         return gids[inverse.reshape(-1)], readings
 
